@@ -41,6 +41,9 @@ type OpEvm = op_revm::api::builder::DefaultOpEvm<OpContext<Db>>;
 /// Contracts are compiled with `evmVersion: prague` to match.
 pub const SPEC: OpSpecId = OpSpecId::ISTHMUS;
 
+/// Predeploy vaults that receive the base fee and the L1 data fee of every transaction.
+pub use op_revm::constants::{BASE_FEE_RECIPIENT as BASE_FEE_VAULT, L1_FEE_RECIPIENT as L1_FEE_VAULT};
+
 /// The sequencer fee vault predeploy, used as block beneficiary (receives priority fees).
 pub const SEQUENCER_FEE_VAULT: Address = address!("0x4200000000000000000000000000000000000011");
 

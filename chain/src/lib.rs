@@ -3,19 +3,24 @@
 //!
 //! - [`EmbeddedChain`]: an OP-Stack L2 on op-revm inside this process (the default).
 //! - [`AnvilChain`]: a real anvil node started with `--network optimism`, for cross-checks.
-//! - [`Protocol`]: deploys and wires the seven contracts and offers typed calls.
+//! - [`Deployment`]: deploys and wires the seven contracts and offers typed calls.
 //!
 //! Transactions are signed by [`Wallet`]s derived from the master seed; a transaction that
 //! would revert is refused with its decoded reason and leaves the state as it was.
 
 pub mod abi;
 pub mod api;
+pub mod client;
 pub mod contracts;
 pub mod embedded;
 pub mod error;
+pub mod merkle;
+pub mod protocol;
 pub mod wallet;
+pub mod workload;
 
 pub use api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::ChainError;
+pub use protocol::{Deployment, Ledger, ProtocolParams};
 pub use wallet::{TxRequest, Wallet};

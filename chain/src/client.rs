@@ -75,7 +75,13 @@ pub fn transact<C: Chain + ?Sized, T: SolCall>(
     to: Address,
     call: &T,
 ) -> Result<Receipt, ChainError> {
-    send_raw(chain, wallet, Some(to), call.abi_encode().into(), U256::ZERO)
+    send_raw(
+        chain,
+        wallet,
+        Some(to),
+        call.abi_encode().into(),
+        U256::ZERO,
+    )
 }
 
 /// Deploys `bytecode` with ABI-encoded constructor arguments and returns the new address.

@@ -16,8 +16,7 @@ use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy::rlp::{BufMut, Encodable, Header};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256};
 use op_revm::constants::{
-    ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT,
-    L1_BLOCK_CONTRACT,
+    ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT, L1_BLOCK_CONTRACT,
 };
 use op_revm::revm::context::result::{EVMError, ExecResultAndState, ExecutionResult};
 use op_revm::revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -42,7 +41,9 @@ type OpEvm = op_revm::api::builder::DefaultOpEvm<OpContext<Db>>;
 pub const SPEC: OpSpecId = OpSpecId::ISTHMUS;
 
 /// Predeploy vaults that receive the base fee and the L1 data fee of every transaction.
-pub use op_revm::constants::{BASE_FEE_RECIPIENT as BASE_FEE_VAULT, L1_FEE_RECIPIENT as L1_FEE_VAULT};
+pub use op_revm::constants::{
+    BASE_FEE_RECIPIENT as BASE_FEE_VAULT, L1_FEE_RECIPIENT as L1_FEE_VAULT,
+};
 
 /// The sequencer fee vault predeploy, used as block beneficiary (receives priority fees).
 pub const SEQUENCER_FEE_VAULT: Address = address!("0x4200000000000000000000000000000000000011");
@@ -235,7 +236,11 @@ impl EmbeddedChain {
             buf.extend_from_slice(&info.balance.to_be_bytes::<32>());
             buf.extend_from_slice(&info.nonce.to_be_bytes());
             buf.extend_from_slice(info.code_hash.as_slice());
-            let mut slots: Vec<_> = account.storage.iter().filter(|(_, v)| !v.is_zero()).collect();
+            let mut slots: Vec<_> = account
+                .storage
+                .iter()
+                .filter(|(_, v)| !v.is_zero())
+                .collect();
             slots.sort_unstable_by_key(|(slot, _)| **slot);
             for (slot, value) in slots {
                 buf.extend_from_slice(&slot.to_be_bytes::<32>());
@@ -371,12 +376,7 @@ impl EmbeddedChain {
             }
         };
         self.evm.commit(state);
-        let l1_fee = self
-            .evm
-            .0
-            .ctx
-            .chain
-            .calculate_tx_l1_cost(&tx.raw, SPEC);
+        let l1_fee = self.evm.0.ctx.chain.calculate_tx_l1_cost(&tx.raw, SPEC);
         block.gas_used += gas_used;
         block.tx_count += 1;
         let tip = tx
@@ -550,7 +550,8 @@ impl Chain for EmbeddedChain {
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
         let mut block = self.open_block();
         self.deposits += 1;
-        let source_hash = keccak256([b"olsim-deposit".as_slice(), &self.deposits.to_be_bytes()].concat());
+        let source_hash =
+            keccak256([b"olsim-deposit".as_slice(), &self.deposits.to_be_bytes()].concat());
         let mint: u128 = amount.try_into().map_err(|_| ChainError::Backend {
             backend: "embedded",
             message: format!("deposit of {amount} wei exceeds what an OP deposit can mint"),
@@ -576,8 +577,7 @@ impl Chain for EmbeddedChain {
             enveloped_tx: Some(envelope),
             deposit,
         };
-        let ExecResultAndState { result, state } =
-            self.evm.transact(tx).map_err(backend_error)?;
+        let ExecResultAndState { result, state } = self.evm.transact(tx).map_err(backend_error)?;
         if !result.is_success() {
             return Err(ChainError::Backend {
                 backend: "embedded",
@@ -637,11 +637,7 @@ impl Chain for EmbeddedChain {
 
 impl EmbeddedChain {
     fn account(&self, who: Address) -> AccountInfo {
-        self.db()
-            .basic_ref(who)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        self.db().basic_ref(who).ok().flatten().unwrap_or_default()
     }
 }
 

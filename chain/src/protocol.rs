@@ -265,7 +265,13 @@ impl Deployment {
             self.market,
             self.grants,
         ] {
-            crate::client::send_raw(chain, admin, Some(contract), init.clone().into(), U256::ZERO)?;
+            crate::client::send_raw(
+                chain,
+                admin,
+                Some(contract),
+                init.clone().into(),
+                U256::ZERO,
+            )?;
         }
         Ok(())
     }
@@ -284,7 +290,11 @@ impl Deployment {
     }
 
     /// OPEN balance of `who`.
-    pub fn balance_of<C: Chain + ?Sized>(&self, chain: &mut C, who: Address) -> Result<U256, ChainError> {
+    pub fn balance_of<C: Chain + ?Sized>(
+        &self,
+        chain: &mut C,
+        who: Address,
+    ) -> Result<U256, ChainError> {
         view(chain, self.token, &OpenToken::balanceOfCall(who))
     }
 
@@ -297,9 +307,17 @@ impl Deployment {
             datanets_escrowed: view(chain, self.datanets, &DatanetRegistry::totalEscrowedCall {})?,
             rewards_held: held(chain, self.rewards)?,
             rewards_pooled: view(chain, self.rewards, &AttributionRewards::totalPooledCall {})?,
-            rewards_reserved: view(chain, self.rewards, &AttributionRewards::totalReservedCall {})?,
+            rewards_reserved: view(
+                chain,
+                self.rewards,
+                &AttributionRewards::totalReservedCall {},
+            )?,
             governance_held: held(chain, self.governance)?,
-            governance_staked: view(chain, self.governance, &StakingGovernance::totalStakedCall {})?,
+            governance_staked: view(
+                chain,
+                self.governance,
+                &StakingGovernance::totalStakedCall {},
+            )?,
             governance_rewards: view(
                 chain,
                 self.governance,
@@ -351,7 +369,11 @@ impl Ledger {
     /// Each contract's books match its token balance; the first mismatch is described.
     pub fn check_books(&self) -> Result<(), String> {
         let checks = [
-            ("DatanetRegistry escrow", self.datanets_held, self.datanets_escrowed),
+            (
+                "DatanetRegistry escrow",
+                self.datanets_held,
+                self.datanets_escrowed,
+            ),
             (
                 "AttributionRewards pools + reserved",
                 self.rewards_held,
@@ -367,7 +389,11 @@ impl Ledger {
                 self.grants_held,
                 self.grants_available + self.grants_reserved,
             ),
-            ("InferenceMarket (holds nothing)", self.market_held, U256::ZERO),
+            (
+                "InferenceMarket (holds nothing)",
+                self.market_held,
+                U256::ZERO,
+            ),
         ];
         for (what, held, booked) in checks {
             if held != booked {
@@ -379,7 +405,11 @@ impl Ledger {
 
     /// OPEN inside protocol contracts.
     pub fn in_contracts(&self) -> U256 {
-        self.datanets_held + self.rewards_held + self.governance_held + self.grants_held + self.market_held
+        self.datanets_held
+            + self.rewards_held
+            + self.governance_held
+            + self.grants_held
+            + self.market_held
     }
 }
 

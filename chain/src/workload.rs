@@ -136,7 +136,10 @@ impl Actors {
 
 /// Runs the workload on `chain` and returns what happened. Fails on the first step that
 /// does not behave as scripted (an unexpected revert, or an expected one that succeeded).
-pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<WorkloadRun, ChainError> {
+pub fn run<C: Chain + ?Sized>(
+    chain: &mut C,
+    config: &WorkloadConfig,
+) -> Result<WorkloadRun, ChainError> {
     let mut actors = Actors::new(config.seed, config);
     for wallet in actors.all() {
         chain.deposit(wallet.address(), U256::from(10u64).pow(U256::from(18)))?;
@@ -180,7 +183,12 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
     log.batch(chain, "distribute OPEN", txs)?;
     log.ok(
         "fund OpenCircle vault: approve",
-        transact(chain, &mut actors.admin, d.token, &approve(d.grants, U256::MAX)),
+        transact(
+            chain,
+            &mut actors.admin,
+            d.token,
+            &approve(d.grants, U256::MAX),
+        ),
     )?;
     log.ok(
         "fund OpenCircle vault: deposit 10,000,000 OPEN",
@@ -213,21 +221,36 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
             datanetId: datanet,
             reviewer: reviewer.address(),
         };
-        log.ok("add reviewer", transact(chain, &mut actors.curator, d.datanets, &call))?;
+        log.ok(
+            "add reviewer",
+            transact(chain, &mut actors.curator, d.datanets, &call),
+        )?;
     }
 
     // Contributions: approve and contribute in one batch, each contributor its own stake.
     let mut txs = Vec::new();
     for (i, contributor) in actors.contributors.iter_mut().enumerate() {
         let stake = params.min_stake * U256::from(1 + i % 3);
-        txs.push(prepare(chain, contributor, d.token, &approve(d.datanets, stake), BATCH_GAS)?);
+        txs.push(prepare(
+            chain,
+            contributor,
+            d.token,
+            &approve(d.datanets, stake),
+            BATCH_GAS,
+        )?);
         let contribute = DatanetRegistry::contributeCall {
             datanetId: datanet,
             contentHash: content_hash(seed, i),
             recordCount: 100 + i as u32,
             stake,
         };
-        txs.push(prepare(chain, contributor, d.datanets, &contribute, BATCH_GAS)?);
+        txs.push(prepare(
+            chain,
+            contributor,
+            d.datanets,
+            &contribute,
+            BATCH_GAS,
+        )?);
     }
     log.batch(chain, "approve + contribute", txs)?;
     let dup = DatanetRegistry::contributeCall {
@@ -247,7 +270,11 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
     let mut txs = Vec::new();
     for id in 1..=n {
         let accept = id != 2;
-        for reviewer in actors.reviewers.iter_mut().take(usize::from(params.review_quorum)) {
+        for reviewer in actors
+            .reviewers
+            .iter_mut()
+            .take(usize::from(params.review_quorum))
+        {
             let call = DatanetRegistry::reviewCall {
                 contributionId: U256::from(id),
                 accept,
@@ -278,11 +305,17 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
         kind: 1,
         pricePerInference: OPEN / U256::from(10),
     };
-    log.ok("register model", transact(chain, &mut actors.developer, d.models, &register))?;
+    log.ok(
+        "register model",
+        transact(chain, &mut actors.developer, d.models, &register),
+    )?;
     let model = U256::from(1);
     for (i, staker) in actors.stakers.iter_mut().enumerate() {
         let amount = U256::from(100_000u64 + 50_000 * i as u64) * OPEN;
-        log.ok("staker approves", transact(chain, staker, d.token, &approve(d.governance, amount)))?;
+        log.ok(
+            "staker approves",
+            transact(chain, staker, d.token, &approve(d.governance, amount)),
+        )?;
         let stake = StakingGovernance::stakeCall { amount };
         log.ok("stake", transact(chain, staker, d.governance, &stake))?;
     }
@@ -340,7 +373,10 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
         root: tree.root(),
         total: tree.total(),
     };
-    log.ok("post reward root (epoch 2)", transact(chain, &mut actors.admin, d.rewards, &post))?;
+    log.ok(
+        "post reward root (epoch 2)",
+        transact(chain, &mut actors.admin, d.rewards, &post),
+    )?;
     for (account, amount) in &entries {
         let claim = AttributionRewards::claimCall {
             modelId: model,
@@ -349,7 +385,10 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
             amount: *amount,
             proof: tree.proof(*account).unwrap_or_default(),
         };
-        log.ok("claim reward", transact(chain, &mut actors.users[0], d.rewards, &claim))?;
+        log.ok(
+            "claim reward",
+            transact(chain, &mut actors.users[0], d.rewards, &claim),
+        )?;
     }
     let (account, amount) = entries[0];
     let again = AttributionRewards::claimCall {
@@ -370,7 +409,10 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
         contributionId: U256::from(3),
         evidence: keccak256(b"influence-below-threshold"),
     };
-    log.ok("slash harmful contribution 3", transact(chain, &mut actors.admin, d.datanets, &slash))?;
+    log.ok(
+        "slash harmful contribution 3",
+        transact(chain, &mut actors.admin, d.datanets, &slash),
+    )?;
 
     // Governance: raise the contributors' share, through vote and timelock.
     let new_split = FeeSplit {
@@ -391,7 +433,10 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
         data: data.into(),
         description: "raise the contributors' share to 50%".into(),
     };
-    log.ok("propose fee split 50/25/15/10", transact(chain, &mut actors.stakers[1], d.governance, &propose))?;
+    log.ok(
+        "propose fee split 50/25/15/10",
+        transact(chain, &mut actors.stakers[1], d.governance, &propose),
+    )?;
     let proposal = U256::from(1);
     for staker in actors.stakers.iter_mut() {
         let vote = StakingGovernance::voteCall {
@@ -412,10 +457,16 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
     )?;
     chain.advance_time(params.voting_period + 1)?;
     let queue = StakingGovernance::queueCall { id: proposal };
-    log.ok("queue proposal", transact(chain, &mut actors.admin, d.governance, &queue))?;
+    log.ok(
+        "queue proposal",
+        transact(chain, &mut actors.admin, d.governance, &queue),
+    )?;
     chain.advance_time(params.timelock_delay + 1)?;
     let execute = StakingGovernance::executeCall { id: proposal };
-    log.ok("execute proposal", transact(chain, &mut actors.admin, d.governance, &execute))?;
+    log.ok(
+        "execute proposal",
+        transact(chain, &mut actors.admin, d.governance, &execute),
+    )?;
     pay_inferences(chain, &mut log, &mut actors.users, &d, model, 20)?;
 
     // OpenCircle: one grant completes its milestones, one fails and returns its funds.
@@ -426,26 +477,42 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
             milestones: 2,
             proposalHash: keccak256(format!("grant-{seed}-{i}")),
         };
-        log.ok("apply for grant", transact(chain, grantee, d.grants, &apply))?;
+        log.ok(
+            "apply for grant",
+            transact(chain, grantee, d.grants, &apply),
+        )?;
     }
     for grant in [1u64, 2] {
-        for member in actors.committee.iter_mut().take(usize::from(params.grant_approvals)) {
+        for member in actors
+            .committee
+            .iter_mut()
+            .take(usize::from(params.grant_approvals))
+        {
             let call = GrantVault::approveGrantCall {
                 grantId: U256::from(grant),
             };
-            log.ok("committee approves grant", transact(chain, member, d.grants, &call))?;
+            log.ok(
+                "committee approves grant",
+                transact(chain, member, d.grants, &call),
+            )?;
         }
     }
     for _ in 0..2 {
         let call = GrantVault::releaseMilestoneCall {
             grantId: U256::from(1),
         };
-        log.ok("release milestone of grant 1", transact(chain, &mut actors.committee[0], d.grants, &call))?;
+        log.ok(
+            "release milestone of grant 1",
+            transact(chain, &mut actors.committee[0], d.grants, &call),
+        )?;
     }
     let fail = GrantVault::failGrantCall {
         grantId: U256::from(2),
     };
-    log.ok("grant 2 fails; funds return", transact(chain, &mut actors.committee[0], d.grants, &fail))?;
+    log.ok(
+        "grant 2 fails; funds return",
+        transact(chain, &mut actors.committee[0], d.grants, &fail),
+    )?;
 
     // After the lock: contributors withdraw what is left of their stakes; stakers exit.
     chain.advance_time(params.lock_period + 1)?;
@@ -453,12 +520,22 @@ pub fn run<C: Chain + ?Sized>(chain: &mut C, config: &WorkloadConfig) -> Result<
         let call = DatanetRegistry::withdrawStakeCall {
             contributionId: U256::from(i + 1),
         };
-        log.ok("withdraw stake", transact(chain, contributor, d.datanets, &call))?;
+        log.ok(
+            "withdraw stake",
+            transact(chain, contributor, d.datanets, &call),
+        )?;
     }
     for staker in actors.stakers.iter_mut() {
         let claim = StakingGovernance::claimRewardsCall {};
-        log.ok("claim staking rewards", transact(chain, staker, d.governance, &claim))?;
-        let staked = crate::client::view(chain, d.governance, &StakingGovernance::stakeOfCall(staker.address()))?;
+        log.ok(
+            "claim staking rewards",
+            transact(chain, staker, d.governance, &claim),
+        )?;
+        let staked = crate::client::view(
+            chain,
+            d.governance,
+            &StakingGovernance::stakeOfCall(staker.address()),
+        )?;
         let unstake = StakingGovernance::unstakeCall { amount: staked };
         log.ok("unstake", transact(chain, staker, d.governance, &unstake))?;
     }
@@ -484,7 +561,13 @@ fn pay_inferences<C: Chain + ?Sized>(
 ) -> Result<(), ChainError> {
     let mut txs = Vec::new();
     for user in users.iter_mut() {
-        txs.push(prepare(chain, user, d.token, &approve(d.market, U256::MAX), BATCH_GAS)?);
+        txs.push(prepare(
+            chain,
+            user,
+            d.token,
+            &approve(d.market, U256::MAX),
+            BATCH_GAS,
+        )?);
         let pay = InferenceMarket::payInferenceCall {
             modelId: model,
             count,
@@ -541,8 +624,14 @@ impl Log {
     ) -> Result<(), ChainError> {
         let verdict = match &outcome {
             Err(e) if e.revert_reason().is_some_and(|r| r.starts_with(reason)) => Ok(()),
-            Err(e) => Err(unexpected(label, format!("expected revert {reason}…, got: {e}"))),
-            Ok(r) => Err(unexpected(label, format!("expected revert {reason}…, but {} succeeded", r.tx_hash))),
+            Err(e) => Err(unexpected(
+                label,
+                format!("expected revert {reason}…, got: {e}"),
+            )),
+            Ok(r) => Err(unexpected(
+                label,
+                format!("expected revert {reason}…, but {} succeeded", r.tx_hash),
+            )),
         };
         self.steps.push(Step {
             label: label.to_string(),

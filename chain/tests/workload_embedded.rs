@@ -23,11 +23,15 @@ fn workload_conserves_supply_and_balances_books() {
     assert_eq!(run.ledger.total_supply, total_supply());
     assert_eq!(run.open_accounted(&mut chain).unwrap(), total_supply());
     run.ledger.check_books().unwrap();
-    assert!(run.ledger.treasury > U256::ZERO, "slashes and fees reach the treasury");
+    assert!(
+        run.ledger.treasury > U256::ZERO,
+        "slashes and fees reach the treasury"
+    );
     // Every contract emitted events.
     for (name, address) in run.deployment.contracts() {
         assert!(
-            run.receipts().any(|r| r.logs.iter().any(|l| l.address == address)),
+            run.receipts()
+                .any(|r| r.logs.iter().any(|l| l.address == address)),
             "{name} emitted no event"
         );
     }
@@ -39,7 +43,11 @@ fn workload_conserves_supply_and_balances_books() {
 fn every_transaction_pays_base_fee_and_l1_fee() {
     let (mut chain, run) = run(42);
     let receipts: Vec<_> = run.receipts().collect();
-    assert!(receipts.iter().all(|r| r.l1_fee.is_some_and(|fee| fee > U256::ZERO)));
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r.l1_fee.is_some_and(|fee| fee > U256::ZERO))
+    );
     let l1_total: U256 = receipts.iter().map(|r| r.l1_fee.unwrap()).sum();
     // Deployment transactions are not in `steps`, so the vault holds at least the steps' fees.
     assert!(chain.balance(L1_FEE_VAULT).unwrap() >= l1_total);

@@ -12,7 +12,11 @@ use olsim_chain::workload::{self, WorkloadConfig, WorkloadRun};
 use olsim_chain::{AnvilChain, AnvilConfig, Chain, ChainError, EmbeddedChain, EmbeddedConfig};
 
 #[derive(Parser)]
-#[command(name = "olsim", version, about = "Deterministic simulation testbed of the OpenLedger ecosystem")]
+#[command(
+    name = "olsim",
+    version,
+    about = "Deterministic simulation testbed of the OpenLedger ecosystem"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn chain_demo(seed: u64, backend: Backend, contributors: usize, users: usize) -> Result<(), ChainError> {
+fn chain_demo(
+    seed: u64,
+    backend: Backend,
+    contributors: usize,
+    users: usize,
+) -> Result<(), ChainError> {
     let config = WorkloadConfig {
         seed,
         contributors,
@@ -90,7 +99,10 @@ fn print_run<C: Chain>(chain: &mut C, run: &WorkloadRun) -> Result<(), ChainErro
     println!("{:<48} {:>6} {:>10}  outcome", "step", "block", "gas");
     for step in &run.steps {
         match &step.outcome {
-            Ok(r) => println!("{:<48} {:>6} {:>10}  ok", step.label, r.block_number, r.gas_used),
+            Ok(r) => println!(
+                "{:<48} {:>6} {:>10}  ok",
+                step.label, r.block_number, r.gas_used
+            ),
             Err(e) => println!(
                 "{:<48} {:>6} {:>10}  refused as scripted: {}",
                 step.label,
@@ -103,11 +115,23 @@ fn print_run<C: Chain>(chain: &mut C, run: &WorkloadRun) -> Result<(), ChainErro
     let head = chain.head()?;
     let receipts: Vec<_> = run.receipts().collect();
     let gas: u64 = receipts.iter().map(|r| r.gas_used).sum();
-    let exec_fees: u128 = receipts.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
+    let exec_fees: u128 = receipts
+        .iter()
+        .map(|r| u128::from(r.gas_used) * r.effective_gas_price)
+        .sum();
     println!();
     println!("backend        {}", chain.backend());
-    println!("blocks         {} (head timestamp {}, next base fee {} wei)", head.number, head.timestamp, chain.next_base_fee()?);
-    println!("transactions   {} included by the workload, {} refused as scripted", receipts.len(), run.steps.len() - receipts.len());
+    println!(
+        "blocks         {} (head timestamp {}, next base fee {} wei)",
+        head.number,
+        head.timestamp,
+        chain.next_base_fee()?
+    );
+    println!(
+        "transactions   {} included by the workload, {} refused as scripted",
+        receipts.len(),
+        run.steps.len() - receipts.len()
+    );
     println!("gas used       {gas}");
     println!("L2 exec fees   {} gwei", exec_fees / 1_000_000_000);
     if chain.backend() == "embedded" {
@@ -116,17 +140,35 @@ fn print_run<C: Chain>(chain: &mut C, run: &WorkloadRun) -> Result<(), ChainErro
             ("L1 fee vault", L1_FEE_VAULT),
             ("sequencer vault", SEQUENCER_FEE_VAULT),
         ] {
-            println!("{name:<15}{} gwei", chain.balance(vault)? / alloy_primitives::U256::from(1_000_000_000u64));
+            println!(
+                "{name:<15}{} gwei",
+                chain.balance(vault)? / alloy_primitives::U256::from(1_000_000_000u64)
+            );
         }
     }
     let l = run.ledger;
     let open = |v: alloy_primitives::U256| format!("{} OPEN", v / OPEN);
     println!("OPEN supply    {}", open(l.total_supply));
-    println!("accounted      {} (holders + contracts)", open(run.open_accounted(chain)?));
+    println!(
+        "accounted      {} (holders + contracts)",
+        open(run.open_accounted(chain)?)
+    );
     println!("treasury       {}", open(l.treasury));
-    println!("reward pools   {} pooled, {} reserved", open(l.rewards_pooled), open(l.rewards_reserved));
-    println!("staking        {} staked, {} reward reserve", open(l.governance_staked), open(l.governance_rewards));
-    println!("grant vault    {} available, {} reserved", open(l.grants_available), open(l.grants_reserved));
+    println!(
+        "reward pools   {} pooled, {} reserved",
+        open(l.rewards_pooled),
+        open(l.rewards_reserved)
+    );
+    println!(
+        "staking        {} staked, {} reward reserve",
+        open(l.governance_staked),
+        open(l.governance_rewards)
+    );
+    println!(
+        "grant vault    {} available, {} reserved",
+        open(l.grants_available),
+        open(l.grants_reserved)
+    );
     println!("escrowed stake {}", open(l.datanets_escrowed));
     match l.check_books() {
         Ok(()) => println!("books          every contract's balance matches its books"),

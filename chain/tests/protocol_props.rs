@@ -1,0 +1,975 @@
+//! Property tests of the protocol contracts on the embedded chain.
+//!
+//! Random sequences of actions by random actors (many of which revert) must keep: the OPEN
+//! supply fixed; holders plus contracts equal to the supply; every contract's books equal
+//! to its token balance; a refused transaction leaving the state digest unchanged. Other
+//! properties: fee splits are exact, roles are enforced, locks and timelocks hold.
+
+use std::cell::RefCell;
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::SolCall;
+use olsim_chain::client::{transact, view};
+use olsim_chain::contracts::{
+    AttributionRewards, DatanetRegistry, GrantVault, InferenceMarket, ModelRegistry, OpenToken,
+    StakingGovernance,
+};
+use olsim_chain::protocol::{OPEN, total_supply};
+use olsim_chain::{
+    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, Receipt,
+    SnapshotId, Wallet,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+const ACTORS: usize = 6;
+
+/// A deployed protocol with funded actors; reset between cases through a snapshot.
+struct Fixture {
+    chain: EmbeddedChain,
+    d: Deployment,
+    params: ProtocolParams,
+    admin: Wallet,
+    actors: Vec<Wallet>,
+    committee: Vec<Wallet>,
+    snapshot: SnapshotId,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let mut chain = EmbeddedChain::new(EmbeddedConfig::default());
+        let mut admin = Wallet::derive(1, "admin");
+        let mut actors: Vec<Wallet> = (0..ACTORS)
+            .map(|i| Wallet::derive(1, &format!("actor-{i}")))
+            .collect();
+        let committee: Vec<Wallet> = (0..3)
+            .map(|i| Wallet::derive(1, &format!("committee-{i}")))
+            .collect();
+        let eth = U256::from(10u64).pow(U256::from(18));
+        for w in actors.iter().chain(&committee).chain([&admin]) {
+            chain.deposit(w.address(), eth).unwrap();
+        }
+        let params = ProtocolParams {
+            review_quorum: 1,
+            ..ProtocolParams::default()
+        };
+        let members: Vec<Address> = committee.iter().map(Wallet::address).collect();
+        let treasury = Wallet::derive(1, "treasury").address();
+        let d = Deployment::deploy(&mut chain, &mut admin, treasury, &members, &params).unwrap();
+        // Actor 0 curates a Datanet whose reviewers are actors 1 and 2, and owns a model.
+        transact(
+            &mut chain,
+            &mut actors[0],
+            d.datanets,
+            &DatanetRegistry::createDatanetCall {
+                name: "props".into(),
+                domain: "finance".into(),
+            },
+        )
+        .unwrap();
+        for r in 1..=2 {
+            let reviewer = actors[r].address();
+            transact(
+                &mut chain,
+                &mut actors[0],
+                d.datanets,
+                &DatanetRegistry::addReviewerCall {
+                    datanetId: U256::from(1),
+                    reviewer,
+                },
+            )
+            .unwrap();
+        }
+        transact(
+            &mut chain,
+            &mut actors[0],
+            d.models,
+            &ModelRegistry::registerModelCall {
+                baseModel: Default::default(),
+                adapterHash: [7u8; 32].into(),
+                datanetIds: vec![U256::from(1)],
+                kind: 0,
+                pricePerInference: OPEN,
+            },
+        )
+        .unwrap();
+        for actor in actors.iter_mut() {
+            let to = actor.address();
+            transact(
+                &mut chain,
+                &mut admin,
+                d.token,
+                &OpenToken::transferCall {
+                    to,
+                    amount: U256::from(100_000) * OPEN,
+                },
+            )
+            .unwrap();
+            for spender in [d.datanets, d.market, d.governance, d.grants] {
+                transact(
+                    &mut chain,
+                    actor,
+                    d.token,
+                    &OpenToken::approveCall {
+                        spender,
+                        amount: U256::MAX,
+                    },
+                )
+                .unwrap();
+            }
+        }
+        let snapshot = chain.snapshot().unwrap();
+        Self {
+            chain,
+            d,
+            params,
+            admin,
+            actors,
+            committee,
+            snapshot,
+        }
+    }
+
+    /// Back to the state right after setup (wallet nonces included).
+    fn reset(&mut self) {
+        self.chain.revert_to(self.snapshot).unwrap();
+        self.snapshot = self.chain.snapshot().unwrap();
+        for w in self
+            .actors
+            .iter_mut()
+            .chain(self.committee.iter_mut())
+            .chain([&mut self.admin])
+        {
+            let nonce = self.chain.nonce(w.address()).unwrap();
+            w.set_nonce(nonce);
+        }
+    }
+
+    fn holders(&self) -> Vec<Address> {
+        let mut all: Vec<Address> = self
+            .actors
+            .iter()
+            .chain(&self.committee)
+            .map(Wallet::address)
+            .collect();
+        all.push(self.admin.address());
+        all.push(self.d.treasury);
+        all
+    }
+
+    /// Supply fixed, holders + contracts == supply, books balanced.
+    fn check_invariants(&mut self) -> Result<(), TestCaseError> {
+        let ledger = self.d.ledger(&mut self.chain).unwrap();
+        prop_assert_eq!(ledger.total_supply, total_supply());
+        ledger.check_books().map_err(TestCaseError::fail)?;
+        let mut sum = ledger.in_contracts();
+        for h in self.holders() {
+            sum += self.d.balance_of(&mut self.chain, h).unwrap();
+        }
+        prop_assert_eq!(
+            sum,
+            total_supply(),
+            "OPEN outside known holders and contracts"
+        );
+        Ok(())
+    }
+}
+
+/// One thing an actor may try. Many of them revert; that is part of the test.
+#[derive(Clone, Debug)]
+enum Action {
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u64,
+    },
+    Contribute {
+        who: usize,
+        stake: u64,
+        hash: u8,
+    },
+    Review {
+        who: usize,
+        id: u8,
+        accept: bool,
+    },
+    Pay {
+        who: usize,
+        count: u32,
+    },
+    SettlePush {
+        to: usize,
+        amount: u64,
+    },
+    Stake {
+        who: usize,
+        amount: u64,
+    },
+    Unstake {
+        who: usize,
+        amount: u64,
+    },
+    ClaimStakingRewards {
+        who: usize,
+    },
+    /// The contribution's own contributor withdraws.
+    Withdraw {
+        id: u8,
+    },
+    SlashHarmful {
+        id: u8,
+    },
+    ApplyGrant {
+        who: usize,
+        usd: u64,
+    },
+    ApproveGrant {
+        member: usize,
+        id: u8,
+    },
+    ReleaseMilestone {
+        member: usize,
+        id: u8,
+    },
+    FailGrant {
+        member: usize,
+        id: u8,
+    },
+    Advance {
+        days: u64,
+    },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let who = 0..ACTORS;
+    prop_oneof![
+        3 => (who.clone(), 50u64..400, 0u8..8).prop_map(|(who, stake, hash)| Action::Contribute { who, stake, hash }),
+        3 => (1usize..3, 1u8..4, any::<bool>()).prop_map(|(who, id, accept)| Action::Review { who, id, accept }),
+        1 => (who.clone(), 0..ACTORS, 0u64..200_000).prop_map(|(from, to, amount)| Action::Transfer { from, to, amount }),
+        1 => (who.clone(), 0u64..400, 0u8..8).prop_map(|(who, stake, hash)| Action::Contribute { who, stake, hash }),
+        1 => (1usize..3, 1u8..4, any::<bool>()).prop_map(|(who, id, accept)| Action::Review { who, id, accept }),
+        1 => (who.clone(), 1u32..500).prop_map(|(who, count)| Action::Pay { who, count }),
+        1 => (who.clone(), 0u64..300).prop_map(|(to, amount)| Action::SettlePush { to, amount }),
+        1 => (who.clone(), 0u64..50_000).prop_map(|(who, amount)| Action::Stake { who, amount }),
+        1 => (who.clone(), 0u64..50_000).prop_map(|(who, amount)| Action::Unstake { who, amount }),
+        1 => who.clone().prop_map(|who| Action::ClaimStakingRewards { who }),
+        2 => (1u8..4).prop_map(|id| Action::Withdraw { id }),
+        1 => (1u8..4).prop_map(|id| Action::SlashHarmful { id }),
+        1 => (who.clone(), 20_000u64..160_000).prop_map(|(who, usd)| Action::ApplyGrant { who, usd }),
+        1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::ApproveGrant { member, id }),
+        1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::ReleaseMilestone { member, id }),
+        1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::FailGrant { member, id }),
+        2 => (0u64..10).prop_map(|days| Action::Advance { days }),
+    ]
+}
+
+fn apply(f: &mut Fixture, action: &Action) -> Result<Receipt, ChainError> {
+    let d = f.d;
+    let open = |n: u64| U256::from(n) * OPEN;
+    let chain = &mut f.chain;
+    match *action {
+        Action::Transfer { from, to, amount } => {
+            let to = f.actors[to].address();
+            transact(
+                chain,
+                &mut f.actors[from],
+                d.token,
+                &OpenToken::transferCall {
+                    to,
+                    amount: open(amount),
+                },
+            )
+        }
+        Action::Contribute { who, stake, hash } => transact(
+            chain,
+            &mut f.actors[who],
+            d.datanets,
+            &DatanetRegistry::contributeCall {
+                datanetId: U256::from(1),
+                contentHash: [hash; 32].into(),
+                recordCount: 10,
+                stake: open(stake),
+            },
+        ),
+        Action::Review { who, id, accept } => transact(
+            chain,
+            &mut f.actors[who],
+            d.datanets,
+            &DatanetRegistry::reviewCall {
+                contributionId: U256::from(id),
+                accept,
+            },
+        ),
+        Action::Pay { who, count } => transact(
+            chain,
+            &mut f.actors[who],
+            d.market,
+            &InferenceMarket::payInferenceCall {
+                modelId: U256::from(1),
+                count,
+                maxFee: U256::MAX,
+            },
+        ),
+        Action::SettlePush { to, amount } => transact(
+            chain,
+            &mut f.admin,
+            d.rewards,
+            &AttributionRewards::settlePushCall {
+                modelId: U256::from(1),
+                epoch: 1,
+                recipients: vec![f.actors[to].address()],
+                amounts: vec![open(amount)],
+            },
+        ),
+        Action::Stake { who, amount } => transact(
+            chain,
+            &mut f.actors[who],
+            d.governance,
+            &StakingGovernance::stakeCall {
+                amount: open(amount),
+            },
+        ),
+        Action::Unstake { who, amount } => transact(
+            chain,
+            &mut f.actors[who],
+            d.governance,
+            &StakingGovernance::unstakeCall {
+                amount: open(amount),
+            },
+        ),
+        Action::ClaimStakingRewards { who } => transact(
+            chain,
+            &mut f.actors[who],
+            d.governance,
+            &StakingGovernance::claimRewardsCall {},
+        ),
+        Action::Withdraw { id } => {
+            let contributor = view(
+                chain,
+                d.datanets,
+                &DatanetRegistry::contributionsCall(U256::from(id)),
+            )
+            .map(|c| c.contributor)
+            .unwrap_or_default();
+            let who = f
+                .actors
+                .iter()
+                .position(|w| w.address() == contributor)
+                .unwrap_or(0);
+            transact(
+                chain,
+                &mut f.actors[who],
+                d.datanets,
+                &DatanetRegistry::withdrawStakeCall {
+                    contributionId: U256::from(id),
+                },
+            )
+        }
+        Action::SlashHarmful { id } => transact(
+            chain,
+            &mut f.admin,
+            d.datanets,
+            &DatanetRegistry::slashHarmfulCall {
+                contributionId: U256::from(id),
+                evidence: Default::default(),
+            },
+        ),
+        Action::ApplyGrant { who, usd } => transact(
+            chain,
+            &mut f.actors[who],
+            d.grants,
+            &GrantVault::applyForGrantCall {
+                tier: if usd > 50_000 { 1 } else { 0 },
+                amountUsd: U256::from(usd),
+                milestones: 2,
+                proposalHash: Default::default(),
+            },
+        ),
+        Action::ApproveGrant { member, id } => transact(
+            chain,
+            &mut f.committee[member],
+            d.grants,
+            &GrantVault::approveGrantCall {
+                grantId: U256::from(id),
+            },
+        ),
+        Action::ReleaseMilestone { member, id } => transact(
+            chain,
+            &mut f.committee[member],
+            d.grants,
+            &GrantVault::releaseMilestoneCall {
+                grantId: U256::from(id),
+            },
+        ),
+        Action::FailGrant { member, id } => transact(
+            chain,
+            &mut f.committee[member],
+            d.grants,
+            &GrantVault::failGrantCall {
+                grantId: U256::from(id),
+            },
+        ),
+        Action::Advance { days } => {
+            chain.advance_time(days * 86_400)?;
+            chain.mine()?;
+            Err(ChainError::UnknownSnapshot(u64::MAX)) // no transaction: nothing to compare
+        }
+    }
+}
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+#[test]
+fn random_action_sequences_keep_supply_books_and_revert_atomicity() {
+    let fixture = RefCell::new(Fixture::new());
+    // Fund the grant vault once so grant actions can activate.
+    {
+        let f = &mut *fixture.borrow_mut();
+        let amount = U256::from(1_000_000) * OPEN;
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            f.d.token,
+            &OpenToken::approveCall {
+                spender: f.d.grants,
+                amount,
+            },
+        )
+        .unwrap();
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            f.d.grants,
+            &GrantVault::depositCall { amount },
+        )
+        .unwrap();
+        f.snapshot = f.chain.snapshot().unwrap();
+    }
+    let succeeded = RefCell::new(std::collections::BTreeSet::new());
+    runner(64)
+        .run(&proptest::collection::vec(action(), 1..40), |actions| {
+            let f = &mut *fixture.borrow_mut();
+            f.reset();
+            for action in &actions {
+                let before = f.chain.state_digest();
+                let outcome = apply(f, action);
+                if outcome.is_ok() {
+                    let kind = format!("{action:?}");
+                    succeeded
+                        .borrow_mut()
+                        .insert(kind.split(' ').next().unwrap_or_default().to_string());
+                }
+                if let Err(e) = &outcome
+                    && !matches!(action, Action::Advance { .. })
+                {
+                    prop_assert_eq!(
+                        f.chain.state_digest(),
+                        before,
+                        "{:?} was refused ({}) but changed state",
+                        action,
+                        e
+                    );
+                }
+                f.check_invariants()?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The sequences must exercise the happy paths too, not only reverts.
+    let succeeded = succeeded.into_inner();
+    for kind in [
+        "Transfer",
+        "Contribute",
+        "Review",
+        "Pay",
+        "SettlePush",
+        "Stake",
+        "Unstake",
+        "Withdraw",
+        "SlashHarmful",
+        "ApplyGrant",
+        "ApproveGrant",
+        "ReleaseMilestone",
+    ] {
+        assert!(
+            succeeded.contains(kind),
+            "no {kind} action ever succeeded: {succeeded:?}"
+        );
+    }
+}
+
+#[test]
+fn inference_fees_split_exactly() {
+    let fixture = RefCell::new(Fixture::new());
+    let strategy = (
+        1u64..1_000_000_000_000,
+        1u32..10_000,
+        0u16..=10_000,
+        0u16..=10_000,
+        0u16..=10_000,
+    );
+    runner(32)
+        .run(&strategy, |(price, count, a, b, c)| {
+            let f = &mut *fixture.borrow_mut();
+            f.reset();
+            // A valid split from three cut points.
+            let mut cuts = [a, b, c];
+            cuts.sort_unstable();
+            let split = [
+                cuts[0],
+                cuts[1] - cuts[0],
+                cuts[2] - cuts[1],
+                10_000 - cuts[2],
+            ];
+            f.chain_set_split(split);
+            transact(
+                &mut f.chain,
+                &mut f.actors[0],
+                f.d.models,
+                &ModelRegistry::setPriceCall {
+                    modelId: U256::from(1),
+                    price: U256::from(price),
+                },
+            )
+            .unwrap();
+            let receipt = transact(
+                &mut f.chain,
+                &mut f.actors[3],
+                f.d.market,
+                &InferenceMarket::payInferenceCall {
+                    modelId: U256::from(1),
+                    count,
+                    maxFee: U256::MAX,
+                },
+            )
+            .unwrap();
+            let paid: InferenceMarket::InferencePaid = receipt.event(f.d.market).unwrap();
+            let fee = U256::from(price) * U256::from(count);
+            prop_assert_eq!(paid.fee, fee);
+            prop_assert_eq!(
+                paid.toContributors + paid.toOwner + paid.toStakers + paid.toTreasury,
+                fee
+            );
+            let share = |bps: u16| fee * U256::from(bps) / U256::from(10_000);
+            prop_assert_eq!(paid.toContributors, share(split[0]));
+            prop_assert_eq!(paid.toOwner, share(split[1]));
+            // Nobody stakes in this fixture: the stakers' share goes to the treasury.
+            prop_assert_eq!(paid.toStakers, U256::ZERO);
+            f.check_invariants()
+        })
+        .unwrap();
+}
+
+impl Fixture {
+    /// Sets the fee split the only legitimate way: a passed, timelocked governance proposal.
+    fn chain_set_split(&mut self, split: [u16; 4]) {
+        let d = self.d;
+        let data = InferenceMarket::setFeeSplitCall {
+            contributorsBps_: split[0],
+            ownerBps_: split[1],
+            stakersBps_: split[2],
+            treasuryBps_: split[3],
+        }
+        .abi_encode();
+        let stake = self.params.proposal_threshold;
+        transact(
+            &mut self.chain,
+            &mut self.actors[5],
+            d.governance,
+            &StakingGovernance::stakeCall { amount: stake },
+        )
+        .unwrap();
+        let receipt = transact(
+            &mut self.chain,
+            &mut self.actors[5],
+            d.governance,
+            &StakingGovernance::proposeCall {
+                target: d.market,
+                data: data.into(),
+                description: String::new(),
+            },
+        )
+        .unwrap();
+        let id = receipt
+            .event::<StakingGovernance::ProposalCreated>(d.governance)
+            .unwrap()
+            .proposalId;
+        transact(
+            &mut self.chain,
+            &mut self.actors[5],
+            d.governance,
+            &StakingGovernance::voteCall { id, support: true },
+        )
+        .unwrap();
+        self.chain
+            .advance_time(self.params.voting_period + 1)
+            .unwrap();
+        transact(
+            &mut self.chain,
+            &mut self.admin,
+            d.governance,
+            &StakingGovernance::queueCall { id },
+        )
+        .unwrap();
+        self.chain
+            .advance_time(self.params.timelock_delay + 1)
+            .unwrap();
+        transact(
+            &mut self.chain,
+            &mut self.admin,
+            d.governance,
+            &StakingGovernance::executeCall { id },
+        )
+        .unwrap();
+        // Leave nobody staked so the staker share path is deterministic.
+        self.chain.advance_time(1).unwrap();
+        transact(
+            &mut self.chain,
+            &mut self.actors[5],
+            d.governance,
+            &StakingGovernance::unstakeCall { amount: stake },
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn only_the_right_role_can_act() {
+    let mut f = Fixture::new();
+    let d = f.d;
+    let outsider = 4; // neither reviewer, committee, attributor nor governance
+    transact(
+        &mut f.chain,
+        &mut f.actors[3],
+        d.datanets,
+        &DatanetRegistry::contributeCall {
+            datanetId: U256::from(1),
+            contentHash: [1; 32].into(),
+            recordCount: 1,
+            stake: f.params.min_stake,
+        },
+    )
+    .unwrap();
+    let cases: Vec<(&str, Result<Receipt, ChainError>, &str)> = vec![
+        (
+            "review by a non-reviewer",
+            transact(
+                &mut f.chain,
+                &mut f.actors[outsider],
+                d.datanets,
+                &DatanetRegistry::reviewCall {
+                    contributionId: U256::from(1),
+                    accept: false,
+                },
+            ),
+            "NotReviewer(",
+        ),
+        (
+            "self review",
+            transact(
+                &mut f.chain,
+                &mut f.actors[3],
+                d.datanets,
+                &DatanetRegistry::reviewCall {
+                    contributionId: U256::from(1),
+                    accept: true,
+                },
+            ),
+            "NotReviewer(",
+        ),
+        (
+            "slash by a non-attributor",
+            transact(
+                &mut f.chain,
+                &mut f.actors[outsider],
+                d.datanets,
+                &DatanetRegistry::slashHarmfulCall {
+                    contributionId: U256::from(1),
+                    evidence: Default::default(),
+                },
+            ),
+            "NotAttributor(",
+        ),
+        (
+            "settle by a non-attributor",
+            transact(
+                &mut f.chain,
+                &mut f.actors[outsider],
+                d.rewards,
+                &AttributionRewards::settlePushCall {
+                    modelId: U256::from(1),
+                    epoch: 1,
+                    recipients: vec![],
+                    amounts: vec![],
+                },
+            ),
+            "NotAttributor(",
+        ),
+        (
+            "fee split by a non-governance account",
+            transact(
+                &mut f.chain,
+                &mut f.admin,
+                d.market,
+                &InferenceMarket::setFeeSplitCall {
+                    contributorsBps_: 10_000,
+                    ownerBps_: 0,
+                    stakersBps_: 0,
+                    treasuryBps_: 0,
+                },
+            ),
+            "NotGovernance(",
+        ),
+        (
+            "slash fraction by a non-governance account",
+            transact(
+                &mut f.chain,
+                &mut f.admin,
+                d.datanets,
+                &DatanetRegistry::setSlashBpsCall { v: 10_000 },
+            ),
+            "NotGovernance(",
+        ),
+        (
+            "grant approval by a non-member",
+            transact(
+                &mut f.chain,
+                &mut f.actors[outsider],
+                d.grants,
+                &GrantVault::approveGrantCall {
+                    grantId: U256::from(1),
+                },
+            ),
+            "NotCommittee(",
+        ),
+        (
+            "fund a pool directly",
+            transact(
+                &mut f.chain,
+                &mut f.actors[outsider],
+                d.rewards,
+                &AttributionRewards::fundCall {
+                    modelId: U256::from(1),
+                    amount: U256::from(1),
+                },
+            ),
+            "NotMarket(",
+        ),
+        (
+            "withdraw a pending contribution",
+            transact(
+                &mut f.chain,
+                &mut f.actors[3],
+                d.datanets,
+                &DatanetRegistry::withdrawStakeCall {
+                    contributionId: U256::from(1),
+                },
+            ),
+            "NotPending(",
+        ),
+    ];
+    for (what, outcome, reason) in cases {
+        let err = outcome.expect_err(what);
+        let got = err.revert_reason().unwrap_or_default().to_string();
+        assert!(
+            got.starts_with(reason),
+            "{what}: expected {reason}…, got {err}"
+        );
+    }
+}
+
+#[test]
+fn stake_locks_hold_until_unlock_time() {
+    let fixture = RefCell::new(Fixture::new());
+    runner(12)
+        .run(&(0u64..14 * 86_400), |wait| {
+            let f = &mut *fixture.borrow_mut();
+            f.reset();
+            let d = f.d;
+            let receipt = transact(
+                &mut f.chain,
+                &mut f.actors[3],
+                d.datanets,
+                &DatanetRegistry::contributeCall {
+                    datanetId: U256::from(1),
+                    contentHash: [9; 32].into(),
+                    recordCount: 1,
+                    stake: f.params.min_stake,
+                },
+            )
+            .unwrap();
+            let submitted = receipt
+                .event::<DatanetRegistry::ContributionSubmitted>(d.datanets)
+                .unwrap();
+            transact(
+                &mut f.chain,
+                &mut f.actors[1],
+                d.datanets,
+                &DatanetRegistry::reviewCall {
+                    contributionId: submitted.contributionId,
+                    accept: true,
+                },
+            )
+            .unwrap();
+            let next_block_time = f.chain.head().unwrap().timestamp + f.chain_block_time() + wait;
+            f.chain.advance_time(wait).unwrap();
+            let outcome = transact(
+                &mut f.chain,
+                &mut f.actors[3],
+                d.datanets,
+                &DatanetRegistry::withdrawStakeCall {
+                    contributionId: submitted.contributionId,
+                },
+            );
+            if next_block_time >= submitted.unlockAt {
+                prop_assert!(
+                    outcome.is_ok(),
+                    "unlocked stake could not be withdrawn: {:?}",
+                    outcome.err()
+                );
+            } else {
+                let err = outcome.expect_err("withdrawal before unlock must fail");
+                prop_assert!(
+                    err.revert_reason()
+                        .unwrap_or_default()
+                        .starts_with("StillLocked(")
+                );
+            }
+            f.check_invariants()
+        })
+        .unwrap();
+}
+
+impl Fixture {
+    fn chain_block_time(&self) -> u64 {
+        self.chain.config().block_time
+    }
+}
+
+#[test]
+fn governance_changes_apply_only_after_vote_and_timelock() {
+    let mut f = Fixture::new();
+    let d = f.d;
+    let split = |f: &mut Fixture| {
+        let s = view(&mut f.chain, d.market, &InferenceMarket::feeSplitCall {}).unwrap();
+        [s._0, s._1, s._2, s._3]
+    };
+    let initial = split(&mut f);
+    let data = InferenceMarket::setFeeSplitCall {
+        contributorsBps_: 7_000,
+        ownerBps_: 1_000,
+        stakersBps_: 1_000,
+        treasuryBps_: 1_000,
+    }
+    .abi_encode();
+    let stake = f.params.proposal_threshold;
+    transact(
+        &mut f.chain,
+        &mut f.actors[5],
+        d.governance,
+        &StakingGovernance::stakeCall { amount: stake },
+    )
+    .unwrap();
+    let id = transact(
+        &mut f.chain,
+        &mut f.actors[5],
+        d.governance,
+        &StakingGovernance::proposeCall {
+            target: d.market,
+            data: data.into(),
+            description: String::new(),
+        },
+    )
+    .unwrap()
+    .event::<StakingGovernance::ProposalCreated>(d.governance)
+    .unwrap()
+    .proposalId;
+    let refused = |r: Result<Receipt, ChainError>, reason: &str| {
+        let e = r.expect_err(reason);
+        assert!(
+            e.revert_reason().unwrap_or_default().starts_with(reason),
+            "expected {reason}, got {e}"
+        );
+    };
+    refused(
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            d.governance,
+            &StakingGovernance::queueCall { id },
+        ),
+        "ProposalNotSucceeded(",
+    );
+    transact(
+        &mut f.chain,
+        &mut f.actors[5],
+        d.governance,
+        &StakingGovernance::voteCall { id, support: true },
+    )
+    .unwrap();
+    refused(
+        transact(
+            &mut f.chain,
+            &mut f.actors[5],
+            d.governance,
+            &StakingGovernance::unstakeCall { amount: stake },
+        ),
+        "StakeLocked(",
+    );
+    refused(
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            d.governance,
+            &StakingGovernance::executeCall { id },
+        ),
+        "ProposalNotQueued(",
+    );
+    assert_eq!(split(&mut f), initial, "a vote alone changes nothing");
+    f.chain.advance_time(f.params.voting_period + 1).unwrap();
+    transact(
+        &mut f.chain,
+        &mut f.admin,
+        d.governance,
+        &StakingGovernance::queueCall { id },
+    )
+    .unwrap();
+    refused(
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            d.governance,
+            &StakingGovernance::executeCall { id },
+        ),
+        "TimelockNotElapsed(",
+    );
+    assert_eq!(
+        split(&mut f),
+        initial,
+        "queued but timelocked changes nothing"
+    );
+    f.chain.advance_time(f.params.timelock_delay + 1).unwrap();
+    transact(
+        &mut f.chain,
+        &mut f.admin,
+        d.governance,
+        &StakingGovernance::executeCall { id },
+    )
+    .unwrap();
+    assert_eq!(split(&mut f), [7_000, 1_000, 1_000, 1_000]);
+    refused(
+        transact(
+            &mut f.chain,
+            &mut f.admin,
+            d.governance,
+            &StakingGovernance::executeCall { id },
+        ),
+        "ProposalNotQueued(",
+    );
+}

@@ -141,7 +141,7 @@ mod tests {
     fn describes_protocol_calls_with_arguments() {
         let data = OpenToken::transferCall {
             to: Address::repeat_byte(0x11),
-            value: U256::from(5),
+            amount: U256::from(5),
         }
         .abi_encode();
         let text = describe_call(false, &data);
@@ -153,7 +153,7 @@ mod tests {
     fn decodes_custom_errors_and_strings() {
         let data = DatanetRegistry::StakeTooLow {
             stake: U256::from(1),
-            min: U256::from(100),
+            minStake: U256::from(100),
         }
         .abi_encode();
         assert_eq!(decode_revert(&data), "StakeTooLow(1, 100)");

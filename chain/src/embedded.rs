@@ -270,6 +270,16 @@ impl EmbeddedChain {
         slots
     }
 
+    /// The state database, read-only (for baselines that drive op-revm directly).
+    pub fn database(&self) -> &CacheDB<EmptyDB> {
+        self.db()
+    }
+
+    /// The block environment the next block will execute in.
+    pub fn next_block_env(&self) -> BlockEnv {
+        self.pending_block_env(self.next_base_fee_value())
+    }
+
     fn db(&self) -> &Db {
         &self.evm.0.ctx.journaled_state.database
     }
@@ -341,13 +351,8 @@ impl EmbeddedChain {
                 from: tx.from,
                 reason: format!("invalid signature: {e}"),
             })?;
-        let op_tx = OpTransaction {
-            base: tx_env(&tx.envelope, from),
-            enveloped_tx: Some(tx.raw.clone()),
-            deposit: DepositTransactionParts::default(),
-        };
         let ExecResultAndState { result, state } =
-            self.evm.transact(op_tx).map_err(|e| match e {
+            self.evm.transact(op_transaction(tx, from)).map_err(|e| match e {
                 EVMError::Transaction(reason) => ChainError::Rejected {
                     tx_hash: tx.hash(),
                     call: call(),
@@ -663,6 +668,15 @@ fn write_l1_block_info(db: &mut Db, l1: &L1FeeParams) {
     for (slot, value) in slots {
         db.insert_account_storage(L1_BLOCK_CONTRACT, slot, value)
             .expect("the in-memory database cannot fail");
+    }
+}
+
+/// The op-revm transaction of a signed transaction whose sender is `from`.
+pub fn op_transaction(tx: &SignedTx, from: Address) -> OpTransaction<TxEnv> {
+    OpTransaction {
+        base: tx_env(&tx.envelope, from),
+        enveloped_tx: Some(tx.raw.clone()),
+        deposit: DepositTransactionParts::default(),
     }
 }
 

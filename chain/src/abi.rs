@@ -33,7 +33,9 @@ fn registry() -> &'static Registry {
                     .push((contract, function.clone()));
             }
             for error in abi.errors() {
-                errors.entry(error.selector()).or_insert_with(|| error.clone());
+                errors
+                    .entry(error.selector())
+                    .or_insert_with(|| error.clone());
             }
         }
         Registry { functions, errors }

@@ -27,7 +27,11 @@ impl SignedTx {
     /// Wraps an envelope signed by `from`.
     pub fn new(envelope: TxEnvelope, from: Address) -> Self {
         let raw = envelope.encoded_2718().into();
-        Self { envelope, raw, from }
+        Self {
+            envelope,
+            raw,
+            from,
+        }
     }
 
     /// Transaction hash.

@@ -351,8 +351,10 @@ impl EmbeddedChain {
                 from: tx.from,
                 reason: format!("invalid signature: {e}"),
             })?;
-        let ExecResultAndState { result, state } =
-            self.evm.transact(op_transaction(tx, from)).map_err(|e| match e {
+        let ExecResultAndState { result, state } = self
+            .evm
+            .transact(op_transaction(tx, from))
+            .map_err(|e| match e {
                 EVMError::Transaction(reason) => ChainError::Rejected {
                     tx_hash: tx.hash(),
                     call: call(),
@@ -381,7 +383,11 @@ impl EmbeddedChain {
             }
         };
         self.evm.commit(state);
-        let l1_fee = self.evm.0.ctx.chain.calculate_tx_l1_cost(&tx.raw, SPEC);
+        // op-revm caches the last L1 cost for the next validation: clear it after reading,
+        // or the next transaction would be charged this one's L1 fee.
+        let l1_info = &mut self.evm.0.ctx.chain;
+        let l1_fee = l1_info.calculate_tx_l1_cost(&tx.raw, SPEC);
+        l1_info.clear_tx_l1_cost();
         block.gas_used += gas_used;
         block.tx_count += 1;
         let tip = tx

@@ -57,7 +57,9 @@ pub enum ChainError {
         reason: String,
     },
     /// A tool the backend needs is not installed.
-    #[error("{tool} not found at {path}: run `scripts/setup` from the repository root to install the pinned version")]
+    #[error(
+        "{tool} not found at {path}: run `scripts/setup` from the repository root to install the pinned version"
+    )]
     ToolMissing {
         /// Tool name.
         tool: &'static str,

@@ -9,6 +9,7 @@
 //! would revert is refused with its decoded reason and leaves the state as it was.
 
 pub mod abi;
+pub mod anvil;
 pub mod api;
 pub mod client;
 pub mod contracts;
@@ -19,6 +20,7 @@ pub mod protocol;
 pub mod wallet;
 pub mod workload;
 
+pub use anvil::{AnvilChain, AnvilConfig};
 pub use api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::ChainError;

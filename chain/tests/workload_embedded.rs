@@ -62,3 +62,45 @@ fn same_seed_same_digest_other_seed_other_digest() {
     assert_eq!(a.state_digest(), b.state_digest());
     assert_ne!(a.state_digest(), c.state_digest());
 }
+
+#[test]
+fn sender_pays_exactly_execution_plus_l1_fee_of_its_own_transactions() {
+    use alloy_sol_types::SolConstructor;
+    use olsim_chain::Wallet;
+    use olsim_chain::client::{send_raw, transact};
+    use olsim_chain::contracts::OpenToken;
+
+    let mut chain = EmbeddedChain::new(EmbeddedConfig::default());
+    let mut alice = Wallet::derive(3, "alice");
+    let start = U256::from(10u64).pow(U256::from(18));
+    chain.deposit(alice.address(), start).unwrap();
+    let mut init = OpenToken::BYTECODE.to_vec();
+    init.extend(
+        OpenToken::constructorCall {
+            genesisHolder: alice.address(),
+        }
+        .abi_encode(),
+    );
+    let deploy = send_raw(&mut chain, &mut alice, None, init.into(), U256::ZERO).unwrap();
+    let token = deploy.contract_address.unwrap();
+    // Transfers with calldata of different compressibility get different L1 fees.
+    let mut receipts = vec![deploy];
+    for to in [
+        alloy_primitives::Address::repeat_byte(0x11),
+        Wallet::derive(3, "bob").address(),
+    ] {
+        let call = OpenToken::transferCall {
+            to,
+            amount: U256::from(12_345_678_901u64),
+        };
+        receipts.push(transact(&mut chain, &mut alice, token, &call).unwrap());
+    }
+    let l1: U256 = receipts.iter().map(|r| r.l1_fee.unwrap()).sum();
+    let exec: U256 = receipts.iter().map(|r| r.execution_fee()).sum();
+    assert_eq!(
+        chain.balance(L1_FEE_VAULT).unwrap(),
+        l1,
+        "L1 vault holds exactly the L1 fees"
+    );
+    assert_eq!(chain.balance(alice.address()).unwrap(), start - l1 - exec);
+}

@@ -138,7 +138,7 @@ fn print_run<C: Chain>(chain: &mut C, run: &WorkloadRun) -> Result<(), ChainErro
         for (name, vault) in [
             ("base fee vault", BASE_FEE_VAULT),
             ("L1 fee vault", L1_FEE_VAULT),
-            ("sequencer vault", SEQUENCER_FEE_VAULT),
+            ("sequencer fees", SEQUENCER_FEE_VAULT),
         ] {
             println!(
                 "{name:<15}{} gwei",

@@ -1,0 +1,172 @@
+//! Chain throughput: one workload (contributions, inference payments, reward settlements)
+//! as tx/s and gas/s on three executors, measured in the same run:
+//! - `raw_op_revm`: op-revm's transact-and-commit loop over prepared transactions, the
+//!   floor under any chain built on it (no signature recovery, receipts or blocks);
+//! - `embedded`: olsim's embedded L2 (`send_batch`: recovery, blocks, base fee, receipts);
+//! - `anvil`: a real anvil node, through alloy's JSON-RPC provider.
+//!
+//! After criterion's figures, a summary table prints tx/s, gas/s and the ratios the chain
+//! issue sets as goals (embedded >= 0.5x raw, >= 20x anvil).
+//! Run: `cargo bench -p olsim-benches --bench chain_throughput`
+
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use olsim_benches::TxWorkload;
+use olsim_chain::embedded::{SPEC, op_transaction};
+use olsim_chain::{AnvilChain, AnvilConfig, Chain, EmbeddedChain, EmbeddedConfig, SignedTx};
+use op_revm::revm::context::{BlockEnv, CfgEnv, TxEnv};
+use op_revm::revm::database::{CacheDB, EmptyDB};
+use op_revm::revm::{Context, ExecuteCommitEvm};
+use op_revm::{DefaultOp, OpBuilder, OpTransaction};
+
+const SEED: u64 = 7;
+const CONTRIBUTORS: usize = 40;
+const USERS: usize = 40;
+
+/// Everything needed to replay one round on each executor.
+struct Fixture {
+    embedded: EmbeddedChain,
+    anvil: AnvilChain,
+    round: Vec<SignedTx>,
+    raw_txs: Vec<OpTransaction<TxEnv>>,
+    raw_db: CacheDB<EmptyDB>,
+    raw_block: BlockEnv,
+}
+
+fn fixture() -> Fixture {
+    let config = EmbeddedConfig::default();
+    let mut embedded = EmbeddedChain::new(config.clone());
+    let mut anvil = AnvilChain::start(AnvilConfig::matching(&config))
+        .expect("anvil starts (run scripts/setup)");
+    let mut workload =
+        TxWorkload::setup(&mut embedded, SEED, CONTRIBUTORS, USERS).expect("embedded setup");
+    TxWorkload::setup(&mut anvil, SEED, CONTRIBUTORS, USERS).expect("anvil setup");
+    let round = workload.sign_round(&mut embedded, 1).expect("signing");
+    let raw_txs = round.iter().map(|tx| op_transaction(tx, tx.from)).collect();
+    Fixture {
+        raw_db: embedded.database().clone(),
+        raw_block: embedded.next_block_env(),
+        embedded,
+        anvil,
+        round,
+        raw_txs,
+    }
+}
+
+/// The raw loop: op-revm executing and committing each prepared transaction. Returns gas.
+fn raw_loop(
+    db: CacheDB<EmptyDB>,
+    block: BlockEnv,
+    chain_id: u64,
+    txs: &[OpTransaction<TxEnv>],
+) -> u64 {
+    let cfg = CfgEnv::new_with_spec(SPEC).with_chain_id(chain_id);
+    let mut evm = Context::op()
+        .with_db(db)
+        .with_cfg(cfg)
+        .with_block(block)
+        .build_op();
+    let mut gas = 0;
+    for tx in txs {
+        let result = evm.transact_commit(tx.clone()).expect("valid transaction");
+        assert!(
+            result.is_success(),
+            "raw loop transaction failed: {result:?}"
+        );
+        gas += result.tx_gas_used();
+    }
+    gas
+}
+
+/// Replays the round on a chain from the same state each time; returns (elapsed, gas).
+fn replay<C: Chain>(chain: &mut C, round: &[SignedTx]) -> (Duration, u64) {
+    let snapshot = chain.snapshot().expect("snapshot");
+    let txs = round.to_vec();
+    let start = Instant::now();
+    let results = chain.send_batch(txs);
+    let elapsed = start.elapsed();
+    let gas = results
+        .iter()
+        .map(|r| r.as_ref().expect("workload transaction succeeds").gas_used)
+        .sum();
+    chain.revert_to(snapshot).expect("revert");
+    (elapsed, gas)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut f = fixture();
+    let chain_id = f.embedded.chain_id();
+    let mut group = c.benchmark_group("chain_throughput");
+    group.throughput(Throughput::Elements(f.round.len() as u64));
+    group.sample_size(10);
+    group.bench_function("raw_op_revm", |b| {
+        b.iter_batched(
+            || f.raw_db.clone(),
+            |db| raw_loop(db, f.raw_block.clone(), chain_id, &f.raw_txs),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("embedded", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| replay(&mut f.embedded, &f.round).0)
+                .sum()
+        })
+    });
+    group.bench_function("anvil", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| replay(&mut f.anvil, &f.round).0).sum())
+    });
+    group.finish();
+    summary(&mut f, chain_id);
+}
+
+/// Median of several timed replays per executor, as tx/s and gas/s, with the goal ratios.
+fn summary(f: &mut Fixture, chain_id: u64) {
+    const RUNS: usize = 7;
+    let n = f.round.len() as f64;
+    let median = |mut runs: Vec<(Duration, u64)>| {
+        runs.sort_unstable();
+        runs[RUNS / 2]
+    };
+    let raw = median(
+        (0..RUNS)
+            .map(|_| {
+                let db = f.raw_db.clone();
+                let start = Instant::now();
+                let gas = raw_loop(db, f.raw_block.clone(), chain_id, &f.raw_txs);
+                (start.elapsed(), gas)
+            })
+            .collect(),
+    );
+    let embedded = median(
+        (0..RUNS)
+            .map(|_| replay(&mut f.embedded, &f.round))
+            .collect(),
+    );
+    let anvil = median((0..RUNS).map(|_| replay(&mut f.anvil, &f.round)).collect());
+    let rate = |(t, gas): (Duration, u64)| (n / t.as_secs_f64(), gas as f64 / t.as_secs_f64());
+    let (raw_tps, raw_gps) = rate(raw);
+    let (emb_tps, emb_gps) = rate(embedded);
+    let (anv_tps, anv_gps) = rate(anvil);
+    println!(
+        "\nchain throughput, {} txs per round (median of {RUNS})",
+        f.round.len()
+    );
+    println!("{:<12} {:>12} {:>14}", "executor", "tx/s", "Mgas/s");
+    for (name, tps, gps) in [
+        ("raw op-revm", raw_tps, raw_gps),
+        ("embedded", emb_tps, emb_gps),
+        ("anvil", anv_tps, anv_gps),
+    ] {
+        println!("{name:<12} {tps:>12.0} {:>14.1}", gps / 1e6);
+    }
+    println!(
+        "embedded / raw   = {:.2}x (goal >= 0.5x)",
+        emb_tps / raw_tps
+    );
+    println!("embedded / anvil = {:.1}x (goal >= 20x)", emb_tps / anv_tps);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

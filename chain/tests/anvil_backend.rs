@@ -1,0 +1,392 @@
+//! The anvil backend against a real anvil node, and against the embedded chain on the same
+//! transactions. These tests never skip: without anvil they fail with the message that says
+//! to run `scripts/setup`.
+
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{SolCall, SolConstructor, SolEvent};
+use olsim_chain::contracts::OpenToken;
+use olsim_chain::{
+    AnvilChain, AnvilConfig, CallRequest, Chain, ChainError, EmbeddedChain, EmbeddedConfig,
+    Receipt, SignedTx, TxRequest, Wallet,
+};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const TIP: u128 = 1_000_000;
+
+fn anvil() -> AnvilChain {
+    AnvilChain::start(AnvilConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sign(
+    chain: &mut dyn Chain,
+    wallet: &mut Wallet,
+    to: Option<Address>,
+    data: Vec<u8>,
+    gas: u64,
+) -> SignedTx {
+    let max_fee = 2 * u128::from(chain.next_base_fee().expect("base fee")) + TIP;
+    wallet.sign(
+        chain.chain_id(),
+        TxRequest {
+            to,
+            data: data.into(),
+            value: U256::ZERO,
+            gas_limit: gas,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: TIP,
+        },
+    )
+}
+
+/// Funds a wallet and deploys OpenToken with it as genesis holder.
+fn deploy_token(chain: &mut dyn Chain, holder: &mut Wallet) -> (Address, Receipt) {
+    chain
+        .deposit(holder.address(), U256::from(10 * ETH))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut init = OpenToken::BYTECODE.to_vec();
+    init.extend(
+        OpenToken::constructorCall {
+            genesisHolder: holder.address(),
+        }
+        .abi_encode(),
+    );
+    let tx = sign(chain, holder, None, init, 3_000_000);
+    let receipt = chain.send(tx).unwrap_or_else(|e| panic!("{e}"));
+    let token = receipt
+        .contract_address
+        .expect("a creation has a contract address");
+    (token, receipt)
+}
+
+fn transfer(
+    chain: &mut dyn Chain,
+    from: &mut Wallet,
+    token: Address,
+    to: Address,
+    amount: u128,
+) -> SignedTx {
+    let data = OpenToken::transferCall {
+        to,
+        amount: U256::from(amount),
+    }
+    .abi_encode();
+    sign(chain, from, Some(token), data, 100_000)
+}
+
+fn token_balance(chain: &mut dyn Chain, token: Address, who: Address) -> U256 {
+    let out = chain
+        .call(&CallRequest {
+            from: who,
+            to: Some(token),
+            data: OpenToken::balanceOfCall(who).abi_encode().into(),
+            value: U256::ZERO,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    OpenToken::balanceOfCall::abi_decode_returns(&out).expect("balanceOf returns a uint256")
+}
+
+#[test]
+fn starts_with_the_configured_chain_id_and_genesis() {
+    let config = AnvilConfig::default();
+    let mut chain = anvil();
+    assert_eq!(chain.backend(), "anvil");
+    assert_eq!(chain.chain_id(), config.chain_id);
+    let head = chain.head().unwrap();
+    assert_eq!(head.number, 0);
+    assert_eq!(head.timestamp, config.genesis_timestamp);
+    assert_eq!(head.base_fee, config.genesis_base_fee);
+    assert_eq!(head.gas_limit, config.block_gas_limit);
+    let block = chain.mine().unwrap();
+    assert_eq!(block.number, 1);
+    assert_eq!(
+        block.timestamp,
+        config.genesis_timestamp + config.block_time
+    );
+}
+
+#[test]
+fn deposit_funds_a_wallet() {
+    let mut chain = anvil();
+    let who = Wallet::derive(1, "alice").address();
+    chain.deposit(who, U256::from(3 * ETH)).unwrap();
+    assert_eq!(chain.balance(who).unwrap(), U256::from(3 * ETH));
+    let head = chain.head().unwrap();
+    assert_eq!((head.number, head.tx_count), (1, 1));
+}
+
+#[test]
+fn deploy_and_transfer_match_the_embedded_chain() {
+    let mut embedded = EmbeddedChain::new(EmbeddedConfig::default());
+    let mut anvil = anvil();
+    let mut outcomes = Vec::new();
+    for chain in [
+        &mut embedded as &mut dyn Chain,
+        &mut anvil as &mut dyn Chain,
+    ] {
+        let mut holder = Wallet::derive(7, "holder");
+        let bob = Wallet::derive(7, "bob").address();
+        let (token, deploy) = deploy_token(chain, &mut holder);
+        let tx = transfer(chain, &mut holder, token, bob, 5 * ETH);
+        let receipt = chain.send(tx).unwrap_or_else(|e| panic!("{e}"));
+        let event: OpenToken::Transfer = receipt.event(token).unwrap();
+        assert_eq!((event.from, event.to), (holder.address(), bob));
+        assert_eq!(event.value, U256::from(5 * ETH));
+        assert_eq!(token_balance(chain, token, bob), U256::from(5 * ETH));
+        let eth_left = chain.balance(holder.address()).unwrap();
+        let head = chain.head().unwrap();
+        outcomes.push((deploy, receipt, eth_left, head));
+    }
+    let (e, a) = (&outcomes[0], &outcomes[1]);
+    for (left, right) in [(&e.0, &a.0), (&e.1, &a.1)] {
+        assert_eq!(left.gas_used, right.gas_used, "gas used");
+        assert_eq!(left.logs, right.logs, "logs");
+        assert_eq!(left.tx_hash, right.tx_hash, "same signed bytes");
+        assert_eq!(left.block_number, right.block_number);
+        assert_eq!(left.effective_gas_price, right.effective_gas_price);
+        assert_eq!(left.contract_address, right.contract_address);
+    }
+    eprintln!(
+        "deploy gas {} / transfer gas {}; l1 fee embedded {:?} anvil {:?}; ETH left embedded {} anvil {}",
+        e.0.gas_used, e.1.gas_used, e.1.l1_fee, a.1.l1_fee, e.2, a.2
+    );
+    assert_eq!(e.3, a.3, "head blocks");
+    // anvil 1.7.1 does not report `l1Fee` in receipts; it charges the same fee, as the equal
+    // ETH balances below show.
+    assert!(e.1.l1_fee.is_some_and(|fee| fee > U256::ZERO));
+    assert!(a.1.l1_fee.is_none() || a.1.l1_fee == e.1.l1_fee, "l1 fee");
+    assert_eq!(e.2, a.2, "ETH left to the holder after gas and L1 fees");
+}
+
+#[test]
+fn a_transfer_over_balance_reverts_and_changes_nothing() {
+    let mut chain = anvil();
+    let mut holder = Wallet::derive(3, "holder");
+    let mut poor = Wallet::derive(3, "poor");
+    let (token, _) = deploy_token(&mut chain, &mut holder);
+    chain.deposit(poor.address(), U256::from(ETH)).unwrap();
+    let nonce = chain.nonce(poor.address()).unwrap();
+    let eth = chain.balance(poor.address()).unwrap();
+    let tx = transfer(&mut chain, &mut poor, token, holder.address(), 1);
+    let error = chain.send(tx).unwrap_err();
+    let reason = error
+        .revert_reason()
+        .unwrap_or_else(|| panic!("not a revert: {error}"));
+    assert!(reason.starts_with("InsufficientBalance("), "{reason}");
+    assert!(error.to_string().contains("OpenToken.transfer("), "{error}");
+    assert_eq!(chain.nonce(poor.address()).unwrap(), nonce);
+    assert_eq!(chain.balance(poor.address()).unwrap(), eth);
+    assert_eq!(token_balance(&mut chain, token, poor.address()), U256::ZERO);
+    // The same check through estimate_gas.
+    let estimate = chain.estimate_gas(&CallRequest {
+        from: poor.address(),
+        to: Some(token),
+        data: OpenToken::transferCall {
+            to: holder.address(),
+            amount: U256::from(1),
+        }
+        .abi_encode()
+        .into(),
+        value: U256::ZERO,
+    });
+    let error = estimate.unwrap_err();
+    assert!(
+        error
+            .revert_reason()
+            .is_some_and(|r| r.starts_with("InsufficientBalance(")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_batch_drops_the_revert_and_refuses_the_gapped_nonce() {
+    let mut anvil = anvil();
+    let mut embedded = EmbeddedChain::new(EmbeddedConfig::default());
+    let mut digests = Vec::new();
+    for chain in [
+        &mut embedded as &mut dyn Chain,
+        &mut anvil as &mut dyn Chain,
+    ] {
+        let mut holder = Wallet::derive(4, "holder");
+        let bob = Wallet::derive(4, "bob").address();
+        let (token, _) = deploy_token(chain, &mut holder);
+        let block_before = chain.head().unwrap().number;
+        let ok = transfer(chain, &mut holder, token, bob, 10);
+        let too_much = transfer(chain, &mut holder, token, bob, 2_000_000_000 * ETH);
+        let next = transfer(chain, &mut holder, token, bob, 20);
+        let results = chain.send_batch(vec![ok, too_much, next]);
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let reason = results[1]
+            .as_ref()
+            .unwrap_err()
+            .revert_reason()
+            .map(str::to_owned);
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("InsufficientBalance(")),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Err(ChainError::Rejected { .. })),
+            "{:?}",
+            results[2]
+        );
+        assert_eq!(token_balance(chain, token, bob), U256::from(10));
+        assert_eq!(chain.nonce(holder.address()).unwrap(), 2);
+        let head = chain.head().unwrap();
+        assert_eq!((head.number, head.tx_count), (block_before + 1, 1));
+        digests.push((
+            results[0].as_ref().unwrap().gas_used,
+            head,
+            chain.balance(holder.address()).unwrap(),
+        ));
+        eprintln!("{}: {:?}", chain.backend(), results[2]);
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn snapshots_restore_balances_and_the_clock() {
+    let mut chain = anvil();
+    let who = Wallet::derive(5, "who").address();
+    chain.deposit(who, U256::from(ETH)).unwrap();
+    let before = chain.head().unwrap();
+    let base_fee = chain.next_base_fee().unwrap();
+    let snapshot = chain.snapshot().unwrap();
+    chain.advance_time(1_000).unwrap();
+    chain.deposit(who, U256::from(ETH)).unwrap();
+    let _later = chain.snapshot().unwrap();
+    chain.mine().unwrap();
+    assert_eq!(chain.balance(who).unwrap(), U256::from(2 * ETH));
+    chain.revert_to(snapshot).unwrap();
+    assert_eq!(chain.balance(who).unwrap(), U256::from(ETH));
+    assert_eq!(chain.head().unwrap(), before);
+    assert_eq!(chain.next_base_fee().unwrap(), base_fee);
+    let next = chain.mine().unwrap();
+    assert_eq!(
+        next.timestamp,
+        before.timestamp + AnvilConfig::default().block_time
+    );
+    // Reverting dropped the snapshot and every later one.
+    assert!(matches!(
+        chain.revert_to(snapshot),
+        Err(ChainError::UnknownSnapshot(0))
+    ));
+    assert!(matches!(
+        chain.revert_to(_later),
+        Err(ChainError::UnknownSnapshot(1))
+    ));
+}
+
+#[test]
+fn advance_time_moves_the_next_block() {
+    let mut chain = anvil();
+    let config = AnvilConfig::default();
+    chain.advance_time(3_600).unwrap();
+    let block = chain.mine().unwrap();
+    assert_eq!(
+        block.timestamp,
+        config.genesis_timestamp + config.block_time + 3_600
+    );
+    let block = chain.mine().unwrap();
+    assert_eq!(
+        block.timestamp,
+        config.genesis_timestamp + 2 * config.block_time + 3_600
+    );
+}
+
+#[test]
+fn a_missing_binary_says_to_run_setup() {
+    let config = AnvilConfig {
+        binary: Some("/nonexistent/anvil".into()),
+        ..AnvilConfig::default()
+    };
+    let error = AnvilChain::start(config).err().expect("no anvil there");
+    assert!(
+        matches!(error, ChainError::ToolMissing { tool: "anvil", .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("scripts/setup"), "{message}");
+    assert!(message.contains("/nonexistent/anvil"), "{message}");
+}
+
+#[test]
+fn a_killed_node_is_an_error_not_a_hang() {
+    let mut chain = anvil();
+    chain.mine().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-9", &chain.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let error = chain.head().unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = error.to_string();
+    assert!(message.contains("anvil exited"), "{message}");
+    let results = chain.send_batch(vec![Wallet::derive(1, "x").sign(
+        901,
+        TxRequest {
+            to: Some(Address::ZERO),
+            data: Bytes::new(),
+            gas_limit: 21_000,
+            max_fee_per_gas: 1,
+            ..Default::default()
+        },
+    )]);
+    assert!(
+        matches!(results[0], Err(ChainError::Backend { .. })),
+        "{:?}",
+        results[0]
+    );
+}
+
+#[test]
+fn transfer_events_decode_with_the_contract_abi() {
+    // Guard for the log parsing: topics and data round-trip through SolEvent.
+    let mut chain = anvil();
+    let mut holder = Wallet::derive(9, "holder");
+    let (token, deploy) = deploy_token(&mut chain, &mut holder);
+    let minted = deploy.events::<OpenToken::Transfer>(token);
+    assert_eq!(minted.len(), 1);
+    assert_eq!(minted[0].to, holder.address());
+    assert_eq!(
+        deploy.logs[0].topics()[0],
+        OpenToken::Transfer::SIGNATURE_HASH
+    );
+}
+
+#[test]
+fn estimates_match_the_embedded_chain() {
+    let mut embedded = EmbeddedChain::new(EmbeddedConfig::default());
+    let mut anvil = anvil();
+    let mut estimates = Vec::new();
+    for chain in [
+        &mut embedded as &mut dyn Chain,
+        &mut anvil as &mut dyn Chain,
+    ] {
+        let mut holder = Wallet::derive(8, "holder");
+        let (token, _) = deploy_token(chain, &mut holder);
+        let req = CallRequest {
+            from: holder.address(),
+            to: Some(token),
+            data: OpenToken::transferCall {
+                to: Address::repeat_byte(0x22),
+                amount: U256::from(ETH),
+            }
+            .abi_encode()
+            .into(),
+            value: U256::ZERO,
+        };
+        estimates.push(chain.estimate_gas(&req).unwrap_or_else(|e| panic!("{e}")));
+    }
+    assert_eq!(estimates[0], estimates[1]);
+}

@@ -20,7 +20,7 @@ use olsim_chain::{
     SnapshotId, Wallet,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestRng, TestRunner};
 
 const ACTORS: usize = 6;
 
@@ -255,9 +255,9 @@ fn action() -> impl Strategy<Value = Action> {
         1 => who.clone().prop_map(|who| Action::ClaimStakingRewards { who }),
         2 => (1u8..4).prop_map(|id| Action::Withdraw { id }),
         1 => (1u8..4).prop_map(|id| Action::SlashHarmful { id }),
-        1 => (who.clone(), 20_000u64..160_000).prop_map(|(who, usd)| Action::ApplyGrant { who, usd }),
-        1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::ApproveGrant { member, id }),
-        1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::ReleaseMilestone { member, id }),
+        2 => (who.clone(), 25_000u64..150_000).prop_map(|(who, usd)| Action::ApplyGrant { who, usd }),
+        3 => (0usize..3, 1u8..3).prop_map(|(member, id)| Action::ApproveGrant { member, id }),
+        2 => (0usize..3, 1u8..3).prop_map(|(member, id)| Action::ReleaseMilestone { member, id }),
         1 => (0usize..3, 1u8..4).prop_map(|(member, id)| Action::FailGrant { member, id }),
         2 => (0u64..10).prop_map(|days| Action::Advance { days }),
     ]
@@ -417,12 +417,16 @@ fn apply(f: &mut Fixture, action: &Action) -> Result<Receipt, ChainError> {
     }
 }
 
+/// A runner with a fixed seed: the suite explores the same cases on every run, so CI
+/// results are reproducible.
 fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(Config {
+    let config = Config {
         cases,
         failure_persistence: None,
         ..Config::default()
-    })
+    };
+    let rng = TestRng::deterministic_rng(config.rng_algorithm);
+    TestRunner::new_with_rng(config, rng)
 }
 
 #[test]

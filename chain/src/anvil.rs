@@ -56,7 +56,6 @@ use std::time::{Duration, Instant};
 
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::providers::{Provider, RootProvider};
-use alloy::rlp::{BufMut, Encodable, Header};
 use alloy_primitives::{Address, B256, Bytes, Log, U64, U256, keccak256};
 use op_revm::constants::{
     ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT, L1_BLOCK_CONTRACT,
@@ -66,9 +65,8 @@ use serde_json::{Value, json};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
-use crate::embedded::{
-    BaseFeeParams, EmbeddedConfig, L1_DEPOSITOR, L1FeeParams, SEQUENCER_FEE_VAULT,
-};
+use crate::deposit::Deposit;
+use crate::embedded::{BaseFeeParams, EmbeddedConfig, L1FeeParams, SEQUENCER_FEE_VAULT};
 use crate::error::ChainError;
 
 /// Backend name, as reported by [`Chain::backend`] and in errors.
@@ -813,17 +811,16 @@ impl Chain for AnvilChain {
     }
 
     /// Sends an OP-Stack deposit transaction (type 0x7E) minting `amount` to `to` from
-    /// [`L1_DEPOSITOR`], as the embedded chain does, and mines it in a new block.
+    /// [`L1_DEPOSITOR`](crate::deposit::L1_DEPOSITOR), as the embedded chain does, and mines it in a new block.
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
-        let mint: u128 = amount.try_into().map_err(|_| {
-            backend(format!(
-                "deposit of {amount} wei exceeds what an OP deposit can mint"
-            ))
-        })?;
         self.deposits += 1;
-        let source_hash =
-            keccak256([b"olsim-deposit".as_slice(), &self.deposits.to_be_bytes()].concat());
-        let raw = encode_deposit(source_hash, L1_DEPOSITOR, to, mint, amount, 100_000);
+        let raw = Deposit::nth(self.deposits, to, amount)
+            .ok_or_else(|| {
+                backend(format!(
+                    "deposit of {amount} wei exceeds what an OP deposit can mint"
+                ))
+            })?
+            .encode();
         let hash = keccak256(&raw);
         self.rpc("eth_sendRawTransaction", json!([raw]))
             .map_err(|e| backend(format!("deposit of {amount} wei to {to} refused: {e}")))?;
@@ -973,33 +970,6 @@ fn field<T: DeserializeOwned>(object: &Value, name: &str) -> Result<T, ChainErro
 fn decode<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, ChainError> {
     serde_json::from_value(value.clone())
         .map_err(|e| backend(format!("cannot decode {what} from {value}: {e}")))
-}
-
-/// EIP-2718 encoding of an OP deposit: `0x7E || rlp([sourceHash, from, to, mint, value, gas,
-/// isSystemTx, data])`, with empty data.
-fn encode_deposit(
-    source_hash: B256,
-    from: Address,
-    to: Address,
-    mint: u128,
-    value: U256,
-    gas: u64,
-) -> Bytes {
-    let data = Bytes::new();
-    let fields: [&dyn Encodable; 8] =
-        [&source_hash, &from, &to, &mint, &value, &gas, &false, &data];
-    let payload_length: usize = fields.iter().map(|f| f.length()).sum();
-    let mut out = Vec::with_capacity(payload_length + 4);
-    out.put_u8(0x7E);
-    Header {
-        list: true,
-        payload_length,
-    }
-    .encode(&mut out);
-    for field in fields {
-        field.encode(&mut out);
-    }
-    out.into()
 }
 
 fn backend(message: String) -> ChainError {

@@ -13,7 +13,6 @@
 
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::consensus::{Transaction as _, TxEnvelope};
-use alloy::rlp::{BufMut, Encodable, Header};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256};
 use op_revm::constants::{
     ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT, L1_BLOCK_CONTRACT,
@@ -26,11 +25,12 @@ use op_revm::revm::handler::SystemCallEvm;
 use op_revm::revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use op_revm::revm::state::{AccountInfo, Bytecode};
 use op_revm::revm::{Context, DatabaseRef, ExecuteCommitEvm, ExecuteEvm};
-use op_revm::transaction::deposit::{DEPOSIT_TRANSACTION_TYPE, DepositTransactionParts};
+use op_revm::transaction::deposit::DepositTransactionParts;
 use op_revm::{DefaultOp, OpBuilder, OpContext, OpHaltReason, OpSpecId, OpTransaction};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
+use crate::deposit::{DEPOSIT_GAS, DEPOSIT_TX_TYPE, Deposit, L1_DEPOSITOR};
 use crate::error::ChainError;
 
 type Db = CacheDB<EmptyDB>;
@@ -47,9 +47,6 @@ pub use op_revm::constants::{
 
 /// The sequencer fee vault predeploy, used as block beneficiary (receives priority fees).
 pub const SEQUENCER_FEE_VAULT: Address = address!("0x4200000000000000000000000000000000000011");
-
-/// Sender that deposits appear to come from on L2 (an L1 bridge user).
-pub const L1_DEPOSITOR: Address = address!("0x0000000000000000000000000000000000011111");
 
 /// EIP-1559 base fee parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -561,32 +558,29 @@ impl Chain for EmbeddedChain {
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
         let mut block = self.open_block();
         self.deposits += 1;
-        let source_hash =
-            keccak256([b"olsim-deposit".as_slice(), &self.deposits.to_be_bytes()].concat());
-        let mint: u128 = amount.try_into().map_err(|_| ChainError::Backend {
-            backend: "embedded",
-            message: format!("deposit of {amount} wei exceeds what an OP deposit can mint"),
-        })?;
+        let deposit =
+            Deposit::nth(self.deposits, to, amount).ok_or_else(|| ChainError::Backend {
+                backend: "embedded",
+                message: format!("deposit of {amount} wei exceeds what an OP deposit can mint"),
+            })?;
         let base = TxEnv {
-            tx_type: DEPOSIT_TRANSACTION_TYPE,
+            tx_type: DEPOSIT_TX_TYPE,
             caller: L1_DEPOSITOR,
-            gas_limit: 100_000,
+            gas_limit: DEPOSIT_GAS,
             gas_price: 0,
             kind: TxKind::Call(to),
             value: amount,
             nonce: self.nonce(L1_DEPOSITOR)?,
             ..Default::default()
         };
-        let deposit = DepositTransactionParts {
-            source_hash,
-            mint: Some(mint),
-            is_system_transaction: false,
-        };
-        let envelope = encode_deposit(&base, &deposit);
         let tx = OpTransaction {
             base,
-            enveloped_tx: Some(envelope),
-            deposit,
+            enveloped_tx: Some(deposit.encode()),
+            deposit: DepositTransactionParts {
+                source_hash: deposit.source_hash,
+                mint: Some(deposit.amount),
+                is_system_transaction: false,
+            },
         };
         let ExecResultAndState { result, state } = self.evm.transact(tx).map_err(backend_error)?;
         if !result.is_success() {
@@ -702,35 +696,6 @@ fn tx_env(envelope: &TxEnvelope, from: Address) -> TxEnv {
         gas_priority_fee: envelope.max_priority_fee_per_gas(),
         ..Default::default()
     }
-}
-
-/// EIP-2718 encoding of an OP deposit transaction: `0x7E || rlp([sourceHash, from, to, mint,
-/// value, gas, isSystemTx, data])`.
-fn encode_deposit(base: &TxEnv, deposit: &DepositTransactionParts) -> Bytes {
-    let to: Address = base.kind.to().copied().unwrap_or_default();
-    let mint = deposit.mint.unwrap_or(0);
-    let fields: [&dyn Encodable; 8] = [
-        &deposit.source_hash,
-        &base.caller,
-        &to,
-        &mint,
-        &base.value,
-        &base.gas_limit,
-        &deposit.is_system_transaction,
-        &base.data,
-    ];
-    let payload_length: usize = fields.iter().map(|f| f.length()).sum();
-    let mut out = Vec::with_capacity(payload_length + 4);
-    out.put_u8(DEPOSIT_TRANSACTION_TYPE);
-    Header {
-        list: true,
-        payload_length,
-    }
-    .encode(&mut out);
-    for field in fields {
-        field.encode(&mut out);
-    }
-    out.into()
 }
 
 fn halt_reason(reason: &OpHaltReason) -> String {

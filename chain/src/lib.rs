@@ -13,6 +13,7 @@ pub mod anvil;
 pub mod api;
 pub mod client;
 pub mod contracts;
+pub mod deposit;
 pub mod embedded;
 pub mod error;
 pub mod merkle;

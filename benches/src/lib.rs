@@ -53,6 +53,7 @@ impl TxWorkload {
         }
         let params = ProtocolParams {
             review_quorum: 1,
+            grant_approvals: 1,
             ..ProtocolParams::default()
         };
         let treasury = Wallet::derive(seed, "treasury").address();

@@ -11,7 +11,6 @@
 //!
 //! The state is an in-memory [`CacheDB`]; snapshots are copies of it.
 
-use alloy::consensus::transaction::SignerRecoverable;
 use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256};
 use op_revm::constants::{
@@ -32,6 +31,7 @@ use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
 use crate::deposit::{DEPOSIT_GAS, DEPOSIT_TX_TYPE, Deposit, L1_DEPOSITOR};
 use crate::error::ChainError;
+use crate::senders::{self, Sender};
 
 type Db = CacheDB<EmptyDB>;
 type OpEvm = op_revm::api::builder::DefaultOpEvm<OpContext<Db>>;
@@ -337,17 +337,21 @@ impl EmbeddedChain {
     }
 
     /// Executes one signed transaction in the open block; commits it only if it succeeds.
-    fn execute(&mut self, tx: &SignedTx, block: &mut BlockInfo) -> Result<Receipt, ChainError> {
+    /// Executes one signed transaction, whose sender was recovered from its signature, in
+    /// the open block; commits it only if it succeeds.
+    fn execute(
+        &mut self,
+        tx: &SignedTx,
+        sender: Sender,
+        block: &mut BlockInfo,
+    ) -> Result<Receipt, ChainError> {
         let call = || describe_call(tx.to().is_none(), tx.input());
-        let from = tx
-            .envelope
-            .recover_signer()
-            .map_err(|e| ChainError::Rejected {
-                tx_hash: tx.hash(),
-                call: call(),
-                from: tx.from,
-                reason: format!("invalid signature: {e}"),
-            })?;
+        let from = sender.map_err(|e| ChainError::Rejected {
+            tx_hash: tx.hash(),
+            call: call(),
+            from: tx.from,
+            reason: format!("invalid signature: {e}"),
+        })?;
         let ExecResultAndState { result, state } = self
             .evm
             .transact(op_transaction(tx, from))
@@ -535,22 +539,22 @@ impl Chain for EmbeddedChain {
     }
 
     fn send_batch(&mut self, txs: Vec<SignedTx>) -> Vec<Result<Receipt, ChainError>> {
-        let mut results = Vec::with_capacity(txs.len());
         let mut block = self.open_block();
         let mut gas_reserved = 0u64;
-        for tx in &txs {
+        let results = senders::with_recovered_senders(&txs, |i, sender| {
+            let tx = &txs[i];
             if gas_reserved > 0 && gas_reserved + tx.gas_limit() > self.config.block_gas_limit {
                 self.seal_block(block);
                 block = self.open_block();
                 gas_reserved = 0;
             }
-            let result = self.execute(tx, &mut block);
+            let result = self.execute(tx, sender, &mut block);
             match &result {
                 Ok(receipt) => gas_reserved += receipt.gas_used,
                 Err(_) => self.stats.failed += 1,
             }
-            results.push(result);
-        }
+            result
+        });
         self.seal_block(block);
         results
     }

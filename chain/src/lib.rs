@@ -18,6 +18,7 @@ pub mod embedded;
 pub mod error;
 pub mod merkle;
 pub mod protocol;
+pub mod senders;
 pub mod wallet;
 pub mod workload;
 

@@ -1,0 +1,100 @@
+//! Sender recovery ahead of execution.
+//!
+//! Recovering a sender from its secp256k1 signature costs about as much as executing a
+//! protocol call, so while the executing thread works through a batch, a helper thread
+//! recovers the senders of the transactions ahead of it, as block builders do. Whenever the
+//! executor reaches a transaction the helper has not started, it recovers that one itself,
+//! so neither thread waits on the other. Each sender is a pure function of its transaction:
+//! results do not depend on which thread recovered it.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use alloy::consensus::transaction::SignerRecoverable;
+use alloy_primitives::Address;
+
+use crate::api::SignedTx;
+
+/// A recovered sender, or why the signature is invalid.
+pub type Sender = Result<Address, String>;
+
+/// The signer of `tx`, recovered from its signature.
+pub fn recover(tx: &SignedTx) -> Sender {
+    tx.envelope.recover_signer().map_err(|e| e.to_string())
+}
+
+/// Batches shorter than this are recovered inline: a thread costs more than it saves.
+const MIN_PARALLEL_BATCH: usize = 8;
+
+/// Calls `execute(i, sender_of_tx_i)` for every transaction in order, with senders
+/// recovered ahead on a helper thread for long batches.
+pub fn with_recovered_senders<R>(
+    txs: &[SignedTx],
+    mut execute: impl FnMut(usize, Sender) -> R,
+) -> Vec<R> {
+    if txs.len() < MIN_PARALLEL_BATCH {
+        return txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| execute(i, recover(tx)))
+            .collect();
+    }
+    let claimed: Vec<AtomicBool> = txs.iter().map(|_| AtomicBool::new(false)).collect();
+    let senders: Vec<OnceLock<Sender>> = txs.iter().map(|_| OnceLock::new()).collect();
+    let claim = |i: usize| !claimed[i].swap(true, Ordering::AcqRel);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (i, tx) in txs.iter().enumerate() {
+                if claim(i) {
+                    let _ = senders[i].set(recover(tx));
+                }
+            }
+        });
+        txs.iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                let sender = if claim(i) {
+                    recover(tx)
+                } else {
+                    // The helper is on it (or done): wait for its result.
+                    senders[i].wait().clone()
+                };
+                execute(i, sender)
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wallet::{TxRequest, Wallet};
+
+    #[test]
+    fn recovers_every_sender_in_order_whatever_the_batch_size() {
+        for n in [1, 7, 8, 50] {
+            let mut wallets: Vec<Wallet> = (0..n)
+                .map(|i| Wallet::derive(1, &format!("w{i}")))
+                .collect();
+            let txs: Vec<SignedTx> = wallets
+                .iter_mut()
+                .map(|w| {
+                    w.sign(
+                        1,
+                        TxRequest {
+                            gas_limit: 21_000,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect();
+            let got = with_recovered_senders(&txs, |i, sender| (i, sender.unwrap()));
+            let want: Vec<_> = wallets
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (i, w.address()))
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
+}

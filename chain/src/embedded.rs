@@ -509,6 +509,15 @@ impl Chain for EmbeddedChain {
             backend: "embedded",
             message: "a read-only call needs a callee".into(),
         })?;
+        if !req.value.is_zero() {
+            return Err(ChainError::Backend {
+                backend: "embedded",
+                message: format!(
+                    "a read-only call cannot carry value ({} wei): send a transaction instead",
+                    req.value
+                ),
+            });
+        }
         let env = self.pending_block_env(self.next_base_fee_value());
         self.evm.set_block(env);
         let result = self

@@ -1,14 +1,14 @@
 //! Sender recovery ahead of execution.
 //!
 //! Recovering a sender from its secp256k1 signature costs about as much as executing a
-//! protocol call, so while the executing thread works through a batch, a helper thread
-//! recovers the senders of the transactions ahead of it, as block builders do. Whenever the
-//! executor reaches a transaction the helper has not started, it recovers that one itself,
-//! so neither thread waits on the other. Each sender is a pure function of its transaction:
+//! protocol call. For a long batch, a helper thread and the executing thread share that work:
+//! each takes the next transaction nobody has started and recovers its sender; the executor
+//! executes a transaction as soon as its sender is known, and recovers the next unstarted one
+//! whenever it would otherwise wait. Each sender is a pure function of its transaction:
 //! results do not depend on which thread recovered it.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy_primitives::Address;
@@ -39,26 +39,29 @@ pub fn with_recovered_senders<R>(
             .map(|(i, tx)| execute(i, recover(tx)))
             .collect();
     }
-    let claimed: Vec<AtomicBool> = txs.iter().map(|_| AtomicBool::new(false)).collect();
     let senders: Vec<OnceLock<Sender>> = txs.iter().map(|_| OnceLock::new()).collect();
-    let claim = |i: usize| !claimed[i].swap(true, Ordering::AcqRel);
+    let next = AtomicUsize::new(0);
+    // Recovers the next transaction nobody has started; false once all are started.
+    let recover_next = || {
+        let j = next.fetch_add(1, Ordering::Relaxed);
+        if j < txs.len() {
+            let _ = senders[j].set(recover(&txs[j]));
+            true
+        } else {
+            false
+        }
+    };
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            for (i, tx) in txs.iter().enumerate() {
-                if claim(i) {
-                    let _ = senders[i].set(recover(tx));
+        scope.spawn(|| while recover_next() {});
+        (0..txs.len())
+            .map(|i| {
+                while senders[i].get().is_none() {
+                    if !recover_next() {
+                        // Everything is started; the helper is finishing this one.
+                        senders[i].wait();
+                    }
                 }
-            }
-        });
-        txs.iter()
-            .enumerate()
-            .map(|(i, tx)| {
-                let sender = if claim(i) {
-                    recover(tx)
-                } else {
-                    // The helper is on it (or done): wait for its result.
-                    senders[i].wait().clone()
-                };
+                let sender = senders[i].get().expect("set before the loop ends").clone();
                 execute(i, sender)
             })
             .collect()

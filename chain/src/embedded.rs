@@ -19,7 +19,7 @@ use op_revm::constants::{
 use op_revm::revm::context::result::{EVMError, ExecResultAndState, ExecutionResult};
 use op_revm::revm::context::{BlockEnv, CfgEnv, TxEnv};
 use op_revm::revm::context_interface::block::BlobExcessGasAndPrice;
-use op_revm::revm::database::{CacheDB, EmptyDB};
+use op_revm::revm::database::{CacheDB, DbAccount, EmptyDB};
 use op_revm::revm::handler::SystemCallEvm;
 use op_revm::revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use op_revm::revm::state::{AccountInfo, Bytecode};
@@ -233,13 +233,7 @@ impl EmbeddedChain {
             buf.extend_from_slice(&info.balance.to_be_bytes::<32>());
             buf.extend_from_slice(&info.nonce.to_be_bytes());
             buf.extend_from_slice(info.code_hash.as_slice());
-            let mut slots: Vec<_> = account
-                .storage
-                .iter()
-                .filter(|(_, v)| !v.is_zero())
-                .collect();
-            slots.sort_unstable_by_key(|(slot, _)| **slot);
-            for (slot, value) in slots {
+            for (slot, value) in sorted_storage(account) {
                 buf.extend_from_slice(&slot.to_be_bytes::<32>());
                 buf.extend_from_slice(&value.to_be_bytes::<32>());
             }
@@ -249,22 +243,12 @@ impl EmbeddedChain {
 
     /// Non-zero storage of `who`, sorted by slot (what a differential test compares).
     pub fn storage_entries(&self, who: Address) -> Vec<(U256, U256)> {
-        let mut slots: Vec<(U256, U256)> = self
-            .db()
+        self.db()
             .cache
             .accounts
             .get(&who)
-            .map(|account| {
-                account
-                    .storage
-                    .iter()
-                    .filter(|(_, v)| !v.is_zero())
-                    .map(|(k, v)| (*k, *v))
-                    .collect()
-            })
-            .unwrap_or_default();
-        slots.sort_unstable();
-        slots
+            .map(sorted_storage)
+            .unwrap_or_default()
     }
 
     /// The state database, read-only (for baselines that drive op-revm directly).
@@ -657,6 +641,18 @@ impl EmbeddedChain {
     fn account(&self, who: Address) -> AccountInfo {
         self.db().basic_ref(who).ok().flatten().unwrap_or_default()
     }
+}
+
+/// Non-zero storage slots of an account, sorted by slot.
+fn sorted_storage(account: &DbAccount) -> Vec<(U256, U256)> {
+    let mut slots: Vec<(U256, U256)> = account
+        .storage
+        .iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    slots.sort_unstable();
+    slots
 }
 
 /// Writes the Ecotone L1 fee inputs into the `L1Block` predeploy's storage, where op-revm

@@ -1,5 +1,9 @@
 //! Machine-learning side of olsim: Datanet data with ground truth, base models, LoRA
 //! fine-tuning (Model Factory), OpenLoRA serving and Proof of Attribution.
 //!
-//! Not built yet: see the ML and attribution issues. The crate exists so the workspace
-//! layout of DESIGN.md holds from the start; it must never depend on `olsim-chain`.
+//! Built so far: [`data`] (Datanet generators with ground truth) and [`suffix`] (the
+//! suffix-array index for span attribution). Models, LoRA, serving and gradient influence
+//! come with the ML and attribution issues. This crate never depends on `olsim-chain`.
+
+pub mod data;
+pub mod suffix;

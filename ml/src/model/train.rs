@@ -1,0 +1,319 @@
+//! Mini-batch Adam training, prediction and evaluation.
+
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::RngExt;
+
+use super::ModelError;
+use super::cost::{ADAM_FLOPS_PER_PARAM, LOSS_FLOPS_PER_CLASS, StepCost};
+use crate::data::FeatureRecord;
+use crate::data::rng::stream;
+
+/// A labelled feature vector: Datanet records and `(features, label)` pairs.
+pub trait Example {
+    /// The feature vector.
+    fn features(&self) -> &[f32];
+    /// The class label.
+    fn label(&self) -> u8;
+}
+
+impl Example for FeatureRecord {
+    fn features(&self) -> &[f32] {
+        &self.features
+    }
+    fn label(&self) -> u8 {
+        self.label
+    }
+}
+
+impl Example for (Vec<f32>, u8) {
+    fn features(&self) -> &[f32] {
+        &self.0
+    }
+    fn label(&self) -> u8 {
+        self.1
+    }
+}
+
+/// A model mapping feature batches to class logits, with its analytic cost.
+pub trait Classifier<B: Backend>: Module<B> {
+    /// Logits `[batch, classes]` of a batch `[batch, input_dim]`.
+    fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2>;
+    /// Number of input features.
+    fn input_dim(&self) -> usize;
+    /// Number of classes.
+    fn classes(&self) -> usize;
+    /// Analytic forward FLOPs for one example (see [`cost`](super::cost)).
+    fn forward_flops_per_example(&self) -> u64;
+    /// Analytic backward FLOPs for one example.
+    fn backward_flops_per_example(&self) -> u64;
+    /// Number of parameters the optimizer updates.
+    fn trainable_params(&self) -> u64;
+
+    /// Analytic FLOPs of one training step on a batch of `batch` examples: forward, loss,
+    /// backward and the Adam update.
+    fn train_step_flops(&self, batch: usize) -> u64 {
+        let b = batch as u64;
+        b * (self.forward_flops_per_example()
+            + LOSS_FLOPS_PER_CLASS * self.classes() as u64
+            + self.backward_flops_per_example())
+            + ADAM_FLOPS_PER_PARAM * self.trainable_params()
+    }
+}
+
+/// Training hyper-parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per mini-batch (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Seed of the shuffle stream `"model/train/shuffle"`.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 32,
+            learning_rate: 1e-2,
+            seed: 0,
+        }
+    }
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainReport {
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Mean training loss of each epoch.
+    pub epoch_loss: Vec<f32>,
+    /// Mean cost of one step: measured wall time, analytic FLOPs of a full batch.
+    pub step: StepCost,
+    /// The whole run: measured wall time and summed analytic FLOPs.
+    pub total: StepCost,
+}
+
+/// Checks the examples against the model's input width and classes.
+fn check_examples<E: Example>(
+    data: &[E],
+    input_dim: usize,
+    classes: usize,
+) -> Result<(), ModelError> {
+    for (index, e) in data.iter().enumerate() {
+        if e.features().len() != input_dim {
+            return Err(ModelError::BadExample {
+                index,
+                what: format!("{} features, model expects {input_dim}", e.features().len()),
+            });
+        }
+        if let Some(f) = e.features().iter().find(|f| !f.is_finite()) {
+            return Err(ModelError::BadExample {
+                index,
+                what: format!("non-finite feature {f}"),
+            });
+        }
+        if e.label() as usize >= classes {
+            return Err(ModelError::BadExample {
+                index,
+                what: format!("label {} but model has {classes} classes", e.label()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The feature batch `[n, dim]` of the examples at `idx`.
+fn features<B: Backend, E: Example>(
+    data: &[E],
+    idx: &[usize],
+    dim: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut x = Vec::with_capacity(idx.len() * dim);
+    for &i in idx {
+        x.extend_from_slice(data[i].features());
+    }
+    Tensor::from_data(TensorData::new(x, [idx.len(), dim]), device)
+}
+
+/// Trains `model` with Adam on `data` for `config.epochs` epochs of shuffled mini-batches
+/// and softmax cross-entropy. Only parameters that require gradients change (a
+/// [`LoraMlp`](super::LoraMlp)'s base stays bit-identical). Deterministic on the CPU.
+pub fn train<B, M, E>(
+    model: M,
+    data: &[E],
+    config: &TrainConfig,
+    device: &B::Device,
+) -> Result<(M, TrainReport), ModelError>
+where
+    B: AutodiffBackend,
+    M: Classifier<B> + AutodiffModule<B>,
+    E: Example,
+{
+    if config.epochs == 0 || config.batch_size == 0 {
+        return Err(ModelError::Train(
+            "epochs and batch_size must be at least 1".into(),
+        ));
+    }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return Err(ModelError::Train(format!(
+            "learning rate {} must be finite and > 0",
+            config.learning_rate
+        )));
+    }
+    if data.is_empty() {
+        return Err(ModelError::EmptyTrainingSet);
+    }
+    let (dim, classes) = (model.input_dim(), model.classes());
+    check_examples(data, dim, classes)?;
+
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optim = AdamConfig::new().init::<B, M>();
+    let mut rng = stream(config.seed, "model/train/shuffle");
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut model = model;
+    let mut steps = 0;
+    let mut flops = 0u64;
+    let mut epoch_loss = Vec::with_capacity(config.epochs);
+    let start = Instant::now();
+    for _ in 0..config.epochs {
+        // Fisher-Yates from the shuffle stream.
+        for i in (1..order.len()).rev() {
+            let j = rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        let mut sum = 0.0f64;
+        for batch in order.chunks(config.batch_size) {
+            let x = features::<B, E>(data, batch, dim, device);
+            let y: Vec<i64> = batch.iter().map(|&i| i64::from(data[i].label())).collect();
+            let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [batch.len()]), device);
+            let loss = loss_fn.forward(model.logits(x), y);
+            let value = loss
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .map_err(|e| ModelError::Train(format!("reading loss: {e:?}")))?[0];
+            sum += f64::from(value) * batch.len() as f64;
+            flops += model.train_step_flops(batch.len());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.learning_rate, model, grads);
+            steps += 1;
+        }
+        epoch_loss.push((sum / data.len() as f64) as f32);
+    }
+    B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
+    let wall = start.elapsed().as_secs_f64();
+    let name = B::name(device);
+    let report = TrainReport {
+        steps,
+        epoch_loss,
+        step: StepCost {
+            device: name.clone(),
+            wall_seconds: wall / steps as f64,
+            flops: model.train_step_flops(config.batch_size.min(data.len())),
+        },
+        total: StepCost {
+            device: name,
+            wall_seconds: wall,
+            flops,
+        },
+    };
+    Ok((model, report))
+}
+
+/// Predicted class of every example.
+pub fn predict<B, M, E>(model: &M, data: &[E], device: &B::Device) -> Result<Vec<u8>, ModelError>
+where
+    B: Backend,
+    M: Classifier<B>,
+    E: Example,
+{
+    check_examples(data, model.input_dim(), usize::from(u8::MAX) + 1)?;
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let x = features::<B, E>(data, &idx, model.input_dim(), device);
+    let pred = model
+        .logits(x)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .map_err(|e| ModelError::Train(format!("reading predictions: {e:?}")))?;
+    Ok(pred.into_iter().map(|p| p as u8).collect())
+}
+
+/// Fraction of examples whose predicted class equals their label (0 for no examples).
+pub fn accuracy<B, M, E>(model: &M, data: &[E], device: &B::Device) -> Result<f64, ModelError>
+where
+    B: Backend,
+    M: Classifier<B>,
+    E: Example,
+{
+    let pred = predict(model, data, device)?;
+    if pred.is_empty() {
+        return Ok(0.0);
+    }
+    let hits = pred
+        .iter()
+        .zip(data)
+        .filter(|(p, e)| **p == e.label())
+        .count();
+    Ok(hits as f64 / data.len() as f64)
+}
+
+/// Runs one forward pass over `data` and returns its measured wall time and analytic
+/// FLOPs.
+pub fn forward_cost<B, M, E>(
+    model: &M,
+    data: &[E],
+    device: &B::Device,
+) -> Result<StepCost, ModelError>
+where
+    B: Backend,
+    M: Classifier<B>,
+    E: Example,
+{
+    let start = Instant::now();
+    predict(model, data, device)?;
+    B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
+    Ok(StepCost {
+        device: B::name(device),
+        wall_seconds: start.elapsed().as_secs_f64(),
+        flops: data.len() as u64 * model.forward_flops_per_example(),
+    })
+}
+
+struct Collect(Vec<Vec<f32>>);
+
+impl<B: Backend> ModuleVisitor<B> for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let values = param
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("converted to f32");
+        self.0.push(values);
+    }
+}
+
+/// Every float parameter tensor of `module`, flattened, in visiting order (for
+/// bit-for-bit comparisons and digests).
+pub fn parameter_values<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}

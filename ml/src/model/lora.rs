@@ -11,13 +11,12 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::cost;
-use super::mlp::{Mlp, linear_dims, param, uniform};
+use super::mlp::{Mlp, linear_dims, param, relu_stack, uniform};
 use super::train::Classifier;
 use crate::data::rng::stream;
 
@@ -250,15 +249,7 @@ impl<B: Backend> LoraMlp<B> {
 
     /// Logits `[batch, classes]` of a batch `[batch, in]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if i < last {
-                h = relu(h);
-            }
-        }
-        h
+        relu_stack(&self.layers, x, |layer, h| layer.forward(h))
     }
 
     /// `(in, out)` of every layer.

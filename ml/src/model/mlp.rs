@@ -134,15 +134,7 @@ impl<B: Backend> Mlp<B> {
 
     /// Logits `[batch, classes]` of a batch `[batch, input_dim]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if i < last {
-                h = relu(h);
-            }
-        }
-        h
+        relu_stack(&self.layers, x, |layer, h| layer.forward(h))
     }
 }
 
@@ -180,4 +172,17 @@ impl<B: Backend> Classifier<B> for Mlp<B> {
     fn trainable_params(&self) -> u64 {
         self.num_params() as u64
     }
+}
+
+/// Runs `layers` in order with a ReLU between consecutive layers (none after the last).
+pub(crate) fn relu_stack<B: Backend, L>(
+    layers: &[L],
+    x: Tensor<B, 2>,
+    forward: impl Fn(&L, Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let last = layers.len().saturating_sub(1);
+    layers.iter().enumerate().fold(x, |h, (i, layer)| {
+        let h = forward(layer, h);
+        if i < last { relu(h) } else { h }
+    })
 }

@@ -571,8 +571,8 @@ fn inference_fees_split_exactly() {
 }
 
 impl Fixture {
-    /// Sets the fee split the only legitimate way: a passed, timelocked governance proposal.
-    fn chain_set_split(&mut self, split: [u16; 4]) {
+    /// Actor 5 stakes the proposal threshold and proposes `split`; returns the proposal id.
+    fn propose_split(&mut self, split: [u16; 4]) -> U256 {
         let d = self.d;
         let data = InferenceMarket::setFeeSplitCall {
             contributorsBps_: split[0],
@@ -581,29 +581,27 @@ impl Fixture {
             treasuryBps_: split[3],
         }
         .abi_encode();
-        let stake = self.params.proposal_threshold;
-        transact(
-            &mut self.chain,
-            &mut self.actors[5],
-            d.governance,
-            &StakingGovernance::stakeCall { amount: stake },
-        )
-        .unwrap();
-        let receipt = transact(
-            &mut self.chain,
-            &mut self.actors[5],
-            d.governance,
-            &StakingGovernance::proposeCall {
-                target: d.market,
-                data: data.into(),
-                description: String::new(),
-            },
-        )
-        .unwrap();
-        let id = receipt
+        let stake = StakingGovernance::stakeCall {
+            amount: self.params.proposal_threshold,
+        };
+        transact(&mut self.chain, &mut self.actors[5], d.governance, &stake).unwrap();
+        let propose = StakingGovernance::proposeCall {
+            target: d.market,
+            data: data.into(),
+            description: String::new(),
+        };
+        transact(&mut self.chain, &mut self.actors[5], d.governance, &propose)
+            .unwrap()
             .event::<StakingGovernance::ProposalCreated>(d.governance)
             .unwrap()
-            .proposalId;
+            .proposalId
+    }
+
+    /// Sets the fee split the only legitimate way: a passed, timelocked governance proposal.
+    fn chain_set_split(&mut self, split: [u16; 4]) {
+        let d = self.d;
+        let stake = self.params.proposal_threshold;
+        let id = self.propose_split(split);
         transact(
             &mut self.chain,
             &mut self.actors[5],
@@ -865,35 +863,8 @@ fn governance_changes_apply_only_after_vote_and_timelock() {
         [s._0, s._1, s._2, s._3]
     };
     let initial = split(&mut f);
-    let data = InferenceMarket::setFeeSplitCall {
-        contributorsBps_: 7_000,
-        ownerBps_: 1_000,
-        stakersBps_: 1_000,
-        treasuryBps_: 1_000,
-    }
-    .abi_encode();
     let stake = f.params.proposal_threshold;
-    transact(
-        &mut f.chain,
-        &mut f.actors[5],
-        d.governance,
-        &StakingGovernance::stakeCall { amount: stake },
-    )
-    .unwrap();
-    let id = transact(
-        &mut f.chain,
-        &mut f.actors[5],
-        d.governance,
-        &StakingGovernance::proposeCall {
-            target: d.market,
-            data: data.into(),
-            description: String::new(),
-        },
-    )
-    .unwrap()
-    .event::<StakingGovernance::ProposalCreated>(d.governance)
-    .unwrap()
-    .proposalId;
+    let id = f.propose_split([7_000, 1_000, 1_000, 1_000]);
     let refused = |r: Result<Receipt, ChainError>, reason: &str| {
         let e = r.expect_err(reason);
         assert!(

@@ -14,13 +14,12 @@ use olsim_chain::{Chain, ChainError, Deployment, ProtocolParams, SignedTx, Walle
 
 /// Inferences bought per payment transaction.
 const INFERENCES_PER_PAYMENT: u32 = 10;
-/// Price per inference.
-const PRICE: u64 = 1; // OPEN (times 10^-1, see `price`)
 /// Gas limit for contributions and payments; settlements get more per recipient.
 const TX_GAS: u64 = 400_000;
 
+/// Price per inference: 0.1 OPEN.
 fn price() -> U256 {
-    U256::from(PRICE) * OPEN / U256::from(10)
+    OPEN / U256::from(10)
 }
 
 /// A deployed protocol with funded, approved contributors and users.

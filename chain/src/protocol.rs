@@ -412,8 +412,3 @@ impl Ledger {
             + self.market_held
     }
 }
-
-/// Selector-shared helper: the ABI encoding of a call, for proposals' calldata.
-pub fn encode<T: SolCall>(call: &T) -> alloy_primitives::Bytes {
-    call.abi_encode().into()
-}

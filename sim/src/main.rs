@@ -84,6 +84,11 @@ fn chain_demo(
             let mut chain = EmbeddedChain::new(EmbeddedConfig::default());
             let run = workload::run(&mut chain, &config)?;
             print_run(&mut chain, &run)?;
+            let stats = chain.stats();
+            println!(
+                "chain totals   {} blocks, {} txs (deposits and deployment included), {} gas, {} refused at inclusion",
+                stats.blocks, stats.txs, stats.gas_used, stats.failed
+            );
             println!("state digest   {}", chain.state_digest());
         }
         Backend::Anvil => {

@@ -1,0 +1,1 @@
+//! Ground truth by retraining (leave-one-contributor-out, TMC-Shapley) and fidelity measures.

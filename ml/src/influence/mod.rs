@@ -1,0 +1,1 @@
+//! Gradient influence of training records on model outputs (DataInf, TracIn, exact).

@@ -1,0 +1,1 @@
+//! Language model: word-level tokenizer and a small causal transformer with LoRA adapters.

@@ -1,0 +1,1 @@
+//! OpenLoRA serving: adapter store, device cache and heterogeneous batched serving.

@@ -1,0 +1,1 @@
+//! Scenario files: the TOML schema, parsing with located errors, and semantic validation.

@@ -29,6 +29,9 @@ pub mod train;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod determinism_tests;
+
 pub use cost::StepCost;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LoraMlp, LoraTargets, ParamCounts};
 pub use mlp::{Mlp, MlpConfig};

@@ -1,0 +1,295 @@
+//! Generation with a KV cache, and heterogeneous batched generation for OpenLoRA serving.
+//!
+//! [`generate_batch`] decodes a batch of [`GenRequest`]s together, each with its own
+//! prompt and adapter (or none): prompts are left-padded to a common length (padding keys
+//! are masked and positions count from each prompt's first real token), the batch runs
+//! one base-model pass per step, and each row adds its own low-rank update from the
+//! per-request `A`/`B` matrices gathered into stacked tensors (the S-LoRA/Punica scheme).
+//! Each row's output matches running that request alone with its adapter applied, within
+//! floating-point tolerance.
+//!
+//! Tokens are chosen greedily (`temperature == 0`, ties to the lowest id) or sampled from
+//! `softmax(logits / temperature)` with the stream `"lm/generate/sample/<request id>"` of
+//! [`GenConfig::seed`], so a request's samples do not depend on the rest of the batch.
+
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::RngExt;
+
+use super::LmError;
+use super::adapter::{LmAdapter, Stacked};
+use super::cost::{adapter_shapes, forward_flops};
+use super::model::{KvCache, Layout, Lm, Proj};
+use super::tokenizer::{EOS, PAD};
+use crate::data::rng::{Stream, stream};
+use crate::model::StepCost;
+
+/// Decoding settings shared by a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenConfig {
+    /// Most tokens to generate per request.
+    pub max_new_tokens: usize,
+    /// 0 for greedy decoding; otherwise the softmax temperature of sampling.
+    pub temperature: f32,
+    /// Seed of the sampling streams.
+    pub seed: u64,
+    /// Stop a request once it emits [`EOS`] (the EOS is kept in its tokens).
+    pub stop_at_eos: bool,
+    /// Keep every step's next-token logits in [`Generation::logits`].
+    pub keep_logits: bool,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            max_new_tokens: 16,
+            temperature: 0.0,
+            seed: 0,
+            stop_at_eos: true,
+            keep_logits: false,
+        }
+    }
+}
+
+/// One request of a batch.
+#[derive(Clone, Debug)]
+pub struct GenRequest<'a, B: Backend> {
+    /// Caller's id; names the request's sampling stream.
+    pub id: u64,
+    /// Prompt token ids (at least one; typically starting with BOS).
+    pub prompt: Vec<u32>,
+    /// The request's adapter on the model's device, or `None` for the base model.
+    pub adapter: Option<&'a LmAdapter<B>>,
+}
+
+/// One request's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// The request's id.
+    pub id: u64,
+    /// Generated token ids (the prompt excluded).
+    pub tokens: Vec<u32>,
+    /// Next-token logits before each generated token, when [`GenConfig::keep_logits`].
+    pub logits: Vec<Vec<f32>>,
+    /// Analytic FLOPs of this request's own work: its prompt and generated tokens with
+    /// its own adapter rank (the batch's padding is not charged to it).
+    pub flops: u64,
+}
+
+/// The output of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchGeneration {
+    /// One generation per request, in request order.
+    pub generations: Vec<Generation>,
+    /// The batch: measured wall time, and the analytic FLOPs of everything it computed
+    /// (padding positions and padded ranks included).
+    pub cost: StepCost,
+    /// Forward passes run (the prefill plus one per further step).
+    pub passes: usize,
+}
+
+/// Chooses the next token from `logits`: greedy at temperature 0, else a sample.
+fn choose(logits: &[f32], temperature: f32, rng: &mut Stream) -> u32 {
+    if temperature == 0.0 {
+        let mut best = 0;
+        for (i, &x) in logits.iter().enumerate() {
+            if x > logits[best] {
+                best = i;
+            }
+        }
+        return best as u32;
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = logits
+        .iter()
+        .map(|&x| (f64::from(x - max) / f64::from(temperature)).exp())
+        .collect();
+    let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
+    for (i, w) in weights.iter().enumerate() {
+        if u < *w {
+            return i as u32;
+        }
+        u -= w;
+    }
+    (weights.len() - 1) as u32
+}
+
+/// The adapter ranks of flat projections, `ranks[flat]` (0 = none).
+fn ranks<B: Backend>(layers: usize, adapter: Option<&LmAdapter<B>>) -> Vec<usize> {
+    (0..layers * Proj::ALL.len())
+        .map(|f| adapter.and_then(|a| a.layer(f)).map_or(0, |a| a.rank()))
+        .collect()
+}
+
+/// Decodes `requests` together over `base` (see the module docs). Errors on an empty
+/// batch, an empty prompt, a token outside the vocabulary, a prompt plus
+/// `max_new_tokens` longer than the context, an adapter that does not fit the model, or a
+/// bad temperature.
+pub fn generate_batch<B: Backend>(
+    base: &Lm<B>,
+    requests: &[GenRequest<'_, B>],
+    config: &GenConfig,
+    device: &B::Device,
+) -> Result<BatchGeneration, LmError> {
+    let lm = base.config();
+    if requests.is_empty() {
+        return Err(LmError::Generate("the batch has no requests".into()));
+    }
+    if !(config.temperature.is_finite() && config.temperature >= 0.0) {
+        return Err(LmError::Generate(format!(
+            "temperature {} must be finite and >= 0",
+            config.temperature
+        )));
+    }
+    for r in requests {
+        let bad = |what: String| Err(LmError::Generate(format!("request {}: {what}", r.id)));
+        if r.prompt.is_empty() {
+            return bad("empty prompt; start it with BOS".into());
+        }
+        if let Some(t) = r.prompt.iter().find(|&&t| t as usize >= lm.vocab) {
+            return bad(format!("token {t} outside the vocabulary of {}", lm.vocab));
+        }
+        if r.prompt.len() + config.max_new_tokens > lm.context {
+            return bad(format!(
+                "prompt of {} tokens plus max_new_tokens {} exceeds the context of {}; \
+                 shorten the prompt or generate fewer tokens",
+                r.prompt.len(),
+                config.max_new_tokens,
+                lm.context
+            ));
+        }
+        if let Some(a) = r.adapter
+            && (a.layers.len() != lm.layers * Proj::ALL.len()
+                || a.layers.iter().enumerate().any(|(f, l)| {
+                    l.as_ref()
+                        .is_some_and(|l| l.a.dims() != [l.rank(), Proj::from_flat(f).1.dims(&lm).0])
+                }))
+        {
+            return bad("the adapter was built for a model of another shape".into());
+        }
+    }
+
+    let start = Instant::now();
+    let rows = requests.len();
+    let width = requests.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
+    let pads: Vec<usize> = requests.iter().map(|r| width - r.prompt.len()).collect();
+    let adapters: Vec<Option<&LmAdapter<B>>> = requests.iter().map(|r| r.adapter).collect();
+    let stacked = adapters
+        .iter()
+        .any(Option::is_some)
+        .then(|| Stacked::new(&lm, &adapters, device));
+    let own: Vec<_> = adapters
+        .iter()
+        .map(|a| adapter_shapes(&lm, &ranks(lm.layers, *a)))
+        .collect();
+    let padded = stacked.as_ref().map_or_else(Vec::new, |s| {
+        let r: Vec<usize> = (0..lm.layers * Proj::ALL.len())
+            .map(|f| s.rank(f))
+            .collect();
+        adapter_shapes(&lm, &r)
+    });
+    let mut rngs: Vec<Stream> = requests
+        .iter()
+        .map(|r| stream(config.seed, &format!("lm/generate/sample/{}", r.id)))
+        .collect();
+    let mut out: Vec<Generation> = requests
+        .iter()
+        .zip(&own)
+        .map(|(r, shapes)| Generation {
+            id: r.id,
+            tokens: Vec::new(),
+            logits: Vec::new(),
+            flops: forward_flops(&lm, r.prompt.len(), r.prompt.len(), shapes),
+        })
+        .collect();
+    let mut done = vec![config.max_new_tokens == 0; rows];
+    let mut batch_flops = rows as u64 * forward_flops(&lm, width, width, &padded);
+
+    let mut cache = KvCache::new(lm.layers);
+    let tokens: Vec<i64> = requests
+        .iter()
+        .zip(&pads)
+        .flat_map(|(r, &pad)| {
+            std::iter::repeat_n(i64::from(PAD), pad).chain(r.prompt.iter().map(|&t| i64::from(t)))
+        })
+        .collect();
+    let mut layout = Layout {
+        pads,
+        past: 0,
+        new: width,
+    };
+    let mut input = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [rows, width]), device);
+    let mut passes = 0;
+    while !done.iter().all(|&d| d) {
+        let logits = base.forward_with(input, &layout, Some(&mut cache), stacked.as_ref());
+        passes += 1;
+        let [_, new, vocab] = logits.dims();
+        let last = logits
+            .slice([0..rows, new - 1..new, 0..vocab])
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| LmError::Generate(format!("reading logits: {e:?}")))?;
+        let mut next = Vec::with_capacity(rows);
+        for (i, row) in last.chunks(vocab).enumerate() {
+            let g = &mut out[i];
+            if done[i] {
+                next.push(i64::from(g.tokens.last().copied().unwrap_or(PAD)));
+                continue;
+            }
+            let t = choose(row, config.temperature, &mut rngs[i]);
+            if config.keep_logits {
+                g.logits.push(row.to_vec());
+            }
+            g.tokens.push(t);
+            done[i] = g.tokens.len() >= config.max_new_tokens || (config.stop_at_eos && t == EOS);
+            next.push(i64::from(t));
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        // Feed each row's last token; a finished row repeats its last one (ignored).
+        let keys = cache.len() + 1;
+        for (((g, r), shapes), &d) in out.iter_mut().zip(requests).zip(&own).zip(&done) {
+            if !d {
+                let own_keys = r.prompt.len() + g.tokens.len();
+                g.flops += forward_flops(&lm, 1, own_keys, shapes);
+            }
+        }
+        batch_flops += rows as u64 * forward_flops(&lm, 1, keys, &padded);
+        layout = Layout {
+            pads: layout.pads,
+            past: cache.len(),
+            new: 1,
+        };
+        input = Tensor::from_data(TensorData::new(next, [rows, 1]), device);
+    }
+    B::sync(device).map_err(|e| LmError::Generate(format!("device sync: {e:?}")))?;
+    Ok(BatchGeneration {
+        generations: out,
+        cost: StepCost {
+            device: B::name(device),
+            wall_seconds: start.elapsed().as_secs_f64(),
+            flops: batch_flops,
+        },
+        passes,
+    })
+}
+
+/// Generates from one prompt with `model` (its own adapters, if any, applied).
+pub fn generate<B: Backend>(
+    model: &Lm<B>,
+    prompt: &[u32],
+    config: &GenConfig,
+    device: &B::Device,
+) -> Result<Generation, LmError> {
+    let request = GenRequest {
+        id: 0,
+        prompt: prompt.to_vec(),
+        adapter: None,
+    };
+    let mut batch = generate_batch(model, &[request], config, device)?;
+    Ok(batch.generations.remove(0))
+}

@@ -1,0 +1,432 @@
+//! Next-token training: token windows of documents, cross-entropy with Adam, pre-training
+//! with an on-disk cache, LoRA fine-tuning and held-out perplexity.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alloy_primitives::{B256, keccak256};
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::RngExt;
+
+use super::LmError;
+use super::adapter::LmAdapterWeights;
+use super::cost::{adapter_shapes, train_step_flops};
+use super::model::{Lm, LmConfig};
+use super::tokenizer::{PAD, Tokenizer};
+use crate::data::rng::stream;
+use crate::model::{LoraConfig, ParamCounts, StepCost, TrainConfig, TrainReport};
+
+/// One training window: `input[i]` predicts `target[i]`.
+#[derive(Clone, Debug, PartialEq)]
+struct Window {
+    input: Vec<u32>,
+    target: Vec<u32>,
+}
+
+/// Cuts every document (already framed with BOS/EOS) into windows of at most `context`
+/// inputs; consecutive windows overlap by one token so every next-token pair is trained
+/// exactly once. No window crosses a document boundary.
+fn windows(docs: &[Vec<u32>], context: usize) -> Vec<Window> {
+    let mut out = Vec::new();
+    for doc in docs {
+        let mut start = 0;
+        while start + 1 < doc.len() {
+            let end = (start + context + 1).min(doc.len());
+            out.push(Window {
+                input: doc[start..end - 1].to_vec(),
+                target: doc[start + 1..end].to_vec(),
+            });
+            start = end - 1;
+        }
+    }
+    out
+}
+
+/// Checks every token id is inside the model's vocabulary.
+fn check_docs(docs: &[Vec<u32>], vocab: usize) -> Result<(), LmError> {
+    for (index, doc) in docs.iter().enumerate() {
+        if let Some(&t) = doc.iter().find(|&&t| t as usize >= vocab) {
+            return Err(LmError::BadDocument {
+                index,
+                what: format!("token id {t} is outside the model's vocabulary of {vocab}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Summed negative log-likelihood of the batch's real (non-pad) targets, and their count.
+fn batch_nll<B: Backend>(
+    model: &Lm<B>,
+    batch: &[&Window],
+    device: &B::Device,
+) -> (Tensor<B, 1>, usize) {
+    let len = batch.iter().map(|w| w.input.len()).max().unwrap_or(0);
+    let rows = batch.len();
+    let mut input = Vec::with_capacity(rows * len);
+    let mut target = Vec::with_capacity(rows * len);
+    let mut weight = Vec::with_capacity(rows * len);
+    for w in batch {
+        for i in 0..len {
+            input.push(i64::from(*w.input.get(i).unwrap_or(&PAD)));
+            let t = w.target.get(i).copied();
+            target.push(i64::from(t.unwrap_or(PAD)));
+            weight.push(if t.is_some() { 1.0f32 } else { 0.0 });
+        }
+    }
+    let count = weight.iter().filter(|&&w| w > 0.0).count();
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(input, [rows, len]), device);
+    let target = Tensor::<B, 2, Int>::from_data(TensorData::new(target, [rows * len, 1]), device);
+    let weight = Tensor::<B, 1>::from_data(TensorData::new(weight, [rows * len]), device);
+    let vocab = model.config().vocab;
+    let logp = log_softmax(model.forward(input).reshape([rows * len, vocab]), 1);
+    let picked = logp.gather(1, target).reshape([rows * len]);
+    ((picked * weight).sum().neg(), count)
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> Result<f64, LmError> {
+    let v = t
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| LmError::Train(format!("reading loss: {e:?}")))?;
+    Ok(f64::from(v[0]))
+}
+
+/// Adam over shuffled mini-batches of windows (order from the stream `shuffle` of
+/// `config.seed`); only parameters that require gradients change.
+fn train_windows<B: AutodiffBackend>(
+    model: Lm<B>,
+    windows: &[Window],
+    config: &TrainConfig,
+    shuffle: &str,
+    device: &B::Device,
+) -> Result<(Lm<B>, TrainReport), LmError> {
+    if config.epochs == 0 || config.batch_size == 0 {
+        return Err(LmError::Train(
+            "epochs and batch_size must be at least 1".into(),
+        ));
+    }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return Err(LmError::Train(format!(
+            "learning rate {} must be finite and > 0",
+            config.learning_rate
+        )));
+    }
+    if windows.is_empty() {
+        return Err(LmError::Train(
+            "no training windows: give at least one document of two or more tokens".into(),
+        ));
+    }
+    let lm = model.config();
+    let adapters = model.adapter_weights();
+    let mut ranks = vec![0; lm.layers * super::Proj::ALL.len()];
+    for m in &adapters.matrices {
+        ranks[m.proj.flat(m.block)] = m.rank;
+    }
+    let shapes = adapter_shapes(&lm, &ranks);
+    let trainable = if shapes.is_empty() {
+        model.num_params() as u64
+    } else {
+        adapters.num_params()
+    };
+
+    let mut optim = AdamConfig::new().init::<B, Lm<B>>();
+    let mut rng = stream(config.seed, shuffle);
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    let mut model = model;
+    let (mut steps, mut flops) = (0usize, 0u64);
+    let mut epoch_loss = Vec::with_capacity(config.epochs);
+    let start = Instant::now();
+    for _ in 0..config.epochs {
+        for i in (1..order.len()).rev() {
+            let j = rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        let (mut sum, mut tokens) = (0.0f64, 0usize);
+        for chunk in order.chunks(config.batch_size) {
+            let batch: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
+            let (nll, count) = batch_nll(&model, &batch, device);
+            let loss = nll.div_scalar(count as f32);
+            sum += scalar(loss.clone())? * count as f64;
+            tokens += count;
+            let lens: Vec<usize> = batch.iter().map(|w| w.input.len()).collect();
+            flops += train_step_flops(&lm, &lens, &shapes, trainable);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.learning_rate, model, grads);
+            steps += 1;
+        }
+        epoch_loss.push((sum / tokens as f64) as f32);
+    }
+    B::sync(device).map_err(|e| LmError::Train(format!("device sync: {e:?}")))?;
+    let wall = start.elapsed().as_secs_f64();
+    let name = B::name(device);
+    let report = TrainReport {
+        steps,
+        epoch_loss,
+        step: StepCost {
+            device: name.clone(),
+            wall_seconds: wall / steps as f64,
+            flops: flops / steps as u64,
+        },
+        total: StepCost {
+            device: name,
+            wall_seconds: wall,
+            flops,
+        },
+    };
+    Ok((model, report))
+}
+
+/// Held-out perplexity `exp(mean NLL)` of `model` over every next-token pair of `docs`
+/// (framed with BOS/EOS), evaluated in batches of `batch_size` windows.
+pub fn perplexity<B: Backend>(
+    model: &Lm<B>,
+    docs: &[Vec<u32>],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<f64, LmError> {
+    let lm = model.config();
+    check_docs(docs, lm.vocab)?;
+    let ws = windows(docs, lm.context);
+    if ws.is_empty() || batch_size == 0 {
+        return Err(LmError::Train(
+            "perplexity needs a document of two or more tokens and batch_size >= 1".into(),
+        ));
+    }
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    for chunk in ws.chunks(batch_size) {
+        let batch: Vec<&Window> = chunk.iter().collect();
+        let (nll, n) = batch_nll(model, &batch, device);
+        sum += scalar(nll)?;
+        count += n;
+    }
+    Ok((sum / count as f64).exp())
+}
+
+/// The cache directory: `$OLSIM_CACHE_DIR`, else `target/olsim-cache` (relative to the
+/// working directory).
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("OLSIM_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/olsim-cache"))
+}
+
+/// What [`pretrain`] did with its cache file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CacheStatus {
+    /// A valid cache file was loaded; nothing was trained.
+    Hit,
+    /// No cache file existed: trained and wrote one.
+    Built,
+    /// A cache file existed but was unusable (the reason says why): retrained and
+    /// overwrote it.
+    Rebuilt(String),
+}
+
+/// A pre-trained base model.
+#[derive(Debug)]
+pub struct Pretrained<B: Backend> {
+    /// The model (no adapters).
+    pub model: Lm<B>,
+    /// What happened to the cache.
+    pub cache: CacheStatus,
+    /// The cache file.
+    pub path: PathBuf,
+    /// The training report; `None` on a cache hit (nothing was trained).
+    pub report: Option<TrainReport>,
+}
+
+const CACHE_MAGIC: &[u8; 18] = b"olsim-lm-pretrain/";
+const CACHE_VERSION: &[u8; 2] = b"v1";
+
+/// The cache key of a pre-training run: `keccak256` over the version, the init seed, the
+/// model and training configs, the tokenizer's vocabulary and every document's tokens.
+fn cache_key(
+    seed: u64,
+    config: &LmConfig,
+    train: &TrainConfig,
+    tokenizer: &Tokenizer,
+    docs: &[Vec<u32>],
+) -> B256 {
+    let mut bytes = b"olsim/lm/pretrain/v1".to_vec();
+    bytes.extend_from_slice(&seed.to_le_bytes());
+    bytes.extend_from_slice(&serde_json::to_vec(config).expect("config serialises"));
+    bytes.extend_from_slice(format!("{train:?}").as_bytes());
+    bytes.extend_from_slice(tokenizer.digest().as_slice());
+    for doc in docs {
+        bytes.extend_from_slice(&(doc.len() as u64).to_le_bytes());
+        for t in doc {
+            bytes.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+    keccak256(&bytes)
+}
+
+/// Reads a cache file: magic, version, key, `keccak256` of the payload, payload (a
+/// [`Lm::to_bytes`] model). Any mismatch is an error naming what is wrong.
+fn read_cache<B: Backend>(
+    path: &Path,
+    key: B256,
+    config: &LmConfig,
+    device: &B::Device,
+) -> Result<Lm<B>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let head = CACHE_MAGIC.len() + CACHE_VERSION.len();
+    if bytes.len() < head + 64 || &bytes[..CACHE_MAGIC.len()] != CACHE_MAGIC {
+        return Err("not a pre-training cache file".into());
+    }
+    if &bytes[CACHE_MAGIC.len()..head] != CACHE_VERSION {
+        return Err("cache file version differs".into());
+    }
+    if bytes[head..head + 32] != key.0 {
+        return Err("cache key differs".into());
+    }
+    let payload = &bytes[head + 64..];
+    if bytes[head + 32..head + 64] != keccak256(payload).0 {
+        return Err("payload digest mismatch (corrupt file)".into());
+    }
+    let model = Lm::from_bytes(payload, device).map_err(|e| e.to_string())?;
+    if model.config() != *config {
+        return Err(format!("cached model has config {:?}", model.config()));
+    }
+    Ok(model)
+}
+
+/// Writes a cache file atomically (temporary file, then rename).
+fn write_cache<B: Backend>(path: &Path, key: B256, model: &Lm<B>) -> Result<(), LmError> {
+    let payload = model.to_bytes()?;
+    let mut bytes = CACHE_MAGIC.to_vec();
+    bytes.extend_from_slice(CACHE_VERSION);
+    bytes.extend_from_slice(key.as_slice());
+    bytes.extend_from_slice(keccak256(&payload).as_slice());
+    bytes.extend_from_slice(&payload);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| LmError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LmError::io(path, e))
+}
+
+/// Pre-trains a base model of shape `config` (initialised from `seed`) on `docs` (token
+/// ids from `tokenizer`, framed with BOS/EOS), or loads it from `cache_dir` when a file
+/// for the same key (seed, configs, tokenizer, corpus) is there and intact. A corrupt or
+/// mismatched file is rebuilt, never trusted. Deterministic on the CPU.
+pub fn pretrain<B: AutodiffBackend>(
+    tokenizer: &Tokenizer,
+    docs: &[Vec<u32>],
+    config: &LmConfig,
+    train: &TrainConfig,
+    seed: u64,
+    cache_dir: &Path,
+    device: &B::Device,
+) -> Result<Pretrained<B::InnerBackend>, LmError> {
+    config.validate()?;
+    if config.vocab != tokenizer.len() {
+        return Err(LmError::Config(format!(
+            "model vocab {} differs from the tokenizer's {} tokens",
+            config.vocab,
+            tokenizer.len()
+        )));
+    }
+    check_docs(docs, config.vocab)?;
+    let key = cache_key(seed, config, train, tokenizer, docs);
+    let path = cache_dir.join(format!("lm-pretrain-{key:x}.bin"));
+    let cache = if path.exists() {
+        match read_cache(&path, key, config, device) {
+            Ok(model) => {
+                return Ok(Pretrained {
+                    model,
+                    cache: CacheStatus::Hit,
+                    path,
+                    report: None,
+                });
+            }
+            Err(reason) => CacheStatus::Rebuilt(reason),
+        }
+    } else {
+        CacheStatus::Built
+    };
+    let model = config.init::<B>(seed, device)?;
+    let (model, report) = train_windows(
+        model,
+        &windows(docs, config.context),
+        train,
+        "lm/pretrain/shuffle",
+        device,
+    )?;
+    let model = model.valid();
+    write_cache(&path, key, &model)?;
+    Ok(Pretrained {
+        model,
+        cache,
+        path,
+        report: Some(report),
+    })
+}
+
+/// A LoRA fine-tuning result.
+#[derive(Clone, Debug)]
+pub struct FineTuned {
+    /// The trained adapter, host-side.
+    pub adapter: LmAdapterWeights,
+    /// The training report.
+    pub report: TrainReport,
+    /// Adapter parameters vs full fine-tuning of the base.
+    pub params: ParamCounts,
+}
+
+/// Fine-tunes LoRA adapters (per `lora`, init stream seed `seed`) on `docs` over the
+/// frozen `base`; the base is unchanged. Deterministic on the CPU.
+pub fn finetune<B: AutodiffBackend>(
+    base: &Lm<B::InnerBackend>,
+    docs: &[Vec<u32>],
+    lora: &LoraConfig,
+    train: &TrainConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<FineTuned, LmError> {
+    let config = base.config();
+    check_docs(docs, config.vocab)?;
+    let model = Lm::<B>::from_bytes(&base.to_bytes()?, device)?.with_lora(lora, seed)?;
+    let params = model.parameter_counts();
+    let (model, report) = train_windows(
+        model,
+        &windows(docs, config.context),
+        train,
+        "lm/finetune/shuffle",
+        device,
+    )?;
+    Ok(FineTuned {
+        adapter: model.adapter_weights(),
+        report,
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_pair_once_and_respect_context() {
+        let docs = vec![(0..10).collect::<Vec<u32>>(), vec![7], vec![1, 2]];
+        let ws = windows(&docs, 4);
+        assert_eq!(ws.len(), 4);
+        assert!(
+            ws.iter()
+                .all(|w| w.input.len() <= 4 && w.input.len() == w.target.len())
+        );
+        let pairs: Vec<(u32, u32)> = ws
+            .iter()
+            .flat_map(|w| w.input.iter().copied().zip(w.target.iter().copied()))
+            .collect();
+        let mut want: Vec<(u32, u32)> = (0..9).map(|i| (i, i + 1)).collect();
+        want.push((1, 2));
+        assert_eq!(pairs, want);
+    }
+}

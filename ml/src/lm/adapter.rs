@@ -260,6 +260,17 @@ impl<B: Backend> Lm<B> {
         LmAdapterWeights { matrices }
     }
 
+    /// The rank of each flat projection's own adapter (0 where none).
+    pub(crate) fn adapter_ranks(&self) -> Vec<usize> {
+        self.blocks()
+            .iter()
+            .flat_map(|b| {
+                b.projections()
+                    .map(|l| l.adapter.as_ref().map_or(0, |a| a.rank()))
+            })
+            .collect()
+    }
+
     /// Adapter (trainable) vs full fine-tuning (every base parameter) counts.
     pub fn parameter_counts(&self) -> ParamCounts {
         ParamCounts {

@@ -180,9 +180,11 @@ pub fn generate_batch<B: Backend>(
         .iter()
         .any(Option::is_some)
         .then(|| Stacked::new(&lm, &adapters, device));
+    // The model's own adapters (if any) apply to every row, on top of the row's adapter.
+    let built_in = adapter_shapes(&lm, &base.adapter_ranks());
     let own: Vec<_> = adapters
         .iter()
-        .map(|a| adapter_shapes(&lm, &ranks(lm.layers, *a)))
+        .map(|a| [adapter_shapes(&lm, &ranks(lm.layers, *a)), built_in.clone()].concat())
         .collect();
     let padded = stacked.as_ref().map_or_else(Vec::new, |s| {
         let r: Vec<usize> = (0..lm.layers * Proj::ALL.len())
@@ -190,6 +192,7 @@ pub fn generate_batch<B: Backend>(
             .collect();
         adapter_shapes(&lm, &r)
     });
+    let padded = [padded, built_in].concat();
     let mut rngs: Vec<Stream> = requests
         .iter()
         .map(|r| stream(config.seed, &format!("lm/generate/sample/{}", r.id)))

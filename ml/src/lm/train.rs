@@ -123,16 +123,11 @@ fn train_windows<B: AutodiffBackend>(
         ));
     }
     let lm = model.config();
-    let adapters = model.adapter_weights();
-    let mut ranks = vec![0; lm.layers * super::Proj::ALL.len()];
-    for m in &adapters.matrices {
-        ranks[m.proj.flat(m.block)] = m.rank;
-    }
-    let shapes = adapter_shapes(&lm, &ranks);
+    let shapes = adapter_shapes(&lm, &model.adapter_ranks());
     let trainable = if shapes.is_empty() {
         model.num_params() as u64
     } else {
-        adapters.num_params()
+        model.parameter_counts().trainable
     };
 
     let mut optim = AdamConfig::new().init::<B, Lm<B>>();

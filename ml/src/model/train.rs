@@ -104,7 +104,7 @@ pub struct TrainReport {
 }
 
 /// Checks the examples against the model's input width and classes.
-fn check_examples<E: Example>(
+pub(crate) fn check_examples<E: Example>(
     data: &[E],
     input_dim: usize,
     classes: usize,
@@ -160,6 +160,23 @@ where
     M: Classifier<B> + AutodiffModule<B>,
     E: Example,
 {
+    train_with_hook(model, data, config, device, |_, _| {})
+}
+
+/// [`train()`], calling `on_epoch(epoch, &model)` after every epoch (0-based), for example
+/// to keep checkpoints for TracIn. The hook's time counts in the report's wall time.
+pub fn train_with_hook<B, M, E>(
+    model: M,
+    data: &[E],
+    config: &TrainConfig,
+    device: &B::Device,
+    mut on_epoch: impl FnMut(usize, &M),
+) -> Result<(M, TrainReport), ModelError>
+where
+    B: AutodiffBackend,
+    M: Classifier<B> + AutodiffModule<B>,
+    E: Example,
+{
     if config.epochs == 0 || config.batch_size == 0 {
         return Err(ModelError::Train(
             "epochs and batch_size must be at least 1".into(),
@@ -186,7 +203,7 @@ where
     let mut flops = 0u64;
     let mut epoch_loss = Vec::with_capacity(config.epochs);
     let start = Instant::now();
-    for _ in 0..config.epochs {
+    for epoch in 0..config.epochs {
         // Fisher-Yates from the shuffle stream.
         for i in (1..order.len()).rev() {
             let j = rng.random_range(0..=i);
@@ -211,6 +228,7 @@ where
             steps += 1;
         }
         epoch_loss.push((sum / data.len() as f64) as f32);
+        on_epoch(epoch, &model);
     }
     B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
     let wall = start.elapsed().as_secs_f64();

@@ -1,0 +1,619 @@
+//! The influence index: training gradients computed once per adapter, preconditioned by
+//! the chosen method, optionally projected, and kept on the device, so attributing a
+//! batch of inferences is one matrix product.
+
+use std::time::Instant;
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+use super::InfluenceError;
+use super::exact::{
+    Curvature, Damping, damped_inverse, damped_inverse_flops, gauss_newton, hessian,
+};
+use super::params::{DeviceParams, LoraParams, float_tensor};
+use super::projection::ProjectionConfig;
+use crate::data::{ContributorId, FeatureRecord};
+use crate::model::cost::StepCost;
+use crate::model::train::{check_examples, train_with_hook};
+use crate::model::{Example, LoraMlp, TrainConfig, TrainReport};
+
+/// How a training gradient is weighted against a query gradient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// TracIn (Pruthi et al. 2020): `Σ_c η·∇L(z; θ_c)·∇L(x; θ_c)` over the end-of-epoch
+    /// checkpoints `θ_c` of the adapter's training, `η` its (constant Adam) learning rate.
+    TracIn,
+    /// DataInf (Kwon et al. 2024): per LoRA matrix `l` (each `A` and each `B`), the damped
+    /// inverse of `G_lᵀG_l/n + λ_l·I` approximated by
+    /// `(1/λ_l)·(I − (1/n)·Σ_i g_i g_iᵀ / (λ_l + ‖g_i‖²))`, with damping
+    /// `λ_l = damping_ratio · mean_i ‖g_{i,l}‖² / P_l` (DataInf's own choice is 0.1).
+    DataInf {
+        /// Damping relative to the mean squared gradient entry of the matrix.
+        damping_ratio: f64,
+    },
+    /// Exact influence `∇L(x)ᵀ·(M + λI)⁻¹·∇L(z)` with a dense curvature `M` of the mean
+    /// training loss (the full Hessian or Gauss-Newton) and `λ = max(0, −e_min(M)) +
+    /// damping_ratio·tr(M)/P` (see [`exact`](super::exact)).
+    Exact {
+        /// The curvature matrix.
+        curvature: Curvature,
+        /// Damping relative to the mean diagonal entry of the curvature.
+        damping_ratio: f64,
+    },
+}
+
+impl Method {
+    /// DataInf with its authors' damping (0.1 of the mean squared gradient entry).
+    pub const DATAINF: Method = Method::DataInf { damping_ratio: 0.1 };
+    /// Exact influence with the full Hessian, damped by 0.01 of its mean diagonal entry
+    /// beyond its most negative eigenvalue.
+    pub const EXACT: Method = Method::Exact {
+        curvature: Curvature::Hessian,
+        damping_ratio: 0.01,
+    };
+    /// Exact influence with the Gauss-Newton matrix, damped by 0.01 of its mean diagonal.
+    pub const EXACT_GN: Method = Method::Exact {
+        curvature: Curvature::GaussNewton,
+        damping_ratio: 0.01,
+    };
+
+    /// Stable name: `tracin`, `datainf` or `exact`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::TracIn => "tracin",
+            Method::DataInf { .. } => "datainf",
+            Method::Exact { .. } => "exact",
+        }
+    }
+}
+
+/// How to build an [`InfluenceIndex`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InfluenceConfig {
+    /// The method.
+    pub method: Method,
+    /// Random projection of the (preconditioned) gradients; `None` keeps all `P`.
+    pub projection: Option<ProjectionConfig>,
+    /// Examples per batched gradient pass and per scoring GEMM.
+    pub batch_size: usize,
+}
+
+impl InfluenceConfig {
+    /// `method`, no projection, batches of 256.
+    pub fn new(method: Method) -> InfluenceConfig {
+        InfluenceConfig {
+            method,
+            projection: None,
+            batch_size: 256,
+        }
+    }
+}
+
+/// The parameter snapshots of an adapter's training: one per epoch end (the last is the
+/// trained adapter), with the learning rate TracIn weights them by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdapterTrace {
+    /// End-of-epoch snapshots, first epoch first.
+    pub checkpoints: Vec<LoraParams>,
+    /// The training's learning rate `η`.
+    pub learning_rate: f64,
+}
+
+impl AdapterTrace {
+    /// The trained adapter (the last checkpoint).
+    pub fn final_params(&self) -> &LoraParams {
+        self.checkpoints
+            .last()
+            .expect("a trace has at least one epoch")
+    }
+}
+
+/// Trains `model` like [`train`](crate::model::train()) and keeps an end-of-epoch
+/// snapshot of every epoch for TracIn.
+pub fn train_traced<B, E>(
+    model: LoraMlp<B>,
+    data: &[E],
+    config: &TrainConfig,
+    device: &B::Device,
+) -> Result<(LoraMlp<B>, TrainReport, AdapterTrace), InfluenceError>
+where
+    B: AutodiffBackend,
+    E: Example,
+{
+    let mut snapshots = Vec::with_capacity(config.epochs);
+    let (model, report) = train_with_hook(model, data, config, device, |_, m| {
+        snapshots.push(LoraParams::from_model(m));
+    })?;
+    let checkpoints = snapshots.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        model,
+        report,
+        AdapterTrace {
+            checkpoints,
+            learning_rate: config.learning_rate,
+        },
+    ))
+}
+
+/// Row-major host features `[n, in]` and one-hot labels `[n, classes]`.
+fn host_batch<E: Example>(data: &[E], classes: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut x = Vec::new();
+    let mut y = vec![0.0f32; data.len() * classes];
+    for (i, e) in data.iter().enumerate() {
+        x.extend_from_slice(e.features());
+        y[i * classes + e.label() as usize] = 1.0;
+    }
+    (x, y)
+}
+
+fn tensor<B: Backend>(v: &[f32], shape: [usize; 2], device: &B::Device) -> Tensor<B, 2> {
+    float_tensor::<B, 2, f32>(v.to_vec(), shape, device)
+}
+
+fn to_host<B: Backend>(t: Tensor<B, 2>) -> Result<Vec<f32>, InfluenceError> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| InfluenceError::Tensor(format!("{e:?}")))
+}
+
+fn sync<B: Backend>(device: &B::Device) -> Result<(), InfluenceError> {
+    B::sync(device).map_err(|e| InfluenceError::Tensor(format!("device sync: {e:?}")))
+}
+
+/// A batch of examples on the device: features `[n, in]`, one-hot labels `[n, classes]`.
+struct Batch<B: Backend> {
+    x: Tensor<B, 2>,
+    onehot: Tensor<B, 2>,
+}
+
+/// Attribution of a batch of queries to the indexed training records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribution {
+    /// Number of queries `m`.
+    pub queries: usize,
+    /// Number of training records `n`.
+    pub records: usize,
+    /// `scores[q·n + r]`: influence of record `r` on query `q`. Positive means helpful:
+    /// removing the record would raise the query's loss by about `score / n`.
+    pub scores: Vec<f32>,
+    /// The contributors, ascending (columns of `by_contributor`).
+    pub contributors: Vec<ContributorId>,
+    /// `by_contributor[q·C + c]`: the summed scores of contributor `c`'s records on query
+    /// `q`.
+    pub by_contributor: Vec<f32>,
+    /// Measured wall time and counted FLOPs of the whole attribution.
+    pub cost: StepCost,
+}
+
+impl Attribution {
+    /// The score of record `record` on query `query`.
+    pub fn score(&self, query: usize, record: usize) -> f32 {
+        self.scores[query * self.records + record]
+    }
+
+    /// Every record's score summed over the queries (in `f64`).
+    pub fn per_record(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.records];
+        for row in self.scores.chunks(self.records.max(1)) {
+            for (o, s) in out.iter_mut().zip(row) {
+                *o += f64::from(*s);
+            }
+        }
+        out
+    }
+
+    /// Every contributor's score summed over the queries, with its id.
+    pub fn per_contributor(&self) -> Vec<(ContributorId, f64)> {
+        let c = self.contributors.len();
+        let mut out = vec![0.0; c];
+        for row in self.by_contributor.chunks(c.max(1)) {
+            for (o, s) in out.iter_mut().zip(row) {
+                *o += f64::from(*s);
+            }
+        }
+        self.contributors.iter().copied().zip(out).collect()
+    }
+}
+
+/// Stored training gradients of one adapter for one method (see the module docs).
+#[derive(Clone, Debug)]
+pub struct InfluenceIndex<B: Backend> {
+    config: InfluenceConfig,
+    /// Query-side parameters and the square root of each one's weight.
+    checkpoints: Vec<(DeviceParams<B>, f64)>,
+    /// Final parameters, for predicting the labels of inference outputs.
+    final_params: DeviceParams<B>,
+    /// Preconditioned (and projected) training gradients, transposed: `[K, n]`.
+    train_t: Tensor<B, 2>,
+    projection: Option<Tensor<B, 2>>,
+    /// `[n, C]`: 1 where record `r` is by contributor `c`.
+    membership: Tensor<B, 2>,
+    contributors: Vec<ContributorId>,
+    records: usize,
+    lora_dim: usize,
+    input_dim: usize,
+    classes: usize,
+    gradient_flops: u64,
+    forward_flops: u64,
+    precompute: StepCost,
+    damping: Option<Damping>,
+    device: B::Device,
+}
+
+impl<B: Backend> InfluenceIndex<B> {
+    /// Computes, preconditions and stores the training gradients of `records` (the
+    /// adapter's training set, in the order scores will use) for `trace`'s adapter.
+    pub fn build(
+        trace: &AdapterTrace,
+        records: &[FeatureRecord],
+        config: &InfluenceConfig,
+        device: &B::Device,
+    ) -> Result<InfluenceIndex<B>, InfluenceError> {
+        let start = Instant::now();
+        let params = trace.final_params();
+        let (n, dim, classes, p) = (
+            records.len(),
+            params.input_dim(),
+            params.classes(),
+            params.dim(),
+        );
+        validate(config, n)?;
+        check_examples(records, dim, classes)?;
+        let (x, onehot) = host_batch(records, classes);
+        let projection = config.projection.map(|pc| pc.tensor::<B>(p, device));
+        let k = config.projection.map_or(p, |pc| pc.dim);
+        let nf = n as u64;
+        let mut flops = 0u64;
+        let mut damping = None;
+        let final_params = params.to_device::<B>(device);
+
+        let (checkpoints, blocks) = match config.method {
+            Method::TracIn => {
+                let w = trace.learning_rate.sqrt();
+                let cps: Vec<(DeviceParams<B>, f64)> = trace
+                    .checkpoints
+                    .iter()
+                    .map(|c| (c.to_device::<B>(device), w))
+                    .collect();
+                let mut blocks = Vec::with_capacity(cps.len());
+                for (dp, w) in &cps {
+                    let g = gradients(dp, &x, &onehot, n, config.batch_size, device);
+                    flops += nf * params.gradient_flops + nf * p as u64;
+                    blocks.push(g.mul_scalar(*w));
+                }
+                (cps, blocks)
+            }
+            Method::DataInf { damping_ratio } => {
+                let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
+                flops += nf * params.gradient_flops;
+                let mut out = Vec::new();
+                for b in params.blocks() {
+                    let gl = g.clone().narrow(1, b.offset, b.len);
+                    let (pre, f) = datainf_block(gl, damping_ratio, device)?;
+                    flops += f;
+                    out.push(pre);
+                }
+                (vec![(final_params.clone(), 1.0)], vec![Tensor::cat(out, 1)])
+            }
+            Method::Exact {
+                curvature,
+                damping_ratio,
+            } => {
+                let m = match curvature {
+                    Curvature::Hessian => {
+                        flops += 2 * p as u64 * nf * params.gradient_flops;
+                        hessian(params, &x, &onehot, n)?
+                    }
+                    Curvature::GaussNewton => {
+                        flops += classes as u64 * nf * (params.gradient_flops + 2 * (p * p) as u64);
+                        gauss_newton(params, &x, n)?
+                    }
+                };
+                let (inv, d) = damped_inverse(&m, p, damping_ratio)?;
+                damping = Some(d);
+                flops += damped_inverse_flops(p);
+                let inv: Vec<f32> = inv.into_iter().map(|v| v as f32).collect();
+                let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
+                flops += nf * params.gradient_flops + 2 * nf * (p * p) as u64;
+                let pre = g.matmul(tensor::<B>(&inv, [p, p], device));
+                (vec![(final_params.clone(), 1.0)], vec![pre])
+            }
+        };
+        let projected: Vec<Tensor<B, 2>> = blocks
+            .into_iter()
+            .map(|g| match &projection {
+                Some(r) => {
+                    flops += 2 * nf * (p * k) as u64;
+                    g.matmul(r.clone())
+                }
+                None => g,
+            })
+            .collect();
+        let train_t = Tensor::cat(projected, 1).transpose();
+
+        let mut contributors: Vec<ContributorId> = records.iter().map(|r| r.author).collect();
+        contributors.sort_unstable();
+        contributors.dedup();
+        let c = contributors.len();
+        let mut member = vec![0.0f32; n * c];
+        for (i, r) in records.iter().enumerate() {
+            let j = contributors
+                .binary_search(&r.author)
+                .expect("collected above");
+            member[i * c + j] = 1.0;
+        }
+        let membership = tensor::<B>(&member, [n, c], device);
+        sync::<B>(device)?;
+        let precompute = StepCost {
+            device: B::name(device),
+            wall_seconds: start.elapsed().as_secs_f64(),
+            flops,
+        };
+        Ok(InfluenceIndex {
+            config: *config,
+            checkpoints,
+            final_params,
+            train_t,
+            projection,
+            membership,
+            contributors,
+            records: n,
+            lora_dim: p,
+            input_dim: dim,
+            classes,
+            gradient_flops: params.gradient_flops,
+            forward_flops: params.forward_flops,
+            precompute,
+            damping,
+            device: device.clone(),
+        })
+    }
+
+    /// Measured wall time and counted FLOPs of [`build`](Self::build): the training
+    /// gradients, the preconditioner and the projection.
+    pub fn precompute_cost(&self) -> &StepCost {
+        &self.precompute
+    }
+
+    /// The exact method's damping (`None` for the other methods).
+    pub fn damping(&self) -> Option<&Damping> {
+        self.damping.as_ref()
+    }
+
+    /// The configuration the index was built with.
+    pub fn config(&self) -> &InfluenceConfig {
+        &self.config
+    }
+
+    /// Width `K` of the stored gradients (checkpoints × `P` or the projection dimension).
+    pub fn stored_dim(&self) -> usize {
+        self.train_t.dims()[0]
+    }
+
+    /// Number of LoRA parameters `P`.
+    pub fn lora_dim(&self) -> usize {
+        self.lora_dim
+    }
+
+    /// The contributors of the indexed records, ascending.
+    pub fn contributors(&self) -> &[ContributorId] {
+        &self.contributors
+    }
+
+    /// Query-side gradients `[m, K]` of a batch, and their FLOPs.
+    fn query_matrix(&self, batch: &Batch<B>) -> (Tensor<B, 2>, u64) {
+        let m = batch.x.dims()[0] as u64;
+        let mut flops = 0;
+        let mut parts = Vec::with_capacity(self.checkpoints.len());
+        for (dp, w) in &self.checkpoints {
+            let mut g = dp.per_example_gradients(batch.x.clone(), batch.onehot.clone());
+            flops += m * self.gradient_flops;
+            if let Some(r) = &self.projection {
+                g = g.matmul(r.clone());
+                flops += 2 * m * (self.lora_dim * r.dims()[1]) as u64;
+            }
+            if *w != 1.0 {
+                g = g.mul_scalar(*w);
+                flops += m * g.dims()[1] as u64;
+            }
+            parts.push(g);
+        }
+        (Tensor::cat(parts, 1), flops)
+    }
+
+    fn batches<'a, E: Example>(
+        &'a self,
+        data: &'a [E],
+    ) -> Result<impl Iterator<Item = Batch<B>> + 'a, InfluenceError> {
+        check_examples(data, self.input_dim, self.classes)?;
+        Ok(data.chunks(self.config.batch_size).map(|chunk| {
+            let (x, y) = host_batch(chunk, self.classes);
+            Batch {
+                x: tensor::<B>(&x, [chunk.len(), self.input_dim], &self.device),
+                onehot: tensor::<B>(&y, [chunk.len(), self.classes], &self.device),
+            }
+        }))
+    }
+
+    /// Attributes the loss of each query at its given label to the training records: per
+    /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product
+    /// (and `[m, n]·[n, C]` for the contributors).
+    pub fn attribute<E: Example>(&self, queries: &[E]) -> Result<Attribution, InfluenceError> {
+        let start = Instant::now();
+        let (n, c) = (self.records, self.contributors.len());
+        let mut scores = Vec::with_capacity(queries.len() * n);
+        let mut by_contributor = Vec::with_capacity(queries.len() * c);
+        let mut flops = 0u64;
+        for batch in self.batches(queries)? {
+            let m = batch.x.dims()[0] as u64;
+            let (q, f) = self.query_matrix(&batch);
+            let s = q.matmul(self.train_t.clone());
+            let per_c = s.clone().matmul(self.membership.clone());
+            flops += f + 2 * m * (self.stored_dim() * n) as u64 + 2 * m * (n * c) as u64;
+            scores.extend(to_host(s)?);
+            by_contributor.extend(to_host(per_c)?);
+        }
+        Ok(Attribution {
+            queries: queries.len(),
+            records: n,
+            scores,
+            contributors: self.contributors.clone(),
+            by_contributor,
+            cost: StepCost {
+                device: B::name(&self.device),
+                wall_seconds: start.elapsed().as_secs_f64(),
+                flops,
+            },
+        })
+    }
+
+    /// Attributes inference outputs: each input's loss at the class the trained adapter
+    /// predicts for it (the output it served), then as [`attribute`](Self::attribute).
+    pub fn attribute_outputs(&self, inputs: &[Vec<f32>]) -> Result<Attribution, InfluenceError> {
+        let start = Instant::now();
+        let unlabeled: Vec<(Vec<f32>, u8)> = inputs.iter().map(|x| (x.clone(), 0)).collect();
+        let mut labeled = Vec::with_capacity(inputs.len());
+        for (batch, chunk) in self
+            .batches(&unlabeled)?
+            .zip(inputs.chunks(self.config.batch_size))
+        {
+            let pred = self
+                .final_params
+                .logits(batch.x)
+                .argmax(1)
+                .into_data()
+                .convert::<i64>()
+                .to_vec::<i64>()
+                .map_err(|e| InfluenceError::Tensor(format!("{e:?}")))?;
+            labeled.extend(chunk.iter().cloned().zip(pred.into_iter().map(|p| p as u8)));
+        }
+        let mut out = self.attribute(&labeled)?;
+        out.cost.wall_seconds = start.elapsed().as_secs_f64();
+        out.cost.flops += inputs.len() as u64 * self.forward_flops;
+        Ok(out)
+    }
+
+    /// Self-influence `score(z, z)` of each training record (the records the index was
+    /// built from, in order): large for records the model finds hard to fit.
+    pub fn self_influence(
+        &self,
+        records: &[FeatureRecord],
+    ) -> Result<(Vec<f32>, StepCost), InfluenceError> {
+        if records.len() != self.records {
+            return Err(InfluenceError::Config(format!(
+                "self-influence needs the {} indexed records, got {}",
+                self.records,
+                records.len()
+            )));
+        }
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(records.len());
+        let mut flops = 0u64;
+        let mut offset = 0;
+        for batch in self.batches(records)? {
+            let m = batch.x.dims()[0];
+            let (q, f) = self.query_matrix(&batch);
+            let g = self.train_t.clone().narrow(1, offset, m).transpose();
+            let k = self.stored_dim();
+            out.extend(to_host((q * g).sum_dim(1))?);
+            flops += f + 2 * (m * k) as u64;
+            offset += m;
+        }
+        Ok((
+            out,
+            StepCost {
+                device: B::name(&self.device),
+                wall_seconds: start.elapsed().as_secs_f64(),
+                flops,
+            },
+        ))
+    }
+}
+
+fn validate(config: &InfluenceConfig, n: usize) -> Result<(), InfluenceError> {
+    if n == 0 {
+        return Err(InfluenceError::Config(
+            "no training records to index".into(),
+        ));
+    }
+    if config.batch_size == 0 {
+        return Err(InfluenceError::Config(
+            "batch_size must be at least 1".into(),
+        ));
+    }
+    if config.projection.is_some_and(|p| p.dim == 0) {
+        return Err(InfluenceError::Config(
+            "projection dim must be at least 1 (or no projection)".into(),
+        ));
+    }
+    let ratio = match config.method {
+        Method::TracIn => 1.0,
+        Method::DataInf { damping_ratio } | Method::Exact { damping_ratio, .. } => damping_ratio,
+    };
+    if !(ratio.is_finite() && ratio > 0.0) {
+        return Err(InfluenceError::Config(format!(
+            "damping ratio {ratio} must be finite and > 0"
+        )));
+    }
+    Ok(())
+}
+
+/// Per-example gradients `[n, P]` of the host batch at `dp`, in chunks of `batch`.
+fn gradients<B: Backend>(
+    dp: &DeviceParams<B>,
+    x: &[f32],
+    onehot: &[f32],
+    n: usize,
+    batch: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let (dim, classes) = (x.len() / n, dp.classes());
+    let parts: Vec<Tensor<B, 2>> = (0..n)
+        .step_by(batch)
+        .map(|s| {
+            let m = batch.min(n - s);
+            dp.per_example_gradients(
+                tensor::<B>(&x[s * dim..(s + m) * dim], [m, dim], device),
+                tensor::<B>(
+                    &onehot[s * classes..(s + m) * classes],
+                    [m, classes],
+                    device,
+                ),
+            )
+        })
+        .collect();
+    Tensor::cat(parts, 0)
+}
+
+/// DataInf's preconditioning of one LoRA matrix's gradients `g` `[n, P_l]`: returns
+/// `g·Ĥ_l⁻¹` and its FLOPs (see [`Method::DataInf`]).
+fn datainf_block<B: Backend>(
+    g: Tensor<B, 2>,
+    damping_ratio: f64,
+    device: &B::Device,
+) -> Result<(Tensor<B, 2>, u64), InfluenceError> {
+    let [n, pl] = g.dims();
+    let norms = g.clone().square().sum_dim(1); // [n, 1]
+    let mean_sq = to_host(norms.clone().mean_dim(0))?[0] as f64 / pl as f64;
+    let lambda = damping_ratio * mean_sq;
+    if !(lambda.is_finite() && lambda > 0.0) {
+        return Err(InfluenceError::Config(format!(
+            "DataInf damping λ = {lambda} is not positive: the gradients of a LoRA matrix are \
+             all zero (train the adapter first)"
+        )));
+    }
+    let c = norms.add_scalar(lambda).recip(); // [n, 1]
+    let weighted = g.clone() * c; // diag(c)·G
+    let mut eye = vec![0.0f32; pl * pl];
+    for i in 0..pl {
+        eye[i * pl + i] = 1.0;
+    }
+    let eye = tensor::<B>(&eye, [pl, pl], device);
+    let hinv =
+        (eye - g.clone().transpose().matmul(weighted).div_scalar(n as f64)).div_scalar(lambda);
+    let (nu, p) = (n as u64, pl as u64);
+    let flops = 2 * nu * p + nu + nu * p + 2 * nu * p * p + 2 * p * p + 2 * nu * p * p;
+    Ok((g.matmul(hinv), flops))
+}

@@ -25,7 +25,6 @@ use crate::model::{LoraConfig, LoraMlp, Mlp, MlpConfig, TrainConfig, train};
 
 pub(crate) type Cpu = NdArray<f32>;
 pub(crate) type Ad = Autodiff<Cpu>;
-type Cpu64 = NdArray<f64>;
 
 /// The shared scenario: data, trained adapter with its checkpoints, and a retrainer.
 pub(crate) struct Scenario {
@@ -202,51 +201,224 @@ fn hand_gradients_match_autodiff_for_single_examples() {
     }
 }
 
+/// Records of `kind` (positives) against clean records (negatives), scored by `score`
+/// (higher = more suspicious): the detection AUC.
+pub(crate) fn detection_auc(records: &[FeatureRecord], score: &[f64], kind: RecordKind) -> f64 {
+    let keep: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].kind == kind || records[i].kind == RecordKind::Clean)
+        .collect();
+    let s: Vec<f64> = keep.iter().map(|&i| score[i]).collect();
+    let pos: Vec<bool> = keep.iter().map(|&i| records[i].kind == kind).collect();
+    auc(&s, &pos).expect("both classes present")
+}
+
+/// Measured (CPU, NdArray; poisoned vs clean records): label-flip AUC from harmfulness
+/// (minus the summed score over the 200 clean test points) TracIn 0.960, DataInf 0.953,
+/// exact Gauss-Newton 0.905, exact Hessian 0.688 (its damping must first cancel an
+/// eigenvalue of −0.033, so near-flat shifted directions dominate). Backdoor AUC from
+/// harmfulness 0.59-0.73 and from self-influence 0.11-0.14 (triggered records are fit
+/// confidently, so their self-influence is *low*): printed, not asserted.
 #[test]
-fn calibration_print() {
+fn label_flip_records_are_detected_from_their_scores() {
     let s = scenario();
-    let start = std::time::Instant::now();
-    let r = s.retrainer(ValueMetric::NegTestLoss);
-    let (_, cost) = r.fit(&vec![true; s.records.len()]).unwrap();
-    eprintln!(
-        "records {} fit {:?} total {:?}",
-        s.records.len(),
-        cost,
-        start.elapsed()
-    );
-    for m in [
-        Method::TracIn,
-        Method::DATAINF,
-        Method::EXACT,
-        Method::EXACT_GN,
+    for (method, floor) in [
+        (Method::TracIn, 0.93),
+        (Method::DATAINF, 0.93),
+        (Method::EXACT_GN, 0.88),
+        (Method::EXACT, 0.6),
     ] {
-        let idx = s.index(m);
-        let a = idx.attribute(&s.test).unwrap();
-        let pr = a.per_record();
-        let flip: Vec<bool> = s
-            .records
-            .iter()
-            .map(|r| r.kind == RecordKind::Poisoned)
-            .collect();
-        let keep: Vec<usize> = (0..s.records.len())
-            .filter(|&i| s.records[i].kind == RecordKind::Clean || flip[i])
-            .collect();
-        let sc: Vec<f64> = keep.iter().map(|&i| -pr[i]).collect();
-        let lab: Vec<bool> = keep.iter().map(|&i| flip[i]).collect();
-        eprintln!("damping {:?}", idx.damping());
+        let index = s.index(method);
+        let a = index.attribute(&s.test).unwrap();
+        let harm: Vec<f64> = a.per_record().iter().map(|v| -v).collect();
+        let flip = detection_auc(&s.records, &harm, RecordKind::Poisoned);
+        let backdoor = detection_auc(&s.records, &harm, RecordKind::Backdoor);
+        let (selfi, _) = index.self_influence(&s.records).unwrap();
+        let selfi = f64s(&selfi);
+        let flip_self = detection_auc(&s.records, &selfi, RecordKind::Poisoned);
+        let backdoor_self = detection_auc(&s.records, &selfi, RecordKind::Backdoor);
         eprintln!(
-            "{} pre {:?} attr {:?} auc {:?}",
-            m.name(),
-            idx.precompute_cost(),
-            a.cost,
-            auc(&sc, &lab)
+            "{:>12}: label-flip AUC {flip:.3} (self-influence {flip_self:.3}), backdoor AUC \
+             {backdoor:.3} (self-influence {backdoor_self:.3}); precompute {:?}, attribute {:?}",
+            format!("{method:?}"),
+            index.precompute_cost(),
+            a.cost
         );
-        eprintln!("  contributors {:?}", a.per_contributor());
+        assert!(flip >= floor, "{}: label-flip AUC {flip} < {floor}", method.name());
+        assert!(index.precompute_cost().flops > 0 && a.cost.flops > 0);
     }
-    let _ = (
-        pearson(&[1.0], &[1.0]),
-        spearman(&[1.0], &[1.0]),
-        f64s(&[]),
-        std::mem::size_of::<Cpu64>(),
+}
+
+/// Correlation of two methods' scores: Pearson over every (query, record) pair and
+/// Spearman over the per-record totals.
+fn agreement(a: &Attribution, b: &Attribution) -> (f64, f64) {
+    (
+        pearson(&f64s(&a.scores), &f64s(&b.scores)),
+        spearman(&a.per_record(), &b.per_record()),
+    )
+}
+
+/// Measured against exact Gauss-Newton (Pearson over all (query, record) pairs /
+/// Spearman of per-record totals): DataInf 0.451 / 0.547, TracIn 0.482 / 0.581, exact
+/// Hessian 0.294 / 0.476; against the exact Hessian: DataInf 0.182 / 0.365, TracIn
+/// 0.174 / 0.336. Floors (vs Gauss-Newton): 0.35 / 0.45.
+#[test]
+fn datainf_and_tracin_track_exact_influence() {
+    let s = scenario();
+    let run = |m: Method| s.index(m).attribute(&s.test).unwrap();
+    let (gn, hess) = (run(Method::EXACT_GN), run(Method::EXACT));
+    let (datainf, tracin) = (run(Method::DATAINF), run(Method::TracIn));
+    for (name, reference) in [("exact-gn", &gn), ("exact-hessian", &hess)] {
+        for (m, a) in [("datainf", &datainf), ("tracin", &tracin), ("exact-hessian", &hess)] {
+            let (p, r) = agreement(a, reference);
+            eprintln!("{m:>13} vs {name:<13}: pairs Pearson {p:.3}, per-record Spearman {r:.3}");
+        }
+    }
+    let (p, r) = agreement(&datainf, &gn);
+    assert!(p >= 0.35 && r >= 0.45, "DataInf vs exact GN: {p} {r}");
+    let (p, r) = agreement(&tracin, &gn);
+    assert!(p >= 0.35 && r >= 0.45, "TracIn vs exact GN: {p} {r}");
+}
+
+/// Measured (DataInf, 84 LoRA parameters, projection seed 3; Pearson over all (query,
+/// record) pairs / Spearman of per-record totals, against the unprojected scores):
+/// Gaussian k=64 0.899 / 0.925, k=16 0.772 / 0.741; Rademacher k=64 0.926 / 0.864, k=16
+/// 0.670 / 0.755. Floors: 0.85 at k=64, 0.6 at k=16.
+#[test]
+fn projection_preserves_scores_approximately() {
+    let s = scenario();
+    let full = s.index(Method::DATAINF).attribute(&s.test).unwrap();
+    for kind in [ProjectionKind::Gaussian, ProjectionKind::Rademacher] {
+        for (dim, floor) in [(64, 0.85), (16, 0.6)] {
+            let config = InfluenceConfig {
+                projection: Some(ProjectionConfig { dim, kind, seed: 3 }),
+                ..InfluenceConfig::new(Method::DATAINF)
+            };
+            let index =
+                InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                    .unwrap();
+            assert_eq!(index.stored_dim(), dim);
+            let a = index.attribute(&s.test).unwrap();
+            let (p, r) = agreement(&a, &full);
+            eprintln!("{} k={dim}: pairs Pearson {p:.3}, per-record Spearman {r:.3}", kind.name());
+            assert!(p >= floor, "{} k={dim}: Pearson {p} < {floor}", kind.name());
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_bit_identical_scores() {
+    let s = scenario();
+    let bits = |method: Method, seed: u64| {
+        let config = InfluenceConfig {
+            projection: Some(ProjectionConfig {
+                dim: 32,
+                kind: ProjectionKind::Rademacher,
+                seed,
+            }),
+            batch_size: 64,
+            method,
+        };
+        let index =
+            InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                .unwrap();
+        let a = index.attribute(&s.test[..100]).unwrap();
+        (
+            a.scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            a.by_contributor.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    for method in [Method::TracIn, Method::DATAINF, Method::EXACT_GN] {
+        assert_eq!(bits(method, 5), bits(method, 5), "{}", method.name());
+    }
+    assert_ne!(bits(Method::DATAINF, 5).0, bits(Method::DATAINF, 6).0);
+}
+
+#[test]
+fn attribution_aggregates_per_record_and_contributor() {
+    let s = scenario();
+    let index = s.index(Method::DATAINF);
+    let a = index.attribute(&s.test[..10]).unwrap();
+    assert_eq!((a.queries, a.records), (10, s.records.len()));
+    // per query, the contributor columns sum that query's record scores
+    for q in 0..10 {
+        let total: f64 = (0..a.records).map(|r| f64::from(a.score(q, r))).sum();
+        let by_c: f64 = a.by_contributor[q * a.contributors.len()..][..a.contributors.len()]
+            .iter()
+            .map(|v| f64::from(*v))
+            .sum();
+        assert!((total - by_c).abs() <= 1e-3 * total.abs().max(1.0), "{total} vs {by_c}");
+    }
+    let per_c = a.per_contributor();
+    let per_r = a.per_record();
+    for (c, v) in per_c {
+        let sum: f64 = (0..a.records)
+            .filter(|&r| s.records[r].author == c)
+            .map(|r| per_r[r])
+            .sum();
+        assert!((sum - v).abs() <= 1e-3 * v.abs().max(1.0), "{c}: {sum} vs {v}");
+    }
+    // inference outputs are attributed at the adapter's own predictions
+    let inputs: Vec<Vec<f32>> = s.test[..10].iter().map(|e| e.0.clone()).collect();
+    let out = index.attribute_outputs(&inputs).unwrap();
+    assert_eq!(out.queries, 10);
+    assert!(out.cost.flops > a.cost.flops);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let s = scenario();
+    let device = Default::default();
+    let bad = |config: InfluenceConfig| {
+        InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &device).unwrap_err()
+    };
+    let zero_batch = InfluenceConfig {
+        batch_size: 0,
+        ..InfluenceConfig::new(Method::TracIn)
+    };
+    assert!(matches!(bad(zero_batch), InfluenceError::Config(_)));
+    let zero_proj = InfluenceConfig {
+        projection: Some(ProjectionConfig {
+            dim: 0,
+            kind: ProjectionKind::Gaussian,
+            seed: 1,
+        }),
+        ..InfluenceConfig::new(Method::TracIn)
+    };
+    assert!(matches!(bad(zero_proj), InfluenceError::Config(_)));
+    let no_damping = InfluenceConfig::new(Method::DataInf { damping_ratio: 0.0 });
+    assert!(bad(no_damping).to_string().contains("damping"));
+    let empty: Vec<FeatureRecord> = Vec::new();
+    let err = InfluenceIndex::<Cpu>::build(
+        &s.trace,
+        &empty,
+        &InfluenceConfig::new(Method::TracIn),
+        &device,
+    )
+    .unwrap_err();
+    assert!(matches!(err, InfluenceError::Config(_)));
+    let index = s.index(Method::TracIn);
+    let wrong = vec![(vec![0.0f32; 3], 0u8)];
+    assert!(matches!(
+        index.attribute(&wrong),
+        Err(InfluenceError::Model(_))
+    ));
+    // an untrained adapter (B = 0) has zero A-gradients: DataInf's damping is zero
+    let fresh = AdapterTrace {
+        checkpoints: s.base.clone(),
+        learning_rate: 1e-2,
+    };
+    let err = InfluenceIndex::<Cpu>::build(
+        &fresh,
+        &s.records,
+        &InfluenceConfig::new(Method::DATAINF),
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("train the adapter"), "{err}");
+    let p = s.trace.final_params();
+    assert!(p.with_lora_vector(&[1.0]).is_err());
+    assert_eq!(
+        p.with_lora_vector(&p.lora_vector()).unwrap(),
+        p.clone()
     );
 }

@@ -3,9 +3,11 @@
 //! Until the scenario engine lands, `olsim chain-demo` is the main job: it runs the scripted
 //! protocol workload end to end on a chain and prints what happened.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use olsim::scenario::Scenario;
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::workload::{self, WorkloadConfig, WorkloadRun};
@@ -24,6 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Parse and check scenario files without running them (see docs/scenarios.md).
+    Validate {
+        /// Scenario files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Deploy the protocol and run a scripted workload touching every contract.
     ChainDemo {
         /// Master seed.
@@ -52,6 +60,7 @@ enum Backend {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Validate { files } => return validate(&files),
         Command::ChainDemo {
             seed,
             backend,
@@ -65,6 +74,25 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints `ok <file>: <summary>` or every error of each file; fails if any file has one.
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        match Scenario::load(file) {
+            Ok(s) => println!("ok {}: {}", file.display(), s.summary()),
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

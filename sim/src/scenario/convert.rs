@@ -1,0 +1,587 @@
+//! From a scenario to the types the engine builds on: [`ProtocolParams`] for the chain,
+//! [`DatanetSpec`] for the Datanet generator, [`LoraConfig`], [`MlpConfig`] and
+//! [`TrainConfig`] for Model Factory, and [`ParamChange`] for governance proposals.
+//!
+//! Every conversion checks what it converts and returns a [`ConvertError`] rather than
+//! panicking, so it is safe on a scenario that was built in code and never validated; the
+//! validator runs the same checks and reports them with their file positions.
+
+use alloy_primitives::U256;
+use olsim_chain::protocol::{FeeSplit, ProtocolParams, total_supply};
+use olsim_ml::data::rng::stream;
+use olsim_ml::data::{
+    Behaviour, ContributorId, ContributorSpec, Coverage, DatanetSpec, Domain, PopulationSpec,
+    SpecError, TextParams, build_population,
+};
+use olsim_ml::model::{LoraConfig, LoraTargets, MlpConfig, ModelError, TrainConfig};
+use rand::RngExt;
+use thiserror::Error;
+
+use super::schema::{
+    AttackKind, DEFAULT_HIDDEN, DatanetConfig, FeeSplitConfig, ModelConfig, ModelKind, Parameter,
+    Proposal, Scenario, Source, Tokenomics,
+};
+
+/// Decimals of OPEN amounts on chain.
+pub const OPEN_DECIMALS: u32 = 18;
+/// Decimals of the USD price on chain (`openPriceUsdE8`).
+pub const USD_DECIMALS: u32 = 8;
+
+/// A field whose value cannot be converted.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct InvalidValue {
+    /// The field, relative to its section (`fee_split`, `min_stake`).
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// Why a scenario could not be converted.
+#[derive(Debug, Error)]
+pub enum ConvertError {
+    /// A field is out of range.
+    #[error("invalid value: {0}")]
+    Invalid(#[from] InvalidValue),
+    /// The Datanet is loaded from a file, so it has no generator spec.
+    #[error("Datanet `{0}` is loaded from a file; only generated Datanets have a generator spec")]
+    NotGenerated(String),
+    /// An index past the end of a section.
+    #[error("{section} has no entry {index} (it has {len})")]
+    NoSuchEntry {
+        /// The section (`datanets`, `models`).
+        section: &'static str,
+        /// The index asked for.
+        index: usize,
+        /// Entries in the section.
+        len: usize,
+    },
+    /// A model is not a classifier, so it has no MLP.
+    #[error("model `{0}` is a language model; only classifiers have an MLP config")]
+    NotClassifier(String),
+    /// A name does not resolve.
+    #[error("no Datanet named `{0}`")]
+    UnknownDatanet(String),
+    /// The Datanet generator rejected the spec.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Model Factory rejected the model or adapter config.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// `"got {v}; allowed: {allowed}"`.
+pub(crate) fn got(v: impl std::fmt::Display, allowed: &str) -> String {
+    format!("got {v}; allowed: {allowed}")
+}
+
+/// A decimal number as an integer of `10^-decimals` units, exactly as written (`0.1` OPEN is
+/// 10^17 wei): the number's shortest round-trip decimal form is parsed, never its binary
+/// approximation scaled.
+pub(crate) fn to_fixed(v: f64, decimals: u32) -> Result<U256, String> {
+    let allowed = format!("a finite number >= 0 with at most {decimals} decimals");
+    if !v.is_finite() || v < 0.0 {
+        return Err(got(v, &allowed));
+    }
+    let text = format!("{v}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    if frac.len() > decimals as usize {
+        return Err(got(v, &allowed));
+    }
+    let digits = format!("{int}{frac:0<width$}", width = decimals as usize);
+    U256::from_str_radix(&digits, 10).map_err(|_| got(v, &allowed))
+}
+
+/// The inverse of [`to_fixed`] (nearest `f64`).
+pub(crate) fn from_fixed(v: U256, decimals: u32) -> f64 {
+    let digits = format!("{v:0>width$}", width = decimals as usize + 1);
+    let (int, frac) = digits.split_at(digits.len() - decimals as usize);
+    format!("{int}.{frac}").parse().unwrap_or(f64::NAN)
+}
+
+/// A fraction in `[0, 1]` as basis points; it must be a whole number of basis points.
+pub(crate) fn to_bps(v: f64) -> Result<u16, String> {
+    let allowed = "a fraction in [0, 1] in steps of 0.0001 (one basis point)";
+    match to_fixed(v, 4) {
+        Ok(bps) if bps <= U256::from(10_000) => Ok(bps.to::<u16>()),
+        _ => Err(got(v, allowed)),
+    }
+}
+
+/// An OPEN amount in token wei.
+pub(crate) fn open_wei(v: f64) -> Result<U256, String> {
+    to_fixed(v, OPEN_DECIMALS).map_err(|e| format!("{e} (OPEN)"))
+}
+
+/// A positive OPEN amount in token wei.
+pub(crate) fn positive_open(v: f64) -> Result<U256, String> {
+    match open_wei(v) {
+        Ok(w) if !w.is_zero() => Ok(w),
+        _ => Err(got(v, "an amount of OPEN > 0 with at most 18 decimals")),
+    }
+}
+
+/// Collects every invalid field while converting, returning a placeholder for each.
+#[derive(Default)]
+pub(crate) struct Collector(pub Vec<InvalidValue>);
+
+impl Collector {
+    /// The value, or `T::default()` after recording the error under `field`.
+    pub fn take<T: Default>(&mut self, field: &str, r: Result<T, String>) -> T {
+        r.unwrap_or_else(|message| {
+            self.0.push(InvalidValue {
+                field: field.to_string(),
+                message,
+            });
+            T::default()
+        })
+    }
+}
+
+fn fee_split(s: &FeeSplitConfig) -> Result<FeeSplit, String> {
+    let parts = [
+        s.contributors_bps,
+        s.owner_bps,
+        s.stakers_bps,
+        s.treasury_bps,
+    ];
+    let sum: u32 = parts.iter().map(|&p| u32::from(p)).sum();
+    if sum != 10_000 {
+        return Err(got(
+            format!("shares summing to {sum} basis points"),
+            "contributors_bps + owner_bps + stakers_bps + treasury_bps = 10000",
+        ));
+    }
+    Ok(FeeSplit {
+        contributors_bps: s.contributors_bps,
+        owner_bps: s.owner_bps,
+        stakers_bps: s.stakers_bps,
+        treasury_bps: s.treasury_bps,
+    })
+}
+
+fn at_least_one<T: Default + PartialEq + std::fmt::Display>(v: T, what: &str) -> Result<T, String> {
+    if v == T::default() {
+        Err(got(v, what))
+    } else {
+        Ok(v)
+    }
+}
+
+impl Tokenomics {
+    /// The on-chain parameters, or the first invalid field.
+    pub fn protocol_params(&self) -> Result<ProtocolParams, InvalidValue> {
+        self.convert().map_err(|mut all| all.remove(0))
+    }
+
+    /// The on-chain parameters, or every invalid field.
+    pub(crate) fn convert(&self) -> Result<ProtocolParams, Vec<InvalidValue>> {
+        let mut c = Collector::default();
+        let params = ProtocolParams {
+            min_stake: c.take("min_stake", open_wei(self.min_stake)),
+            slash_bps: c.take("slash_fraction", to_bps(self.slash_fraction)),
+            lock_period: self.lock_period_s,
+            review_quorum: c.take(
+                "review_quorum",
+                at_least_one(self.review_quorum, "an integer from 1 to 255"),
+            ),
+            fee_split: c
+                .take("fee_split", fee_split(&self.fee_split).map(Some))
+                .unwrap_or(FeeSplit {
+                    contributors_bps: 0,
+                    owner_bps: 0,
+                    stakers_bps: 0,
+                    treasury_bps: 0,
+                }),
+            proposal_threshold: c.take("proposal_threshold", open_wei(self.proposal_threshold)),
+            voting_period: c.take(
+                "voting_period_s",
+                at_least_one(self.voting_period_s, "at least 1 second"),
+            ),
+            timelock_delay: self.timelock_delay_s,
+            quorum_bps: c.take("quorum_fraction", to_bps(self.quorum_fraction)),
+            grant_approvals: c.take(
+                "grant_approvals",
+                at_least_one(self.grant_approvals, "an integer from 1 to 255"),
+            ),
+            open_price_usd_e8: c.take(
+                "open_price_usd",
+                match to_fixed(self.open_price_usd, USD_DECIMALS) {
+                    Ok(p) if !p.is_zero() => Ok(p),
+                    _ => Err(got(
+                        self.open_price_usd,
+                        "a USD price > 0 with at most 8 decimals",
+                    )),
+                },
+            ),
+        };
+        if c.0.is_empty() { Ok(params) } else { Err(c.0) }
+    }
+}
+
+/// A typed governance change: the argument of one governance setter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamChange {
+    /// `DatanetRegistry.setMinStake(wei)`.
+    MinStake(U256),
+    /// `DatanetRegistry.setSlashBps(bps)`.
+    SlashBps(u16),
+    /// `DatanetRegistry.setLockPeriod(seconds)`.
+    LockPeriod(u64),
+    /// `DatanetRegistry.setReviewQuorum(count)`.
+    ReviewQuorum(u8),
+    /// `InferenceMarket.setFeeSplit(...)`.
+    FeeSplit(FeeSplit),
+    /// `StakingGovernance.setProposalThreshold(wei)`.
+    ProposalThreshold(U256),
+    /// `StakingGovernance.setVotingPeriod(seconds)`.
+    VotingPeriod(u64),
+    /// `StakingGovernance.setTimelockDelay(seconds)`.
+    TimelockDelay(u64),
+    /// `StakingGovernance.setQuorumBps(bps)`.
+    QuorumBps(u16),
+    /// `GrantVault.setOpenPrice(usd_e8)`.
+    OpenPriceUsdE8(U256),
+}
+
+impl Parameter {
+    /// Every parameter.
+    pub const ALL: [Parameter; 10] = [
+        Parameter::MinStake,
+        Parameter::SlashFraction,
+        Parameter::LockPeriodS,
+        Parameter::ReviewQuorum,
+        Parameter::FeeSplit,
+        Parameter::ProposalThreshold,
+        Parameter::VotingPeriodS,
+        Parameter::TimelockDelayS,
+        Parameter::QuorumFraction,
+        Parameter::OpenPriceUsd,
+    ];
+
+    /// The `[tokenomics]` field it changes (also its name in scenario files).
+    pub fn name(self) -> &'static str {
+        match self {
+            Parameter::MinStake => "min_stake",
+            Parameter::SlashFraction => "slash_fraction",
+            Parameter::LockPeriodS => "lock_period_s",
+            Parameter::ReviewQuorum => "review_quorum",
+            Parameter::FeeSplit => "fee_split",
+            Parameter::ProposalThreshold => "proposal_threshold",
+            Parameter::VotingPeriodS => "voting_period_s",
+            Parameter::TimelockDelayS => "timelock_delay_s",
+            Parameter::QuorumFraction => "quorum_fraction",
+            Parameter::OpenPriceUsd => "open_price_usd",
+        }
+    }
+}
+
+fn number(v: &toml::Value, unit: &str) -> Result<f64, String> {
+    match v {
+        toml::Value::Float(f) => Ok(*f),
+        toml::Value::Integer(i) => Ok(*i as f64),
+        other => Err(got(other.type_str(), &format!("a number ({unit})"))),
+    }
+}
+
+fn integer<T: TryFrom<i64>>(v: &toml::Value, allowed: &str) -> Result<T, String> {
+    match v {
+        toml::Value::Integer(i) => T::try_from(*i).map_err(|_| got(i, allowed)),
+        other => Err(got(other.type_str(), allowed)),
+    }
+}
+
+impl Proposal {
+    /// `tokenomics` with this proposal's change applied; the error names what `value`
+    /// must be.
+    pub fn apply(&self, tokenomics: &Tokenomics) -> Result<Tokenomics, InvalidValue> {
+        let mut t = tokenomics.clone();
+        let v = &self.value;
+        let seconds = "an integer number of seconds >= 0";
+        let set = match self.parameter {
+            Parameter::MinStake => number(v, "OPEN").map(|x| t.min_stake = x),
+            Parameter::SlashFraction => number(v, "a fraction").map(|x| t.slash_fraction = x),
+            Parameter::LockPeriodS => integer(v, seconds).map(|x| t.lock_period_s = x),
+            Parameter::ReviewQuorum => {
+                integer(v, "an integer from 1 to 255").map(|x| t.review_quorum = x)
+            }
+            Parameter::FeeSplit => v
+                .clone()
+                .try_into::<FeeSplitConfig>()
+                .map(|x| t.fee_split = x)
+                .map_err(|e| {
+                    format!(
+                        "{}; allowed: a table {{ contributors_bps, owner_bps, stakers_bps, treasury_bps }}",
+                        e.message()
+                    )
+                }),
+            Parameter::ProposalThreshold => number(v, "OPEN").map(|x| t.proposal_threshold = x),
+            Parameter::VotingPeriodS => integer(v, seconds).map(|x| t.voting_period_s = x),
+            Parameter::TimelockDelayS => integer(v, seconds).map(|x| t.timelock_delay_s = x),
+            Parameter::QuorumFraction => number(v, "a fraction").map(|x| t.quorum_fraction = x),
+            Parameter::OpenPriceUsd => number(v, "USD").map(|x| t.open_price_usd = x),
+        };
+        set.map_err(|message| InvalidValue {
+            field: self.parameter.name().to_string(),
+            message,
+        })?;
+        // Only the changed field can have become invalid.
+        if let Err(all) = t.convert()
+            && let Some(e) = all.into_iter().find(|e| e.field == self.parameter.name())
+        {
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    /// The governance call this proposal makes.
+    pub fn change(&self) -> Result<ParamChange, InvalidValue> {
+        let p = self.apply(&Tokenomics::default())?.protocol_params()?;
+        Ok(match self.parameter {
+            Parameter::MinStake => ParamChange::MinStake(p.min_stake),
+            Parameter::SlashFraction => ParamChange::SlashBps(p.slash_bps),
+            Parameter::LockPeriodS => ParamChange::LockPeriod(p.lock_period),
+            Parameter::ReviewQuorum => ParamChange::ReviewQuorum(p.review_quorum),
+            Parameter::FeeSplit => ParamChange::FeeSplit(p.fee_split),
+            Parameter::ProposalThreshold => ParamChange::ProposalThreshold(p.proposal_threshold),
+            Parameter::VotingPeriodS => ParamChange::VotingPeriod(p.voting_period),
+            Parameter::TimelockDelayS => ParamChange::TimelockDelay(p.timelock_delay),
+            Parameter::QuorumFraction => ParamChange::QuorumBps(p.quorum_bps),
+            Parameter::OpenPriceUsd => ParamChange::OpenPriceUsdE8(p.open_price_usd_e8),
+        })
+    }
+}
+
+/// A generated Datanet's generator spec, and which of its contributors are sybil identities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedDatanet {
+    /// The spec to hand to [`olsim_ml::data::Datanet::generate`].
+    pub spec: DatanetSpec,
+    /// One entry per sybil attacker: the identities it controls (ground truth).
+    pub sybils: Vec<SybilGroup>,
+}
+
+/// The identities of one sybil attacker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SybilGroup {
+    /// Index of its `[[attackers]]` entry.
+    pub attacker: usize,
+    /// Which of the entry's `count` attackers it is.
+    pub member: u32,
+    /// The contributor ids it submits under.
+    pub identities: Vec<ContributorId>,
+}
+
+fn range_usize(r: super::schema::Interval<u32>) -> (usize, usize) {
+    (r.lo as usize, r.hi as usize)
+}
+
+/// `n` split into `parts` near-equal shares (the first `n % parts` get one more).
+fn split(n: usize, parts: usize) -> impl Iterator<Item = usize> {
+    (0..parts).map(move |k| n / parts + usize::from(k < n % parts))
+}
+
+impl Scenario {
+    fn entry<'a, T>(
+        list: &'a [T],
+        section: &'static str,
+        index: usize,
+    ) -> Result<&'a T, ConvertError> {
+        list.get(index).ok_or(ConvertError::NoSuchEntry {
+            section,
+            index,
+            len: list.len(),
+        })
+    }
+
+    /// The Datanet named `name`.
+    pub fn datanet(&self, name: &str) -> Option<&DatanetConfig> {
+        self.datanets.iter().find(|d| d.name == name)
+    }
+
+    /// The generator's population spec for generated Datanet `index`: its honest
+    /// contributors plus the label-flip, backdoor, spammer and copycat attackers on it.
+    pub fn population(&self, index: usize) -> Result<PopulationSpec, ConvertError> {
+        let d = Self::entry(&self.datanets, "datanets", index)?;
+        if d.source != Source::Generated {
+            return Err(ConvertError::NotGenerated(d.name.clone()));
+        }
+        let c = d.contributors.clone().unwrap_or_default();
+        let mut p = PopulationSpec {
+            honest: c.count as usize,
+            label_flip: 0,
+            backdoor: 0,
+            spammer: 0,
+            copycat: 0,
+            quality: (c.quality.lo, c.quality.hi),
+            coverage: (c.coverage.lo, c.coverage.hi),
+            records: range_usize(c.records),
+            documents: range_usize(c.documents),
+            ..PopulationSpec::default()
+        };
+        for a in self.attackers_on(&d.name) {
+            let n = a.count as usize;
+            match a.kind {
+                AttackKind::LabelFlip => {
+                    p.label_flip += n;
+                    p.flip_rate = a.rate() as f32;
+                }
+                AttackKind::Backdoor => {
+                    p.backdoor += n;
+                    p.backdoor_rate = a.rate() as f32;
+                }
+                AttackKind::Spammer => p.spammer += n,
+                AttackKind::Copycat => {
+                    p.copycat += n;
+                    p.copy_perturb = a.perturb() as f32;
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+
+    fn attackers_on<'a>(
+        &'a self,
+        datanet: &'a str,
+    ) -> impl Iterator<Item = &'a super::schema::Attacker> {
+        self.attackers
+            .iter()
+            .filter(move |a| a.datanet.as_deref() == Some(datanet))
+    }
+
+    /// The generator spec of generated Datanet `index`, seeded with `run.seed`:
+    /// [`Scenario::population`] built by [`build_population`], then one honest-quality
+    /// contributor per sybil identity. A sybil attacker draws its quality, coverage and
+    /// counts like an honest contributor from the stream
+    /// `"scenario/<datanet>/sybil/<entry>/<member>"` and splits its records and documents
+    /// evenly over its identities.
+    pub fn datanet_spec(&self, index: usize) -> Result<GeneratedDatanet, ConvertError> {
+        let pop = self.population(index)?;
+        let d = &self.datanets[index];
+        let seed = self.run.seed;
+        let mut contributors = build_population(seed, d.domain, &pop)?;
+        let mut sybils = Vec::new();
+        let dim = d.domain.dim();
+        for (entry, a) in self.attackers.iter().enumerate() {
+            if a.kind != AttackKind::Sybil || a.datanet.as_deref() != Some(d.name.as_str()) {
+                continue;
+            }
+            let ids = a.identities().max(1) as usize;
+            for member in 0..a.count {
+                let mut rng = stream(seed, &format!("scenario/{}/sybil/{entry}/{member}", d.name));
+                let quality = rng.random_range(pop.quality.0..=pop.quality.1);
+                let fraction = rng.random_range(pop.coverage.0..=pop.coverage.1);
+                let coverage = Coverage::random(&mut rng, dim, fraction);
+                let records = rng.random_range(pop.records.0..=pop.records.1);
+                let documents = rng.random_range(pop.documents.0..=pop.documents.1);
+                let mut identities = Vec::with_capacity(ids);
+                for (r, docs) in split(records, ids).zip(split(documents, ids)) {
+                    let id = ContributorId(contributors.len() as u32);
+                    identities.push(id);
+                    contributors.push(ContributorSpec {
+                        id,
+                        behaviour: Behaviour::Honest,
+                        quality,
+                        coverage: coverage.clone(),
+                        records: r,
+                        documents: docs,
+                    });
+                }
+                sybils.push(SybilGroup {
+                    attacker: entry,
+                    member,
+                    identities,
+                });
+            }
+        }
+        let t = d.text.clone().unwrap_or_default();
+        let spec = DatanetSpec {
+            domain: d.domain,
+            seed,
+            contributors,
+            text: TextParams {
+                world_facts: t.world_facts as usize,
+                private_facts: t.private_facts as usize,
+                sentences: range_usize(t.sentences),
+            },
+        };
+        Ok(GeneratedDatanet { spec, sybils })
+    }
+
+    /// The domain a classifier's features come from (that of its first Datanet).
+    pub fn model_domain(&self, index: usize) -> Result<Domain, ConvertError> {
+        let m = Self::entry(&self.models, "models", index)?;
+        let first = m.datanets.first().map(String::as_str).unwrap_or_default();
+        self.datanet(first)
+            .map(|d| d.domain)
+            .ok_or_else(|| ConvertError::UnknownDatanet(first.to_string()))
+    }
+
+    /// The base MLP of classifier `index`, checked, with its LoRA config checked against
+    /// its layers.
+    pub fn mlp_config(&self, index: usize) -> Result<MlpConfig, ConvertError> {
+        let m = Self::entry(&self.models, "models", index)?;
+        if m.kind != ModelKind::Classifier {
+            return Err(ConvertError::NotClassifier(m.name.clone()));
+        }
+        let hidden: Vec<usize> = m
+            .hidden
+            .as_deref()
+            .unwrap_or(&DEFAULT_HIDDEN)
+            .iter()
+            .map(|&h| h as usize)
+            .collect();
+        let mlp = MlpConfig::binary(self.model_domain(index)?.dim(), &hidden);
+        mlp.validate()?;
+        m.lora_config().validate(&mlp.layer_dims())?;
+        Ok(mlp)
+    }
+}
+
+impl ModelConfig {
+    /// The LoRA adapter config (`layers = []` targets every layer).
+    pub fn lora_config(&self) -> LoraConfig {
+        let l = &self.lora;
+        LoraConfig {
+            rank: l.rank as usize,
+            alpha: l.alpha,
+            targets: if l.layers.is_empty() {
+                LoraTargets::All
+            } else {
+                LoraTargets::Layers(l.layers.iter().map(|&i| i as usize).collect())
+            },
+        }
+    }
+
+    /// The fine-tuning config; `seed` seeds the shuffle stream.
+    pub fn train_config(&self, seed: u64) -> TrainConfig {
+        let t = &self.training;
+        TrainConfig {
+            epochs: t.epochs as usize,
+            batch_size: t.batch_size as usize,
+            learning_rate: t.learning_rate,
+            seed,
+        }
+    }
+}
+
+/// Grant fund in OPEN wei at the start price, or why it cannot be.
+pub(crate) fn fund_open_wei(fund_usd: u64, price_usd_e8: U256) -> Result<U256, String> {
+    if price_usd_e8.is_zero() {
+        return Err("the OPEN price is zero".into());
+    }
+    let wei = U256::from(fund_usd)
+        * U256::from(10u64).pow(U256::from(OPEN_DECIMALS + USD_DECIMALS))
+        / price_usd_e8;
+    if wei > total_supply() {
+        return Err(got(
+            format!(
+                "{fund_usd} USD = {} OPEN at the start price",
+                wei / U256::from(10u64).pow(U256::from(OPEN_DECIMALS))
+            ),
+            "a fund of at most the 1,000,000,000 OPEN supply",
+        ));
+    }
+    Ok(wei)
+}

@@ -117,8 +117,8 @@ impl Scenario {
         let attackers: u32 = self.attackers.iter().map(|a| a.count).sum();
         let teams: u32 = self.grants.cohorts.iter().map(|c| c.teams).sum();
         format!(
-            "`{}`, seed {}, {} epochs; {} Datanets, {} contributor identities, {} models, {} \
-             attackers, {} inference calls, {} staker groups, {} proposals, {} grant teams",
+            "`{}` seed={} epochs={} datanets={} contributors={} models={} attackers={} \
+             inference_calls={} staker_groups={} proposals={} grant_teams={}",
             self.run.name,
             self.run.seed,
             self.run.epochs,

@@ -234,3 +234,413 @@ fn semantic_errors_are_reported_together_in_file_order() {
         "{errs:#?}"
     );
 }
+
+/// A scenario with every optional field set and every array holding an entry, so that
+/// serialising it names every field of the schema.
+fn exhaustive() -> Scenario {
+    let attacker = Attacker {
+        kind: AttackKind::Sybil,
+        count: 1,
+        start_epoch: 0,
+        datanet: Some("a".into()),
+        model: Some("m".into()),
+        rate: Some(0.5),
+        identities: Some(3),
+        perturb: Some(0.1),
+        calls_per_epoch: Some(5),
+    };
+    Scenario {
+        run: Run {
+            name: "all".into(),
+            description: String::new(),
+            seed: 1,
+            epochs: 2,
+            epoch_seconds: 10,
+            chain: ChainBackend::Anvil,
+            device: DeviceKind::Cuda,
+        },
+        tokenomics: Tokenomics::default(),
+        datanets: vec![DatanetConfig {
+            name: "a".into(),
+            domain: Domain::Finance,
+            task: Task::Classification,
+            source: Source::File,
+            file: Some("a.csv".into()),
+            contributors: Some(Contributors {
+                stake: Some(100.0),
+                ..Contributors::default()
+            }),
+            text: Some(TextConfig::default()),
+            reviewers: Reviewers::default(),
+        }],
+        models: vec![ModelConfig {
+            name: "m".into(),
+            kind: ModelKind::Classifier,
+            datanets: vec!["a".into()],
+            price: 0.01,
+            train_epoch: 0,
+            retrain_every: 0,
+            weight: 1.0,
+            hidden: Some(vec![4]),
+            lora: LoraSection::default(),
+            training: TrainingSection::default(),
+        }],
+        inference: Inference::default(),
+        stakers: vec![StakerGroup {
+            name: "s".into(),
+            count: 1,
+            stake: 1.0,
+            participation: 1.0,
+        }],
+        proposals: vec![Proposal {
+            epoch: 0,
+            proposer: "s".into(),
+            parameter: Parameter::MinStake,
+            value: toml::Value::Integer(1),
+            support: 1.0,
+            description: String::new(),
+        }],
+        attackers: vec![attacker],
+        grants: Grants {
+            cohorts: vec![Cohort {
+                tier: Tier::Building,
+                teams: 1,
+                epoch: 0,
+                amount_usd: Some(Interval::new(50_000, 60_000)),
+                budget_usd: Some(60_000),
+                milestones: 1,
+                milestone_epochs: 1,
+                success_probability: 1.0,
+                model_kind: ModelKind::Classifier,
+                datanet: "a".into(),
+                calls_per_epoch: 1,
+                price: 0.01,
+                weight: 1.0,
+            }],
+            ..Grants::default()
+        },
+    }
+}
+
+/// Dotted paths of every leaf under `v` (`datanets[].contributors.count`); arrays of
+/// tables contribute `[]`, other arrays are leaves.
+fn leaf_paths(prefix: &str, v: &toml::Value, out: &mut BTreeSet<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaf_paths(&p, v, out);
+            }
+        }
+        toml::Value::Array(a) if a.first().is_some_and(toml::Value::is_table) => {
+            for item in a {
+                leaf_paths(&format!("{prefix}[]"), item, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+fn schema_paths() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    leaf_paths("", &toml::Value::try_from(exhaustive()).unwrap(), &mut out);
+    out
+}
+
+fn docs() -> String {
+    std::fs::read_to_string(repo().join("docs/scenarios.md")).unwrap()
+}
+
+#[test]
+fn reference_page_documents_exactly_the_schema_fields() {
+    let schema = schema_paths();
+    assert!(schema.contains("datanets[].contributors.count"));
+    assert!(schema.contains("grants.cohorts[].success_probability"));
+    let documented: BTreeSet<String> = docs()
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(path, _)| path.to_string())
+        .filter(|p| p.contains('.'))
+        .collect();
+    let missing: Vec<_> = schema.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&schema).collect();
+    assert!(
+        missing.is_empty(),
+        "fields missing from docs/scenarios.md: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "docs/scenarios.md names unknown fields: {stale:?}"
+    );
+}
+
+#[test]
+fn reference_example_validates_and_sets_every_field() {
+    let text = docs();
+    let start = text.find("## Complete example").unwrap();
+    let block = &text[start..];
+    let body = &block[block.find("```toml\n").unwrap() + 8..];
+    let example = &body[..body.find("```").unwrap()];
+    let s = Scenario::parse("docs/scenarios.md", example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.attackers.len(), AttackKind::ALL.len());
+    let mut set = BTreeSet::new();
+    leaf_paths(
+        "",
+        &example.parse::<toml::Table>().unwrap().into(),
+        &mut set,
+    );
+    let unset: Vec<_> = schema_paths()
+        .into_iter()
+        .filter(|p| !set.contains(p) && p != "datanets[].file")
+        .collect();
+    assert!(
+        unset.is_empty(),
+        "the complete example leaves out {unset:?}"
+    );
+}
+
+#[test]
+fn default_tokenomics_are_the_protocol_defaults() {
+    assert_eq!(
+        Tokenomics::default().protocol_params().unwrap(),
+        ProtocolParams::default()
+    );
+}
+
+#[test]
+fn tokenomics_convert_exactly() {
+    let t = Tokenomics {
+        min_stake: 0.1,
+        slash_fraction: 0.0125,
+        quorum_fraction: 1.0,
+        open_price_usd: 1.23456789,
+        proposal_threshold: 12_345.678,
+        ..Tokenomics::default()
+    };
+    let p = t.protocol_params().unwrap();
+    assert_eq!(p.min_stake, OPEN / U256::from(10));
+    assert_eq!(p.slash_bps, 125);
+    assert_eq!(p.quorum_bps, 10_000);
+    assert_eq!(p.open_price_usd_e8, U256::from(123_456_789u64));
+    assert_eq!(
+        p.proposal_threshold,
+        U256::from(12_345_678u64) * OPEN / U256::from(1000)
+    );
+    assert_eq!(from_fixed(p.proposal_threshold, 18), 12_345.678);
+    assert!(to_fixed(1e-19, 18).is_err());
+    assert!(to_fixed(-1.0, 18).is_err());
+    assert!(to_bps(0.00005).is_err());
+    assert!(to_bps(1.0001).is_err());
+    let bad = Tokenomics {
+        review_quorum: 0,
+        open_price_usd: 0.0,
+        ..Tokenomics::default()
+    };
+    let fields: Vec<String> = bad
+        .convert()
+        .unwrap_err()
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(fields, ["review_quorum", "open_price_usd"]);
+}
+
+#[test]
+fn proposals_become_typed_governance_calls() {
+    let s = load("governance.toml");
+    let changes: Vec<ParamChange> = s.proposals.iter().map(|p| p.change().unwrap()).collect();
+    assert_eq!(
+        changes,
+        [
+            ParamChange::FeeSplit(olsim_chain::protocol::FeeSplit {
+                contributors_bps: 5000,
+                owner_bps: 2000,
+                stakers_bps: 2000,
+                treasury_bps: 1000,
+            }),
+            ParamChange::MinStake(U256::from(250) * OPEN),
+            ParamChange::SlashBps(500),
+        ]
+    );
+    let applied = s.proposals[1].apply(&s.tokenomics).unwrap();
+    assert_eq!(applied.min_stake, 250.0);
+    let wrong = Proposal {
+        value: toml::Value::String("lots".into()),
+        ..s.proposals[1].clone()
+    };
+    let e = wrong.change().unwrap_err();
+    assert_eq!(e.field, "min_stake");
+    assert!(e.message.contains("a number (OPEN)"), "{e}");
+}
+
+#[test]
+fn generated_datanet_spec_holds_every_contributor_and_generates() {
+    let s = load("attack-sybil.toml");
+    let g = s.datanet_spec(0).unwrap();
+    let honest = s.datanets[0].contributors.as_ref().unwrap().count as usize;
+    let sybil = &s.attackers[0];
+    assert_eq!(
+        g.spec.contributors.len(),
+        honest + (sybil.count * sybil.identities()) as usize
+    );
+    assert_eq!(g.sybils.len(), sybil.count as usize);
+    for group in &g.sybils {
+        assert_eq!(group.identities.len(), sybil.identities() as usize);
+        let specs: Vec<_> = group
+            .identities
+            .iter()
+            .map(|id| &g.spec.contributors[id.0 as usize])
+            .collect();
+        // One actor's data, split evenly: same quality, counts within one of each other.
+        assert!(specs.iter().all(|c| c.quality == specs[0].quality));
+        let records: Vec<usize> = specs.iter().map(|c| c.records).collect();
+        assert!(records.iter().max().unwrap() - records.iter().min().unwrap() <= 1);
+    }
+    assert_eq!(g, s.datanet_spec(0).unwrap());
+
+    let smoke = load("smoke.toml");
+    let g = smoke.datanet_spec(0).unwrap();
+    let behaviours: BTreeSet<&str> = g
+        .spec
+        .contributors
+        .iter()
+        .map(|c| c.behaviour.name())
+        .collect();
+    assert_eq!(behaviours, BTreeSet::from(["honest", "label_flip"]));
+    let datanet = Datanet::generate(&g.spec).unwrap();
+    assert_eq!(datanet.contributors.len(), 7);
+    assert!(datanet.records.len() >= 7 * 20);
+}
+
+#[test]
+fn model_configs_follow_the_scenario() {
+    let s = load("baseline.toml");
+    let mlp = s.mlp_config(0).unwrap();
+    assert_eq!(mlp.input_dim, Domain::Finance.dim());
+    assert_eq!(mlp.hidden, [32, 32]);
+    let lm = &s.models[1];
+    let lora = lm.lora_config();
+    assert_eq!(
+        (lora.rank, lora.alpha, lora.targets),
+        (8, 16.0, LoraTargets::All)
+    );
+    assert!(matches!(
+        s.mlp_config(1),
+        Err(ConvertError::NotClassifier(_))
+    ));
+    assert_eq!(lm.train_config(9).seed, 9);
+    assert!(matches!(
+        s.datanet_spec(5),
+        Err(ConvertError::NoSuchEntry { index: 5, .. })
+    ));
+}
+
+#[test]
+fn lora_rank_is_checked_against_the_classifier_layers() {
+    let text = format!(
+        "{MINIMAL}\n[[models]]\nname = \"m\"\nkind = \"classifier\"\ndatanets = [\"a\"]\n\n[models.lora]\nrank = 8\n"
+    );
+    let shown = single(&text, 14, 1, "models[0].lora.rank");
+    assert!(shown.contains("exceeds min(in, out) = 2"), "{shown}");
+}
+
+#[test]
+fn impossible_combinations_are_rejected() {
+    let cases = [
+        // A language model cannot train on feature records.
+        (
+            "\n[[models]]\nname = \"m\"\nkind = \"language_model\"\ndatanets = [\"a\"]\n",
+            "models[0].datanets[0]",
+            "task = \"text\"",
+        ),
+        // Fewer reviewers than the quorum: nothing is ever decided.
+        (
+            "[datanets.reviewers]\ncount = 1\n",
+            "datanets[0].reviewers.count",
+            "review_quorum = 2",
+        ),
+        // A field of another attacker kind.
+        (
+            "\n[[attackers]]\nkind = \"spammer\"\ndatanet = \"a\"\nrate = 0.5\n",
+            "attackers[0].rate",
+            "allowed for this kind: kind, count, start_epoch, datanet",
+        ),
+        // A grant above its tier.
+        (
+            "\n[[grants.cohorts]]\ntier = \"exploration\"\nteams = 1\ndatanet = \"a\"\namount_usd = [25000, 60000]\n",
+            "grants.cohorts[0].amount_usd",
+            "[25000, 50000]",
+        ),
+        // Demand with nothing to call.
+        (
+            "\n[inference]\ncalls_per_epoch = 10\n",
+            "inference.calls_per_epoch",
+            "no [[models]] entry",
+        ),
+        // A stake below the registry's minimum.
+        (
+            "[datanets.contributors]\nstake = 50\n",
+            "datanets[0].contributors.stake",
+            "min_stake = 100",
+        ),
+        // A second generated Datanet of the same domain.
+        (
+            "\n[[datanets]]\nname = \"b\"\ndomain = \"finance\"\n",
+            "datanets[1].domain",
+            "one generated Datanet per domain",
+        ),
+    ];
+    for (extra, path, allowed) in cases {
+        let errs = errors("case.toml", &format!("{MINIMAL}{extra}"));
+        assert!(
+            errs.iter()
+                .any(|d| d.path == path && d.message.contains(allowed)),
+            "{extra}: {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn file_datanets_need_an_existing_file_of_the_task_type() {
+    let dir = std::env::temp_dir().join(format!("olsim-scenario-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("records.csv"), "x0,label,author\n0.5,1,alice\n").unwrap();
+    let file = dir.join("s.toml").display().to_string();
+    let text = |name: &str| {
+        format!(
+            "[run]\nname = \"t\"\n\n[[datanets]]\nname = \"a\"\ndomain = \"finance\"\nsource = \"file\"\nfile = \"{name}\"\n"
+        )
+    };
+    let s = Scenario::parse(&file, &text("records.csv")).unwrap();
+    assert!(matches!(
+        s.datanet_spec(0),
+        Err(ConvertError::NotGenerated(_))
+    ));
+    assert_eq!(s.contributor_count(), 0);
+    let missing = errors(&file, &text("absent.csv"));
+    assert_eq!(
+        (missing[0].line, missing[0].path.as_str()),
+        (8, "datanets[0].file")
+    );
+    assert!(missing[0].message.contains("does not exist"));
+    let wrong = errors(&file, &text("records.jsonl"));
+    assert!(wrong[0].message.contains("a .csv file"), "{:?}", wrong[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unreadable_file_is_a_read_error() {
+    let e = Scenario::load(Path::new("/nonexistent/olsim.toml")).unwrap_err();
+    assert!(matches!(e, ScenarioError::Read { .. }));
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/olsim.toml: cannot read")
+    );
+}

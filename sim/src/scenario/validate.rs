@@ -433,7 +433,10 @@ impl<'a> Checker<'a> {
             && domains.len() == 1
             && let Err(e) = self.s.mlp_config(i)
         {
-            self.push(format!("{p}.lora"), format!("{e}; change rank or layers"));
+            self.push(
+                format!("{p}.lora.rank"),
+                format!("{e}; allowed: a smaller rank, or `layers` that leave that layer out"),
+            );
         }
         let t = &m.training;
         self.count(format!("{p}.training.epochs"), t.epochs.into(), 1);

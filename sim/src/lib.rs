@@ -2,3 +2,6 @@
 //! reports. The `olsim` binary (`src/main.rs`) is a thin command-line layer over this library.
 
 pub mod scenario;
+pub mod engine;
+pub mod metrics;
+pub mod report;

@@ -1,12 +1,15 @@
 //! `olsim`: the command-line entry point.
 //!
-//! Until the scenario engine lands, `olsim chain-demo` is the main job: it runs the scripted
-//! protocol workload end to end on a chain and prints what happened.
+//! `olsim run FILE` runs a scenario and writes its report (JSON, Markdown, HTML with charts);
+//! `olsim validate FILE...` checks scenario files; `olsim chain-demo` runs the scripted
+//! protocol workload on a chain and prints what happened.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use olsim::engine::{self, RunOptions};
+use olsim::report::{self, Report};
 use olsim::scenario::Scenario;
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
 use olsim_chain::protocol::OPEN;
@@ -26,6 +29,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario and write its report (report.json, report.md, report.html).
+    Run {
+        /// Scenario file (TOML, see docs/scenarios.md).
+        file: PathBuf,
+        /// Folder the report files go to. Default: `target/olsim-runs/<scenario name>`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Parse and check scenario files without running them (see docs/scenarios.md).
     Validate {
         /// Scenario files (TOML).
@@ -61,6 +75,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => return validate(&files),
+        Command::Run { file, out, quiet } => return run(&file, out, quiet),
         Command::ChainDemo {
             seed,
             backend,
@@ -94,6 +109,79 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Runs one scenario and writes its report files.
+fn run(file: &Path, out: Option<PathBuf>, quiet: bool) -> ExitCode {
+    let scenario = match Scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions { progress: !quiet };
+    let report = match engine::run(&scenario, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let dir = out.unwrap_or_else(|| Path::new("target/olsim-runs").join(&scenario.run.name));
+    match write_report(&report, &dir) {
+        Ok(()) => {
+            print!("{}", summary(&report));
+            println!("report: {}/report.{{json,md,html}}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing the report to {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_report(report: &Report, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let html = report::html::render(report)?;
+    for (name, text) in [
+        ("report.json", report.to_json()),
+        ("report.md", report::markdown::render(report)),
+        ("report.html", html),
+    ] {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A few lines for the terminal.
+fn summary(report: &Report) -> String {
+    let r = &report.result;
+    let mut out = format!(
+        "{}: {} epochs, {} txs ({} refused), {:.2} OPEN fees, {:.2} OPEN to contributors\n\
+         fairness: gini {:.3}, honest share {:.3}, spearman vs truth {:.3}\n",
+        report.scenario.name,
+        report.scenario.epochs,
+        r.chain.transactions,
+        r.chain.refused,
+        r.economy.fees,
+        r.economy.contributor_rewards,
+        r.fairness.gini,
+        r.fairness.honest_share,
+        r.fairness.spearman_vs_truth,
+    );
+    for a in &r.attacks {
+        out.push_str(&format!(
+            "attack {}: revenue {:.2}, losses {:.2}, return {:.3}, recall {:.2}\n",
+            a.kind, a.revenue, a.cost, a.roi, a.detection_recall
+        ));
+    }
+    out.push_str(&format!(
+        "digest {} ({:.1} s wall)\n",
+        report.digest, report.perf.total_seconds
+    ));
+    out
 }
 
 fn chain_demo(

@@ -1,0 +1,128 @@
+//! What the chain's event logs say happened, gathered from every receipt as it comes back:
+//! fees, pools, rewards, slashes, grants. Metrics are read from here and from view calls,
+//! never from the engine's own intentions.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, U256};
+use olsim_chain::contracts::{
+    AttributionRewards, DatanetRegistry, GrantVault, InferenceMarket, ModelRegistry,
+    StakingGovernance,
+};
+use olsim_chain::{Deployment, Receipt};
+
+/// Per-epoch sums of what the event logs reported.
+#[derive(Clone, Debug, Default)]
+pub struct EpochBooks {
+    /// Inference calls paid for.
+    pub calls: u64,
+    /// Inference fees paid.
+    pub fees: U256,
+    /// Contributor share of those fees (into reward pools).
+    pub to_contributors: U256,
+    /// Rewards paid out (pushed or claimed).
+    pub rewards: U256,
+    /// Stake slashed.
+    pub slashed: U256,
+    /// Contributions submitted.
+    pub submitted: u64,
+    /// Contributions accepted.
+    pub accepted: u64,
+    /// Contributions rejected.
+    pub rejected: u64,
+}
+
+/// Everything read from event logs so far.
+#[derive(Clone, Debug, Default)]
+pub struct Books {
+    /// Attribution rewards received (pushed or claimed), by account.
+    pub rewards: BTreeMap<Address, U256>,
+    /// Inference fees paid, by payer.
+    pub fees_paid: BTreeMap<Address, U256>,
+    /// Owner shares received, by model owner.
+    pub owner_income: BTreeMap<Address, U256>,
+    /// Owner of each registered model, by on-chain model id.
+    pub owners: BTreeMap<U256, Address>,
+    /// Fees paid per on-chain model id.
+    pub fees_by_model: BTreeMap<U256, U256>,
+    /// Staking rewards claimed, by staker.
+    pub staking_claimed: BTreeMap<Address, U256>,
+    /// Stake slashed, by contribution id.
+    pub slashed: BTreeMap<U256, U256>,
+    /// Final status of decided contributions: `true` accepted, `false` rejected.
+    pub decided: BTreeMap<U256, bool>,
+    /// Contributions marked harmful by the attributor.
+    pub harmful: BTreeMap<U256, ()>,
+    /// Whole-run totals of the fee split: contributors, owner, stakers, treasury.
+    pub split_totals: [U256; 4],
+    /// OPEN released to grantees, by grant id.
+    pub grant_released: BTreeMap<U256, U256>,
+    /// OPEN returned by failed grants, by grant id.
+    pub grant_returned: BTreeMap<U256, U256>,
+    /// This epoch's sums.
+    pub epoch: EpochBooks,
+}
+
+impl Books {
+    /// Reads the protocol events of `receipt`.
+    pub fn observe(&mut self, d: &Deployment, receipt: &Receipt) {
+        let e = &mut self.epoch;
+        for m in receipt.events::<ModelRegistry::ModelRegistered>(d.models) {
+            self.owners.insert(m.modelId, m.owner);
+        }
+        for p in receipt.events::<InferenceMarket::InferencePaid>(d.market) {
+            e.calls += u64::from(p.count);
+            e.fees += p.fee;
+            e.to_contributors += p.toContributors;
+            *self.fees_paid.entry(p.payer).or_default() += p.fee;
+            *self.fees_by_model.entry(p.modelId).or_default() += p.fee;
+            let split = [p.toContributors, p.toOwner, p.toStakers, p.toTreasury];
+            for (total, part) in self.split_totals.iter_mut().zip(split) {
+                *total += part;
+            }
+            if let Some(owner) = self.owners.get(&p.modelId) {
+                *self.owner_income.entry(*owner).or_default() += p.toOwner;
+            }
+        }
+        for p in receipt.events::<AttributionRewards::RewardPaid>(d.rewards) {
+            e.rewards += p.amount;
+            *self.rewards.entry(p.recipient).or_default() += p.amount;
+        }
+        for c in receipt.events::<AttributionRewards::Claimed>(d.rewards) {
+            e.rewards += c.amount;
+            *self.rewards.entry(c.account).or_default() += c.amount;
+        }
+        for s in receipt.events::<DatanetRegistry::Slashed>(d.datanets) {
+            e.slashed += s.amount;
+            *self.slashed.entry(s.contributionId).or_default() += s.amount;
+        }
+        e.submitted += receipt
+            .events::<DatanetRegistry::ContributionSubmitted>(d.datanets)
+            .len() as u64;
+        for a in receipt.events::<DatanetRegistry::ContributionAccepted>(d.datanets) {
+            e.accepted += 1;
+            self.decided.insert(a.contributionId, true);
+        }
+        for r in receipt.events::<DatanetRegistry::ContributionRejected>(d.datanets) {
+            e.rejected += 1;
+            self.decided.insert(r.contributionId, false);
+        }
+        for h in receipt.events::<DatanetRegistry::ContributionHarmful>(d.datanets) {
+            self.harmful.insert(h.contributionId, ());
+        }
+        for c in receipt.events::<StakingGovernance::RewardClaimed>(d.governance) {
+            *self.staking_claimed.entry(c.account).or_default() += c.amount;
+        }
+        for m in receipt.events::<GrantVault::MilestoneReleased>(d.grants) {
+            *self.grant_released.entry(m.grantId).or_default() += m.amount;
+        }
+        for f in receipt.events::<GrantVault::FundsReturned>(d.grants) {
+            *self.grant_returned.entry(f.grantId).or_default() += f.amount;
+        }
+    }
+
+    /// Ends the epoch: returns its sums and starts new ones.
+    pub fn close_epoch(&mut self) -> EpochBooks {
+        std::mem::take(&mut self.epoch)
+    }
+}

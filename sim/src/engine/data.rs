@@ -1,0 +1,303 @@
+//! Datanets during a run: who contributes what and when, staked contributions on chain, and
+//! review by honest and colluding reviewers.
+
+use alloy_primitives::{B256, U256, keccak256};
+use olsim_chain::contracts::DatanetRegistry;
+use olsim_chain::client::view;
+use olsim_ml::data::rng::stream;
+use olsim_ml::data::{ContributorId, Datanet, RecordId};
+use rand::RngExt;
+
+use super::actors::{Actors, AgentId, Role};
+use super::txs::Action;
+use super::{EngineError, Sim, open};
+use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario};
+
+/// Fraction of clean records at or above which a contribution is truly acceptable.
+pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.8;
+
+/// A contributing identity of a Datanet, indexed by its `ContributorId`.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The agent that signs its transactions.
+    pub agent: AgentId,
+    /// `honest`, or the attacker kind.
+    pub kind: &'static str,
+    /// Epoch it submits its data in.
+    pub epoch: u32,
+    /// Stake it puts behind its contribution, wei.
+    pub stake: U256,
+}
+
+impl Identity {
+    /// One identity per generated contributor: honest ones arrive evenly over
+    /// `arrival_epochs`; attackers at their group's `start_epoch`.
+    pub fn assign(
+        scenario: &Scenario,
+        config: &DatanetConfig,
+        generated: &GeneratedDatanet,
+        data: &Datanet,
+        actors: &mut Actors,
+    ) -> Result<Vec<Identity>, EngineError> {
+        let honest = config.contributors.clone().unwrap_or_default();
+        let truth = data.truth.as_ref().ok_or_else(|| {
+            EngineError::Scenario(format!("datanet `{}` has no ground truth", config.name))
+        })?;
+        let stake = open(honest.stake.unwrap_or(scenario.tokenomics.min_stake));
+        let arrivals = honest.arrival_epochs.max(1) as usize;
+        let honest_total = truth
+            .contributors
+            .iter()
+            .filter(|c| c.behaviour.is_honest())
+            .count()
+            .max(1);
+        let start_of = |kind: AttackKind| {
+            scenario
+                .attackers
+                .iter()
+                .filter(|a| a.kind == kind && a.datanet.as_deref() == Some(config.name.as_str()))
+                .map(|a| a.start_epoch)
+                .min()
+                .unwrap_or(0)
+        };
+        let mut honest_seen = 0usize;
+        let mut out = Vec::with_capacity(truth.contributors.len());
+        for spec in &truth.contributors {
+            let sybil = generated
+                .sybils
+                .iter()
+                .find(|g| g.identities.contains(&spec.id));
+            let (kind, epoch) = match (sybil, spec.behaviour.name()) {
+                (Some(g), _) => (
+                    AttackKind::Sybil.name(),
+                    scenario.attackers[g.attacker].start_epoch,
+                ),
+                (None, "honest") => {
+                    let epoch = (honest_seen * arrivals / honest_total) as u32;
+                    honest_seen += 1;
+                    ("honest", epoch)
+                }
+                (None, name) => {
+                    let kind = AttackKind::ALL
+                        .into_iter()
+                        .find(|k| k.name() == name)
+                        .ok_or_else(|| {
+                            EngineError::Scenario(format!("unknown contributor behaviour {name}"))
+                        })?;
+                    (kind.name(), start_of(kind))
+                }
+            };
+            let role = if kind == "honest" {
+                Role::Contributor
+            } else {
+                Role::Attacker(kind.to_string())
+            };
+            let agent = actors.add(format!("{}/contributor-{}", config.name, spec.id.0), role);
+            out.push(Identity {
+                agent,
+                kind,
+                epoch,
+                stake,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A reviewer of a Datanet; colluding ones carry their attacker entry and `rate`.
+#[derive(Clone, Debug)]
+pub struct Reviewer {
+    /// The agent.
+    pub agent: AgentId,
+    /// `(attacker entry, probability of rejecting an honest contribution)` for colluders.
+    pub colluding: Option<(usize, f64)>,
+}
+
+/// Where a submitted contribution stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Awaiting reviews.
+    Pending,
+    /// Accepted by review.
+    Accepted,
+    /// Rejected by review (stake slashed).
+    Rejected,
+}
+
+/// A contribution that made it on chain.
+#[derive(Clone, Debug)]
+pub struct Contribution {
+    /// On-chain contribution id.
+    pub chain_id: U256,
+    /// Who submitted it.
+    pub contributor: ContributorId,
+    /// Its records.
+    pub records: Vec<RecordId>,
+    /// Review outcome.
+    pub status: Status,
+}
+
+/// A Datanet during a run.
+#[derive(Debug)]
+pub struct DatanetState {
+    /// Scenario name.
+    pub name: String,
+    /// On-chain id.
+    pub chain_id: U256,
+    /// The curator who created it.
+    pub curator: AgentId,
+    /// Its reviewers.
+    pub reviewers: Vec<Reviewer>,
+    /// Its contributors, by `ContributorId`.
+    pub identities: Vec<Identity>,
+    /// The generated data and ground truth.
+    pub data: Datanet,
+    /// Contributions on chain, in submission order.
+    pub contributions: Vec<Contribution>,
+    /// Records of accepted contributions, in acceptance order.
+    pub accepted: Vec<RecordId>,
+}
+
+impl DatanetState {
+    /// Records of contributor `c`.
+    fn records_of(&self, c: ContributorId) -> Vec<RecordId> {
+        self.data.records_of(c).map(|r| r.id).collect()
+    }
+
+    /// Content hash of a set of records: keccak256 of their hashes in order.
+    fn content_hash(&self, records: &[RecordId]) -> B256 {
+        let mut bytes = Vec::with_capacity(32 * records.len());
+        for r in records {
+            bytes.extend_from_slice(self.data.records[r.0 as usize].hash.as_slice());
+        }
+        keccak256(bytes)
+    }
+
+    /// Fraction of `records` that are clean (ground truth).
+    pub fn clean_fraction(&self, records: &[RecordId]) -> f64 {
+        if records.is_empty() {
+            return 0.0;
+        }
+        let clean = records
+            .iter()
+            .filter(|r| self.data.records[r.0 as usize].clean)
+            .count();
+        clean as f64 / records.len() as f64
+    }
+}
+
+impl Sim {
+    /// Contributors due this epoch submit their records with their stake.
+    pub(super) fn contribute(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        for n in 0..self.datanets.len() {
+            let net = &self.datanets[n];
+            let mut due = Vec::new();
+            let mut actions = Vec::new();
+            for (i, identity) in net.identities.iter().enumerate() {
+                if identity.epoch != epoch {
+                    continue;
+                }
+                let c = ContributorId(i as u32);
+                let records = net.records_of(c);
+                if records.is_empty() {
+                    continue;
+                }
+                actions.push(Action::call(
+                    identity.agent,
+                    "contribute",
+                    d.datanets,
+                    &DatanetRegistry::contributeCall {
+                        datanetId: net.chain_id,
+                        contentHash: net.content_hash(&records),
+                        recordCount: records.len() as u32,
+                        stake: identity.stake,
+                    },
+                ));
+                due.push((c, records));
+            }
+            let receipts = self.send(epoch, actions)?;
+            let net = &mut self.datanets[n];
+            for ((contributor, records), receipt) in due.into_iter().zip(receipts) {
+                let Some(receipt) = receipt else { continue };
+                let submitted =
+                    receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
+                net.contributions.push(Contribution {
+                    chain_id: submitted.contributionId,
+                    contributor,
+                    records,
+                    status: Status::Pending,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reviewers vote on pending contributions until the contract decides each one.
+    pub(super) fn review(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let quorum = usize::from(view(
+            self.chain.as_mut(),
+            d.datanets,
+            &DatanetRegistry::reviewQuorumCall {},
+        )?);
+        for n in 0..self.datanets.len() {
+            let net = &self.datanets[n];
+            let mut rng = stream(self.seed, &format!("engine/review/{}/{epoch}", net.name));
+            let mut actions = Vec::new();
+            for contribution in net.contributions.iter().filter(|c| c.status == Status::Pending) {
+                let author = &net.identities[contribution.contributor.0 as usize];
+                let acceptable =
+                    net.clean_fraction(&contribution.records) >= ACCEPTABLE_CLEAN_FRACTION;
+                let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, rng.random_range(0..=i));
+                }
+                let (mut yes, mut no) = (0, 0);
+                for r in order {
+                    if yes >= quorum || no >= quorum {
+                        break;
+                    }
+                    let reviewer = &net.reviewers[r];
+                    let accept = match reviewer.colluding {
+                        Some((_, reject_rate)) => {
+                            author.kind != "honest" || !rng.random_bool(reject_rate)
+                        }
+                        None => {
+                            let honest_accuracy = self.scenario.datanets[n].reviewers.accuracy;
+                            acceptable == rng.random_bool(honest_accuracy)
+                        }
+                    };
+                    if accept {
+                        yes += 1;
+                    } else {
+                        no += 1;
+                    }
+                    actions.push(Action::call(
+                        reviewer.agent,
+                        "review",
+                        d.datanets,
+                        &DatanetRegistry::reviewCall {
+                            contributionId: contribution.chain_id,
+                            accept,
+                        },
+                    ));
+                }
+            }
+            self.send(epoch, actions)?;
+            let decided = &self.books.decided;
+            let net = &mut self.datanets[n];
+            for c in net.contributions.iter_mut().filter(|c| c.status == Status::Pending) {
+                match decided.get(&c.chain_id) {
+                    Some(true) => {
+                        c.status = Status::Accepted;
+                        net.accepted.extend_from_slice(&c.records);
+                    }
+                    Some(false) => c.status = Status::Rejected,
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}

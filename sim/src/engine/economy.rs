@@ -1,0 +1,348 @@
+//! Money each epoch: stakers stake, users pay for inferences (demand spread by popularity and
+//! price), the served outputs are attributed, contributor pools are settled by push or Merkle
+//! claims, harmful contributions are slashed, and stakers claim their share.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, U256, keccak256};
+use olsim_chain::client::view;
+use olsim_chain::contracts::{
+    AttributionRewards, DatanetRegistry, InferenceMarket, ModelRegistry, StakingGovernance,
+};
+use olsim_chain::merkle::RewardTree;
+use olsim_ml::data::ContributorId;
+
+use super::actors::AgentId;
+use super::txs::Action;
+use super::{EngineError, Sim, open};
+use crate::scenario::{Popularity, Settlement};
+
+/// A contribution is slashed as harmful when its summed influence is below minus this many
+/// times the mean absolute summed influence of the model's contributions.
+pub const HARM_THRESHOLD: f64 = 1.0;
+
+/// Recipients per `settlePush` transaction (about 35k gas each, well under the block limit).
+const PUSH_CHUNK: usize = 200;
+
+impl Sim {
+    /// Stakers stake their OPEN (epoch 0).
+    pub(super) fn stake(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let actions = self
+            .stakers
+            .iter()
+            .map(|&(g, staker)| {
+                Action::call(
+                    staker,
+                    "stake",
+                    d.governance,
+                    &StakingGovernance::stakeCall {
+                        amount: open(self.scenario.stakers[g].stake),
+                    },
+                )
+            })
+            .collect();
+        self.send(epoch, actions)?;
+        Ok(())
+    }
+
+    /// Calls per model this epoch: `[inference]` demand spread by popularity and scaled by
+    /// price elasticity, plus grant-funded models' own demand.
+    pub(super) fn demand(&self) -> Vec<u64> {
+        let inf = &self.scenario.inference;
+        let live: Vec<usize> = (0..self.models.len())
+            .filter(|&m| self.models[m].chain_id.is_some())
+            .collect();
+        let mut calls = vec![0u64; self.models.len()];
+        let weights: Vec<f64> = live
+            .iter()
+            .enumerate()
+            .map(|(k, &m)| {
+                let popularity = match inf.popularity {
+                    Popularity::Uniform => 1.0,
+                    Popularity::Zipf => 1.0 / ((k + 1) as f64).powf(inf.zipf_exponent),
+                    Popularity::Weights => self.models[m].weight,
+                };
+                let price = self.models[m].price / inf.reference_price;
+                popularity * price.powf(-inf.price_elasticity)
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        for (&m, w) in live.iter().zip(&weights) {
+            let share = if total > 0.0 { w / total } else { 0.0 };
+            calls[m] = (inf.calls_per_epoch as f64 * share).round() as u64
+                + self.models[m].extra_calls;
+        }
+        calls
+    }
+
+    /// Users (and wash traders) pay for this epoch's calls; returns the calls paid per model.
+    pub(super) fn pay(&mut self, epoch: u32, calls: &[u64]) -> Result<Vec<u64>, EngineError> {
+        let d = self.deployment;
+        let per_payment = u64::from(self.scenario.inference.calls_per_payment.max(1));
+        let mut actions = Vec::new();
+        let mut planned = Vec::new();
+        let mut next_user = 0usize;
+        for (m, model) in self.models.iter().enumerate() {
+            let Some(id) = model.chain_id else { continue };
+            let price = open(model.price);
+            let mut pay = |agent: AgentId, count: u64, actions: &mut Vec<Action>| {
+                let count = count.min(u64::from(u32::MAX)) as u32;
+                actions.push(Action::call(
+                    agent,
+                    "pay inference",
+                    d.market,
+                    &InferenceMarket::payInferenceCall {
+                        modelId: id,
+                        count,
+                        maxFee: price * U256::from(count),
+                    },
+                ));
+                planned.push((m, u64::from(count)));
+            };
+            let mut left = calls[m];
+            while left > 0 && !self.users.is_empty() {
+                let count = left.min(per_payment);
+                pay(self.users[next_user % self.users.len()], count, &mut actions);
+                next_user += 1;
+                left -= count;
+            }
+            for &(agent, wash_calls) in &model.wash {
+                pay(agent, wash_calls, &mut actions);
+            }
+        }
+        let receipts = self.send(epoch, actions)?;
+        let mut paid = vec![0u64; self.models.len()];
+        for ((m, count), receipt) in planned.into_iter().zip(receipts) {
+            if receipt.is_some() {
+                paid[m] += count;
+            }
+        }
+        Ok(paid)
+    }
+
+    /// Attributes each model's served outputs and settles its contributor pool; slashes
+    /// contributions whose influence is harmful.
+    pub(super) fn settle(&mut self, epoch: u32, served: &[Vec<Vec<f32>>]) -> Result<(), EngineError> {
+        let d = self.deployment;
+        for m in 0..self.models.len() {
+            let Some(model_id) = self.models[m].chain_id else { continue };
+            if served[m].is_empty() {
+                continue;
+            }
+            let scores = self.attribute(m, epoch, &served[m])?;
+            // Net influence per contribution (one per contributor and Datanet).
+            let mut by_contributor: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
+            for (n, r, s) in scores {
+                let author = self.datanets[n].data.records[r.0 as usize].author;
+                *by_contributor.entry((n, author)).or_default() += s;
+            }
+            self.slash_harmful(epoch, &by_contributor)?;
+            let pool = view(
+                self.chain.as_mut(),
+                d.rewards,
+                &AttributionRewards::poolOfCall(model_id),
+            )?;
+            let positive: Vec<(Address, f64)> = by_contributor
+                .iter()
+                .filter(|(_, s)| **s > 0.0)
+                .map(|(&(n, c), &s)| {
+                    let agent = self.datanets[n].identities[c.0 as usize].agent;
+                    (self.actors.address(agent), s)
+                })
+                .collect();
+            let total: f64 = positive.iter().map(|p| p.1).sum();
+            if pool.is_zero() || total <= 0.0 {
+                continue;
+            }
+            // Shares in parts per billion, so amounts are exact integer arithmetic on chain.
+            const PARTS: u64 = 1_000_000_000;
+            let mut entries: BTreeMap<Address, U256> = BTreeMap::new();
+            for (account, s) in positive {
+                let parts = ((s / total) * PARTS as f64).floor() as u64;
+                let amount = pool * U256::from(parts) / U256::from(PARTS);
+                if !amount.is_zero() {
+                    *entries.entry(account).or_default() += amount;
+                }
+            }
+            self.pay_out(epoch, model_id, entries.into_iter().collect())?;
+        }
+        Ok(())
+    }
+
+    /// Pays `entries` from the model's pool by the scenario's settlement mode.
+    fn pay_out(
+        &mut self,
+        epoch: u32,
+        model_id: U256,
+        entries: Vec<(Address, U256)>,
+    ) -> Result<(), EngineError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let d = self.deployment;
+        let epoch_tag = u64::from(epoch) + 1;
+        match self.scenario.tokenomics.settlement {
+            Settlement::Push => {
+                let actions = entries
+                    .chunks(PUSH_CHUNK)
+                    .map(|chunk| {
+                        let (recipients, amounts): (Vec<_>, Vec<_>) = chunk.iter().copied().unzip();
+                        Action::call(
+                            self.admin,
+                            "settle rewards (push)",
+                            d.rewards,
+                            &AttributionRewards::settlePushCall {
+                                modelId: model_id,
+                                epoch: epoch_tag,
+                                recipients,
+                                amounts,
+                            },
+                        )
+                        .with_gas(100_000 + 40_000 * chunk.len() as u64)
+                    })
+                    .collect();
+                self.send(epoch, actions)?;
+            }
+            Settlement::Merkle => {
+                let tree = RewardTree::new(&entries)
+                    .map_err(|e| EngineError::Scenario(format!("reward tree: {e}")))?;
+                let post = Action::call(
+                    self.admin,
+                    "post reward root",
+                    d.rewards,
+                    &AttributionRewards::postRootCall {
+                        modelId: model_id,
+                        epoch: epoch_tag,
+                        root: tree.root(),
+                        total: tree.total(),
+                    },
+                );
+                if self.send(epoch, vec![post])?[0].is_none() {
+                    return Ok(());
+                }
+                let claims = entries
+                    .iter()
+                    .filter_map(|&(account, amount)| {
+                        let agent = self.actors.by_address(account)?;
+                        Some(Action::call(
+                            agent,
+                            "claim reward",
+                            d.rewards,
+                            &AttributionRewards::claimCall {
+                                modelId: model_id,
+                                epoch: epoch_tag,
+                                account,
+                                amount,
+                                proof: tree.proof(account).unwrap_or_default(),
+                            },
+                        ))
+                    })
+                    .collect();
+                self.send(epoch, claims)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The attributor slashes accepted contributions whose net influence is harmful.
+    fn slash_harmful(
+        &mut self,
+        epoch: u32,
+        by_contributor: &BTreeMap<(usize, ContributorId), f64>,
+    ) -> Result<(), EngineError> {
+        if by_contributor.is_empty() {
+            return Ok(());
+        }
+        let mean_abs = by_contributor.values().map(|s| s.abs()).sum::<f64>()
+            / by_contributor.len() as f64;
+        let d = self.deployment;
+        let mut actions = Vec::new();
+        for (&(n, c), &s) in by_contributor {
+            if s >= -HARM_THRESHOLD * mean_abs {
+                continue;
+            }
+            let net = &self.datanets[n];
+            for contribution in net.contributions.iter().filter(|x| x.contributor == c) {
+                if self.books.harmful.contains_key(&contribution.chain_id) {
+                    continue;
+                }
+                actions.push(Action::call(
+                    self.admin,
+                    "slash harmful contribution",
+                    d.datanets,
+                    &DatanetRegistry::slashHarmfulCall {
+                        contributionId: contribution.chain_id,
+                        evidence: keccak256(format!("influence {s:e} epoch {epoch}")),
+                    },
+                ));
+            }
+        }
+        self.send(epoch, actions)?;
+        Ok(())
+    }
+
+    /// Stakers with pending staking rewards claim them.
+    pub(super) fn claim_staking(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let mut actions = Vec::new();
+        for &(_, staker) in &self.stakers {
+            let pending = view(
+                self.chain.as_mut(),
+                d.governance,
+                &StakingGovernance::pendingRewardsCall {
+                    account: self.actors.address(staker),
+                },
+            )?;
+            if !pending.is_zero() {
+                actions.push(Action::call(
+                    staker,
+                    "claim staking rewards",
+                    d.governance,
+                    &StakingGovernance::claimRewardsCall {},
+                ));
+            }
+        }
+        self.send(epoch, actions)?;
+        Ok(())
+    }
+
+    /// Registers every model trained for the first time this epoch.
+    pub(super) fn register(&mut self, epoch: u32, fresh: &[usize]) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let mut actions = Vec::new();
+        for &m in fresh {
+            let model = &self.models[m];
+            let trained = model.trained.as_ref().expect("registered models are trained");
+            let adapter = trained.model.save_adapters().map_err(|e| EngineError::Model {
+                model: model.name.clone(),
+                message: e.to_string(),
+            })?;
+            let datanet_ids = model
+                .datanets
+                .iter()
+                .map(|&n| self.datanets[n].chain_id)
+                .collect();
+            actions.push(Action::call(
+                model.owner,
+                "register model",
+                d.models,
+                &ModelRegistry::registerModelCall {
+                    baseModel: keccak256(format!("olsim/base-mlp/{:?}", model.mlp.hidden)),
+                    adapterHash: keccak256(&adapter),
+                    datanetIds: datanet_ids,
+                    kind: 0,
+                    pricePerInference: open(model.price),
+                },
+            ));
+        }
+        let receipts = self.send(epoch, actions)?;
+        for (&m, receipt) in fresh.iter().zip(receipts) {
+            if let Some(receipt) = receipt {
+                let registered = receipt.event::<ModelRegistry::ModelRegistered>(d.models)?;
+                self.models[m].chain_id = Some(registered.modelId);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! Governance proposals during a run: opened by a staker group, voted by every group's
+//! participating stakers, queued after the voting period and executed after the timelock,
+//! all through StakingGovernance.
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::SolCall;
+use olsim_chain::Deployment;
+use olsim_chain::client::view;
+use olsim_chain::contracts::{
+    DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance,
+};
+
+use super::txs::Action;
+use super::{EngineError, Sim, to_open};
+use crate::report::ProposalResult;
+use crate::scenario::ParamChange;
+
+/// A proposal that was opened on chain.
+#[derive(Clone, Debug)]
+pub struct ProposalState {
+    /// Index in `[[proposals]]`.
+    pub index: usize,
+    /// On-chain id.
+    pub id: U256,
+    /// Epoch it was opened in.
+    pub opened: u32,
+    /// Epoch it was queued in.
+    pub queued: Option<u32>,
+    /// Epoch it was executed in.
+    pub executed: Option<u32>,
+    /// Whether it was defeated.
+    pub defeated: bool,
+}
+
+/// The governed call a parameter change makes: `(target contract, calldata)`.
+fn call_of(d: &Deployment, change: &ParamChange) -> (Address, Bytes) {
+    let (to, data) = match *change {
+        ParamChange::MinStake(v) => (d.datanets, DatanetRegistry::setMinStakeCall { v }.abi_encode()),
+        ParamChange::SlashBps(v) => (d.datanets, DatanetRegistry::setSlashBpsCall { v }.abi_encode()),
+        ParamChange::LockPeriod(v) => (d.datanets, DatanetRegistry::setLockPeriodCall { v }.abi_encode()),
+        ParamChange::ReviewQuorum(v) => (d.datanets, DatanetRegistry::setReviewQuorumCall { v }.abi_encode()),
+        ParamChange::FeeSplit(s) => (
+            d.market,
+            InferenceMarket::setFeeSplitCall {
+                contributorsBps_: s.contributors_bps,
+                ownerBps_: s.owner_bps,
+                stakersBps_: s.stakers_bps,
+                treasuryBps_: s.treasury_bps,
+            }
+            .abi_encode(),
+        ),
+        ParamChange::ProposalThreshold(v) => (
+            d.governance,
+            StakingGovernance::setProposalThresholdCall { v }.abi_encode(),
+        ),
+        ParamChange::VotingPeriod(v) => (d.governance, StakingGovernance::setVotingPeriodCall { v }.abi_encode()),
+        ParamChange::TimelockDelay(v) => (d.governance, StakingGovernance::setTimelockDelayCall { v }.abi_encode()),
+        ParamChange::QuorumBps(v) => (d.governance, StakingGovernance::setQuorumBpsCall { v }.abi_encode()),
+        ParamChange::OpenPriceUsdE8(v) => (d.grants, GrantVault::setOpenPriceCall { priceUsdE8: v }.abi_encode()),
+    };
+    (to, data.into())
+}
+
+impl Sim {
+    /// Opens this epoch's proposals and has the stakers vote on them.
+    pub(super) fn propose(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let due: Vec<usize> = (0..self.scenario.proposals.len())
+            .filter(|&i| self.scenario.proposals[i].epoch == epoch)
+            .collect();
+        for index in due {
+            let p = self.scenario.proposals[index].clone();
+            let change = p.change().map_err(|e| EngineError::Scenario(e.to_string()))?;
+            let (target, data) = call_of(&d, &change);
+            let Some(group) = self.scenario.stakers.iter().position(|g| g.name == p.proposer) else {
+                return Err(EngineError::Scenario(format!(
+                    "proposal {index}: unknown staker group `{}`",
+                    p.proposer
+                )));
+            };
+            let Some(&(_, proposer)) = self.stakers.iter().find(|(g, _)| *g == group) else {
+                continue;
+            };
+            let description = if p.description.is_empty() {
+                format!("set {} to {}", p.parameter.name(), p.value)
+            } else {
+                p.description.clone()
+            };
+            let open = Action::call(
+                proposer,
+                "propose",
+                d.governance,
+                &StakingGovernance::proposeCall {
+                    target,
+                    data,
+                    description,
+                },
+            );
+            let Some(receipt) = self.send(epoch, vec![open])?.pop().flatten() else {
+                continue;
+            };
+            let id = receipt
+                .event::<StakingGovernance::ProposalCreated>(d.governance)?
+                .proposalId;
+            // Each group: the first `participation` share votes; of all voters, the first
+            // `support` share votes for.
+            let mut voters = Vec::new();
+            for (g, group) in self.scenario.stakers.iter().enumerate() {
+                let members: Vec<_> = self.stakers.iter().filter(|(x, _)| *x == g).collect();
+                let n = (group.participation * members.len() as f64).round() as usize;
+                voters.extend(members.into_iter().take(n).map(|&(_, a)| a));
+            }
+            let yes = (p.support * voters.len() as f64).round() as usize;
+            let votes = voters
+                .iter()
+                .enumerate()
+                .map(|(i, &voter)| {
+                    Action::call(
+                        voter,
+                        "vote",
+                        d.governance,
+                        &StakingGovernance::voteCall {
+                            id,
+                            support: i < yes,
+                        },
+                    )
+                })
+                .collect();
+            self.send(epoch, votes)?;
+            self.proposals.push(ProposalState {
+                index,
+                id,
+                opened: epoch,
+                queued: None,
+                executed: None,
+                defeated: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues proposals whose vote has ended and executes those past their timelock.
+    pub(super) fn advance_proposals(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        for i in 0..self.proposals.len() {
+            let p = self.proposals[i].clone();
+            if p.executed.is_some() || p.defeated {
+                continue;
+            }
+            let state = view(
+                self.chain.as_mut(),
+                d.governance,
+                &StakingGovernance::stateCall { id: p.id },
+            )?;
+            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
+            let action = match state {
+                0 => Action::call(self.admin, "queue proposal", d.governance, &StakingGovernance::queueCall { id: p.id }),
+                2 => {
+                    self.proposals[i].defeated = true;
+                    continue;
+                }
+                3 => Action::call(self.admin, "execute proposal", d.governance, &StakingGovernance::executeCall { id: p.id }),
+                _ => continue,
+            };
+            let done = self.send(epoch, vec![action])?.pop().flatten().is_some();
+            match (state, done) {
+                (0, true) => self.proposals[i].queued = Some(epoch),
+                (3, true) => self.proposals[i].executed = Some(epoch),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The proposals for the report, with their on-chain vote totals.
+    pub(super) fn proposal_results(&mut self) -> Result<Vec<ProposalResult>, EngineError> {
+        let d = self.deployment;
+        let mut out = Vec::new();
+        for p in self.proposals.clone() {
+            let onchain = view(
+                self.chain.as_mut(),
+                d.governance,
+                &StakingGovernance::proposalsCall(p.id),
+            )?;
+            let config = &self.scenario.proposals[p.index];
+            out.push(ProposalResult {
+                description: format!("{} = {}", config.parameter.name(), config.value),
+                proposed: p.opened,
+                executed: p.executed,
+                votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,451 @@
+//! Model Factory and OpenLoRA inside a run: the pre-trained base classifiers, fine-tuning a
+//! LoRA adapter per model on its Datanets' accepted records, serving inference calls in
+//! heterogeneous batches, and the influence index that attributes served outputs.
+
+use std::collections::BTreeMap;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::AutodiffModule;
+use olsim_ml::data::rng::stream;
+use olsim_ml::data::{
+    Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, RecordId, TextParams,
+    build_population,
+};
+use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced};
+use olsim_ml::model::{LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, train};
+use olsim_ml::serve::{AdapterStore, LoraKernel, MlpServe, ServeMode, Server, ServerConfig};
+use rand::RngExt;
+
+use super::actors::{Actors, AgentId, Role};
+use super::data::DatanetState;
+use super::{EngineError, Sim};
+use crate::scenario::{AttackKind, ClassifierAttribution, Scenario, Tier};
+
+/// Training backend (CPU, with autodiff).
+type Train = Autodiff<NdArray>;
+/// Serving and attribution backend (CPU).
+type Infer = NdArray;
+
+/// Most served outputs attributed per model and epoch: influence is linear in the query
+/// gradient, so a uniform sample of outputs estimates each record's share of the epoch's
+/// total influence without scoring every call.
+pub const ATTRIBUTED_PER_EPOCH: usize = 256;
+
+/// A model during a run.
+pub struct ModelState {
+    /// Scenario name (or `grant-<n>` for grant-funded models).
+    pub name: String,
+    /// The owner who registers it and receives the owner share.
+    pub owner: AgentId,
+    /// Indices of the Datanets it trains on.
+    pub datanets: Vec<usize>,
+    /// Price per call, OPEN.
+    pub price: f64,
+    /// Popularity weight.
+    pub weight: f64,
+    /// First training epoch.
+    pub train_epoch: u32,
+    /// Retrain every this many epochs (0: never).
+    pub retrain_every: u32,
+    /// Base MLP config.
+    pub mlp: MlpConfig,
+    /// Adapter config.
+    pub lora: LoraConfig,
+    /// Fine-tuning config.
+    pub training: TrainConfig,
+    /// Calls per epoch it brings on top of `[inference]` (grant-funded models).
+    pub extra_calls: u64,
+    /// Wash-inference attackers buying calls on it: `(agent, calls per epoch)`.
+    pub wash: Vec<(AgentId, u64)>,
+    /// The grant that funded it.
+    pub grant: Option<(usize, Tier)>,
+    /// On-chain id once registered.
+    pub chain_id: Option<alloy_primitives::U256>,
+    /// The trained adapter and its influence index.
+    pub trained: Option<Trained>,
+}
+
+/// A trained adapter, what it was trained on, and its stored training gradients.
+pub struct Trained {
+    /// The fine-tuned model (autodiff backend).
+    pub model: LoraMlp<Train>,
+    /// Training records: `(datanet index, record id)` in the index's order.
+    pub sources: Vec<(usize, RecordId)>,
+    /// Stored training gradients for attribution.
+    pub index: InfluenceIndex<Infer>,
+    /// How many times it has been trained.
+    pub version: u32,
+}
+
+impl ModelState {
+    /// The models of `[[models]]`, each owned by its developer, or by the wash-inference
+    /// attacker that names it.
+    pub fn all(
+        scenario: &Scenario,
+        datanets: &[DatanetState],
+        actors: &mut Actors,
+    ) -> Result<Vec<ModelState>, EngineError> {
+        let mut out = Vec::new();
+        for (i, m) in scenario.models.iter().enumerate() {
+            Sim::check_kind(m.kind, &m.name)?;
+            let mlp = scenario
+                .mlp_config(i)
+                .map_err(|e| EngineError::Scenario(e.to_string()))?;
+            let wash: Vec<_> = scenario
+                .attackers
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| {
+                    a.kind == AttackKind::WashInference && a.model.as_deref() == Some(&m.name)
+                })
+                .flat_map(|(a, attacker)| {
+                    (0..attacker.count).map(move |k| (a, k, attacker.calls_per_epoch()))
+                })
+                .collect();
+            let role = |kind: &str| Role::Attacker(kind.into());
+            let (owner, wash) = match wash.first() {
+                // The wash trader owns the model and buys calls on it with its other keys.
+                Some(&(a, _, _)) => {
+                    let owner = actors.add(
+                        format!("{}/wash-owner-{a}", m.name),
+                        role(AttackKind::WashInference.name()),
+                    );
+                    let buyers = wash
+                        .iter()
+                        .map(|&(a, k, calls)| {
+                            let buyer = actors.add(
+                                format!("{}/wash-buyer-{a}-{k}", m.name),
+                                role(AttackKind::WashInference.name()),
+                            );
+                            (buyer, calls)
+                        })
+                        .collect();
+                    (owner, buyers)
+                }
+                None => (
+                    actors.add(format!("{}/developer", m.name), Role::Developer),
+                    Vec::new(),
+                ),
+            };
+            out.push(ModelState {
+                name: m.name.clone(),
+                owner,
+                datanets: m
+                    .datanets
+                    .iter()
+                    .map(|n| datanet_index(datanets, n))
+                    .collect::<Result<_, _>>()?,
+                price: m.price,
+                weight: m.weight,
+                train_epoch: m.train_epoch,
+                retrain_every: m.retrain_every,
+                mlp,
+                lora: m.lora_config(),
+                training: m.train_config(scenario.run.seed),
+                extra_calls: 0,
+                wash,
+                grant: None,
+                chain_id: None,
+                trained: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether the model is (re)trained in `epoch`.
+    pub fn due(&self, epoch: u32) -> bool {
+        epoch == self.train_epoch
+            || (self.retrain_every > 0
+                && epoch > self.train_epoch
+                && (epoch - self.train_epoch).is_multiple_of(self.retrain_every))
+    }
+}
+
+/// Index of the Datanet named `name`.
+pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, EngineError> {
+    datanets
+        .iter()
+        .position(|d| d.name == name)
+        .ok_or_else(|| EngineError::Scenario(format!("unknown datanet `{name}`")))
+}
+
+/// Pre-trained base classifiers, one per hidden-layer shape, trained once per run on a
+/// generic mix of all four domains (generated from the run's seed, never from the
+/// scenario's Datanets).
+#[derive(Default)]
+pub struct BaseModels {
+    bases: BTreeMap<Vec<usize>, Mlp<Train>>,
+}
+
+impl BaseModels {
+    /// The base of shape `config`, pre-training it on first use.
+    pub fn get(
+        &mut self,
+        seed: u64,
+        config: &MlpConfig,
+        compute: &mut Compute,
+    ) -> Result<Mlp<Train>, EngineError> {
+        let key = config.hidden.clone();
+        if let Some(base) = self.bases.get(&key) {
+            return Ok(base.clone());
+        }
+        let fail = |e: String| EngineError::Model {
+            model: format!("base {:?}", config.hidden),
+            message: e,
+        };
+        let mut mix: Vec<FeatureRecord> = Vec::new();
+        for domain in [
+            Domain::Finance,
+            Domain::Healthcare,
+            Domain::Depin,
+            Domain::Gaming,
+        ] {
+            let pop = PopulationSpec {
+                honest: 6,
+                label_flip: 0,
+                backdoor: 0,
+                spammer: 0,
+                copycat: 0,
+                ..PopulationSpec::default()
+            };
+            let base_seed = seed ^ 0xba5e;
+            let contributors =
+                build_population(base_seed, domain, &pop).map_err(|e| fail(e.to_string()))?;
+            let net = Datanet::generate(&DatanetSpec {
+                domain,
+                seed: base_seed,
+                contributors,
+                text: TextParams::default(),
+            })
+            .map_err(|e| fail(e.to_string()))?;
+            mix.extend(net.records);
+        }
+        let device = Default::default();
+        let model = config
+            .init::<Train>(seed, &device)
+            .map_err(|e| fail(e.to_string()))?;
+        let cfg = TrainConfig {
+            epochs: 4,
+            batch_size: 64,
+            learning_rate: 1e-2,
+            seed,
+        };
+        let (base, report) = train(model, &mix, &cfg, &device).map_err(|e| fail(e.to_string()))?;
+        compute.add("training", &report.total);
+        self.bases.insert(key, base.clone());
+        Ok(base)
+    }
+}
+
+/// Counted FLOPs and measured seconds per compute stage.
+#[derive(Clone, Debug, Default)]
+pub struct Compute {
+    /// `(stage, device, flops, measured seconds)` in first-use order.
+    pub stages: Vec<(&'static str, String, u128, f64)>,
+}
+
+impl Compute {
+    /// Adds one step's cost to `stage`.
+    pub fn add(&mut self, stage: &'static str, cost: &StepCost) {
+        match self
+            .stages
+            .iter_mut()
+            .find(|(s, d, _, _)| *s == stage && *d == cost.device)
+        {
+            Some(entry) => {
+                entry.2 += u128::from(cost.flops);
+                entry.3 += cost.wall_seconds;
+            }
+            None => self.stages.push((
+                stage,
+                cost.device.clone(),
+                u128::from(cost.flops),
+                cost.wall_seconds,
+            )),
+        }
+    }
+}
+
+impl Sim {
+    /// Fine-tunes model `m` on its Datanets' accepted records and builds its influence
+    /// index. A model with no accepted records yet stays untrained.
+    pub(super) fn train_model(&mut self, m: usize) -> Result<bool, EngineError> {
+        let start = std::time::Instant::now();
+        let model = &self.models[m];
+        let mut sources = Vec::new();
+        let mut records = Vec::new();
+        for &n in &model.datanets {
+            for &r in &self.datanets[n].accepted {
+                sources.push((n, r));
+                records.push(self.datanets[n].data.records[r.0 as usize].clone());
+            }
+        }
+        if records.is_empty() {
+            return Ok(false);
+        }
+        let fail = |message: String| EngineError::Model {
+            model: model.name.clone(),
+            message,
+        };
+        let method = match self.scenario.tokenomics.attribution.classifier {
+            ClassifierAttribution::Datainf => Method::DATAINF,
+            ClassifierAttribution::Tracin => Method::TracIn,
+            ClassifierAttribution::Exact => Method::EXACT,
+        };
+        let base = self.base.get(self.seed, &model.mlp, &mut self.compute)?;
+        let device = Default::default();
+        let lora = LoraMlp::new(base, &model.lora, self.seed).map_err(|e| fail(e.to_string()))?;
+        let (trained, report, trace) = train_traced(lora, &records, &model.training, &device)
+            .map_err(|e| fail(e.to_string()))?;
+        let index = InfluenceIndex::<Infer>::build(
+            &trace,
+            &records,
+            &InfluenceConfig::new(method),
+            &Default::default(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        self.compute.add("training", &report.total);
+        self.compute.add("attribution", index.precompute_cost());
+        let version = model.trained.as_ref().map_or(1, |t| t.version + 1);
+        self.models[m].trained = Some(Trained {
+            model: trained,
+            sources,
+            index,
+            version,
+        });
+        self.timers.add("training", start);
+        Ok(true)
+    }
+
+    /// Serves `calls[m]` inference calls of every trained model in heterogeneous batches
+    /// (one OpenLoRA server per base shape and adapter layout) and returns, per model, the
+    /// served inputs.
+    pub(super) fn serve(
+        &mut self,
+        epoch: u32,
+        calls: &[u64],
+    ) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+        let start = std::time::Instant::now();
+        let mut inputs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); self.models.len()];
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (m, model) in self.models.iter().enumerate() {
+            if model.trained.is_some() && calls[m] > 0 {
+                let key = format!("{:?}/{:?}", model.mlp.hidden, model.lora);
+                groups.entry(key).or_default().push(m);
+            }
+        }
+        for members in groups.values() {
+            let first = &self.models[members[0]];
+            let fail = |message: String| EngineError::Model {
+                model: first.name.clone(),
+                message,
+            };
+            let base = self
+                .base
+                .get(self.seed, &first.mlp, &mut self.compute)?
+                .valid();
+            let serve_model =
+                MlpServe::<Infer>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
+            let mut store = AdapterStore::new(
+                olsim_ml::serve::ServeModel::<Infer>::adapter_layout(&serve_model),
+            );
+            for &m in members {
+                let trained = self.models[m].trained.as_ref().expect("grouped models are trained");
+                store
+                    .insert_lora_mlp(m as u64, &trained.model)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            let bytes = store.layout().adapter_bytes() * members.len() as u64;
+            let mut server = Server::new(
+                serve_model,
+                store,
+                ServerConfig {
+                    mode: ServeMode::Heterogeneous,
+                    max_batch: 256,
+                    cache_bytes: bytes,
+                    kernel: LoraKernel::Grouped,
+                },
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            // Requests arrive interleaved across the group's models, in a seeded order.
+            let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();
+            for &m in members {
+                let dim = self.models[m].mlp.input_dim;
+                let mut rng = stream(
+                    self.seed,
+                    &format!("engine/queries/{}/{epoch}", self.models[m].name),
+                );
+                for _ in 0..calls[m] {
+                    let x: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect();
+                    queue.push((m, x));
+                }
+            }
+            let mut rng = stream(self.seed, &format!("engine/arrivals/{epoch}"));
+            for i in (1..queue.len()).rev() {
+                queue.swap(i, rng.random_range(0..=i));
+            }
+            for chunk in queue.chunks(4096) {
+                for (m, x) in chunk {
+                    server
+                        .submit(*m as u64, x.clone())
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
+                    self.compute.add("serving", &batch.cost);
+                }
+            }
+            for (m, x) in queue {
+                inputs[m].push(x);
+            }
+        }
+        self.timers.add("serving", start);
+        Ok(inputs)
+    }
+
+    /// Influence of each training record of model `m` on a sample of its served inputs,
+    /// summed over the sample; `(datanet, record, score)` per training record.
+    pub(super) fn attribute(
+        &mut self,
+        m: usize,
+        epoch: u32,
+        served: &[Vec<f32>],
+    ) -> Result<Vec<(usize, RecordId, f64)>, EngineError> {
+        let start = std::time::Instant::now();
+        let model = &self.models[m];
+        let Some(trained) = &model.trained else {
+            return Ok(Vec::new());
+        };
+        let mut rng = stream(self.seed, &format!("engine/attribute/{}/{epoch}", model.name));
+        let sample: Vec<Vec<f32>> = if served.len() <= ATTRIBUTED_PER_EPOCH {
+            served.to_vec()
+        } else {
+            (0..ATTRIBUTED_PER_EPOCH)
+                .map(|_| served[rng.random_range(0..served.len())].clone())
+                .collect()
+        };
+        let mut totals = vec![0.0f64; trained.sources.len()];
+        for chunk in sample.chunks(32) {
+            let attribution =
+                trained
+                    .index
+                    .attribute_outputs(chunk)
+                    .map_err(|e| EngineError::Model {
+                        model: model.name.clone(),
+                        message: e.to_string(),
+                    })?;
+            for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
+                *t += s;
+            }
+            self.compute.add("attribution", &attribution.cost);
+        }
+        self.attributed += sample.len() as u64;
+        let out = trained
+            .sources
+            .iter()
+            .zip(totals)
+            .map(|(&(n, r), s)| (n, r, s))
+            .collect();
+        self.timers.add("attribution", start);
+        Ok(out)
+    }
+}

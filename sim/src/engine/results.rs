@@ -1,0 +1,361 @@
+//! One epoch of the run, and the report read back from the chain and the event books.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use alloy_primitives::U256;
+use olsim_chain::client::view;
+use olsim_chain::contracts::{InferenceMarket, StakingGovernance};
+use olsim_ml::groundtruth::spearman;
+use olsim_ml::model::cost::{DeviceProfile, Precision};
+
+use super::data::Status;
+use super::{EngineError, Sim, to_open};
+use crate::metrics::fairness::{gini, lorenz};
+use crate::report::{
+    AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
+    GrantTierResult, PerfSection, Report, ResultSection, ScenarioInfo,
+};
+use crate::scenario::Tier;
+
+/// Device profile compute is modelled on when no GPU ran.
+pub const COST_PROFILE: &str = "h100-sxm";
+
+impl Sim {
+    /// Runs epoch `epoch` (see the module docs of [`super`] for the order).
+    pub(super) fn epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
+        if epoch == 0 {
+            self.stake(epoch)?;
+        }
+        self.advance_proposals(epoch)?;
+        self.contribute(epoch)?;
+        self.review(epoch)?;
+        self.run_grants(epoch)?;
+        let mut fresh = Vec::new();
+        for m in 0..self.models.len() {
+            if self.models[m].due(epoch) && self.train_model(m)? && self.models[m].chain_id.is_none()
+            {
+                fresh.push(m);
+            }
+        }
+        self.register(epoch, &fresh)?;
+        self.propose(epoch)?;
+        let demand = self.demand();
+        let paid = self.pay(epoch, &demand)?;
+        let served = self.serve(epoch, &paid)?;
+        self.served += served.iter().map(|s| s.len() as u64).sum::<u64>();
+        self.settle(epoch, &served)?;
+        self.claim_staking(epoch)?;
+        self.close_epoch(epoch)?;
+        self.chain.advance_time(self.scenario.run.epoch_seconds)?;
+        Ok(())
+    }
+
+    fn close_epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let b = self.books.close_epoch();
+        let treasury = d.balance_of(self.chain.as_mut(), d.treasury)?;
+        let staked = view(self.chain.as_mut(), d.governance, &StakingGovernance::totalStakedCall {})?;
+        let split = view(self.chain.as_mut(), d.market, &InferenceMarket::feeSplitCall {})?;
+        self.epochs.push(EpochResult {
+            epoch,
+            inference_calls: b.calls,
+            fees: to_open(b.fees),
+            contributor_pool: to_open(b.to_contributors),
+            rewards_paid: to_open(b.rewards),
+            contributions: [b.submitted, b.accepted, b.rejected],
+            slashed: to_open(b.slashed),
+            treasury: to_open(treasury),
+            staked: to_open(staked),
+            fee_split: [split._0, split._1, split._2, split._3],
+        });
+        Ok(())
+    }
+
+    /// The report of the finished run.
+    pub(super) fn report(mut self, started: Instant) -> Result<Report, EngineError> {
+        let d = self.deployment;
+        let contributors = self.contributor_results();
+        let fairness = fairness(&contributors);
+        let attacks = self.attack_results(&contributors);
+        let ledger = d.ledger(self.chain.as_mut())?;
+        let staked: f64 = self.epochs.iter().map(|e| e.staked).sum::<f64>()
+            / self.epochs.len().max(1) as f64;
+        let staker_rewards = to_open(self.books.split_totals[2]);
+        let economy = Economy {
+            fees: self.epochs.iter().map(|e| e.fees).sum(),
+            contributor_rewards: to_open(self.books.rewards.values().copied().sum()),
+            owner_fees: to_open(self.books.split_totals[1]),
+            staker_rewards,
+            treasury: to_open(ledger.treasury),
+            pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
+            staking_yield: if staked > 0.0 { staker_rewards / staked } else { 0.0 },
+            slashed: to_open(self.books.slashed.values().copied().sum()),
+        };
+        let governance = self.proposal_results()?;
+        let grants = self.grant_results();
+        let head = self.chain.head()?;
+        let mut refusals: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for f in &self.log.failures {
+            let reason = f.reason.split('(').next().unwrap_or(&f.reason).to_string();
+            *refusals.entry((f.action.to_string(), reason)).or_default() += 1;
+        }
+        let mut refusals: Vec<_> = refusals.into_iter().map(|((a, r), n)| (a, r, n)).collect();
+        refusals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.cmp(b)));
+        let chain = ChainResult {
+            blocks: head.number,
+            transactions: self.log.included,
+            refused: self.log.failures.len() as u64,
+            gas_used: self.log.gas_used,
+            gas_fees_eth: to_open(self.log.execution_fees + self.log.l1_fees),
+            refusals,
+            state_digest: self.state_digest(),
+        };
+        let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
+        let mut compute = Vec::new();
+        let mut measured = Vec::new();
+        for (stage, device, flops, seconds) in &self.compute.stages {
+            let modelled = profile
+                .model(*flops, Precision::F32)
+                .expect("every profile has f32 figures");
+            compute.push(ComputeResult {
+                stage: stage.to_string(),
+                flops: *flops as f64,
+                profile: format!("{} (f32, {:.0}% of peak)", profile.name, profile.utilisation * 100.0),
+                modelled_seconds: modelled.seconds,
+                modelled_cost_usd: modelled.usd,
+            });
+            measured.push((stage.to_string(), device.clone(), *seconds));
+        }
+        let chain_s = self.timers.get("chain");
+        let perf = PerfSection {
+            stages: self
+                .timers
+                .stages
+                .iter()
+                .map(|(s, t)| (s.to_string(), *t))
+                .collect(),
+            total_seconds: started.elapsed().as_secs_f64(),
+            tx_per_second: rate(self.log.included as f64, chain_s),
+            gas_per_second: rate(self.log.gas_used as f64, chain_s),
+            inferences_per_second: rate(self.served as f64, self.timers.get("serving")),
+            attributions_per_second: rate(self.attributed as f64, self.timers.get("attribution")),
+            measured_compute: measured,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        let sc = &self.scenario.run;
+        let info = ScenarioInfo {
+            name: sc.name.clone(),
+            seed: sc.seed,
+            epochs: sc.epochs,
+            backend: self.chain.backend().to_string(),
+            device: "cpu".into(),
+        };
+        let result = ResultSection {
+            epochs: std::mem::take(&mut self.epochs),
+            contributors,
+            fairness,
+            attacks,
+            economy,
+            grants,
+            governance,
+            chain,
+            compute,
+        };
+        Ok(Report::new(info, result, perf))
+    }
+
+    /// A digest of the final chain state: the contracts' books and every agent's OPEN.
+    fn state_digest(&mut self) -> String {
+        let d = self.deployment;
+        let mut bytes = Vec::new();
+        if let Ok(ledger) = d.ledger(self.chain.as_mut()) {
+            bytes.extend_from_slice(format!("{ledger:?}").as_bytes());
+        }
+        let addresses: Vec<_> = self.actors.iter().map(|(_, a)| a.wallet.address()).collect();
+        for a in addresses {
+            if let Ok(balance) = d.balance_of(self.chain.as_mut(), a) {
+                bytes.extend_from_slice(&balance.to_be_bytes::<32>());
+            }
+        }
+        alloy_primitives::keccak256(bytes).to_string()
+    }
+
+    fn contributor_results(&self) -> Vec<ContributorResult> {
+        let mut out = Vec::new();
+        for net in &self.datanets {
+            for (i, identity) in net.identities.iter().enumerate() {
+                let mine: Vec<_> = net
+                    .contributions
+                    .iter()
+                    .filter(|c| c.contributor.0 as usize == i)
+                    .collect();
+                let records: u64 = mine.iter().map(|c| c.records.len() as u64).sum();
+                let accepted: u64 = mine
+                    .iter()
+                    .filter(|c| c.status == Status::Accepted)
+                    .map(|c| c.records.len() as u64)
+                    .sum();
+                let slashed: U256 = mine
+                    .iter()
+                    .filter_map(|c| self.books.slashed.get(&c.chain_id))
+                    .copied()
+                    .sum();
+                let address = self.actors.address(identity.agent);
+                // Ground truth: clean, original records the identity submitted.
+                let truth = mine
+                    .iter()
+                    .flat_map(|c| &c.records)
+                    .filter(|r| {
+                        let rec = &net.data.records[r.0 as usize];
+                        rec.clean && rec.copy_of.is_none()
+                    })
+                    .count() as f64;
+                out.push(ContributorResult {
+                    name: self.actors.get(identity.agent).name.clone(),
+                    kind: identity.kind.to_string(),
+                    records,
+                    accepted,
+                    rewards: to_open(self.books.rewards.get(&address).copied().unwrap_or_default()),
+                    slashed: to_open(slashed),
+                    truth,
+                });
+            }
+        }
+        out
+    }
+
+    fn attack_results(&self, contributors: &[ContributorResult]) -> Vec<AttackResult> {
+        let mut kinds: Vec<&str> = self
+            .scenario
+            .attackers
+            .iter()
+            .map(|a| a.kind.name())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let flagged = |c: &super::data::Contribution| {
+            c.status == Status::Rejected || self.books.harmful.contains_key(&c.chain_id)
+        };
+        let mut honest_flagged = 0u64;
+        for net in &self.datanets {
+            for c in &net.contributions {
+                if net.identities[c.contributor.0 as usize].kind == "honest" && flagged(c) {
+                    honest_flagged += 1;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for kind in kinds {
+            let mut agents = Vec::new();
+            let (mut mine, mut caught) = (0u64, 0u64);
+            let mut stake_posted = U256::ZERO;
+            for net in &self.datanets {
+                for c in &net.contributions {
+                    let identity = &net.identities[c.contributor.0 as usize];
+                    if identity.kind == kind {
+                        mine += 1;
+                        stake_posted += identity.stake;
+                        if flagged(c) {
+                            caught += 1;
+                        }
+                    }
+                }
+            }
+            for (id, agent) in self.actors.iter() {
+                if agent.role == super::actors::Role::Attacker(kind.to_string()) {
+                    agents.push(id);
+                }
+            }
+            let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> f64 {
+                agents
+                    .iter()
+                    .map(|a| to_open(map.get(&self.actors.address(*a)).copied().unwrap_or_default()))
+                    .sum()
+            };
+            let slashed: f64 = contributors
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| c.slashed)
+                .sum();
+            let fees_paid = sum(&self.books.fees_paid);
+            let revenue = sum(&self.books.rewards) + sum(&self.books.owner_income);
+            let capital = to_open(stake_posted) + fees_paid;
+            let losses = slashed + fees_paid;
+            out.push(AttackResult {
+                kind: kind.to_string(),
+                identities: agents.len() as u32,
+                cost: losses,
+                revenue,
+                slashed,
+                roi: if capital > 0.0 { (revenue - losses) / capital } else { 0.0 },
+                detection_precision: ratio(caught, caught + honest_flagged),
+                detection_recall: ratio(caught, mine),
+            });
+        }
+        out
+    }
+
+    fn grant_results(&self) -> Vec<GrantTierResult> {
+        let price = self.scenario.tokenomics.open_price_usd;
+        let mut out = Vec::new();
+        for tier in [Tier::Exploration, Tier::Building, Tier::Expansion] {
+            let grants: Vec<_> = self.grants.iter().filter(|g| g.tier == tier).collect();
+            if grants.is_empty() {
+                continue;
+            }
+            let granted_usd: f64 = grants.iter().map(|g| g.usd as f64).sum();
+            let fees: f64 = self
+                .models
+                .iter()
+                .filter(|m| m.grant.is_some_and(|(_, t)| t == tier))
+                .filter_map(|m| m.chain_id)
+                .map(|id| to_open(self.books.fees_by_model.get(&id).copied().unwrap_or_default()))
+                .sum();
+            let amount = |map: &BTreeMap<U256, U256>| -> f64 {
+                grants
+                    .iter()
+                    .map(|g| to_open(map.get(&g.id).copied().unwrap_or_default()))
+                    .sum()
+            };
+            out.push(GrantTierResult {
+                tier: format!("{tier:?}").to_lowercase(),
+                funded: grants.len() as u32,
+                completed: grants.iter().filter(|g| g.outcome == Some(true)).count() as u32,
+                failed: grants.iter().filter(|g| g.outcome == Some(false)).count() as u32,
+                granted_usd,
+                released: amount(&self.books.grant_released),
+                returned: amount(&self.books.grant_returned),
+                fees_generated: fees,
+                roi: if granted_usd > 0.0 { fees * price / granted_usd } else { 0.0 },
+            });
+        }
+        out
+    }
+}
+
+fn fairness(contributors: &[ContributorResult]) -> Fairness {
+    let rewards: Vec<f64> = contributors.iter().map(|c| c.rewards).collect();
+    let truth: Vec<f64> = contributors.iter().map(|c| c.truth).collect();
+    let total: f64 = rewards.iter().sum();
+    let honest: f64 = contributors
+        .iter()
+        .filter(|c| c.kind == "honest")
+        .map(|c| c.rewards)
+        .sum();
+    Fairness {
+        gini: gini(&rewards),
+        honest_share: if total > 0.0 { honest / total } else { 0.0 },
+        spearman_vs_truth: spearman(&rewards, &truth),
+        truth: "clean original records submitted (generator truth)".into(),
+        lorenz: lorenz(&rewards, 50),
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn rate(count: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count / seconds } else { 0.0 }
+}

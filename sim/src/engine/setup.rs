@@ -1,0 +1,344 @@
+//! Before epoch 0: the agents, their ETH for gas and OPEN budgets, the protocol deployment,
+//! the Datanets on chain with their reviewers, and the generated data.
+
+use alloy_primitives::U256;
+use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
+use olsim_chain::protocol::OPEN;
+use olsim_chain::{Chain, Deployment};
+use olsim_ml::data::{Datanet, RecordId};
+
+use super::actors::{Actors, AgentId, Role};
+use super::data::{DatanetState, Identity, Reviewer};
+use super::txs::{Action, TxLog, send};
+use super::{EngineError, Sim, Timers, books, models, open};
+use crate::scenario::{AttackKind, ModelKind, Scenario, Source, Task};
+
+/// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
+const GAS_ETH: u128 = 1_000_000_000_000_000_000;
+
+impl Sim {
+    /// Creates the agents, funds them, deploys the protocol and sets up the Datanets.
+    pub(super) fn setup(
+        scenario: Scenario,
+        mut chain: Box<dyn Chain>,
+    ) -> Result<Sim, EngineError> {
+        let start = std::time::Instant::now();
+        let seed = scenario.run.seed;
+        let params = scenario
+            .tokenomics
+            .protocol_params()
+            .map_err(|e| EngineError::Scenario(e.to_string()))?;
+        let mut actors = Actors::new(seed);
+        let admin = actors.add("admin".into(), Role::Admin);
+        let treasury = actors.add("treasury".into(), Role::Treasury);
+        let committee: Vec<AgentId> = (0..scenario.grants.committee)
+            .map(|i| actors.add(format!("committee-{i}"), Role::Committee))
+            .collect();
+
+        let mut datanets = Vec::new();
+        for (index, config) in scenario.datanets.iter().enumerate() {
+            if config.source != Source::Generated {
+                return Err(EngineError::Unsupported(format!(
+                    "datanets[{index}] `{}`: source = \"file\" Datanets have no ground truth and are \
+                     not run by the engine yet; use source = \"generated\"",
+                    config.name
+                )));
+            }
+            if config.task != Task::Classification {
+                return Err(EngineError::Unsupported(format!(
+                    "datanets[{index}] `{}`: task = \"text\" (language models) is not run by the \
+                     engine yet; use task = \"classification\"",
+                    config.name
+                )));
+            }
+            let generated = scenario
+                .datanet_spec(index)
+                .map_err(|e| EngineError::Scenario(e.to_string()))?;
+            let data = Datanet::generate(&generated.spec)
+                .map_err(|e| EngineError::Scenario(format!("datanet `{}`: {e}", config.name)))?;
+            let curator = actors.add(format!("{}/curator", config.name), Role::Curator);
+            let mut reviewers: Vec<Reviewer> = (0..config.reviewers.count)
+                .map(|i| Reviewer {
+                    agent: actors.add(format!("{}/reviewer-{i}", config.name), Role::Reviewer),
+                    colluding: None,
+                })
+                .collect();
+            for (a, attacker) in scenario.attackers.iter().enumerate() {
+                if attacker.kind == AttackKind::ColludingReviewers
+                    && attacker.datanet.as_deref() == Some(config.name.as_str())
+                {
+                    for i in 0..attacker.count {
+                        reviewers.push(Reviewer {
+                            agent: actors.add(
+                                format!("{}/colluding-reviewer-{a}-{i}", config.name),
+                                Role::Attacker(attacker.kind.name().into()),
+                            ),
+                            colluding: Some((a, attacker.rate())),
+                        });
+                    }
+                }
+            }
+            let identities =
+                Identity::assign(&scenario, config, &generated, &data, &mut actors)?;
+            datanets.push(DatanetState {
+                name: config.name.clone(),
+                chain_id: U256::ZERO,
+                curator,
+                reviewers,
+                identities,
+                data,
+                contributions: Vec::new(),
+                accepted: Vec::<RecordId>::new(),
+            });
+        }
+
+        let models = models::ModelState::all(&scenario, &datanets, &mut actors)?;
+        let users: Vec<AgentId> = (0..scenario.inference.users)
+            .map(|i| actors.add(format!("user-{i}"), Role::User))
+            .collect();
+        let mut stakers = Vec::new();
+        for (g, group) in scenario.stakers.iter().enumerate() {
+            for i in 0..group.count {
+                stakers.push((g, actors.add(format!("{}-{i}", group.name), Role::Staker)));
+            }
+        }
+
+        // ETH for gas: one deposit to the admin, then a batch of transfers.
+        let total_eth = U256::from(GAS_ETH) * U256::from(actors.len() as u64 + 1);
+        chain.deposit(actors.address(admin), total_eth)?;
+        let mut log = TxLog::default();
+        let eth: Vec<Action> = actors
+            .iter()
+            .filter(|(id, _)| *id != admin)
+            .map(|(_, a)| Action::eth(admin, a.wallet.address(), U256::from(GAS_ETH)))
+            .collect();
+        send(chain.as_mut(), &mut actors, &mut log, 0, eth)?;
+
+        let committee_addrs: Vec<_> = committee.iter().map(|c| actors.address(*c)).collect();
+        let treasury_addr = actors.address(treasury);
+        let deployment = Deployment::deploy(
+            chain.as_mut(),
+            &mut actors.get_mut(admin).wallet,
+            treasury_addr,
+            &committee_addrs,
+            &params,
+        )?;
+
+        let mut sim = Sim {
+            seed,
+            chain,
+            actors,
+            log,
+            deployment,
+            admin,
+            committee,
+            users,
+            stakers,
+            datanets,
+            models,
+            proposals: Vec::new(),
+            grants: Vec::new(),
+            books: books::Books::default(),
+            timers: Timers::default(),
+            compute: models::Compute::default(),
+            base: models::BaseModels::default(),
+            epochs: Vec::new(),
+            served: 0,
+            attributed: 0,
+            scenario,
+        };
+        sim.fund()?;
+        sim.create_datanets()?;
+        sim.timers.add("setup", start);
+        Ok(sim)
+    }
+
+    /// Sends every agent its OPEN budget and has it approve the contract it pays.
+    fn fund(&mut self) -> Result<(), EngineError> {
+        let d = self.deployment;
+        let sc = &self.scenario;
+        let mut budgets: Vec<(AgentId, U256, Option<alloy_primitives::Address>)> = Vec::new();
+        let max_price = sc
+            .models
+            .iter()
+            .map(|m| m.price)
+            .chain(sc.grants.cohorts.iter().map(|c| c.price))
+            .fold(sc.inference.reference_price, f64::max);
+        let epochs = f64::from(sc.run.epochs);
+        // Users can afford twice the reference demand at the highest price.
+        let cohort_calls: u64 = sc
+            .grants
+            .cohorts
+            .iter()
+            .map(|c| c.calls_per_epoch * u64::from(c.teams))
+            .sum();
+        let demand = (sc.inference.calls_per_epoch + cohort_calls) as f64;
+        let per_user = 2.0 * demand * epochs * max_price / f64::from(sc.inference.users.max(1));
+        for &u in &self.users {
+            budgets.push((u, open(per_user), Some(d.market)));
+        }
+        for model in &self.models {
+            for &(agent, calls) in &model.wash {
+                budgets.push((
+                    agent,
+                    open(2.0 * calls as f64 * epochs * model.price),
+                    Some(d.market),
+                ));
+            }
+        }
+        for net in &self.datanets {
+            for identity in &net.identities {
+                budgets.push((identity.agent, identity.stake, Some(d.datanets)));
+            }
+        }
+        for &(g, staker) in &self.stakers {
+            budgets.push((staker, open(sc.stakers[g].stake), Some(d.governance)));
+        }
+        let transfers = budgets
+            .iter()
+            .filter(|(_, amount, _)| !amount.is_zero())
+            .map(|&(agent, amount, _)| {
+                Action::call(
+                    self.admin,
+                    "distribute OPEN",
+                    d.token,
+                    &OpenToken::transferCall {
+                        to: self.actors.address(agent),
+                        amount,
+                    },
+                )
+            })
+            .collect();
+        self.send(0, transfers)?;
+        let approvals = budgets
+            .iter()
+            .filter_map(|&(agent, _, spender)| {
+                spender.map(|spender| {
+                    Action::call(
+                        agent,
+                        "approve",
+                        d.token,
+                        &OpenToken::approveCall {
+                            spender,
+                            amount: U256::MAX,
+                        },
+                    )
+                })
+            })
+            .collect();
+        self.send(0, approvals)?;
+
+        let fund = self.grant_fund()?;
+        if !fund.is_zero() {
+            let deposit = vec![
+                Action::call(
+                    self.admin,
+                    "approve",
+                    d.token,
+                    &OpenToken::approveCall {
+                        spender: d.grants,
+                        amount: fund,
+                    },
+                ),
+                Action::call(
+                    self.admin,
+                    "fund OpenCircle",
+                    d.grants,
+                    &GrantVault::depositCall { amount: fund },
+                ),
+            ];
+            self.send(0, deposit)?;
+        }
+        Ok(())
+    }
+
+    /// The OpenCircle fund in OPEN wei at the start price (zero without cohorts).
+    fn grant_fund(&self) -> Result<U256, EngineError> {
+        if self.scenario.grants.cohorts.is_empty() {
+            return Ok(U256::ZERO);
+        }
+        let price = self.scenario.tokenomics.open_price_usd;
+        let open_amount = self.scenario.grants.fund_usd as f64 / price;
+        if open_amount > 1e9 {
+            return Err(EngineError::Scenario(format!(
+                "grants.fund_usd = {} at {price} USD per OPEN is more than the OPEN supply",
+                self.scenario.grants.fund_usd
+            )));
+        }
+        Ok(U256::from(open_amount.floor() as u128) * OPEN)
+    }
+
+    /// Creates each Datanet on chain and appoints its reviewers.
+    fn create_datanets(&mut self) -> Result<(), EngineError> {
+        let d = self.deployment;
+        for i in 0..self.datanets.len() {
+            let net = &self.datanets[i];
+            let domain = self.scenario.datanets[i].domain.name().to_string();
+            let create = Action::call(
+                net.curator,
+                "create Datanet",
+                d.datanets,
+                &DatanetRegistry::createDatanetCall {
+                    name: net.name.clone(),
+                    domain,
+                },
+            );
+            let name = net.name.clone();
+            let receipt = self.send(0, vec![create])?.pop().flatten().ok_or_else(|| {
+                EngineError::Scenario(format!("Datanet `{name}` could not be created"))
+            })?;
+            let created = receipt.event::<DatanetRegistry::DatanetCreated>(d.datanets)?;
+            let net = &mut self.datanets[i];
+            net.chain_id = created.datanetId;
+            let adds = net
+                .reviewers
+                .iter()
+                .map(|r| {
+                    Action::call(
+                        net.curator,
+                        "add reviewer",
+                        d.datanets,
+                        &DatanetRegistry::addReviewerCall {
+                            datanetId: net.chain_id,
+                            reviewer: self.actors.address(r.agent),
+                        },
+                    )
+                })
+                .collect();
+            self.send(0, adds)?;
+        }
+        Ok(())
+    }
+
+    /// Sends actions, books their events, and returns one receipt (or `None`) per action.
+    pub(super) fn send(
+        &mut self,
+        epoch: u32,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Option<olsim_chain::Receipt>>, EngineError> {
+        let start = std::time::Instant::now();
+        let receipts = send(
+            self.chain.as_mut(),
+            &mut self.actors,
+            &mut self.log,
+            epoch,
+            actions,
+        )?;
+        for receipt in receipts.iter().flatten() {
+            self.books.observe(&self.deployment, receipt);
+        }
+        self.timers.add("chain", start);
+        Ok(receipts)
+    }
+
+    /// Whether a model kind can run in this build.
+    pub(super) fn check_kind(kind: ModelKind, name: &str) -> Result<(), EngineError> {
+        match kind {
+            ModelKind::Classifier => Ok(()),
+            ModelKind::LanguageModel => Err(EngineError::Unsupported(format!(
+                "model `{name}`: kind = \"language_model\" is not run by the engine yet; use \
+                 kind = \"classifier\""
+            ))),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Turning agents' actions into signed transactions, sending them in batches, and keeping
+//! every outcome: a refused transaction is data (who, what, why), never a crash.
+
+use std::collections::BTreeSet;
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::SolCall;
+use olsim_chain::client::PRIORITY_FEE;
+use olsim_chain::{Chain, ChainError, Receipt, TxRequest};
+use serde::Serialize;
+
+use super::actors::{Actors, AgentId};
+
+/// One contract call an agent wants to make.
+#[derive(Clone, Debug)]
+pub struct Action {
+    /// Who signs it.
+    pub agent: AgentId,
+    /// Short label for the log and the metrics (`"contribute"`).
+    pub label: &'static str,
+    /// Contract called.
+    pub to: Address,
+    /// ABI-encoded calldata.
+    pub data: Bytes,
+    /// Gas limit (batched transactions cannot be estimated one by one).
+    pub gas: u64,
+    /// Wei sent along.
+    pub value: U256,
+}
+
+impl Action {
+    /// `agent` calls `call` on `to` with the default gas limit.
+    pub fn call<T: SolCall>(agent: AgentId, label: &'static str, to: Address, call: &T) -> Self {
+        Self {
+            agent,
+            label,
+            to,
+            data: call.abi_encode().into(),
+            gas: DEFAULT_GAS,
+            value: U256::ZERO,
+        }
+    }
+
+    /// `agent` sends `value` wei of ETH to `to`.
+    pub fn eth(agent: AgentId, to: Address, value: U256) -> Self {
+        Self {
+            agent,
+            label: "send ETH",
+            to,
+            data: Bytes::new(),
+            gas: 21_000,
+            value,
+        }
+    }
+
+    /// The same action with a different gas limit.
+    pub fn with_gas(mut self, gas: u64) -> Self {
+        self.gas = gas;
+        self
+    }
+}
+
+/// Gas limit of an ordinary protocol call (the largest, `contribute`, uses about 200k).
+pub const DEFAULT_GAS: u64 = 400_000;
+
+/// A refused transaction, recorded as data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Epoch it happened in.
+    pub epoch: u32,
+    /// Name of the agent that sent it.
+    pub agent: String,
+    /// What it tried (`"contribute"`).
+    pub action: &'static str,
+    /// Why it was refused: the decoded revert reason, or the chain's message.
+    pub reason: String,
+}
+
+/// Counts of what was sent and what was refused, by action label.
+#[derive(Clone, Debug, Default)]
+pub struct TxLog {
+    /// Every refused transaction, in order.
+    pub failures: Vec<Failure>,
+    /// Included transactions.
+    pub included: u64,
+    /// Gas used by included transactions.
+    pub gas_used: u64,
+    /// Execution fees paid (gas times effective price), wei.
+    pub execution_fees: U256,
+    /// L1 data fees paid, wei.
+    pub l1_fees: U256,
+}
+
+/// Sends `actions` in one batch in the given order and returns one outcome per action.
+///
+/// Agents whose transaction was refused get their nonce back from the chain, so their later
+/// transactions stay valid; the refusal is appended to `log.failures`.
+pub fn send<C: Chain + ?Sized>(
+    chain: &mut C,
+    actors: &mut Actors,
+    log: &mut TxLog,
+    epoch: u32,
+    actions: Vec<Action>,
+) -> Result<Vec<Option<Receipt>>, ChainError> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let max_fee = 2 * u128::from(chain.next_base_fee()?) + PRIORITY_FEE;
+    let chain_id = chain.chain_id();
+    let txs = actions
+        .iter()
+        .map(|a| {
+            actors.get_mut(a.agent).wallet.sign(
+                chain_id,
+                TxRequest {
+                    to: Some(a.to),
+                    data: a.data.clone(),
+                    value: a.value,
+                    gas_limit: a.gas,
+                    max_fee_per_gas: max_fee,
+                    max_priority_fee_per_gas: PRIORITY_FEE,
+                },
+            )
+        })
+        .collect();
+    let outcomes = chain.send_batch(txs);
+    let mut resync = BTreeSet::new();
+    let mut receipts = Vec::with_capacity(outcomes.len());
+    for (action, outcome) in actions.iter().zip(outcomes) {
+        match outcome {
+            Ok(receipt) => {
+                log.included += 1;
+                log.gas_used += receipt.gas_used;
+                log.execution_fees += receipt.execution_fee();
+                log.l1_fees += receipt.l1_fee.unwrap_or_default();
+                receipts.push(Some(receipt));
+            }
+            Err(error) => {
+                if let ChainError::Backend { .. } = error {
+                    return Err(error);
+                }
+                resync.insert(action.agent);
+                log.failures.push(Failure {
+                    epoch,
+                    agent: actors.get(action.agent).name.clone(),
+                    action: action.label,
+                    reason: error
+                        .revert_reason()
+                        .map_or_else(|| error.to_string(), str::to_string),
+                });
+                receipts.push(None);
+            }
+        }
+    }
+    for agent in resync {
+        let nonce = chain.nonce(actors.address(agent))?;
+        actors.get_mut(agent).wallet.set_nonce(nonce);
+    }
+    Ok(receipts)
+}

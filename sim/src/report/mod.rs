@@ -1,0 +1,299 @@
+//! The run report: a versioned JSON document with a deterministic `result` section and its
+//! digest, a separate `perf` section of wall-clock figures, and Markdown and HTML renderings
+//! (the HTML page embeds plotters SVG charts).
+//!
+//! Rule: everything in [`ResultSection`] is a pure function of the scenario and its seed (the
+//! digest covers it); anything measured with a clock lives in [`PerfSection`].
+
+pub mod charts;
+pub mod html;
+pub mod markdown;
+pub mod tables;
+
+use alloy_primitives::keccak256;
+use serde::{Deserialize, Serialize};
+
+/// Version of the report format; bumped whenever a field changes meaning or disappears.
+pub const REPORT_VERSION: u32 = 1;
+
+/// A whole run report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Report format version ([`REPORT_VERSION`]).
+    pub version: u32,
+    /// What was run.
+    pub scenario: ScenarioInfo,
+    /// Deterministic results.
+    pub result: ResultSection,
+    /// `keccak256` of the canonical JSON of `result`, hex.
+    pub digest: String,
+    /// Wall-clock measurements (excluded from the digest).
+    pub perf: PerfSection,
+}
+
+impl Report {
+    /// Builds a report and computes the digest of its result section.
+    pub fn new(scenario: ScenarioInfo, result: ResultSection, perf: PerfSection) -> Self {
+        let digest = digest_of(&result);
+        Self {
+            version: REPORT_VERSION,
+            scenario,
+            result,
+            digest,
+            perf,
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Parses a report, refusing other format versions.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if report.version != REPORT_VERSION {
+            return Err(format!(
+                "report format version {} is not supported (this olsim reads version {REPORT_VERSION})",
+                report.version
+            ));
+        }
+        Ok(report)
+    }
+}
+
+/// `keccak256` of the compact JSON of `result`, as `0x`-prefixed hex.
+pub fn digest_of(result: &ResultSection) -> String {
+    let bytes = serde_json::to_vec(result).expect("a result section always serialises");
+    keccak256(bytes).to_string()
+}
+
+/// What was run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Epochs simulated.
+    pub epochs: u32,
+    /// Chain backend (`embedded` or `anvil`).
+    pub backend: String,
+    /// Compute device (`cpu`, `cuda`).
+    pub device: String,
+}
+
+/// Deterministic results of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultSection {
+    /// Per-epoch economy.
+    pub epochs: Vec<EpochResult>,
+    /// Per-contributor outcome (honest and attacking identities alike).
+    pub contributors: Vec<ContributorResult>,
+    /// Reward fairness.
+    pub fairness: Fairness,
+    /// Per attacker kind.
+    pub attacks: Vec<AttackResult>,
+    /// Whole-run economy.
+    pub economy: Economy,
+    /// OpenCircle grants per tier.
+    pub grants: Vec<GrantTierResult>,
+    /// Governance proposals and what became of them.
+    pub governance: Vec<ProposalResult>,
+    /// Chain activity.
+    pub chain: ChainResult,
+    /// Counted compute per stage, with modelled time on a named device profile.
+    pub compute: Vec<ComputeResult>,
+}
+
+/// One epoch of the economy (amounts in OPEN).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochResult {
+    /// Epoch number, from 1.
+    pub epoch: u32,
+    /// Inference calls paid for.
+    pub inference_calls: u64,
+    /// Inference fees paid.
+    pub fees: f64,
+    /// Contributor share put into reward pools.
+    pub contributor_pool: f64,
+    /// Rewards paid to contributors (push or claimed).
+    pub rewards_paid: f64,
+    /// Contributions submitted, accepted and rejected.
+    pub contributions: [u64; 3],
+    /// Stake slashed.
+    pub slashed: f64,
+    /// Treasury balance at the end of the epoch.
+    pub treasury: f64,
+    /// Total OPEN staked at the end of the epoch.
+    pub staked: f64,
+    /// Fee split in force at the end of the epoch (contributors, owner, stakers, treasury bps).
+    pub fee_split: [u16; 4],
+}
+
+/// What one contributing identity did and received (amounts in OPEN).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContributorResult {
+    /// Agent name.
+    pub name: String,
+    /// `honest`, or the attacker kind.
+    pub kind: String,
+    /// Records submitted.
+    pub records: u64,
+    /// Records accepted by review.
+    pub accepted: u64,
+    /// Attribution rewards received.
+    pub rewards: f64,
+    /// Stake lost to slashing.
+    pub slashed: f64,
+    /// Ground-truth value (see [`Fairness::truth`]).
+    pub truth: f64,
+}
+
+/// Reward fairness.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fairness {
+    /// Gini coefficient of contributor rewards.
+    pub gini: f64,
+    /// Share of all contributor rewards that went to honest contributors.
+    pub honest_share: f64,
+    /// Spearman correlation between reward and ground-truth value over contributors.
+    pub spearman_vs_truth: f64,
+    /// Which ground truth: `leave-one-out retraining` or `generator quality`.
+    pub truth: String,
+    /// Lorenz curve of rewards.
+    pub lorenz: Vec<(f64, f64)>,
+}
+
+/// Outcome of one attacker kind (amounts in OPEN).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttackResult {
+    /// Attacker kind.
+    pub kind: String,
+    /// Identities used.
+    pub identities: u32,
+    /// What the attack cost: stakes lost, fees paid, gas.
+    pub cost: f64,
+    /// What it earned: rewards and owner fees.
+    pub revenue: f64,
+    /// Stake slashed.
+    pub slashed: f64,
+    /// `(revenue - cost) / cost`; 0 when nothing was spent.
+    pub roi: f64,
+    /// Of the contributions the protocol flagged (rejected or slashed), the share that were this kind's.
+    pub detection_precision: f64,
+    /// Share of this kind's contributions that were flagged.
+    pub detection_recall: f64,
+}
+
+/// Whole-run economy (amounts in OPEN).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Economy {
+    /// Inference fees paid.
+    pub fees: f64,
+    /// Paid to contributors by attribution.
+    pub contributor_rewards: f64,
+    /// Paid to model owners.
+    pub owner_fees: f64,
+    /// Paid to stakers.
+    pub staker_rewards: f64,
+    /// Treasury balance at the end.
+    pub treasury: f64,
+    /// Left in reward pools at the end.
+    pub pools: f64,
+    /// Staker rewards over the average stake, over the run.
+    pub staking_yield: f64,
+    /// Stake slashed over the run.
+    pub slashed: f64,
+}
+
+/// OpenCircle grants of one tier.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrantTierResult {
+    /// `exploration`, `building` or `expansion`.
+    pub tier: String,
+    /// Grants activated.
+    pub funded: u32,
+    /// Grants that delivered every milestone.
+    pub completed: u32,
+    /// Grants that failed.
+    pub failed: u32,
+    /// USD granted.
+    pub granted_usd: f64,
+    /// OPEN released to grantees.
+    pub released: f64,
+    /// OPEN returned to the vault by failed grants.
+    pub returned: f64,
+    /// Inference fees generated by the tier's models.
+    pub fees_generated: f64,
+    /// Fees generated (in USD at the scenario's OPEN price) per grant USD.
+    pub roi: f64,
+}
+
+/// A governance proposal.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProposalResult {
+    /// What it changes.
+    pub description: String,
+    /// Epoch it was proposed in.
+    pub proposed: u32,
+    /// Epoch it was executed in, if it passed.
+    pub executed: Option<u32>,
+    /// Votes for and against (OPEN of stake).
+    pub votes: [f64; 2],
+}
+
+/// Chain activity.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChainResult {
+    /// Blocks sealed.
+    pub blocks: u64,
+    /// Transactions included.
+    pub transactions: u64,
+    /// Transactions refused (reverted before inclusion).
+    pub refused: u64,
+    /// Gas used.
+    pub gas_used: u64,
+    /// ETH paid in L2 execution and L1 data fees.
+    pub gas_fees_eth: f64,
+    /// Refusals by action and reason, with counts, most frequent first.
+    pub refusals: Vec<(String, String, u64)>,
+    /// `keccak256` of the final chain state.
+    pub state_digest: String,
+}
+
+/// Counted compute of one stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComputeResult {
+    /// `training`, `serving` or `attribution`.
+    pub stage: String,
+    /// Counted FLOPs.
+    pub flops: f64,
+    /// Device profile used for the estimate.
+    pub profile: String,
+    /// Modelled seconds on that profile (an estimate, not a measurement).
+    pub modelled_seconds: f64,
+    /// Modelled cost in USD at the profile's hourly price.
+    pub modelled_cost_usd: f64,
+}
+
+/// Wall-clock measurements of the run (not covered by the digest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerfSection {
+    /// Seconds per stage, in the order stages ran.
+    pub stages: Vec<(String, f64)>,
+    /// Total wall seconds.
+    pub total_seconds: f64,
+    /// Included transactions per second of chain time.
+    pub tx_per_second: f64,
+    /// Gas per second of chain time.
+    pub gas_per_second: f64,
+    /// Inferences served per second of serving time.
+    pub inferences_per_second: f64,
+    /// Inferences attributed per second of attribution time.
+    pub attributions_per_second: f64,
+    /// Measured seconds per compute stage on the device used.
+    pub measured_compute: Vec<(String, String, f64)>,
+    /// Worker threads available.
+    pub threads: usize,
+}

@@ -1,0 +1,267 @@
+//! The report's figures as titled tables, shared by the Markdown and HTML renderings.
+
+use super::Report;
+
+/// A titled table of text cells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// Section title.
+    pub title: &'static str,
+    /// Column headers.
+    pub headers: Vec<&'static str>,
+    /// Rows of cells, one per header.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Formats an amount with thousands separators and two decimals.
+pub fn amount(x: f64) -> String {
+    let negative = x < 0.0;
+    let text = format!("{:.2}", x.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
+}
+
+fn ratio(x: f64) -> String {
+    format!("{x:.3}")
+}
+
+/// Every table of a report, in display order.
+pub fn all(report: &Report) -> Vec<Table> {
+    let r = &report.result;
+    let e = &r.economy;
+    let f = &r.fairness;
+    let c = &r.chain;
+    let mut tables = vec![
+        Table {
+            title: "Fairness",
+            headers: vec!["measure", "value"],
+            rows: vec![
+                vec!["Gini of rewards".into(), ratio(f.gini)],
+                vec!["honest share of rewards".into(), ratio(f.honest_share)],
+                vec![
+                    format!("Spearman(reward, {})", f.truth),
+                    ratio(f.spearman_vs_truth),
+                ],
+            ],
+        },
+        Table {
+            title: "Economy (OPEN)",
+            headers: vec!["item", "amount"],
+            rows: vec![
+                vec!["inference fees".into(), amount(e.fees)],
+                vec!["contributor rewards".into(), amount(e.contributor_rewards)],
+                vec!["model owner fees".into(), amount(e.owner_fees)],
+                vec!["staker rewards".into(), amount(e.staker_rewards)],
+                vec!["treasury".into(), amount(e.treasury)],
+                vec!["left in reward pools".into(), amount(e.pools)],
+                vec!["slashed".into(), amount(e.slashed)],
+                vec!["staking yield over the run".into(), ratio(e.staking_yield)],
+            ],
+        },
+        Table {
+            title: "Epochs",
+            headers: vec![
+                "epoch",
+                "calls",
+                "fees",
+                "contributor pool",
+                "rewards paid",
+                "submitted/accepted/rejected",
+                "slashed",
+                "staked",
+                "fee split bps",
+            ],
+            rows: r
+                .epochs
+                .iter()
+                .map(|ep| {
+                    vec![
+                        ep.epoch.to_string(),
+                        ep.inference_calls.to_string(),
+                        amount(ep.fees),
+                        amount(ep.contributor_pool),
+                        amount(ep.rewards_paid),
+                        format!(
+                            "{}/{}/{}",
+                            ep.contributions[0], ep.contributions[1], ep.contributions[2]
+                        ),
+                        amount(ep.slashed),
+                        amount(ep.staked),
+                        format!(
+                            "{}/{}/{}/{}",
+                            ep.fee_split[0], ep.fee_split[1], ep.fee_split[2], ep.fee_split[3]
+                        ),
+                    ]
+                })
+                .collect(),
+        },
+    ];
+    if !r.attacks.is_empty() {
+        tables.push(Table {
+            title: "Attacks",
+            headers: vec![
+                "kind",
+                "identities",
+                "cost",
+                "revenue",
+                "slashed",
+                "return on cost",
+                "detection precision",
+                "detection recall",
+            ],
+            rows: r
+                .attacks
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.kind.clone(),
+                        a.identities.to_string(),
+                        amount(a.cost),
+                        amount(a.revenue),
+                        amount(a.slashed),
+                        ratio(a.roi),
+                        ratio(a.detection_precision),
+                        ratio(a.detection_recall),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if !r.grants.is_empty() {
+        tables.push(Table {
+            title: "OpenCircle grants",
+            headers: vec![
+                "tier",
+                "funded",
+                "completed",
+                "failed",
+                "granted USD",
+                "released OPEN",
+                "returned OPEN",
+                "fees generated",
+                "fee USD per grant USD",
+            ],
+            rows: r
+                .grants
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.tier.clone(),
+                        g.funded.to_string(),
+                        g.completed.to_string(),
+                        g.failed.to_string(),
+                        amount(g.granted_usd),
+                        amount(g.released),
+                        amount(g.returned),
+                        amount(g.fees_generated),
+                        ratio(g.roi),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if !r.governance.is_empty() {
+        tables.push(Table {
+            title: "Governance",
+            headers: vec!["proposal", "proposed", "executed", "for", "against"],
+            rows: r
+                .governance
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.description.clone(),
+                        p.proposed.to_string(),
+                        p.executed.map_or("no".into(), |e| e.to_string()),
+                        amount(p.votes[0]),
+                        amount(p.votes[1]),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    tables.push(Table {
+        title: "Chain",
+        headers: vec!["measure", "value"],
+        rows: vec![
+            vec!["blocks".into(), c.blocks.to_string()],
+            vec!["transactions included".into(), c.transactions.to_string()],
+            vec!["transactions refused".into(), c.refused.to_string()],
+            vec!["gas used".into(), c.gas_used.to_string()],
+            vec!["gas fees (ETH)".into(), format!("{:.6}", c.gas_fees_eth)],
+            vec!["state digest".into(), c.state_digest.clone()],
+        ],
+    });
+    if !c.refusals.is_empty() {
+        tables.push(Table {
+            title: "Refused transactions",
+            headers: vec!["action", "reason", "count"],
+            rows: c
+                .refusals
+                .iter()
+                .map(|(a, why, n)| vec![a.clone(), why.clone(), n.to_string()])
+                .collect(),
+        });
+    }
+    tables.push(Table {
+        title: "Compute (counted FLOPs; time and cost modelled on a device profile)",
+        headers: vec!["stage", "GFLOP", "profile", "modelled s", "modelled USD"],
+        rows: r
+            .compute
+            .iter()
+            .map(|s| {
+                vec![
+                    s.stage.clone(),
+                    format!("{:.3}", s.flops / 1e9),
+                    s.profile.clone(),
+                    format!("{:.6}", s.modelled_seconds),
+                    format!("{:.6}", s.modelled_cost_usd),
+                ]
+            })
+            .collect(),
+    });
+    let p = &report.perf;
+    let mut perf_rows: Vec<Vec<String>> = p
+        .stages
+        .iter()
+        .map(|(stage, s)| vec![format!("{stage} (s)"), format!("{s:.3}")])
+        .collect();
+    perf_rows.extend([
+        vec!["total (s)".into(), format!("{:.3}", p.total_seconds)],
+        vec!["chain tx/s".into(), format!("{:.0}", p.tx_per_second)],
+        vec!["chain gas/s".into(), format!("{:.0}", p.gas_per_second)],
+        vec!["inferences/s".into(), format!("{:.0}", p.inferences_per_second)],
+        vec!["attributions/s".into(), format!("{:.0}", p.attributions_per_second)],
+        vec!["threads".into(), p.threads.to_string()],
+    ]);
+    perf_rows.extend(
+        p.measured_compute
+            .iter()
+            .map(|(stage, device, s)| vec![format!("{stage} on {device}, measured (s)"), format!("{s:.3}")]),
+    );
+    tables.push(Table {
+        title: "Performance (wall clock, this machine; outside the digest)",
+        headers: vec!["measure", "value"],
+        rows: perf_rows,
+    });
+    tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amount;
+
+    #[test]
+    fn amounts_are_grouped() {
+        assert_eq!(amount(0.0), "0.00");
+        assert_eq!(amount(1234.5), "1,234.50");
+        assert_eq!(amount(-1234567.891), "-1,234,567.89");
+        assert_eq!(amount(999.999), "1,000.00");
+    }
+}

@@ -188,48 +188,46 @@ impl<'t> Locator<'t> {
         let Some(root) = &self.root else {
             return String::new();
         };
-        let mut best: Option<(usize, Vec<Seg>)> = None;
-        let mut segs = Vec::new();
-        visit_table(root.get_ref(), &mut segs, &mut |segs, key, value| {
-            for s in [key, value].into_iter().flatten() {
-                if s.start <= span.start && span.end <= s.end.max(s.start + 1) {
-                    let width = s.end - s.start;
-                    if best.as_ref().is_none_or(|(w, _)| width <= *w) {
-                        best = Some((width, segs.to_vec()));
-                    }
-                }
-            }
-        });
-        best.map(|(_, s)| format_path(&s)).unwrap_or_default()
+        let mut nodes = Vec::new();
+        collect_table(root.get_ref(), &mut Vec::new(), &mut nodes);
+        // The narrowest span holding the error; the deepest node among equals.
+        nodes
+            .into_iter()
+            .filter(|(_, s)| s.start <= span.start && span.end <= s.end.max(s.start + 1))
+            .min_by_key(|(segs, s)| (s.end - s.start, usize::MAX - segs.len()))
+            .map(|(segs, _)| format_path(&segs))
+            .unwrap_or_default()
     }
 }
 
-/// Calls `f(path, key span, value span)` for every key and array element under `table`.
-fn visit_table(
+/// Every key (with its key span and its value span) and array element (with its span)
+/// under `table`, with its path.
+fn collect_table(
     table: &DeTable<'_>,
     segs: &mut Vec<Seg>,
-    f: &mut dyn FnMut(&[Seg], Option<Range<usize>>, Option<Range<usize>>),
+    out: &mut Vec<(Vec<Seg>, Range<usize>)>,
 ) {
     for (k, v) in table.iter() {
         segs.push(Seg::Key(k.get_ref().to_string()));
-        f(segs, Some(k.span()), Some(v.span()));
-        visit_value(v.get_ref(), segs, f);
+        out.push((segs.clone(), k.span()));
+        out.push((segs.clone(), v.span()));
+        collect_value(v.get_ref(), segs, out);
         segs.pop();
     }
 }
 
-fn visit_value(
+fn collect_value(
     value: &DeValue<'_>,
     segs: &mut Vec<Seg>,
-    f: &mut dyn FnMut(&[Seg], Option<Range<usize>>, Option<Range<usize>>),
+    out: &mut Vec<(Vec<Seg>, Range<usize>)>,
 ) {
     match value {
-        DeValue::Table(t) => visit_table(t, segs, f),
+        DeValue::Table(t) => collect_table(t, segs, out),
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
                 segs.push(Seg::Index(i));
-                f(segs, None, Some(item.span()));
-                visit_value(item.get_ref(), segs, f);
+                out.push((segs.clone(), item.span()));
+                collect_value(item.get_ref(), segs, out);
                 segs.pop();
             }
         }

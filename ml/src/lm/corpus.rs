@@ -8,11 +8,12 @@ use crate::data::build_population;
 use crate::data::{Datanet, DatanetSpec, Document, Domain, PopulationSpec, TextParams};
 
 /// Generates one Datanet per domain in `domains`, each with the population `population`
-/// under master seed `seed` and default text parameters: the generic pre-training mix.
+/// and text parameters `text` under master seed `seed`: the generic pre-training mix.
 pub fn generic_datanets(
     seed: u64,
     domains: &[Domain],
     population: &PopulationSpec,
+    text: &TextParams,
 ) -> Result<Vec<Datanet>, LmError> {
     domains
         .iter()
@@ -22,7 +23,7 @@ pub fn generic_datanets(
                 domain,
                 seed,
                 contributors,
-                text: TextParams::default(),
+                text: text.clone(),
             })?)
         })
         .collect()

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::*;
 use crate::data::rng::{normal, stream};
-use crate::data::{Datanet, Domain, PopulationSpec};
+use crate::data::{Datanet, Domain, PopulationSpec, TextParams};
 use crate::model::{LoraConfig, TrainConfig, parameter_values};
 
 type Cpu = NdArray<f32>;
@@ -74,7 +74,7 @@ fn small_corpus() -> (Datanet, Tokenizer, Vec<Vec<u32>>) {
         documents: (3, 4),
         ..PopulationSpec::default()
     };
-    let dn = generic_datanets(3, &[Domain::Finance], &pop)
+    let dn = generic_datanets(3, &[Domain::Finance], &pop, &TextParams::default())
         .unwrap()
         .remove(0);
     let texts = document_texts(std::slice::from_ref(&dn));
@@ -464,14 +464,24 @@ fn pretrain_cache_hits_and_rebuilds_after_corruption() {
 #[test]
 fn lora_finetune_lowers_heldout_perplexity_and_recalls_private_facts() {
     let device = Default::default();
-    let population = PopulationSpec::default();
-    let generic = generic_datanets(
-        21,
-        &[Domain::Gaming, Domain::Healthcare, Domain::Depin],
-        &population,
-    )
-    .unwrap();
-    let target = generic_datanets(5, &[Domain::Finance], &population)
+    let population = |honest, documents| PopulationSpec {
+        honest,
+        label_flip: 0,
+        backdoor: 0,
+        spammer: 0,
+        copycat: 0,
+        documents,
+        ..PopulationSpec::default()
+    };
+    // Short documents keep the test fast: one or two grammar sentences plus its author's
+    // private fact, which every document of that author repeats.
+    let text = TextParams {
+        sentences: (1, 2),
+        private_facts: 1,
+        ..TextParams::default()
+    };
+    let generic = generic_datanets(21, &Domain::ALL, &population(2, (5, 6)), &text).unwrap();
+    let target = generic_datanets(5, &[Domain::Finance], &population(3, (6, 8)), &text)
         .unwrap()
         .remove(0);
     let mut texts = document_texts(&generic);
@@ -493,11 +503,16 @@ fn lora_finetune_lowers_heldout_perplexity_and_recalls_private_facts() {
     let (train_docs, heldout_docs) = split_documents(&target, 0.2, "lm-test");
     let (train_docs, heldout_docs) = (frame(&train_docs), frame(&heldout_docs));
 
-    let config = LmConfig::small(tok.len());
+    let config = LmConfig {
+        d_model: 32,
+        heads: 2,
+        d_ff: 64,
+        ..LmConfig::small(tok.len())
+    };
     let pre = TrainConfig {
-        epochs: 4,
+        epochs: 8,
         batch_size: 16,
-        learning_rate: 3e-3,
+        learning_rate: 1e-2,
         seed: 1,
     };
     let cache = PathBuf::from(concat!(
@@ -507,10 +522,10 @@ fn lora_finetune_lowers_heldout_perplexity_and_recalls_private_facts() {
     let base = pretrain::<Ad>(&tok, &generic_docs, &config, &pre, 7, &cache, &device).unwrap();
     let lora = LoraConfig {
         targets: lora_targets(config.layers, &Proj::ALL),
-        ..LoraConfig::new(8, 16.0)
+        ..LoraConfig::new(4, 8.0)
     };
     let ft_train = TrainConfig {
-        epochs: 12,
+        epochs: 25,
         batch_size: 8,
         learning_rate: 1e-2,
         seed: 2,

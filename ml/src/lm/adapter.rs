@@ -148,43 +148,31 @@ impl LmAdapterWeights {
     /// then every matrix's `A` and `B` as little-endian `f32` (exact round trip).
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.matrices).expect("adapter header serialises");
-        let mut out = ADAPTER_MAGIC.to_vec();
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
+        let mut body = Vec::with_capacity(4 * self.num_params() as usize);
         for m in &self.matrices {
             for x in m.a.iter().chain(&m.b) {
-                out.extend_from_slice(&x.to_le_bytes());
+                body.extend_from_slice(&x.to_le_bytes());
             }
         }
-        out
+        super::frame(ADAPTER_MAGIC, &header, &body)
     }
 
     /// Parses bytes written by [`to_bytes`](LmAdapterWeights::to_bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<LmAdapterWeights, LmError> {
-        let bad = |what: &str| LmError::Record(format!("adapter file: {what}"));
-        let rest = bytes
-            .strip_prefix(ADAPTER_MAGIC.as_slice())
-            .ok_or_else(|| bad("not an olsim LM adapter file (bad magic)"))?;
-        let len = rest
-            .get(..4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-            .ok_or_else(|| bad("truncated header"))?;
-        let header = rest
-            .get(4..4 + len)
-            .ok_or_else(|| bad("truncated header"))?;
+        let (header, body) = super::unframe(bytes, ADAPTER_MAGIC, "LM adapter file")?;
         let mut matrices: Vec<AdapterMatrix> = serde_json::from_slice(header)
             .map_err(|e| LmError::Record(format!("adapter header: {e}")))?;
-        let mut values = rest[4 + len..]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
         let expected: usize = matrices.iter().map(|m| m.rank * (m.d_in + m.d_out)).sum();
-        if rest.len() - 4 - len != expected * 4 {
-            return Err(bad(&format!(
-                "{} weight bytes, the header describes {}",
-                rest.len() - 4 - len,
+        if body.len() != expected * 4 {
+            return Err(LmError::Record(format!(
+                "LM adapter file: {} weight bytes, the header describes {}",
+                body.len(),
                 expected * 4
             )));
         }
+        let mut values = body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
         for m in &mut matrices {
             m.a = values.by_ref().take(m.rank * m.d_in).collect();
             m.b = values.by_ref().take(m.d_out * m.rank).collect();

@@ -106,6 +106,38 @@ pub enum LmError {
     Data(#[from] SpecError),
 }
 
+/// `magic`, the header's length as little-endian `u32`, the header, then `body`: the
+/// layout of the model and adapter files.
+pub(crate) fn frame(magic: &[u8], header: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(magic.len() + 4 + header.len() + body.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(header);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Splits bytes written by [`frame`] into `(header, body)`; `what` names the file kind in
+/// errors.
+pub(crate) fn unframe<'a>(
+    bytes: &'a [u8],
+    magic: &[u8],
+    what: &str,
+) -> Result<(&'a [u8], &'a [u8]), LmError> {
+    let bad = |why: &str| LmError::Record(format!("{what}: {why}"));
+    let rest = bytes
+        .strip_prefix(magic)
+        .ok_or_else(|| bad("bad magic (not a file of this kind)"))?;
+    let len = rest
+        .get(..4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        .ok_or_else(|| bad("truncated header"))?;
+    let header = rest
+        .get(4..4 + len)
+        .ok_or_else(|| bad("truncated header"))?;
+    Ok((header, &rest[4 + len..]))
+}
+
 impl LmError {
     /// An I/O error on `path`.
     pub(crate) fn io(path: &Path, e: std::io::Error) -> LmError {

@@ -450,31 +450,17 @@ impl<B: Backend> Lm<B> {
         let record = BinBytesRecorder::<FullPrecisionSettings>::default()
             .record(self.without_adapters().into_record(), ())
             .map_err(|e| LmError::Record(e.to_string()))?;
-        let mut out = MODEL_MAGIC.to_vec();
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&record);
-        Ok(out)
+        Ok(super::frame(MODEL_MAGIC, &header, &record))
     }
 
     /// Loads a model written by [`to_bytes`](Lm::to_bytes) onto `device` (any backend).
     pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<Lm<B>, LmError> {
-        let bad = |what: &str| LmError::Record(format!("model file: {what}"));
-        let rest = bytes
-            .strip_prefix(MODEL_MAGIC.as_slice())
-            .ok_or_else(|| bad("not an olsim LM file (bad magic)"))?;
-        let len = rest
-            .get(..4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-            .ok_or_else(|| bad("truncated header"))?;
-        let header = rest
-            .get(4..4 + len)
-            .ok_or_else(|| bad("truncated header"))?;
+        let (header, record) = super::unframe(bytes, MODEL_MAGIC, "LM model file")?;
         let header: ModelHeader = serde_json::from_slice(header)
             .map_err(|e| LmError::Record(format!("model header: {e}")))?;
         let model = header.config.init::<B>(0, device)?;
         let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-            .load(rest[4 + len..].to_vec(), device)
+            .load(record.to_vec(), device)
             .map_err(|e| LmError::Record(format!("model record: {e}")))?;
         Ok(model.load_record(record))
     }

@@ -97,11 +97,11 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> Result<f64, LmError> {
     Ok(f64::from(v[0]))
 }
 
-/// Adam over shuffled mini-batches of windows (order from the stream `shuffle` of
-/// `config.seed`); only parameters that require gradients change.
+/// Adam over shuffled mini-batches of the windows of `docs` (order from the stream
+/// `shuffle` of `config.seed`); only parameters that require gradients change.
 fn train_windows<B: AutodiffBackend>(
     model: Lm<B>,
-    windows: &[Window],
+    docs: &[Vec<u32>],
     config: &TrainConfig,
     shuffle: &str,
     device: &B::Device,
@@ -117,12 +117,14 @@ fn train_windows<B: AutodiffBackend>(
             config.learning_rate
         )));
     }
+    let lm = model.config();
+    check_docs(docs, lm.vocab)?;
+    let windows = windows(docs, lm.context);
     if windows.is_empty() {
         return Err(LmError::Train(
             "no training windows: give at least one document of two or more tokens".into(),
         ));
     }
-    let lm = model.config();
     let shapes = adapter_shapes(&lm, &model.adapter_ranks());
     let trainable = if shapes.is_empty() {
         model.num_params() as u64
@@ -347,13 +349,7 @@ pub fn pretrain<B: AutodiffBackend>(
         CacheStatus::Built
     };
     let model = config.init::<B>(seed, device)?;
-    let (model, report) = train_windows(
-        model,
-        &windows(docs, config.context),
-        train,
-        "lm/pretrain/shuffle",
-        device,
-    )?;
+    let (model, report) = train_windows(model, docs, train, "lm/pretrain/shuffle", device)?;
     let model = model.valid();
     write_cache(&path, key, &model)?;
     Ok(Pretrained {
@@ -385,17 +381,9 @@ pub fn finetune<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
 ) -> Result<FineTuned, LmError> {
-    let config = base.config();
-    check_docs(docs, config.vocab)?;
     let model = Lm::<B>::from_bytes(&base.to_bytes()?, device)?.with_lora(lora, seed)?;
     let params = model.parameter_counts();
-    let (model, report) = train_windows(
-        model,
-        &windows(docs, config.context),
-        train,
-        "lm/finetune/shuffle",
-        device,
-    )?;
+    let (model, report) = train_windows(model, docs, train, "lm/finetune/shuffle", device)?;
     Ok(FineTuned {
         adapter: model.adapter_weights(),
         report,

@@ -87,6 +87,11 @@ impl LmAdapterWeights {
             .sum()
     }
 
+    /// Bytes of weight data (`4 * num_params`), for an adapter store's memory budget.
+    pub fn size_bytes(&self) -> u64 {
+        4 * self.num_params()
+    }
+
     /// Checks the matrices fit a model of shape `config`: existing blocks, matching
     /// widths, vector lengths equal to the shapes, positive ranks, finite values, no
     /// projection twice.
@@ -148,7 +153,7 @@ impl LmAdapterWeights {
     /// then every matrix's `A` and `B` as little-endian `f32` (exact round trip).
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.matrices).expect("adapter header serialises");
-        let mut body = Vec::with_capacity(4 * self.num_params() as usize);
+        let mut body = Vec::with_capacity(self.size_bytes() as usize);
         for m in &self.matrices {
             for x in m.a.iter().chain(&m.b) {
                 body.extend_from_slice(&x.to_le_bytes());

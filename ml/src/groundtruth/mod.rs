@@ -11,11 +11,14 @@
 //!
 //! Fidelity measures ([`fidelity`]): Spearman correlation, AUC of detecting bad records
 //! from their scores, and the linear datamodeling score ([`lds`]) over random subsets.
+//! [`ScenarioSpec`] builds a standard scenario (Datanet, pre-trained base, fine-tuned
+//! adapter with checkpoints) for tests and benches.
 //! Retraining is only feasible for small scenarios: its cost is reported as a
 //! [`StepCost`](crate::model::StepCost) (measured wall time, counted training FLOPs).
 
 pub mod fidelity;
 pub mod retrain;
+pub mod scenario;
 pub mod shapley;
 
 #[cfg(test)]
@@ -23,6 +26,7 @@ mod tests;
 
 pub use fidelity::{LdsConfig, LdsReport, auc, lds, pearson, ranks, spearman};
 pub use retrain::{Evaluation, Retrainer, ValueMetric};
+pub use scenario::{Scenario, ScenarioSpec};
 pub use shapley::{ContributorValues, TmcConfig, leave_one_out, tmc_shapley};
 
 use crate::model::ModelError;

@@ -15,7 +15,8 @@
 //!   `(1/n)·Σ_i Σ_c p_ic·g_ic g_icᵀ` with `g_ic` the loss gradient at label `c` (for softmax
 //!   cross-entropy this is also the true Fisher); positive semi-definite.
 //!
-//! Damping: with `e_min` the smallest eigenvalue and `d` the mean diagonal entry,
+//! Damping: with `e_min` the smallest eigenvalue and `d` the mean absolute eigenvalue
+//! (for a positive semi-definite matrix, the mean diagonal entry),
 //! `λ = max(0, −e_min) + damping_ratio·d`; the inverse `(M + λI)⁻¹` is formed from the
 //! eigendecomposition (cyclic Jacobi), so it exists whenever `damping_ratio·d > 0`.
 
@@ -206,9 +207,9 @@ pub fn symmetric_eigen(m: &[f64], p: usize) -> (Vec<f64>, Vec<f64>) {
 pub struct Damping {
     /// Smallest eigenvalue of the undamped matrix.
     pub min_eigenvalue: f64,
-    /// Mean diagonal entry of the undamped matrix.
-    pub mean_diagonal: f64,
-    /// The `λ` added: `max(0, −min_eigenvalue) + damping_ratio·mean_diagonal`.
+    /// Mean absolute eigenvalue of the undamped matrix.
+    pub mean_abs_eigenvalue: f64,
+    /// The `λ` added: `max(0, −min_eigenvalue) + damping_ratio·mean_abs_eigenvalue`.
     pub lambda: f64,
 }
 
@@ -219,11 +220,11 @@ pub fn damped_inverse(
     p: usize,
     damping_ratio: f64,
 ) -> Result<(Vec<f64>, Damping), InfluenceError> {
-    let mean_diagonal = (0..p).map(|i| m[i * p + i]).sum::<f64>() / p as f64;
     let (values, vectors) = symmetric_eigen(m, p);
+    let mean_abs_eigenvalue = values.iter().map(|e| e.abs()).sum::<f64>() / p as f64;
     let min_eigenvalue = values.first().copied().unwrap_or(0.0);
-    let lambda = (-min_eigenvalue).max(0.0) + damping_ratio * mean_diagonal;
-    let floor = damping_ratio * mean_diagonal;
+    let floor = damping_ratio * mean_abs_eigenvalue;
+    let lambda = (-min_eigenvalue).max(0.0) + floor;
     if !(floor.is_finite() && floor > 0.0) {
         return Err(InfluenceError::Singular { floor });
     }
@@ -240,7 +241,7 @@ pub fn damped_inverse(
         inv,
         Damping {
             min_eigenvalue,
-            mean_diagonal,
+            mean_abs_eigenvalue,
             lambda,
         },
     ))

@@ -34,11 +34,11 @@ pub enum Method {
     },
     /// Exact influence `∇L(x)ᵀ·(M + λI)⁻¹·∇L(z)` with a dense curvature `M` of the mean
     /// training loss (the full Hessian or Gauss-Newton) and `λ = max(0, −e_min(M)) +
-    /// damping_ratio·tr(M)/P` (see [`exact`](super::exact)).
+    /// damping_ratio·mean|e(M)|` over its eigenvalues `e` (see [`exact`](super::exact)).
     Exact {
         /// The curvature matrix.
         curvature: Curvature,
-        /// Damping relative to the mean diagonal entry of the curvature.
+        /// Damping relative to the curvature's mean absolute eigenvalue.
         damping_ratio: f64,
     },
 }
@@ -46,13 +46,13 @@ pub enum Method {
 impl Method {
     /// DataInf with its authors' damping (0.1 of the mean squared gradient entry).
     pub const DATAINF: Method = Method::DataInf { damping_ratio: 0.1 };
-    /// Exact influence with the full Hessian, damped by 0.01 of its mean diagonal entry
-    /// beyond its most negative eigenvalue.
+    /// Exact influence with the full Hessian, damped by 0.01 of its mean absolute
+    /// eigenvalue beyond its most negative eigenvalue.
     pub const EXACT: Method = Method::Exact {
         curvature: Curvature::Hessian,
         damping_ratio: 0.01,
     };
-    /// Exact influence with the Gauss-Newton matrix, damped by 0.01 of its mean diagonal.
+    /// Exact influence with the Gauss-Newton matrix, damped by 0.01 of its mean eigenvalue.
     pub const EXACT_GN: Method = Method::Exact {
         curvature: Curvature::GaussNewton,
         damping_ratio: 0.01,

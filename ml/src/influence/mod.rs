@@ -63,8 +63,8 @@ pub enum InfluenceError {
     },
     /// The damping would leave the curvature matrix singular.
     #[error(
-        "damping floor {floor:e} (damping ratio times the mean diagonal) must be > 0: use a \
-         positive damping ratio, or train the adapter so the curvature is not zero"
+        "damping floor {floor:e} (damping ratio times the mean absolute eigenvalue) must be > \
+         0: use a positive damping ratio, or train the adapter so the curvature is not zero"
     )]
     Singular {
         /// The damping floor computed.

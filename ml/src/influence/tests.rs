@@ -4,7 +4,7 @@
 //! The scenario (not tuned to any method): DePIN Datanet of seed 41 with 4 honest, 1
 //! label-flip, 1 backdoor, 1 spammer and 1 copycat contributors of 40-80 records (the
 //! other population settings at their defaults), 80% kept for training by
-//! `split(0.2, "influence")`; a base MLP 8-16-2 pre-trained for 2 epochs on the other three
+//! `split(0.2, "scenario")`; a base MLP 8-16-2 pre-trained for 2 epochs on the other three
 //! domains' default Datanets; a rank-2 LoRA adapter (alpha 4) on both layers (84 LoRA
 //! parameters) fine-tuned for 8 epochs of batch 32 at learning rate 1e-2; 200 clean test
 //! points.
@@ -16,129 +16,69 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::*;
-use crate::data::{
-    Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, RecordKind, TextParams,
-    build_population,
-};
-use crate::groundtruth::{Retrainer, ValueMetric, auc, pearson, spearman};
-use crate::model::{LoraConfig, LoraMlp, Mlp, MlpConfig, TrainConfig, train};
+use crate::data::{Domain, FeatureRecord, PopulationSpec, RecordKind};
+use crate::groundtruth::{Retrainer, Scenario, ScenarioSpec, ValueMetric, auc, pearson, spearman};
+use crate::model::{LoraConfig, TrainConfig};
 
 pub(crate) type Cpu = NdArray<f32>;
 pub(crate) type Ad = Autodiff<Cpu>;
 
-/// The shared scenario: data, trained adapter with its checkpoints, and a retrainer.
-pub(crate) struct Scenario {
-    pub records: Vec<FeatureRecord>,
-    pub test: Vec<(Vec<f32>, u8)>,
-    pub trace: AdapterTrace,
-    pub base: Vec<LoraParams>,
-    pub lora: LoraConfig,
-    pub finetune: TrainConfig,
-}
-
-const SEED: u64 = 41;
-const DOMAIN: Domain = Domain::Depin;
-
-fn datanet(domain: Domain, population: &PopulationSpec) -> Datanet {
-    let contributors = build_population(SEED, domain, population).unwrap();
-    Datanet::generate(&DatanetSpec {
-        domain,
-        seed: SEED,
-        contributors,
-        text: TextParams::default(),
-    })
-    .unwrap()
-}
-
-fn pretrained_base() -> Mlp<Ad> {
-    let device = Default::default();
-    let mix: Vec<FeatureRecord> = Domain::ALL
-        .into_iter()
-        .filter(|&d| d != DOMAIN)
-        .flat_map(|d| datanet(d, &PopulationSpec::default()).records)
-        .collect();
-    let base = MlpConfig::binary(DOMAIN.dim(), &[16])
-        .init::<Ad>(SEED, &device)
-        .unwrap();
-    let cfg = TrainConfig {
-        epochs: 2,
-        batch_size: 64,
-        learning_rate: 1e-2,
-        seed: SEED,
-    };
-    train(base, &mix, &cfg, &device).unwrap().0
-}
-
-static SCENARIO: LazyLock<Scenario> = LazyLock::new(|| {
-    let device = Default::default();
-    let population = PopulationSpec {
-        honest: 4,
-        label_flip: 1,
-        backdoor: 1,
-        spammer: 1,
-        copycat: 1,
-        records: (40, 80),
-        ..PopulationSpec::default()
-    };
-    let net = datanet(DOMAIN, &population);
-    let split = net.split(0.2, "influence");
-    let records: Vec<FeatureRecord> = split
-        .train
-        .iter()
-        .map(|id| net.records[id.0 as usize].clone())
-        .collect();
-    let test = net.clean_test_set(200, "influence-test").unwrap();
-    let base = pretrained_base();
-    let lora = LoraConfig::new(2, 4.0);
-    let finetune = TrainConfig {
-        epochs: 8,
-        batch_size: 32,
-        learning_rate: 1e-2,
-        seed: SEED,
-    };
-    let model = LoraMlp::new(base, &lora, SEED).unwrap();
-    let base_snapshot = LoraParams::from_model(&model).unwrap();
-    let (_, _, trace) = train_traced(model, &records, &finetune, &device).unwrap();
-    Scenario {
-        records,
-        test,
-        trace,
-        base: vec![base_snapshot],
-        lora,
-        finetune,
+/// The scenario of the module docs.
+pub(crate) fn spec() -> ScenarioSpec {
+    ScenarioSpec {
+        domain: Domain::Depin,
+        seed: 41,
+        population: PopulationSpec {
+            honest: 4,
+            label_flip: 1,
+            backdoor: 1,
+            spammer: 1,
+            copycat: 1,
+            records: (40, 80),
+            ..PopulationSpec::default()
+        },
+        hidden: vec![16],
+        pretrain: TrainConfig {
+            epochs: 2,
+            batch_size: 64,
+            learning_rate: 1e-2,
+            seed: 41,
+        },
+        lora: LoraConfig::new(2, 4.0),
+        finetune: TrainConfig {
+            epochs: 8,
+            batch_size: 32,
+            learning_rate: 1e-2,
+            seed: 41,
+        },
+        heldout: 0.2,
+        test_points: 200,
     }
-});
+}
+
+static SCENARIO: LazyLock<Scenario<Ad>> =
+    LazyLock::new(|| spec().build::<Ad>(&Default::default()).unwrap());
 
 /// The shared scenario, built once per test binary.
-pub(crate) fn scenario() -> &'static Scenario {
+pub(crate) fn scenario() -> &'static Scenario<Ad> {
     &SCENARIO
 }
 
-impl Scenario {
-    /// A retrainer of this scenario valuing subsets by `metric`.
-    pub(crate) fn retrainer(&self, metric: ValueMetric) -> Retrainer<Ad> {
-        Retrainer {
-            base: self.base[0].to_model::<Ad>(&Default::default()).base(),
-            lora: self.lora.clone(),
-            lora_seed: SEED,
-            train: self.finetune.clone(),
-            records: self.records.clone(),
-            test: self.test.clone(),
-            metric,
-            device: Default::default(),
-        }
-    }
+/// A retrainer of the shared scenario valuing subsets by `metric`.
+pub(crate) fn retrainer(metric: ValueMetric) -> Retrainer<Ad> {
+    scenario().retrainer(&spec(), metric, &Default::default())
+}
 
-    /// An index of `method` on the CPU in `f32`.
-    pub(crate) fn index(&self, method: Method) -> InfluenceIndex<Cpu> {
-        InfluenceIndex::build(
-            &self.trace,
-            &self.records,
-            &InfluenceConfig::new(method),
-            &Default::default(),
-        )
-        .unwrap()
-    }
+/// An index of `method` over the shared scenario, on the CPU in `f32`.
+pub(crate) fn index(method: Method) -> InfluenceIndex<Cpu> {
+    let s = scenario();
+    InfluenceIndex::build(
+        &s.trace,
+        &s.records,
+        &InfluenceConfig::new(method),
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -164,7 +104,7 @@ fn hand_gradients_match_autodiff_for_single_examples() {
     let batched = params
         .to_device::<Cpu>(&device)
         .per_example_gradients(
-            Tensor::from_data(TensorData::new(x, [6, DOMAIN.dim()]), &device),
+            Tensor::from_data(TensorData::new(x, [6, Domain::Depin.dim()]), &device),
             Tensor::from_data(TensorData::new(y, [6, 2]), &device),
         )
         .into_data()
@@ -175,7 +115,7 @@ fn hand_gradients_match_autodiff_for_single_examples() {
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     for (i, r) in examples.iter().enumerate() {
         let x = Tensor::<Ad, 2>::from_data(
-            TensorData::new(r.features.clone(), [1, DOMAIN.dim()]),
+            TensorData::new(r.features.clone(), [1, Domain::Depin.dim()]),
             &device,
         );
         let y = Tensor::<Ad, 1, Int>::from_data(
@@ -213,21 +153,22 @@ pub(crate) fn detection_auc(records: &[FeatureRecord], score: &[f64], kind: Reco
 }
 
 /// Measured (CPU, NdArray; poisoned vs clean records): label-flip AUC from harmfulness
-/// (minus the summed score over the 200 clean test points) TracIn 0.960, DataInf 0.953,
-/// exact Gauss-Newton 0.905, exact Hessian 0.688 (its damping must first cancel an
-/// eigenvalue of −0.033, so near-flat shifted directions dominate). Backdoor AUC from
-/// harmfulness 0.59-0.73 and from self-influence 0.11-0.14 (triggered records are fit
-/// confidently, so their self-influence is *low*): printed, not asserted.
+/// (minus the summed score over the 200 clean test points) TracIn 0.928, DataInf 0.943,
+/// exact Gauss-Newton 0.847, exact Hessian 0.731 (its damping must first cancel its most
+/// negative eigenvalue, so near-flat shifted directions dominate). Backdoor AUC from
+/// harmfulness 0.37-0.75 and from self-influence 0.09-0.40 (triggered records are fit
+/// confidently, so their self-influence is *low*): printed, not asserted. Floors: 0.9,
+/// 0.9, 0.8, 0.65.
 #[test]
 fn label_flip_records_are_detected_from_their_scores() {
     let s = scenario();
     for (method, floor) in [
-        (Method::TracIn, 0.93),
-        (Method::DATAINF, 0.93),
-        (Method::EXACT_GN, 0.88),
-        (Method::EXACT, 0.6),
+        (Method::TracIn, 0.9),
+        (Method::DATAINF, 0.9),
+        (Method::EXACT_GN, 0.8),
+        (Method::EXACT, 0.65),
     ] {
-        let index = s.index(method);
+        let index = index(method);
         let a = index.attribute(&s.test).unwrap();
         let harm: Vec<f64> = a.per_record().iter().map(|v| -v).collect();
         let flip = detection_auc(&s.records, &harm, RecordKind::Poisoned);
@@ -243,7 +184,11 @@ fn label_flip_records_are_detected_from_their_scores() {
             index.precompute_cost(),
             a.cost
         );
-        assert!(flip >= floor, "{}: label-flip AUC {flip} < {floor}", method.name());
+        assert!(
+            flip >= floor,
+            "{}: label-flip AUC {flip} < {floor}",
+            method.name()
+        );
         assert!(index.precompute_cost().flops > 0 && a.cost.flops > 0);
     }
 }
@@ -258,17 +203,21 @@ fn agreement(a: &Attribution, b: &Attribution) -> (f64, f64) {
 }
 
 /// Measured against exact Gauss-Newton (Pearson over all (query, record) pairs /
-/// Spearman of per-record totals): DataInf 0.451 / 0.547, TracIn 0.482 / 0.581, exact
-/// Hessian 0.294 / 0.476; against the exact Hessian: DataInf 0.182 / 0.365, TracIn
-/// 0.174 / 0.336. Floors (vs Gauss-Newton): 0.35 / 0.45.
+/// Spearman of per-record totals): DataInf 0.413 / 0.547, TracIn 0.433 / 0.571, exact
+/// Hessian 0.157 / 0.337; against the exact Hessian: DataInf 0.193 / 0.564, TracIn
+/// 0.274 / 0.571. Floors (vs Gauss-Newton): 0.35 / 0.45.
 #[test]
 fn datainf_and_tracin_track_exact_influence() {
     let s = scenario();
-    let run = |m: Method| s.index(m).attribute(&s.test).unwrap();
+    let run = |m: Method| index(m).attribute(&s.test).unwrap();
     let (gn, hess) = (run(Method::EXACT_GN), run(Method::EXACT));
     let (datainf, tracin) = (run(Method::DATAINF), run(Method::TracIn));
     for (name, reference) in [("exact-gn", &gn), ("exact-hessian", &hess)] {
-        for (m, a) in [("datainf", &datainf), ("tracin", &tracin), ("exact-hessian", &hess)] {
+        for (m, a) in [
+            ("datainf", &datainf),
+            ("tracin", &tracin),
+            ("exact-hessian", &hess),
+        ] {
             let (p, r) = agreement(a, reference);
             eprintln!("{m:>13} vs {name:<13}: pairs Pearson {p:.3}, per-record Spearman {r:.3}");
         }
@@ -281,14 +230,14 @@ fn datainf_and_tracin_track_exact_influence() {
 
 /// Measured (DataInf, 84 LoRA parameters, projection seed 3; Pearson over all (query,
 /// record) pairs / Spearman of per-record totals, against the unprojected scores):
-/// Gaussian k=64 0.899 / 0.925, k=16 0.772 / 0.741; Rademacher k=64 0.926 / 0.864, k=16
-/// 0.670 / 0.755. Floors: 0.85 at k=64, 0.6 at k=16.
+/// Gaussian k=64 0.855 / 0.901, k=16 0.682 / 0.266; Rademacher k=64 0.891 / 0.901, k=16
+/// 0.780 / 0.847. Floors (pairs Pearson): 0.8 at k=64, 0.6 at k=16.
 #[test]
 fn projection_preserves_scores_approximately() {
     let s = scenario();
-    let full = s.index(Method::DATAINF).attribute(&s.test).unwrap();
+    let full = index(Method::DATAINF).attribute(&s.test).unwrap();
     for kind in [ProjectionKind::Gaussian, ProjectionKind::Rademacher] {
-        for (dim, floor) in [(64, 0.85), (16, 0.6)] {
+        for (dim, floor) in [(64, 0.8), (16, 0.6)] {
             let config = InfluenceConfig {
                 projection: Some(ProjectionConfig { dim, kind, seed: 3 }),
                 ..InfluenceConfig::new(Method::DATAINF)
@@ -299,7 +248,10 @@ fn projection_preserves_scores_approximately() {
             assert_eq!(index.stored_dim(), dim);
             let a = index.attribute(&s.test).unwrap();
             let (p, r) = agreement(&a, &full);
-            eprintln!("{} k={dim}: pairs Pearson {p:.3}, per-record Spearman {r:.3}", kind.name());
+            eprintln!(
+                "{} k={dim}: pairs Pearson {p:.3}, per-record Spearman {r:.3}",
+                kind.name()
+            );
             assert!(p >= floor, "{} k={dim}: Pearson {p} < {floor}", kind.name());
         }
     }
@@ -324,7 +276,10 @@ fn same_seed_gives_bit_identical_scores() {
         let a = index.attribute(&s.test[..100]).unwrap();
         (
             a.scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            a.by_contributor.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            a.by_contributor
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
         )
     };
     for method in [Method::TracIn, Method::DATAINF, Method::EXACT_GN] {
@@ -336,7 +291,7 @@ fn same_seed_gives_bit_identical_scores() {
 #[test]
 fn attribution_aggregates_per_record_and_contributor() {
     let s = scenario();
-    let index = s.index(Method::DATAINF);
+    let index = index(Method::DATAINF);
     let a = index.attribute(&s.test[..10]).unwrap();
     assert_eq!((a.queries, a.records), (10, s.records.len()));
     // per query, the contributor columns sum that query's record scores
@@ -346,7 +301,10 @@ fn attribution_aggregates_per_record_and_contributor() {
             .iter()
             .map(|v| f64::from(*v))
             .sum();
-        assert!((total - by_c).abs() <= 1e-3 * total.abs().max(1.0), "{total} vs {by_c}");
+        assert!(
+            (total - by_c).abs() <= 1e-3 * total.abs().max(1.0),
+            "{total} vs {by_c}"
+        );
     }
     let per_c = a.per_contributor();
     let per_r = a.per_record();
@@ -355,7 +313,10 @@ fn attribution_aggregates_per_record_and_contributor() {
             .filter(|&r| s.records[r].author == c)
             .map(|r| per_r[r])
             .sum();
-        assert!((sum - v).abs() <= 1e-3 * v.abs().max(1.0), "{c}: {sum} vs {v}");
+        assert!(
+            (sum - v).abs() <= 1e-3 * v.abs().max(1.0),
+            "{c}: {sum} vs {v}"
+        );
     }
     // inference outputs are attributed at the adapter's own predictions
     let inputs: Vec<Vec<f32>> = s.test[..10].iter().map(|e| e.0.clone()).collect();
@@ -396,15 +357,16 @@ fn bad_input_is_a_clear_error() {
     )
     .unwrap_err();
     assert!(matches!(err, InfluenceError::Config(_)));
-    let index = s.index(Method::TracIn);
+    let index = index(Method::TracIn);
     let wrong = vec![(vec![0.0f32; 3], 0u8)];
     assert!(matches!(
         index.attribute(&wrong),
         Err(InfluenceError::Model(_))
     ));
     // an untrained adapter (B = 0) has zero A-gradients: DataInf's damping is zero
+    let untrained = crate::model::LoraMlp::new(s.base.clone(), &spec().lora, 1).unwrap();
     let fresh = AdapterTrace {
-        checkpoints: s.base.clone(),
+        checkpoints: vec![LoraParams::from_model(&untrained).unwrap()],
         learning_rate: 1e-2,
     };
     let err = InfluenceIndex::<Cpu>::build(
@@ -417,8 +379,5 @@ fn bad_input_is_a_clear_error() {
     assert!(err.to_string().contains("train the adapter"), "{err}");
     let p = s.trace.final_params();
     assert!(p.with_lora_vector(&[1.0]).is_err());
-    assert_eq!(
-        p.with_lora_vector(&p.lora_vector()).unwrap(),
-        p.clone()
-    );
+    assert_eq!(p.with_lora_vector(&p.lora_vector()).unwrap(), p.clone());
 }

@@ -1,7 +1,7 @@
 //! The olsim simulator: scenario files, the epoch engine, agents and attackers, metrics and
 //! reports. The `olsim` binary (`src/main.rs`) is a thin command-line layer over this library.
 
-pub mod scenario;
 pub mod engine;
 pub mod metrics;
 pub mod report;
+pub mod scenario;

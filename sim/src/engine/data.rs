@@ -2,8 +2,8 @@
 //! review by honest and colluding reviewers.
 
 use alloy_primitives::{B256, U256, keccak256};
-use olsim_chain::contracts::DatanetRegistry;
 use olsim_chain::client::view;
+use olsim_chain::contracts::DatanetRegistry;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, Datanet, RecordId};
 use rand::RngExt;
@@ -14,7 +14,7 @@ use super::{EngineError, Sim, open};
 use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario};
 
 /// Fraction of clean records at or above which a contribution is truly acceptable.
-pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.8;
+pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.7;
 
 /// A contributing identity of a Datanet, indexed by its `ContributorId`.
 #[derive(Clone, Debug)]
@@ -245,7 +245,11 @@ impl Sim {
             let net = &self.datanets[n];
             let mut rng = stream(self.seed, &format!("engine/review/{}/{epoch}", net.name));
             let mut actions = Vec::new();
-            for contribution in net.contributions.iter().filter(|c| c.status == Status::Pending) {
+            for contribution in net
+                .contributions
+                .iter()
+                .filter(|c| c.status == Status::Pending)
+            {
                 let author = &net.identities[contribution.contributor.0 as usize];
                 let acceptable =
                     net.clean_fraction(&contribution.records) >= ACCEPTABLE_CLEAN_FRACTION;
@@ -287,7 +291,11 @@ impl Sim {
             self.send(epoch, actions)?;
             let decided = &self.books.decided;
             let net = &mut self.datanets[n];
-            for c in net.contributions.iter_mut().filter(|c| c.status == Status::Pending) {
+            for c in net
+                .contributions
+                .iter_mut()
+                .filter(|c| c.status == Status::Pending)
+            {
                 match decided.get(&c.chain_id) {
                     Some(true) => {
                         c.status = Status::Accepted;

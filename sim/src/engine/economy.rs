@@ -11,6 +11,7 @@ use olsim_chain::contracts::{
 };
 use olsim_chain::merkle::RewardTree;
 use olsim_ml::data::ContributorId;
+use olsim_ml::model::parameter_values;
 
 use super::actors::AgentId;
 use super::txs::Action;
@@ -70,8 +71,8 @@ impl Sim {
         let total: f64 = weights.iter().sum();
         for (&m, w) in live.iter().zip(&weights) {
             let share = if total > 0.0 { w / total } else { 0.0 };
-            calls[m] = (inf.calls_per_epoch as f64 * share).round() as u64
-                + self.models[m].extra_calls;
+            calls[m] =
+                (inf.calls_per_epoch as f64 * share).round() as u64 + self.models[m].extra_calls;
         }
         calls
     }
@@ -103,7 +104,11 @@ impl Sim {
             let mut left = calls[m];
             while left > 0 && !self.users.is_empty() {
                 let count = left.min(per_payment);
-                pay(self.users[next_user % self.users.len()], count, &mut actions);
+                pay(
+                    self.users[next_user % self.users.len()],
+                    count,
+                    &mut actions,
+                );
                 next_user += 1;
                 left -= count;
             }
@@ -123,10 +128,16 @@ impl Sim {
 
     /// Attributes each model's served outputs and settles its contributor pool; slashes
     /// contributions whose influence is harmful.
-    pub(super) fn settle(&mut self, epoch: u32, served: &[Vec<Vec<f32>>]) -> Result<(), EngineError> {
+    pub(super) fn settle(
+        &mut self,
+        epoch: u32,
+        served: &[Vec<Vec<f32>>],
+    ) -> Result<(), EngineError> {
         let d = self.deployment;
         for m in 0..self.models.len() {
-            let Some(model_id) = self.models[m].chain_id else { continue };
+            let Some(model_id) = self.models[m].chain_id else {
+                continue;
+            };
             if served[m].is_empty() {
                 continue;
             }
@@ -254,8 +265,8 @@ impl Sim {
         if by_contributor.is_empty() {
             return Ok(());
         }
-        let mean_abs = by_contributor.values().map(|s| s.abs()).sum::<f64>()
-            / by_contributor.len() as f64;
+        let mean_abs =
+            by_contributor.values().map(|s| s.abs()).sum::<f64>() / by_contributor.len() as f64;
         let d = self.deployment;
         let mut actions = Vec::new();
         for (&(n, c), &s) in by_contributor {
@@ -313,11 +324,19 @@ impl Sim {
         let mut actions = Vec::new();
         for &m in fresh {
             let model = &self.models[m];
-            let trained = model.trained.as_ref().expect("registered models are trained");
-            let adapter = trained.model.save_adapters().map_err(|e| EngineError::Model {
-                model: model.name.clone(),
-                message: e.to_string(),
-            })?;
+            let trained = model
+                .trained
+                .as_ref()
+                .expect("registered models are trained");
+            // The hash of the adapter's weights (saved records also carry burn's random
+            // parameter ids, so their bytes differ run to run).
+            let mut bytes = Vec::new();
+            for tensor in parameter_values(&trained.model.adapters()) {
+                for v in tensor {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            let adapter = keccak256(bytes);
             let datanet_ids = model
                 .datanets
                 .iter()
@@ -329,7 +348,7 @@ impl Sim {
                 d.models,
                 &ModelRegistry::registerModelCall {
                     baseModel: keccak256(format!("olsim/base-mlp/{:?}", model.mlp.hidden)),
-                    adapterHash: keccak256(&adapter),
+                    adapterHash: adapter,
                     datanetIds: datanet_ids,
                     kind: 0,
                     pricePerInference: open(model.price),

@@ -6,9 +6,7 @@ use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
 use olsim_chain::Deployment;
 use olsim_chain::client::view;
-use olsim_chain::contracts::{
-    DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance,
-};
+use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
 
 use super::txs::Action;
 use super::{EngineError, Sim, to_open};
@@ -35,10 +33,22 @@ pub struct ProposalState {
 /// The governed call a parameter change makes: `(target contract, calldata)`.
 fn call_of(d: &Deployment, change: &ParamChange) -> (Address, Bytes) {
     let (to, data) = match *change {
-        ParamChange::MinStake(v) => (d.datanets, DatanetRegistry::setMinStakeCall { v }.abi_encode()),
-        ParamChange::SlashBps(v) => (d.datanets, DatanetRegistry::setSlashBpsCall { v }.abi_encode()),
-        ParamChange::LockPeriod(v) => (d.datanets, DatanetRegistry::setLockPeriodCall { v }.abi_encode()),
-        ParamChange::ReviewQuorum(v) => (d.datanets, DatanetRegistry::setReviewQuorumCall { v }.abi_encode()),
+        ParamChange::MinStake(v) => (
+            d.datanets,
+            DatanetRegistry::setMinStakeCall { v }.abi_encode(),
+        ),
+        ParamChange::SlashBps(v) => (
+            d.datanets,
+            DatanetRegistry::setSlashBpsCall { v }.abi_encode(),
+        ),
+        ParamChange::LockPeriod(v) => (
+            d.datanets,
+            DatanetRegistry::setLockPeriodCall { v }.abi_encode(),
+        ),
+        ParamChange::ReviewQuorum(v) => (
+            d.datanets,
+            DatanetRegistry::setReviewQuorumCall { v }.abi_encode(),
+        ),
         ParamChange::FeeSplit(s) => (
             d.market,
             InferenceMarket::setFeeSplitCall {
@@ -53,10 +63,22 @@ fn call_of(d: &Deployment, change: &ParamChange) -> (Address, Bytes) {
             d.governance,
             StakingGovernance::setProposalThresholdCall { v }.abi_encode(),
         ),
-        ParamChange::VotingPeriod(v) => (d.governance, StakingGovernance::setVotingPeriodCall { v }.abi_encode()),
-        ParamChange::TimelockDelay(v) => (d.governance, StakingGovernance::setTimelockDelayCall { v }.abi_encode()),
-        ParamChange::QuorumBps(v) => (d.governance, StakingGovernance::setQuorumBpsCall { v }.abi_encode()),
-        ParamChange::OpenPriceUsdE8(v) => (d.grants, GrantVault::setOpenPriceCall { priceUsdE8: v }.abi_encode()),
+        ParamChange::VotingPeriod(v) => (
+            d.governance,
+            StakingGovernance::setVotingPeriodCall { v }.abi_encode(),
+        ),
+        ParamChange::TimelockDelay(v) => (
+            d.governance,
+            StakingGovernance::setTimelockDelayCall { v }.abi_encode(),
+        ),
+        ParamChange::QuorumBps(v) => (
+            d.governance,
+            StakingGovernance::setQuorumBpsCall { v }.abi_encode(),
+        ),
+        ParamChange::OpenPriceUsdE8(v) => (
+            d.grants,
+            GrantVault::setOpenPriceCall { priceUsdE8: v }.abi_encode(),
+        ),
     };
     (to, data.into())
 }
@@ -70,9 +92,16 @@ impl Sim {
             .collect();
         for index in due {
             let p = self.scenario.proposals[index].clone();
-            let change = p.change().map_err(|e| EngineError::Scenario(e.to_string()))?;
+            let change = p
+                .change()
+                .map_err(|e| EngineError::Scenario(e.to_string()))?;
             let (target, data) = call_of(&d, &change);
-            let Some(group) = self.scenario.stakers.iter().position(|g| g.name == p.proposer) else {
+            let Some(group) = self
+                .scenario
+                .stakers
+                .iter()
+                .position(|g| g.name == p.proposer)
+            else {
                 return Err(EngineError::Scenario(format!(
                     "proposal {index}: unknown staker group `{}`",
                     p.proposer
@@ -154,12 +183,22 @@ impl Sim {
             )?;
             // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
             let action = match state {
-                0 => Action::call(self.admin, "queue proposal", d.governance, &StakingGovernance::queueCall { id: p.id }),
+                0 => Action::call(
+                    self.admin,
+                    "queue proposal",
+                    d.governance,
+                    &StakingGovernance::queueCall { id: p.id },
+                ),
                 2 => {
                     self.proposals[i].defeated = true;
                     continue;
                 }
-                3 => Action::call(self.admin, "execute proposal", d.governance, &StakingGovernance::executeCall { id: p.id }),
+                3 => Action::call(
+                    self.admin,
+                    "execute proposal",
+                    d.governance,
+                    &StakingGovernance::executeCall { id: p.id },
+                ),
                 _ => continue,
             };
             let done = self.send(epoch, vec![action])?.pop().flatten().is_some();

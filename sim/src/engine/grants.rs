@@ -59,9 +59,12 @@ impl Sim {
                     break;
                 }
                 budget -= usd;
-                let grantee = self.actors.add(format!("grantee-{c}-{team}"), Role::Grantee);
+                let grantee = self
+                    .actors
+                    .add(format!("grantee-{c}-{team}"), Role::Grantee);
                 let address = self.actors.address(grantee);
-                self.chain.deposit(address, U256::from(10u64).pow(U256::from(18)))?;
+                self.chain
+                    .deposit(address, U256::from(10u64).pow(U256::from(18)))?;
                 let apply = Action::call(
                     grantee,
                     "apply for grant",

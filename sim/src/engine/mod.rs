@@ -27,7 +27,9 @@ use std::time::Instant;
 
 use alloy_primitives::U256;
 use olsim_chain::protocol::OPEN;
-use olsim_chain::{AnvilChain, AnvilConfig, Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig};
+use olsim_chain::{
+    AnvilChain, AnvilConfig, Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig,
+};
 
 use crate::report::Report;
 use crate::scenario::{ChainBackend, DeviceKind, Scenario};
@@ -97,9 +99,11 @@ fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(u64::from(epochs));
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}")
-            .expect("a valid progress template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
     );
     bar
 }

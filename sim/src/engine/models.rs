@@ -350,7 +350,10 @@ impl Sim {
                 olsim_ml::serve::ServeModel::<Infer>::adapter_layout(&serve_model),
             );
             for &m in members {
-                let trained = self.models[m].trained.as_ref().expect("grouped models are trained");
+                let trained = self.models[m]
+                    .trained
+                    .as_ref()
+                    .expect("grouped models are trained");
                 store
                     .insert_lora_mlp(m as u64, &trained.model)
                     .map_err(|e| fail(e.to_string()))?;
@@ -415,7 +418,10 @@ impl Sim {
         let Some(trained) = &model.trained else {
             return Ok(Vec::new());
         };
-        let mut rng = stream(self.seed, &format!("engine/attribute/{}/{epoch}", model.name));
+        let mut rng = stream(
+            self.seed,
+            &format!("engine/attribute/{}/{epoch}", model.name),
+        );
         let sample: Vec<Vec<f32>> = if served.len() <= ATTRIBUTED_PER_EPOCH {
             served.to_vec()
         } else {

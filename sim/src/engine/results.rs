@@ -33,7 +33,9 @@ impl Sim {
         self.run_grants(epoch)?;
         let mut fresh = Vec::new();
         for m in 0..self.models.len() {
-            if self.models[m].due(epoch) && self.train_model(m)? && self.models[m].chain_id.is_none()
+            if self.models[m].due(epoch)
+                && self.train_model(m)?
+                && self.models[m].chain_id.is_none()
             {
                 fresh.push(m);
             }
@@ -55,8 +57,16 @@ impl Sim {
         let d = self.deployment;
         let b = self.books.close_epoch();
         let treasury = d.balance_of(self.chain.as_mut(), d.treasury)?;
-        let staked = view(self.chain.as_mut(), d.governance, &StakingGovernance::totalStakedCall {})?;
-        let split = view(self.chain.as_mut(), d.market, &InferenceMarket::feeSplitCall {})?;
+        let staked = view(
+            self.chain.as_mut(),
+            d.governance,
+            &StakingGovernance::totalStakedCall {},
+        )?;
+        let split = view(
+            self.chain.as_mut(),
+            d.market,
+            &InferenceMarket::feeSplitCall {},
+        )?;
         self.epochs.push(EpochResult {
             epoch,
             inference_calls: b.calls,
@@ -79,8 +89,8 @@ impl Sim {
         let fairness = fairness(&contributors);
         let attacks = self.attack_results(&contributors);
         let ledger = d.ledger(self.chain.as_mut())?;
-        let staked: f64 = self.epochs.iter().map(|e| e.staked).sum::<f64>()
-            / self.epochs.len().max(1) as f64;
+        let staked: f64 =
+            self.epochs.iter().map(|e| e.staked).sum::<f64>() / self.epochs.len().max(1) as f64;
         let staker_rewards = to_open(self.books.split_totals[2]);
         let economy = Economy {
             fees: self.epochs.iter().map(|e| e.fees).sum(),
@@ -89,7 +99,11 @@ impl Sim {
             staker_rewards,
             treasury: to_open(ledger.treasury),
             pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
-            staking_yield: if staked > 0.0 { staker_rewards / staked } else { 0.0 },
+            staking_yield: if staked > 0.0 {
+                staker_rewards / staked
+            } else {
+                0.0
+            },
             slashed: to_open(self.books.slashed.values().copied().sum()),
         };
         let governance = self.proposal_results()?;
@@ -121,7 +135,11 @@ impl Sim {
             compute.push(ComputeResult {
                 stage: stage.to_string(),
                 flops: *flops as f64,
-                profile: format!("{} (f32, {:.0}% of peak)", profile.name, profile.utilisation * 100.0),
+                profile: format!(
+                    "{} (f32, {:.0}% of peak)",
+                    profile.name,
+                    profile.utilisation * 100.0
+                ),
                 modelled_seconds: modelled.seconds,
                 modelled_cost_usd: modelled.usd,
             });
@@ -172,7 +190,11 @@ impl Sim {
         if let Ok(ledger) = d.ledger(self.chain.as_mut()) {
             bytes.extend_from_slice(format!("{ledger:?}").as_bytes());
         }
-        let addresses: Vec<_> = self.actors.iter().map(|(_, a)| a.wallet.address()).collect();
+        let addresses: Vec<_> = self
+            .actors
+            .iter()
+            .map(|(_, a)| a.wallet.address())
+            .collect();
         for a in addresses {
             if let Ok(balance) = d.balance_of(self.chain.as_mut(), a) {
                 bytes.extend_from_slice(&balance.to_be_bytes::<32>());
@@ -216,7 +238,13 @@ impl Sim {
                     kind: identity.kind.to_string(),
                     records,
                     accepted,
-                    rewards: to_open(self.books.rewards.get(&address).copied().unwrap_or_default()),
+                    rewards: to_open(
+                        self.books
+                            .rewards
+                            .get(&address)
+                            .copied()
+                            .unwrap_or_default(),
+                    ),
                     slashed: to_open(slashed),
                     truth,
                 });
@@ -270,7 +298,13 @@ impl Sim {
             let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> f64 {
                 agents
                     .iter()
-                    .map(|a| to_open(map.get(&self.actors.address(*a)).copied().unwrap_or_default()))
+                    .map(|a| {
+                        to_open(
+                            map.get(&self.actors.address(*a))
+                                .copied()
+                                .unwrap_or_default(),
+                        )
+                    })
                     .sum()
             };
             let slashed: f64 = contributors
@@ -288,7 +322,11 @@ impl Sim {
                 cost: losses,
                 revenue,
                 slashed,
-                roi: if capital > 0.0 { (revenue - losses) / capital } else { 0.0 },
+                roi: if capital > 0.0 {
+                    (revenue - losses) / capital
+                } else {
+                    0.0
+                },
                 detection_precision: ratio(caught, caught + honest_flagged),
                 detection_recall: ratio(caught, mine),
             });
@@ -310,7 +348,15 @@ impl Sim {
                 .iter()
                 .filter(|m| m.grant.is_some_and(|(_, t)| t == tier))
                 .filter_map(|m| m.chain_id)
-                .map(|id| to_open(self.books.fees_by_model.get(&id).copied().unwrap_or_default()))
+                .map(|id| {
+                    to_open(
+                        self.books
+                            .fees_by_model
+                            .get(&id)
+                            .copied()
+                            .unwrap_or_default(),
+                    )
+                })
                 .sum();
             let amount = |map: &BTreeMap<U256, U256>| -> f64 {
                 grants
@@ -327,7 +373,11 @@ impl Sim {
                 released: amount(&self.books.grant_released),
                 returned: amount(&self.books.grant_returned),
                 fees_generated: fees,
-                roi: if granted_usd > 0.0 { fees * price / granted_usd } else { 0.0 },
+                roi: if granted_usd > 0.0 {
+                    fees * price / granted_usd
+                } else {
+                    0.0
+                },
             });
         }
         out

@@ -18,10 +18,7 @@ const GAS_ETH: u128 = 1_000_000_000_000_000_000;
 
 impl Sim {
     /// Creates the agents, funds them, deploys the protocol and sets up the Datanets.
-    pub(super) fn setup(
-        scenario: Scenario,
-        mut chain: Box<dyn Chain>,
-    ) -> Result<Sim, EngineError> {
+    pub(super) fn setup(scenario: Scenario, mut chain: Box<dyn Chain>) -> Result<Sim, EngineError> {
         let start = std::time::Instant::now();
         let seed = scenario.run.seed;
         let params = scenario
@@ -78,8 +75,7 @@ impl Sim {
                     }
                 }
             }
-            let identities =
-                Identity::assign(&scenario, config, &generated, &data, &mut actors)?;
+            let identities = Identity::assign(&scenario, config, &generated, &data, &mut actors)?;
             datanets.push(DatanetState {
                 name: config.name.clone(),
                 chain_id: U256::ZERO,

@@ -58,7 +58,9 @@ pub fn all(result: &ResultSection) -> Result<Vec<Chart>, String> {
 }
 
 /// Draws into an SVG string; any plotters error becomes a message.
-fn render(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>) -> Result<String, String> {
+fn render(
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -142,7 +144,11 @@ fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
         (
             "fees",
             BLUE,
-            result.epochs.iter().map(|e| (e.epoch as f64, e.fees)).collect(),
+            result
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.fees))
+                .collect(),
         ),
         (
             "contributor pool",
@@ -156,7 +162,11 @@ fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
         (
             "treasury",
             MAGENTA,
-            result.epochs.iter().map(|e| (e.epoch as f64, e.treasury)).collect(),
+            result
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.treasury))
+                .collect(),
         ),
     ];
     let (x, y) = bounds(series.iter().flat_map(|s| s.2.iter().copied()));
@@ -207,7 +217,9 @@ fn bars(y_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
             .disable_x_mesh()
             .y_desc(y_desc)
             .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => values.get(*i).map(|v| v.0.clone()).unwrap_or_default(),
+                SegmentValue::CenterOf(i) => {
+                    values.get(*i).map(|v| v.0.clone()).unwrap_or_default()
+                }
                 _ => String::new(),
             })
             .draw()
@@ -216,7 +228,10 @@ fn bars(y_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
             .draw_series(values.iter().enumerate().map(|(i, (_, v))| {
                 let color = if *v >= 0.0 { BLUE } else { RED };
                 Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)],
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), *v),
+                    ],
                     color.mix(0.7).filled(),
                 )
             }))
@@ -226,7 +241,9 @@ fn bars(y_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
 }
 
 /// Axis ranges covering `points`, padded, never empty.
-fn bounds(points: impl Iterator<Item = (f64, f64)>) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+fn bounds(
+    points: impl Iterator<Item = (f64, f64)>,
+) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (x, y) in points {
         x0 = x0.min(x);

@@ -9,9 +9,8 @@ use super::{Report, charts};
 /// Renders `report` as an HTML page.
 pub fn render(report: &Report) -> Result<String, String> {
     let s = &report.scenario;
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n",
-    );
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     let _ = writeln!(out, "<title>olsim report: {}</title>", escape(&s.name));
     out.push_str(
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\

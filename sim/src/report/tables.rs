@@ -236,15 +236,22 @@ pub fn all(report: &Report) -> Vec<Table> {
         vec!["total (s)".into(), format!("{:.3}", p.total_seconds)],
         vec!["chain tx/s".into(), format!("{:.0}", p.tx_per_second)],
         vec!["chain gas/s".into(), format!("{:.0}", p.gas_per_second)],
-        vec!["inferences/s".into(), format!("{:.0}", p.inferences_per_second)],
-        vec!["attributions/s".into(), format!("{:.0}", p.attributions_per_second)],
+        vec![
+            "inferences/s".into(),
+            format!("{:.0}", p.inferences_per_second),
+        ],
+        vec![
+            "attributions/s".into(),
+            format!("{:.0}", p.attributions_per_second),
+        ],
         vec!["threads".into(), p.threads.to_string()],
     ]);
-    perf_rows.extend(
-        p.measured_compute
-            .iter()
-            .map(|(stage, device, s)| vec![format!("{stage} on {device}, measured (s)"), format!("{s:.3}")]),
-    );
+    perf_rows.extend(p.measured_compute.iter().map(|(stage, device, s)| {
+        vec![
+            format!("{stage} on {device}, measured (s)"),
+            format!("{s:.3}"),
+        ]
+    }));
     tables.push(Table {
         title: "Performance (wall clock, this machine; outside the digest)",
         headers: vec!["measure", "value"],

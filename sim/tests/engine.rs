@@ -1,0 +1,98 @@
+//! End-to-end runs of shipped scenarios on the embedded chain: determinism of the report's
+//! result section (run twice, and under different thread counts), what the smoke scenario's
+//! economy must show, the rendered report, and clear errors for what the engine cannot run.
+
+use std::path::Path;
+
+use olsim::engine::{self, EngineError, RunOptions};
+use olsim::report::{Report, digest_of, html, markdown};
+use olsim::scenario::Scenario;
+
+fn scenario(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(s: &Scenario) -> Report {
+    engine::run(s, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn in_pool(threads: usize, s: &Scenario) -> Report {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| run(s))
+}
+
+#[test]
+fn smoke_report_is_deterministic_across_runs_and_thread_counts() {
+    let s = scenario("smoke.toml");
+    let a = run(&s);
+    let b = run(&s);
+    let one = in_pool(1, &s);
+    let two = in_pool(2, &s);
+    assert_eq!(
+        a.digest,
+        digest_of(&a.result),
+        "the digest covers the result section"
+    );
+    for other in [&b, &one, &two] {
+        assert_eq!(a.digest, other.digest);
+        assert_eq!(a.result, other.result);
+    }
+    // A different seed is a different run.
+    let mut reseeded = s.clone();
+    reseeded.run.seed += 1;
+    assert_ne!(run(&reseeded).digest, a.digest);
+}
+
+#[test]
+fn smoke_economy_rewards_honest_data_and_punishes_the_poisoner() {
+    let r = run(&scenario("smoke.toml")).result;
+    let fees: f64 = r.epochs.iter().map(|e| e.fees).sum();
+    assert!(fees > 0.0 && r.chain.transactions > 0);
+    assert!(r.economy.contributor_rewards > 0.0);
+    // The contract's split: 40% of fees reach the contributor pools (default split).
+    let pooled: f64 = r.epochs.iter().map(|e| e.contributor_pool).sum();
+    assert!((pooled - 0.4 * fees).abs() < 1e-6, "{pooled} vs {fees}");
+    assert!(r.fairness.honest_share > 0.9, "{:?}", r.fairness);
+    assert!(r.fairness.spearman_vs_truth > 0.0, "{:?}", r.fairness);
+    let flip = r
+        .attacks
+        .iter()
+        .find(|a| a.kind == "label_flip")
+        .expect("smoke has a label-flip attacker");
+    assert!(flip.roi < 0.0, "{flip:?}");
+    assert!(flip.detection_recall > 0.0, "{flip:?}");
+    assert_eq!(r.fairness.lorenz.last(), Some(&(1.0, 1.0)));
+    assert!(
+        r.compute
+            .iter()
+            .any(|c| c.stage == "training" && c.flops > 0.0)
+    );
+}
+
+#[test]
+fn report_renders_as_json_markdown_and_html_with_charts() {
+    let report = run(&scenario("smoke.toml"));
+    let back = Report::from_json(&report.to_json()).unwrap();
+    assert_eq!(back.digest, report.digest);
+    assert_eq!(back.result, report.result);
+    let md = markdown::render(&report);
+    assert!(md.contains("## Fairness") && md.contains(&report.digest));
+    let page = html::render(&report).unwrap();
+    assert_eq!(page.matches("<svg").count(), 5, "five charts inline");
+    assert!(!page.contains("<script"));
+}
+
+#[test]
+fn what_the_engine_cannot_run_is_a_clear_error() {
+    let err = engine::run(&scenario("baseline.toml"), &RunOptions::default())
+        .err()
+        .expect("baseline has a text Datanet");
+    assert!(matches!(err, EngineError::Unsupported(_)));
+    assert!(err.to_string().contains("task = \"text\""), "{err}");
+}

@@ -134,14 +134,14 @@ impl Sim {
         served: &[Vec<Vec<f32>>],
     ) -> Result<(), EngineError> {
         let d = self.deployment;
-        for m in 0..self.models.len() {
+        for (m, inputs) in served.iter().enumerate() {
             let Some(model_id) = self.models[m].chain_id else {
                 continue;
             };
-            if served[m].is_empty() {
+            if inputs.is_empty() {
                 continue;
             }
-            let scores = self.attribute(m, epoch, &served[m])?;
+            let scores = self.attribute(m, epoch, inputs)?;
             // Net influence per contribution (one per contributor and Datanet).
             let mut by_contributor: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
             for (n, r, s) in scores {

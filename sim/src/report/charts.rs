@@ -139,8 +139,11 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
     })
 }
 
+/// A named, coloured line.
+type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+
 fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
-    let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+    let series: [Series; 3] = [
         (
             "fees",
             BLUE,

@@ -91,8 +91,7 @@ fn report_renders_as_json_markdown_and_html_with_charts() {
 #[test]
 fn what_the_engine_cannot_run_is_a_clear_error() {
     let err = engine::run(&scenario("baseline.toml"), &RunOptions::default())
-        .err()
-        .expect("baseline has a text Datanet");
+        .expect_err("baseline has a text Datanet");
     assert!(matches!(err, EngineError::Unsupported(_)));
     assert!(err.to_string().contains("task = \"text\""), "{err}");
 }

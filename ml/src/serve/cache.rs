@@ -11,10 +11,10 @@ use super::store::{AdapterId, AdapterLayout, AdapterStore, HostAdapter};
 /// One site of an adapter on the device, laid out for `x·Aᵀ·(scale·Bᵀ)`.
 #[derive(Clone, Debug)]
 pub struct DeviceSite<B: Backend> {
-    /// `Aᵀ`, `[1, in, rank]`.
-    pub a_t: Tensor<B, 3>,
-    /// `scale · Bᵀ`, `[1, rank, out]` (the scale is folded in on upload).
-    pub b_t: Tensor<B, 3>,
+    /// `Aᵀ`, `[in, rank]`.
+    pub a_t: Tensor<B, 2>,
+    /// `scale · Bᵀ`, `[rank, out]` (the scale is folded in on upload).
+    pub b_t: Tensor<B, 2>,
 }
 
 /// An adapter uploaded to the device.
@@ -49,8 +49,8 @@ impl<B: Backend> DeviceAdapter<B> {
                     }
                 }
                 DeviceSite {
-                    a_t: Tensor::from_data(TensorData::new(a_t, [1, d_in, r]), device),
-                    b_t: Tensor::from_data(TensorData::new(b_t, [1, r, d_out]), device),
+                    a_t: Tensor::from_data(TensorData::new(a_t, [d_in, r]), device),
+                    b_t: Tensor::from_data(TensorData::new(b_t, [r, d_out]), device),
                 }
             })
             .collect();
@@ -64,12 +64,7 @@ impl<B: Backend> DeviceAdapter<B> {
     /// layout, so merging is `weight + delta`).
     pub fn weight_delta(&self, site: usize) -> Tensor<B, 2> {
         let s = &self.sites[site];
-        let [_, d_in, r] = s.a_t.shape().dims();
-        let [_, _, d_out] = s.b_t.shape().dims();
-        s.a_t
-            .clone()
-            .reshape([d_in, r])
-            .matmul(s.b_t.clone().reshape([r, d_out]))
+        s.a_t.clone().matmul(s.b_t.clone())
     }
 }
 

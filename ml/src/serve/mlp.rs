@@ -97,9 +97,8 @@ impl<B: Backend> ServeModel<B> for MlpServe<B> {
             .collect();
         let logits = relu_stack(&layers, x, |&(layer, site), h| {
             let y = layer.forward(h.clone());
-            let update = site.and_then(|s| lora.delta(s, h.unsqueeze_dim(1)));
-            match update {
-                Some(d) => y + d.squeeze_dim(1),
+            match site.and_then(|s| lora.delta(s, h, 1)) {
+                Some(d) => y + d,
                 None => y,
             }
         });

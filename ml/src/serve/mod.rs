@@ -34,7 +34,7 @@ pub mod workload;
 mod tests;
 
 pub use cache::{AdapterCache, CacheStats, DeviceAdapter, DeviceSite};
-pub use lora::{BatchLora, LoraKernel};
+pub use lora::BatchLora;
 pub use mlp::MlpServe;
 pub use server::{
     BatchReport, DeviceBytes, ReplayReport, RequestId, Response, ServeMode, ServeModel, Served,

@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 
 use super::ServeError;
 use super::cache::{AdapterCache, CacheStats, DeviceAdapter};
-use super::lora::{BatchLora, LoraKernel};
+use super::lora::BatchLora;
 use super::store::{AdapterId, AdapterLayout, AdapterStore};
 use crate::model::StepCost;
 
@@ -16,11 +16,11 @@ use crate::model::StepCost;
 ///
 /// The model owns its frozen base weights on the device and declares where adapters apply
 /// ([`adapter_layout`](Self::adapter_layout)). For a batch it runs one base pass and asks
-/// the [`BatchLora`] for each adapted site's update (`lora.delta(site, x)`, added to the
+/// the [`BatchLora`] for each adapted site's update (`lora.delta(site, x, rows)`, added to the
 /// layer's output). A causal language model fits the same shape: its input is a prompt
 /// (and generation length), its output the generated tokens, and its batched prefill and
-/// KV-cached decode steps call `delta` with `[requests, tokens, width]` activations at each
-/// adapted projection.
+/// KV-cached decode steps call `delta` with each request's token rows (`[requests · tokens,
+/// width]`) at each adapted projection.
 pub trait ServeModel<B: Backend>: Sized {
     /// One request's input.
     type Input;
@@ -75,8 +75,6 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Byte budget of the device adapter cache.
     pub cache_bytes: u64,
-    /// How heterogeneous batches compute their updates.
-    pub kernel: LoraKernel,
 }
 
 /// Identifies a submitted request (sequential from 0).
@@ -401,7 +399,7 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
                     .expect("distinct holds every adapter of the batch")
             })
             .collect();
-        let lora = BatchLora::new(self.config.kernel, adapters, &request_adapter);
+        let lora = BatchLora::new(adapters, &request_adapter);
         let inputs: Vec<&M::Input> = order.iter().map(|&j| &batch[j].input).collect();
         let served = self.model.forward(&inputs, &lora)?;
         let mut outputs: Vec<Option<M::Output>> = (0..batch.len()).map(|_| None).collect();

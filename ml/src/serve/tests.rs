@@ -119,7 +119,7 @@ fn store() -> (AdapterStore, Vec<(AdapterId, LoraMlp<Cpu>)>) {
     (store, refs)
 }
 
-fn server(mode: ServeMode, kernel: LoraKernel, cache_adapters: u64) -> Server<Cpu, MlpServe<Cpu>> {
+fn server(mode: ServeMode, cache_adapters: u64) -> Server<Cpu, MlpServe<Cpu>> {
     let serve = MlpServe::new(base(), &config()).unwrap();
     let (store, _) = store();
     let cache_bytes = cache_adapters * store.layout().adapter_bytes();
@@ -130,7 +130,6 @@ fn server(mode: ServeMode, kernel: LoraKernel, cache_adapters: u64) -> Server<Cp
             mode,
             max_batch: 8,
             cache_bytes,
-            kernel,
         },
     )
     .unwrap()
@@ -152,13 +151,12 @@ fn served_outputs_match_lora_mlp_in_every_mode() {
     ];
     let inputs = feature_vectors(SEED, DIM, ids.len());
     let modes = [
-        (ServeMode::Heterogeneous, LoraKernel::Gather),
-        (ServeMode::Heterogeneous, LoraKernel::Grouped),
-        (ServeMode::MergeOnSwitch, LoraKernel::Gather),
-        (ServeMode::OneAtATime, LoraKernel::Gather),
+        ServeMode::Heterogeneous,
+        ServeMode::MergeOnSwitch,
+        ServeMode::OneAtATime,
     ];
-    for (mode, kernel) in modes {
-        let mut s = server(mode, kernel, 3);
+    for mode in modes {
+        let mut s = server(mode, 3);
         for (&id, x) in ids.iter().zip(&inputs) {
             s.submit(id, x.clone()).unwrap();
         }
@@ -197,7 +195,7 @@ fn served_outputs_match_lora_mlp_in_every_mode() {
 #[test]
 fn bad_requests_are_refused_and_do_not_poison_the_server() {
     let (_, refs) = store();
-    let mut s = server(ServeMode::Heterogeneous, LoraKernel::Gather, 3);
+    let mut s = server(ServeMode::Heterogeneous, 3);
     let x = feature_vectors(SEED, DIM, 2);
     let e = s.submit(999, x[0].clone()).unwrap_err();
     assert_eq!(e, ServeError::UnknownAdapter { id: 999 });
@@ -266,7 +264,6 @@ fn store_and_server_reject_mismatches() {
         mode: ServeMode::Heterogeneous,
         max_batch: 4,
         cache_bytes: layout.adapter_bytes() - 1,
-        kernel: LoraKernel::Gather,
     };
     assert!(matches!(
         Server::new(rank3, store.clone(), cfg.clone()),
@@ -389,7 +386,7 @@ proptest! {
 
 #[test]
 fn replay_times_every_request_and_counts_flops() {
-    let mut s = server(ServeMode::Heterogeneous, LoraKernel::Gather, 3);
+    let mut s = server(ServeMode::Heterogeneous, 3);
     let ids = ZipfPopularity::new(5, 1.0).unwrap().requests(SEED, 20);
     let x = feature_vectors(SEED, DIM, 20);
     let report = s.replay(ids.into_iter().zip(x).collect(), 6).unwrap();

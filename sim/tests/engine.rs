@@ -95,3 +95,64 @@ fn what_the_engine_cannot_run_is_a_clear_error() {
     assert!(matches!(err, EngineError::Unsupported(_)));
     assert!(err.to_string().contains("task = \"text\""), "{err}");
 }
+
+/// A language model on a text Datanet: trained on accepted documents, served by batched
+/// generation, attributed by suffix-array span matching, paid on chain.
+const LM_SCENARIO: &str = r#"
+[run]
+name = "lm-smoke"
+seed = 3
+epochs = 2
+
+[[datanets]]
+name = "notes"
+domain = "healthcare"
+task = "text"
+
+[datanets.contributors]
+count = 4
+documents = [4, 6]
+
+[datanets.reviewers]
+count = 2
+accuracy = 1.0
+
+[[models]]
+name = "notes-lm"
+kind = "language_model"
+datanets = ["notes"]
+price = 0.02
+
+[models.training]
+epochs = 2
+batch_size = 16
+
+[inference]
+calls_per_epoch = 40
+users = 2
+calls_per_payment = 20
+
+[[attackers]]
+kind = "spammer"
+datanet = "notes"
+"#;
+
+#[test]
+fn language_model_outputs_are_attributed_by_span_matching_and_paid_on_chain() {
+    let s = Scenario::parse("lm-smoke.toml", LM_SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+    let a = run(&s);
+    let r = &a.result;
+    assert!(r.economy.contributor_rewards > 0.0, "{:?}", r.economy);
+    assert!(r.fairness.honest_share > 0.9, "{:?}", r.fairness);
+    let spam = r.attacks.iter().find(|x| x.kind == "spammer").unwrap();
+    assert_eq!(
+        spam.revenue, 0.0,
+        "word salad earns no span matches: {spam:?}"
+    );
+    assert!(
+        r.compute
+            .iter()
+            .any(|c| c.stage == "serving" && c.flops > 0.0)
+    );
+    assert_eq!(run(&s).digest, a.digest);
+}

@@ -5,15 +5,15 @@ use alloy_primitives::{B256, U256, keccak256};
 use olsim_chain::client::view;
 use olsim_chain::contracts::DatanetRegistry;
 use olsim_ml::data::rng::stream;
-use olsim_ml::data::{ContributorId, Datanet, RecordId};
+use olsim_ml::data::{ContributorId, Datanet};
 use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::txs::Action;
 use super::{EngineError, Sim, open};
-use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario};
+use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario, Task};
 
-/// Fraction of clean records at or above which a contribution is truly acceptable.
+/// Fraction of clean items at or above which a contribution is truly acceptable.
 pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.7;
 
 /// A contributing identity of a Datanet, indexed by its `ContributorId`.
@@ -131,8 +131,8 @@ pub struct Contribution {
     pub chain_id: U256,
     /// Who submitted it.
     pub contributor: ContributorId,
-    /// Its records.
-    pub records: Vec<RecordId>,
+    /// Its items: record ids (classification) or document ids (text).
+    pub items: Vec<u32>,
     /// Review outcome.
     pub status: Status,
 }
@@ -154,35 +154,55 @@ pub struct DatanetState {
     pub data: Datanet,
     /// Contributions on chain, in submission order.
     pub contributions: Vec<Contribution>,
-    /// Records of accepted contributions, in acceptance order.
-    pub accepted: Vec<RecordId>,
+    /// What the Datanet's items are.
+    pub task: Task,
+    /// Items of accepted contributions, in acceptance order.
+    pub accepted: Vec<u32>,
 }
 
 impl DatanetState {
-    /// Records of contributor `c`.
-    fn records_of(&self, c: ContributorId) -> Vec<RecordId> {
-        self.data.records_of(c).map(|r| r.id).collect()
+    /// Items (records or documents) of contributor `c`.
+    fn items_of(&self, c: ContributorId) -> Vec<u32> {
+        match self.task {
+            Task::Classification => self.data.records_of(c).map(|r| r.id.0).collect(),
+            Task::Text => self.data.documents_of(c).map(|d| d.id.0).collect(),
+        }
     }
 
-    /// Content hash of a set of records: keccak256 of their hashes in order.
-    fn content_hash(&self, records: &[RecordId]) -> B256 {
-        let mut bytes = Vec::with_capacity(32 * records.len());
-        for r in records {
-            bytes.extend_from_slice(self.data.records[r.0 as usize].hash.as_slice());
+    /// Ground truth of item `i`: `(author, clean, original)`.
+    pub fn item_truth(&self, i: u32) -> (ContributorId, bool, bool) {
+        match self.task {
+            Task::Classification => {
+                let r = &self.data.records[i as usize];
+                (r.author, r.clean, r.copy_of.is_none())
+            }
+            Task::Text => {
+                let d = &self.data.documents[i as usize];
+                (d.author, d.clean, d.copy_of.is_none())
+            }
+        }
+    }
+
+    /// Content hash of a set of items: keccak256 of their own hashes in order.
+    fn content_hash(&self, items: &[u32]) -> B256 {
+        let mut bytes = Vec::with_capacity(32 * items.len());
+        for &i in items {
+            let hash = match self.task {
+                Task::Classification => self.data.records[i as usize].hash,
+                Task::Text => self.data.documents[i as usize].hash,
+            };
+            bytes.extend_from_slice(hash.as_slice());
         }
         keccak256(bytes)
     }
 
-    /// Fraction of `records` that are clean (ground truth).
-    pub fn clean_fraction(&self, records: &[RecordId]) -> f64 {
-        if records.is_empty() {
+    /// Fraction of `items` that are clean (ground truth).
+    pub fn clean_fraction(&self, items: &[u32]) -> f64 {
+        if items.is_empty() {
             return 0.0;
         }
-        let clean = records
-            .iter()
-            .filter(|r| self.data.records[r.0 as usize].clean)
-            .count();
-        clean as f64 / records.len() as f64
+        let clean = items.iter().filter(|&&i| self.item_truth(i).1).count();
+        clean as f64 / items.len() as f64
     }
 }
 
@@ -199,8 +219,8 @@ impl Sim {
                     continue;
                 }
                 let c = ContributorId(i as u32);
-                let records = net.records_of(c);
-                if records.is_empty() {
+                let items = net.items_of(c);
+                if items.is_empty() {
                     continue;
                 }
                 actions.push(Action::call(
@@ -209,23 +229,23 @@ impl Sim {
                     d.datanets,
                     &DatanetRegistry::contributeCall {
                         datanetId: net.chain_id,
-                        contentHash: net.content_hash(&records),
-                        recordCount: records.len() as u32,
+                        contentHash: net.content_hash(&items),
+                        recordCount: items.len() as u32,
                         stake: identity.stake,
                     },
                 ));
-                due.push((c, records));
+                due.push((c, items));
             }
             let receipts = self.send(epoch, actions)?;
             let net = &mut self.datanets[n];
-            for ((contributor, records), receipt) in due.into_iter().zip(receipts) {
+            for ((contributor, items), receipt) in due.into_iter().zip(receipts) {
                 let Some(receipt) = receipt else { continue };
                 let submitted =
                     receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
                 net.contributions.push(Contribution {
                     chain_id: submitted.contributionId,
                     contributor,
-                    records,
+                    items,
                     status: Status::Pending,
                 });
             }
@@ -252,7 +272,7 @@ impl Sim {
             {
                 let author = &net.identities[contribution.contributor.0 as usize];
                 let acceptable =
-                    net.clean_fraction(&contribution.records) >= ACCEPTABLE_CLEAN_FRACTION;
+                    net.clean_fraction(&contribution.items) >= ACCEPTABLE_CLEAN_FRACTION;
                 let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
                 for i in (1..order.len()).rev() {
                     order.swap(i, rng.random_range(0..=i));
@@ -299,7 +319,7 @@ impl Sim {
                 match decided.get(&c.chain_id) {
                     Some(true) => {
                         c.status = Status::Accepted;
-                        net.accepted.extend_from_slice(&c.records);
+                        net.accepted.extend_from_slice(&c.items);
                     }
                     Some(false) => c.status = Status::Rejected,
                     None => {}

@@ -11,12 +11,12 @@ use olsim_chain::contracts::{
 };
 use olsim_chain::merkle::RewardTree;
 use olsim_ml::data::ContributorId;
-use olsim_ml::model::parameter_values;
 
 use super::actors::AgentId;
+use super::models::Served;
 use super::txs::Action;
 use super::{EngineError, Sim, open};
-use crate::scenario::{Popularity, Settlement};
+use crate::scenario::{ModelKind, Popularity, Settlement};
 
 /// A contribution is slashed as harmful when its summed influence is below minus this many
 /// times the mean absolute summed influence of the model's contributions.
@@ -128,26 +128,16 @@ impl Sim {
 
     /// Attributes each model's served outputs and settles its contributor pool; slashes
     /// contributions whose influence is harmful.
-    pub(super) fn settle(
-        &mut self,
-        epoch: u32,
-        served: &[Vec<Vec<f32>>],
-    ) -> Result<(), EngineError> {
+    pub(super) fn settle(&mut self, epoch: u32, served: &[Served]) -> Result<(), EngineError> {
         let d = self.deployment;
-        for (m, inputs) in served.iter().enumerate() {
+        for (m, outputs) in served.iter().enumerate() {
             let Some(model_id) = self.models[m].chain_id else {
                 continue;
             };
-            if inputs.is_empty() {
+            if outputs.len() == 0 {
                 continue;
             }
-            let scores = self.attribute(m, epoch, inputs)?;
-            // Net influence per contribution (one per contributor and Datanet).
-            let mut by_contributor: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
-            for (n, r, s) in scores {
-                let author = self.datanets[n].data.records[r.0 as usize].author;
-                *by_contributor.entry((n, author)).or_default() += s;
-            }
+            let by_contributor = self.attribution_weights(m, epoch, outputs)?;
             self.slash_harmful(epoch, &by_contributor)?;
             let pool = view(
                 self.chain.as_mut(),
@@ -328,15 +318,9 @@ impl Sim {
                 .trained
                 .as_ref()
                 .expect("registered models are trained");
-            // The hash of the adapter's weights (saved records also carry burn's random
-            // parameter ids, so their bytes differ run to run).
-            let mut bytes = Vec::new();
-            for tensor in parameter_values(&trained.model.adapters()) {
-                for v in tensor {
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            let adapter = keccak256(bytes);
+            // The hash of the adapter's weights (saved burn records also carry random
+            // parameter ids, so their bytes would differ run to run).
+            let adapter = trained.adapter_hash();
             let datanet_ids = model
                 .datanets
                 .iter()
@@ -347,10 +331,16 @@ impl Sim {
                 "register model",
                 d.models,
                 &ModelRegistry::registerModelCall {
-                    baseModel: keccak256(format!("olsim/base-mlp/{:?}", model.mlp.hidden)),
+                    baseModel: keccak256(match &model.mlp {
+                        Some(mlp) => format!("olsim/base-mlp/{:?}", mlp.hidden),
+                        None => "olsim/base-lm".to_string(),
+                    }),
                     adapterHash: adapter,
                     datanetIds: datanet_ids,
-                    kind: 0,
+                    kind: match model.kind {
+                        ModelKind::Classifier => 0,
+                        ModelKind::LanguageModel => 1,
+                    },
                     pricePerInference: open(model.price),
                 },
             ));

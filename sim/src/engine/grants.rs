@@ -11,7 +11,9 @@ use super::actors::{AgentId, Role};
 use super::models::{ModelState, datanet_index};
 use super::txs::Action;
 use super::{EngineError, Sim};
-use crate::scenario::Tier;
+use olsim_ml::model::{LoraConfig, MlpConfig, TrainConfig};
+
+use crate::scenario::{DEFAULT_HIDDEN, ModelKind, Tier};
 
 /// One funded grant.
 #[derive(Clone, Debug)]
@@ -155,27 +157,30 @@ impl Sim {
             state.next_due = epoch + cohort.milestone_epochs;
             if state.released == cohort.milestones {
                 state.outcome = Some(true);
-                Sim::check_kind(cohort.model_kind, &format!("grant {}", grant.id))?;
-                // The team ships a classifier on the cohort's Datanet from next epoch on.
+                // The team ships a model on the cohort's Datanet from next epoch on, shaped
+                // like the scenario's first model of that kind (or the defaults).
                 let n = datanet_index(&self.datanets, &cohort.datanet)?;
+                let kind = cohort.model_kind;
                 let template = self
                     .models
                     .iter()
-                    .find(|m| m.datanets.contains(&n))
+                    .find(|m| m.kind == kind)
                     .map(|m| (m.mlp.clone(), m.lora.clone(), m.training.clone()));
                 let (mlp, lora, training) = match template {
                     Some(t) => t,
-                    None => {
-                        let dim = self.scenario.datanets[n].domain.dim();
-                        (
-                            olsim_ml::model::MlpConfig::binary(dim, &[32, 32]),
-                            olsim_ml::model::LoraConfig::new(2, 4.0),
-                            olsim_ml::model::TrainConfig {
-                                seed: self.seed,
-                                ..Default::default()
-                            },
-                        )
-                    }
+                    None => (
+                        (kind == ModelKind::Classifier).then(|| {
+                            MlpConfig::binary(
+                                self.scenario.datanets[n].domain.dim(),
+                                &DEFAULT_HIDDEN.map(|h| h as usize),
+                            )
+                        }),
+                        LoraConfig::new(2, 4.0),
+                        TrainConfig {
+                            seed: self.seed,
+                            ..TrainConfig::default()
+                        },
+                    ),
                 };
                 self.models.push(ModelState {
                     name: format!("grant-{}", grant.id),
@@ -185,6 +190,7 @@ impl Sim {
                     weight: cohort.weight,
                     train_epoch: epoch + 1,
                     retrain_every: 0,
+                    kind,
                     mlp,
                     lora,
                     training,
@@ -193,6 +199,7 @@ impl Sim {
                     grant: Some((g, cohort.tier)),
                     chain_id: None,
                     trained: None,
+                    version: 0,
                 });
             }
         }

@@ -18,6 +18,7 @@ mod data;
 mod economy;
 mod governance;
 mod grants;
+mod lm;
 mod models;
 mod results;
 mod setup;
@@ -152,6 +153,7 @@ struct Sim {
     compute: models::Compute,
     base: models::BaseModels,
     epochs: Vec<crate::report::EpochResult>,
+    lm: Option<lm::LmWorld>,
     served: u64,
     attributed: u64,
 }

@@ -4,27 +4,30 @@
 
 use std::collections::BTreeMap;
 
+use alloy_primitives::{B256, keccak256};
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{
-    Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, RecordId, TextParams,
+    ContributorId, Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, TextParams,
     build_population,
 };
 use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced};
-use olsim_ml::model::{LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, train};
-use olsim_ml::serve::{AdapterStore, LoraKernel, MlpServe, ServeMode, Server, ServerConfig};
+use olsim_ml::model::{
+    LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values, train,
+};
+use olsim_ml::serve::{AdapterStore, MlpServe, ServeMode, Server, ServerConfig};
 use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
 use super::{EngineError, Sim};
-use crate::scenario::{AttackKind, ClassifierAttribution, Scenario, Tier};
+use crate::scenario::{AttackKind, ClassifierAttribution, ModelKind, Scenario, Tier};
 
 /// Training backend (CPU, with autodiff).
-type Train = Autodiff<NdArray>;
+pub(super) type Train = Autodiff<NdArray>;
 /// Serving and attribution backend (CPU).
-type Infer = NdArray;
+pub(super) type Infer = NdArray;
 
 /// Most served outputs attributed per model and epoch: influence is linear in the query
 /// gradient, so a uniform sample of outputs estimates each record's share of the epoch's
@@ -47,8 +50,10 @@ pub struct ModelState {
     pub train_epoch: u32,
     /// Retrain every this many epochs (0: never).
     pub retrain_every: u32,
-    /// Base MLP config.
-    pub mlp: MlpConfig,
+    /// Classifier or language model.
+    pub kind: ModelKind,
+    /// Base MLP config (classifiers only).
+    pub mlp: Option<MlpConfig>,
     /// Adapter config.
     pub lora: LoraConfig,
     /// Fine-tuning config.
@@ -61,20 +66,67 @@ pub struct ModelState {
     pub grant: Option<(usize, Tier)>,
     /// On-chain id once registered.
     pub chain_id: Option<alloy_primitives::U256>,
-    /// The trained adapter and its influence index.
+    /// The trained adapter and what attributes its outputs.
     pub trained: Option<Trained>,
+    /// How many times it has been trained.
+    pub version: u32,
 }
 
-/// A trained adapter, what it was trained on, and its stored training gradients.
-pub struct Trained {
+/// A trained model of either kind.
+pub enum Trained {
+    /// A classifier adapter with its influence index.
+    Classifier(TrainedClassifier),
+    /// A language-model adapter with the suffix index of its training corpus.
+    Lm(super::lm::TrainedLm),
+}
+
+impl Trained {
+    /// `keccak256` of the adapter's weights (the on-chain adapter hash).
+    pub fn adapter_hash(&self) -> B256 {
+        let mut bytes = Vec::new();
+        match self {
+            Trained::Classifier(c) => {
+                for tensor in parameter_values(&c.model.adapters()) {
+                    for v in tensor {
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            Trained::Lm(l) => bytes = l.adapter.to_bytes(),
+        }
+        keccak256(bytes)
+    }
+}
+
+/// A trained classifier adapter, what it was trained on, and its stored training gradients.
+pub struct TrainedClassifier {
     /// The fine-tuned model (autodiff backend).
     pub model: LoraMlp<Train>,
     /// Training records: `(datanet index, record id)` in the index's order.
-    pub sources: Vec<(usize, RecordId)>,
+    pub sources: Vec<(usize, u32)>,
     /// Stored training gradients for attribution.
     pub index: InfluenceIndex<Infer>,
-    /// How many times it has been trained.
-    pub version: u32,
+}
+
+/// What a model served this epoch.
+pub enum Served {
+    /// Nothing (untrained or no calls).
+    Nothing,
+    /// Classifier inputs.
+    Inputs(Vec<Vec<f32>>),
+    /// Generated token sequences (prompts excluded).
+    Outputs(Vec<Vec<u32>>),
+}
+
+impl Served {
+    /// Number of calls served.
+    pub fn len(&self) -> usize {
+        match self {
+            Served::Nothing => 0,
+            Served::Inputs(v) => v.len(),
+            Served::Outputs(v) => v.len(),
+        }
+    }
 }
 
 impl ModelState {
@@ -87,10 +139,14 @@ impl ModelState {
     ) -> Result<Vec<ModelState>, EngineError> {
         let mut out = Vec::new();
         for (i, m) in scenario.models.iter().enumerate() {
-            Sim::check_kind(m.kind, &m.name)?;
-            let mlp = scenario
-                .mlp_config(i)
-                .map_err(|e| EngineError::Scenario(e.to_string()))?;
+            let mlp = match m.kind {
+                ModelKind::Classifier => Some(
+                    scenario
+                        .mlp_config(i)
+                        .map_err(|e| EngineError::Scenario(e.to_string()))?,
+                ),
+                ModelKind::LanguageModel => None,
+            };
             let wash: Vec<_> = scenario
                 .attackers
                 .iter()
@@ -139,6 +195,7 @@ impl ModelState {
                 weight: m.weight,
                 train_epoch: m.train_epoch,
                 retrain_every: m.retrain_every,
+                kind: m.kind,
                 mlp,
                 lora: m.lora_config(),
                 training: m.train_config(scenario.run.seed),
@@ -147,6 +204,7 @@ impl ModelState {
                 grant: None,
                 chain_id: None,
                 trained: None,
+                version: 0,
             });
         }
         Ok(out)
@@ -267,21 +325,38 @@ impl Compute {
 }
 
 impl Sim {
-    /// Fine-tunes model `m` on its Datanets' accepted records and builds its influence
-    /// index. A model with no accepted records yet stays untrained.
+    /// Fine-tunes model `m` on its Datanets' accepted data. A model with no accepted data
+    /// yet stays untrained.
     pub(super) fn train_model(&mut self, m: usize) -> Result<bool, EngineError> {
         let start = std::time::Instant::now();
+        let trained = match self.models[m].kind {
+            ModelKind::Classifier => self.train_classifier(m)?.map(Trained::Classifier),
+            ModelKind::LanguageModel => self.train_lm(m)?.map(Trained::Lm),
+        };
+        self.timers.add("training", start);
+        let Some(trained) = trained else {
+            return Ok(false);
+        };
+        let model = &mut self.models[m];
+        model.trained = Some(trained);
+        model.version += 1;
+        Ok(true)
+    }
+
+    /// Fine-tunes classifier `m` on its Datanets' accepted records and builds its
+    /// influence index.
+    fn train_classifier(&mut self, m: usize) -> Result<Option<TrainedClassifier>, EngineError> {
         let model = &self.models[m];
         let mut sources = Vec::new();
         let mut records = Vec::new();
         for &n in &model.datanets {
             for &r in &self.datanets[n].accepted {
                 sources.push((n, r));
-                records.push(self.datanets[n].data.records[r.0 as usize].clone());
+                records.push(self.datanets[n].data.records[r as usize].clone());
             }
         }
         if records.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let fail = |message: String| EngineError::Model {
             model: model.name.clone(),
@@ -292,7 +367,8 @@ impl Sim {
             ClassifierAttribution::Tracin => Method::TracIn,
             ClassifierAttribution::Exact => Method::EXACT,
         };
-        let base = self.base.get(self.seed, &model.mlp, &mut self.compute)?;
+        let mlp = model.mlp.clone().expect("classifiers have an MLP config");
+        let base = self.base.get(self.seed, &mlp, &mut self.compute)?;
         let device = Default::default();
         let lora = LoraMlp::new(base, &model.lora, self.seed).map_err(|e| fail(e.to_string()))?;
         let (trained, report, trace) = train_traced(lora, &records, &model.training, &device)
@@ -306,31 +382,29 @@ impl Sim {
         .map_err(|e| fail(e.to_string()))?;
         self.compute.add("training", &report.total);
         self.compute.add("attribution", index.precompute_cost());
-        let version = model.trained.as_ref().map_or(1, |t| t.version + 1);
-        self.models[m].trained = Some(Trained {
+        Ok(Some(TrainedClassifier {
             model: trained,
             sources,
             index,
-            version,
-        });
-        self.timers.add("training", start);
-        Ok(true)
+        }))
     }
 
-    /// Serves `calls[m]` inference calls of every trained model in heterogeneous batches
-    /// (one OpenLoRA server per base shape and adapter layout) and returns, per model, the
-    /// served inputs.
-    pub(super) fn serve(
-        &mut self,
-        epoch: u32,
-        calls: &[u64],
-    ) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+    /// Serves `calls[m]` inference calls of every trained model and returns what each
+    /// served: classifiers in heterogeneous batches (one OpenLoRA server per base shape and
+    /// adapter layout), language models by batched generation.
+    pub(super) fn serve(&mut self, epoch: u32, calls: &[u64]) -> Result<Vec<Served>, EngineError> {
         let start = std::time::Instant::now();
+        let mut served: Vec<Served> = self.models.iter().map(|_| Served::Nothing).collect();
+        for (m, outputs) in self.serve_lm(epoch, calls)? {
+            served[m] = Served::Outputs(outputs);
+        }
         let mut inputs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); self.models.len()];
         let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (m, model) in self.models.iter().enumerate() {
-            if model.trained.is_some() && calls[m] > 0 {
-                let key = format!("{:?}/{:?}", model.mlp.hidden, model.lora);
+            if let (Some(Trained::Classifier(_)), Some(mlp)) = (&model.trained, &model.mlp)
+                && calls[m] > 0
+            {
+                let key = format!("{:?}/{:?}", mlp.hidden, model.lora);
                 groups.entry(key).or_default().push(m);
             }
         }
@@ -340,20 +414,17 @@ impl Sim {
                 model: first.name.clone(),
                 message,
             };
-            let base = self
-                .base
-                .get(self.seed, &first.mlp, &mut self.compute)?
-                .valid();
+            let mlp = first.mlp.clone().expect("grouped models are classifiers");
+            let base = self.base.get(self.seed, &mlp, &mut self.compute)?.valid();
             let serve_model =
                 MlpServe::<Infer>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
             let mut store = AdapterStore::new(
                 olsim_ml::serve::ServeModel::<Infer>::adapter_layout(&serve_model),
             );
             for &m in members {
-                let trained = self.models[m]
-                    .trained
-                    .as_ref()
-                    .expect("grouped models are trained");
+                let Some(Trained::Classifier(trained)) = &self.models[m].trained else {
+                    unreachable!("grouped models are trained classifiers");
+                };
                 store
                     .insert_lora_mlp(m as u64, &trained.model)
                     .map_err(|e| fail(e.to_string()))?;
@@ -366,14 +437,13 @@ impl Sim {
                     mode: ServeMode::Heterogeneous,
                     max_batch: 256,
                     cache_bytes: bytes,
-                    kernel: LoraKernel::Grouped,
                 },
             )
             .map_err(|e| fail(e.to_string()))?;
             // Requests arrive interleaved across the group's models, in a seeded order.
             let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();
             for &m in members {
-                let dim = self.models[m].mlp.input_dim;
+                let dim = mlp.input_dim;
                 let mut rng = stream(
                     self.seed,
                     &format!("engine/queries/{}/{epoch}", self.models[m].name),
@@ -401,21 +471,50 @@ impl Sim {
                 inputs[m].push(x);
             }
         }
+        for (m, x) in inputs.into_iter().enumerate() {
+            if !x.is_empty() {
+                served[m] = Served::Inputs(x);
+            }
+        }
         self.timers.add("serving", start);
-        Ok(inputs)
+        Ok(served)
     }
 
-    /// Influence of each training record of model `m` on a sample of its served inputs,
-    /// summed over the sample; `(datanet, record, score)` per training record.
-    pub(super) fn attribute(
+    /// Attribution weight per contributing identity `(datanet, contributor)` of what model
+    /// `m` served this epoch: summed influence (classifiers; may be negative) or summed
+    /// span weights (language models).
+    pub(super) fn attribution_weights(
+        &mut self,
+        m: usize,
+        epoch: u32,
+        served: &Served,
+    ) -> Result<BTreeMap<(usize, ContributorId), f64>, EngineError> {
+        let start = std::time::Instant::now();
+        let mut weights: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
+        match served {
+            Served::Nothing => {}
+            Served::Inputs(inputs) => {
+                for (n, item, s) in self.attribute(m, epoch, inputs)? {
+                    let author = self.datanets[n].item_truth(item).0;
+                    *weights.entry((n, author)).or_default() += s;
+                }
+            }
+            Served::Outputs(outputs) => weights = self.attribute_lm(m, outputs)?,
+        }
+        self.timers.add("attribution", start);
+        Ok(weights)
+    }
+
+    /// Influence of each training record of classifier `m` on a sample of its served
+    /// inputs, summed over the sample; `(datanet, record, score)` per training record.
+    fn attribute(
         &mut self,
         m: usize,
         epoch: u32,
         served: &[Vec<f32>],
-    ) -> Result<Vec<(usize, RecordId, f64)>, EngineError> {
-        let start = std::time::Instant::now();
+    ) -> Result<Vec<(usize, u32, f64)>, EngineError> {
         let model = &self.models[m];
-        let Some(trained) = &model.trained else {
+        let Some(Trained::Classifier(trained)) = &model.trained else {
             return Ok(Vec::new());
         };
         let mut rng = stream(
@@ -451,7 +550,6 @@ impl Sim {
             .zip(totals)
             .map(|(&(n, r), s)| (n, r, s))
             .collect();
-        self.timers.add("attribution", start);
         Ok(out)
     }
 }

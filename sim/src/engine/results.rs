@@ -212,11 +212,11 @@ impl Sim {
                     .iter()
                     .filter(|c| c.contributor.0 as usize == i)
                     .collect();
-                let records: u64 = mine.iter().map(|c| c.records.len() as u64).sum();
+                let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
                 let accepted: u64 = mine
                     .iter()
                     .filter(|c| c.status == Status::Accepted)
-                    .map(|c| c.records.len() as u64)
+                    .map(|c| c.items.len() as u64)
                     .sum();
                 let slashed: U256 = mine
                     .iter()
@@ -224,13 +224,13 @@ impl Sim {
                     .copied()
                     .sum();
                 let address = self.actors.address(identity.agent);
-                // Ground truth: clean, original records the identity submitted.
+                // Ground truth: clean, original items the identity submitted.
                 let truth = mine
                     .iter()
-                    .flat_map(|c| &c.records)
-                    .filter(|r| {
-                        let rec = &net.data.records[r.0 as usize];
-                        rec.clean && rec.copy_of.is_none()
+                    .flat_map(|c| &c.items)
+                    .filter(|&&i| {
+                        let (_, clean, original) = net.item_truth(i);
+                        clean && original
                     })
                     .count() as f64;
                 out.push(ContributorResult {
@@ -397,7 +397,7 @@ fn fairness(contributors: &[ContributorResult]) -> Fairness {
         gini: gini(&rewards),
         honest_share: if total > 0.0 { honest / total } else { 0.0 },
         spearman_vs_truth: spearman(&rewards, &truth),
-        truth: "clean original records submitted (generator truth)".into(),
+        truth: "clean original items submitted (generator truth)".into(),
         lorenz: lorenz(&rewards, 50),
     }
 }

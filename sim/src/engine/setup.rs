@@ -5,13 +5,13 @@ use alloy_primitives::U256;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::{Chain, Deployment};
-use olsim_ml::data::{Datanet, RecordId};
+use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::{DatanetState, Identity, Reviewer};
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
-use crate::scenario::{AttackKind, ModelKind, Scenario, Source, Task};
+use crate::scenario::{AttackKind, Scenario, Source};
 
 /// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
 const GAS_ETH: u128 = 1_000_000_000_000_000_000;
@@ -38,13 +38,6 @@ impl Sim {
                 return Err(EngineError::Unsupported(format!(
                     "datanets[{index}] `{}`: source = \"file\" Datanets have no ground truth and are \
                      not run by the engine yet; use source = \"generated\"",
-                    config.name
-                )));
-            }
-            if config.task != Task::Classification {
-                return Err(EngineError::Unsupported(format!(
-                    "datanets[{index}] `{}`: task = \"text\" (language models) is not run by the \
-                     engine yet; use task = \"classification\"",
                     config.name
                 )));
             }
@@ -84,7 +77,8 @@ impl Sim {
                 identities,
                 data,
                 contributions: Vec::new(),
-                accepted: Vec::<RecordId>::new(),
+                task: config.task,
+                accepted: Vec::new(),
             });
         }
 
@@ -139,6 +133,7 @@ impl Sim {
             compute: models::Compute::default(),
             base: models::BaseModels::default(),
             epochs: Vec::new(),
+            lm: None,
             served: 0,
             attributed: 0,
             scenario,
@@ -325,16 +320,5 @@ impl Sim {
         }
         self.timers.add("chain", start);
         Ok(receipts)
-    }
-
-    /// Whether a model kind can run in this build.
-    pub(super) fn check_kind(kind: ModelKind, name: &str) -> Result<(), EngineError> {
-        match kind {
-            ModelKind::Classifier => Ok(()),
-            ModelKind::LanguageModel => Err(EngineError::Unsupported(format!(
-                "model `{name}`: kind = \"language_model\" is not run by the engine yet; use \
-                 kind = \"classifier\""
-            ))),
-        }
     }
 }

@@ -1,0 +1,300 @@
+//! Language models inside a run: one tokenizer and one pre-trained base (cached on disk) for
+//! every language model of the run, a LoRA adapter per model fine-tuned on its Datanets'
+//! accepted documents, heterogeneous batched generation for the paid calls, and
+//! suffix-array span matching of the generated text against the training corpus.
+
+use std::collections::BTreeMap;
+
+use olsim_ml::data::rng::stream;
+use olsim_ml::data::{ContributorId, Domain, PopulationSpec, TextParams};
+use olsim_ml::lm::{
+    BOS, GenConfig, GenRequest, Lm, LmAdapterWeights, LmConfig, Tokenizer, TokenizerConfig,
+    default_cache_dir, document_texts, finetune, generate_batch, generic_datanets, pretrain,
+};
+use olsim_ml::model::{StepCost, TrainConfig};
+use olsim_ml::suffix::{IndexBuilder, SuffixIndex};
+use rand::RngExt;
+
+use super::models::{Infer, Train, Trained};
+use super::{EngineError, Sim};
+use crate::scenario::Task;
+
+/// Generations actually decoded per language model and epoch; further paid calls are
+/// counted and their compute modelled from the FLOPs of the decoded ones (CPU decoding of
+/// every call would dominate a run without changing the attribution shares).
+pub const GENERATED_PER_EPOCH: usize = 32;
+
+/// Tokens per generation.
+pub const NEW_TOKENS: usize = 12;
+
+/// Prompt words taken from a Datanet document.
+pub const PROMPT_WORDS: usize = 4;
+
+/// Shortest matched span that earns attribution, in tokens.
+pub const MIN_SPAN: usize = 3;
+
+/// The shared tokenizer and pre-trained base of a run's language models.
+pub struct LmWorld {
+    tokenizer: Tokenizer,
+    config: LmConfig,
+    base: Lm<Infer>,
+}
+
+/// A trained language-model adapter and the suffix index of its training documents.
+pub struct TrainedLm {
+    /// The adapter, host-side.
+    pub adapter: LmAdapterWeights,
+    /// Suffix array over the accepted documents it was trained on.
+    pub index: SuffixIndex,
+    /// Owner `(datanet, contributor)` of each index contributor id.
+    pub owners: Vec<(usize, ContributorId)>,
+}
+
+impl Sim {
+    /// The shared tokenizer and base, built on first use: the vocabulary covers a generic
+    /// multi-domain mix and every text Datanet of the scenario; the base is pre-trained on
+    /// the generic mix only (and cached on disk by `olsim_ml::lm::pretrain`).
+    fn lm_world(&mut self) -> Result<&LmWorld, EngineError> {
+        if self.lm.is_none() {
+            let fail = |e: String| EngineError::Model {
+                model: "language-model base".into(),
+                message: e,
+            };
+            let population = PopulationSpec {
+                honest: 2,
+                label_flip: 0,
+                backdoor: 0,
+                spammer: 0,
+                copycat: 0,
+                documents: (5, 6),
+                ..PopulationSpec::default()
+            };
+            let text = TextParams {
+                sentences: (1, 2),
+                private_facts: 1,
+                ..TextParams::default()
+            };
+            let generic = generic_datanets(self.seed ^ 0x1a, &Domain::ALL, &population, &text)
+                .map_err(|e| fail(e.to_string()))?;
+            let generic_texts = document_texts(&generic);
+            let mut texts = generic_texts.clone();
+            for net in self.datanets.iter().filter(|n| n.task == Task::Text) {
+                texts.extend(document_texts(std::slice::from_ref(&net.data)));
+            }
+            let tokenizer = Tokenizer::build(
+                texts.iter().map(String::as_str),
+                &TokenizerConfig::default(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            let config = LmConfig {
+                d_model: 32,
+                heads: 2,
+                d_ff: 64,
+                ..LmConfig::small(tokenizer.len())
+            };
+            let docs: Vec<Vec<u32>> = generic_texts
+                .iter()
+                .map(|t| tokenizer.encode_document(t))
+                .collect();
+            let train = TrainConfig {
+                epochs: 4,
+                batch_size: 16,
+                learning_rate: 1e-2,
+                seed: self.seed,
+            };
+            let pre = pretrain::<Train>(
+                &tokenizer,
+                &docs,
+                &config,
+                &train,
+                self.seed,
+                &default_cache_dir(),
+                &Default::default(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            if let Some(report) = &pre.report {
+                self.compute.add("training", &report.total);
+            }
+            self.lm = Some(LmWorld {
+                tokenizer,
+                config,
+                base: pre.model,
+            });
+        }
+        Ok(self.lm.as_ref().expect("built above"))
+    }
+
+    /// Fine-tunes language model `m` on its Datanets' accepted documents and indexes them.
+    pub(super) fn train_lm(&mut self, m: usize) -> Result<Option<TrainedLm>, EngineError> {
+        let has_data = self.models[m]
+            .datanets
+            .iter()
+            .any(|&n| !self.datanets[n].accepted.is_empty());
+        if !has_data {
+            return Ok(None);
+        }
+        self.lm_world()?;
+        let world = self.lm.as_ref().expect("built by lm_world");
+        let model = &self.models[m];
+        let fail = |e: String| EngineError::Model {
+            model: model.name.clone(),
+            message: e,
+        };
+        let mut framed = Vec::new();
+        let mut index = IndexBuilder::new();
+        let mut owners: Vec<(usize, ContributorId)> = Vec::new();
+        let mut owner_ids: BTreeMap<(usize, ContributorId), u32> = BTreeMap::new();
+        for &n in &model.datanets {
+            let net = &self.datanets[n];
+            for &d in &net.accepted {
+                let doc = &net.data.documents[d as usize];
+                let text = net.data.doc_text(doc);
+                framed.push(world.tokenizer.encode_document(&text));
+                let owner = *owner_ids.entry((n, doc.author)).or_insert_with(|| {
+                    owners.push((n, doc.author));
+                    (owners.len() - 1) as u32
+                });
+                index
+                    .add_document(
+                        framed.len() as u32 - 1,
+                        owner,
+                        &world.tokenizer.encode(&text),
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        let tuned = finetune::<Train>(
+            &world.base,
+            &framed,
+            &model.lora,
+            &model.training,
+            self.seed,
+            &Default::default(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let index = index.build().map_err(|e| fail(e.to_string()))?;
+        self.compute.add("training", &tuned.report.total);
+        Ok(Some(TrainedLm {
+            adapter: tuned.adapter,
+            index,
+            owners,
+        }))
+    }
+
+    /// Decodes up to [`GENERATED_PER_EPOCH`] of each trained language model's `calls` in
+    /// one heterogeneous batch (every request with its own model's adapter); returns the
+    /// generated tokens per model.
+    pub(super) fn serve_lm(
+        &mut self,
+        epoch: u32,
+        calls: &[u64],
+    ) -> Result<Vec<(usize, Vec<Vec<u32>>)>, EngineError> {
+        let live: Vec<usize> = (0..self.models.len())
+            .filter(|&m| matches!(self.models[m].trained, Some(Trained::Lm(_))) && calls[m] > 0)
+            .collect();
+        let Some(world) = self.lm.as_ref().filter(|_| !live.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let device = Default::default();
+        let fail = |e: String| EngineError::Model {
+            model: "language models".into(),
+            message: e,
+        };
+        let mut adapters = Vec::new();
+        for &m in &live {
+            let Some(Trained::Lm(t)) = &self.models[m].trained else {
+                unreachable!("filtered above")
+            };
+            adapters.push(
+                t.adapter
+                    .to_device::<Infer>(&world.config, &device)
+                    .map_err(|e| fail(e.to_string()))?,
+            );
+        }
+        // Prompts: the opening words of documents of the model's Datanets, drawn per epoch.
+        let mut owners = Vec::new();
+        let mut prompts = Vec::new();
+        for (k, &m) in live.iter().enumerate() {
+            let model = &self.models[m];
+            let mut rng = stream(self.seed, &format!("engine/prompts/{}/{epoch}", model.name));
+            let n = (calls[m] as usize).min(GENERATED_PER_EPOCH);
+            for _ in 0..n {
+                let net = &self.datanets[model.datanets[rng.random_range(0..model.datanets.len())]];
+                let doc = &net.data.documents[rng.random_range(0..net.data.documents.len())];
+                let words = world.tokenizer.encode(&net.data.doc_text(doc));
+                let mut prompt = vec![BOS];
+                prompt.extend(words.iter().take(PROMPT_WORDS));
+                owners.push((k, m));
+                prompts.push(prompt);
+            }
+        }
+        let requests: Vec<GenRequest<'_, Infer>> = prompts
+            .into_iter()
+            .zip(&owners)
+            .enumerate()
+            .map(|(i, (prompt, &(k, _)))| GenRequest {
+                id: i as u64,
+                prompt,
+                adapter: Some(&adapters[k]),
+            })
+            .collect();
+        let config = GenConfig {
+            max_new_tokens: NEW_TOKENS,
+            seed: self.seed ^ u64::from(epoch),
+            ..GenConfig::default()
+        };
+        let batch = generate_batch(&world.base, &requests, &config, &device)
+            .map_err(|e| fail(e.to_string()))?;
+        self.compute.add("serving", &batch.cost);
+        let mut out: BTreeMap<usize, Vec<Vec<u32>>> = BTreeMap::new();
+        for (generation, &(_, m)) in batch.generations.into_iter().zip(&owners) {
+            out.entry(m).or_default().push(generation.tokens);
+        }
+        // Calls beyond the decoded ones: compute modelled from the decoded ones' FLOPs.
+        let per_call = batch.cost.flops / owners.len().max(1) as u64;
+        let skipped: u64 = live
+            .iter()
+            .map(|&m| calls[m].saturating_sub(GENERATED_PER_EPOCH as u64))
+            .sum();
+        if skipped > 0 {
+            self.compute.add(
+                "serving",
+                &StepCost {
+                    device: "modelled (not decoded)".into(),
+                    wall_seconds: 0.0,
+                    flops: per_call * skipped,
+                },
+            );
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Span attribution of language model `m`'s generations: each maximal span of at least
+    /// [`MIN_SPAN`] tokens found in its training corpus credits the documents' contributors.
+    pub(super) fn attribute_lm(
+        &mut self,
+        m: usize,
+        outputs: &[Vec<u32>],
+    ) -> Result<BTreeMap<(usize, ContributorId), f64>, EngineError> {
+        let start = std::time::Instant::now();
+        let Some(Trained::Lm(t)) = &self.models[m].trained else {
+            return Ok(BTreeMap::new());
+        };
+        let mut weights = BTreeMap::new();
+        for output in outputs {
+            for (owner, w) in t.index.attribute(output, MIN_SPAN) {
+                *weights.entry(t.owners[owner as usize]).or_default() += w;
+            }
+        }
+        self.attributed += outputs.len() as u64;
+        self.compute.add(
+            "attribution",
+            &StepCost {
+                device: "suffix array (cpu)".into(),
+                wall_seconds: start.elapsed().as_secs_f64(),
+                flops: 0,
+            },
+        );
+        Ok(weights)
+    }
+}

@@ -5,3 +5,4 @@ pub mod engine;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod sweep;

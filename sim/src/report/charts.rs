@@ -58,7 +58,7 @@ pub fn all(result: &ResultSection) -> Result<Vec<Chart>, String> {
 }
 
 /// Draws into an SVG string; any plotters error becomes a message.
-fn render(
+pub(crate) fn render(
     draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
 ) -> Result<String, String> {
     let mut svg = String::new();
@@ -244,7 +244,7 @@ fn bars(y_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
 }
 
 /// Axis ranges covering `points`, padded, never empty.
-fn bounds(
+pub(crate) fn bounds(
     points: impl Iterator<Item = (f64, f64)>,
 ) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);

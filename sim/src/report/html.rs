@@ -64,7 +64,7 @@ fn write_table(out: &mut String, table: &Table) {
     out.push_str("</table>\n");
 }
 
-fn strip_xml_declaration(svg: &str) -> &str {
+pub(crate) fn strip_xml_declaration(svg: &str) -> &str {
     match svg.find("<svg") {
         Some(start) => &svg[start..],
         None => svg,
@@ -72,7 +72,7 @@ fn strip_xml_declaration(svg: &str) -> &str {
 }
 
 /// Escapes text for HTML.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

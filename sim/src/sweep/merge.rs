@@ -1,0 +1,513 @@
+//! Joining shard results: the manifests of one or many shard folders become one table (one
+//! row per point: parameter values, seed, digest, key metrics) written as CSV and Markdown,
+//! SVG charts of each metric against each swept parameter (mean over the other points with
+//! that value, bars from min to max), and an HTML page with both.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use toml::Value;
+
+use super::run::{Manifest, PointRecord, read_manifests};
+use super::{SweepError, label, parse_value};
+use crate::report::charts::{bounds, render};
+use crate::report::html::{escape, strip_xml_declaration};
+use crate::report::{Report, digest_of};
+
+/// How to merge.
+#[derive(Clone, Debug)]
+pub struct MergeOptions {
+    /// Folder the table, charts and page go to.
+    pub out: PathBuf,
+    /// Merge even when some points of the sweep have no result (they are listed as missing).
+    pub partial: bool,
+}
+
+/// A merged sweep.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// Sweep name.
+    pub sweep: String,
+    /// Sweep identity.
+    pub id: String,
+    /// Axis paths.
+    pub axes: Vec<String>,
+    /// Metric names, in column order (fixed metrics, then `roi:<kind>` per attacker kind).
+    pub metrics: Vec<String>,
+    /// One row per point with a result, in point order.
+    pub rows: Vec<Row>,
+    /// Points of the sweep without a result.
+    pub missing: Vec<usize>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// One point's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Point index.
+    pub index: usize,
+    /// Axis values, in axis order.
+    pub params: Vec<Value>,
+    /// Master seed.
+    pub seed: u64,
+    /// The report's result digest.
+    pub digest: String,
+    /// Per metric of [`Merged::metrics`]; `None` where the run has no such figure.
+    pub metrics: Vec<Option<f64>>,
+}
+
+/// The metrics every run has, with how to read them from a report.
+const FIXED: [(&str, fn(&Report) -> f64); 5] = [
+    ("gini", |r| r.result.fairness.gini),
+    ("honest_share", |r| r.result.fairness.honest_share),
+    ("spearman", |r| r.result.fairness.spearman_vs_truth),
+    ("fees", |r| r.result.economy.fees),
+    ("contributor_rewards", |r| {
+        r.result.economy.contributor_rewards
+    }),
+];
+
+/// Merges the shard results found in `dirs` and writes `sweep.csv`, `sweep.md`,
+/// `sweep.html` and `charts/*.svg` into `options.out`. Refuses results of different sweeps,
+/// two results of one point that disagree, reports that no longer match their digest, and
+/// (unless `partial`) a sweep with points missing.
+pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepError> {
+    let mut manifests = Vec::new();
+    for dir in dirs {
+        if !dir.is_dir() {
+            return Err(SweepError::io(dir, "no such folder"));
+        }
+        manifests.extend(read_manifests(dir)?);
+    }
+    let Some((_, first)) = manifests.first() else {
+        return Err(SweepError::Merge(format!(
+            "no shard manifests (shard-*.json) in {}; run `olsim sweep` into them first",
+            list(dirs.iter().map(|d| d.display().to_string()))
+        )));
+    };
+    if manifests.iter().any(|(_, m)| m.id != first.id) {
+        return Err(SweepError::Merge(format!(
+            "the folders hold results of different sweeps; merge one sweep at a time:\n{}",
+            manifests
+                .iter()
+                .map(|(p, m)| format!("  {}: sweep `{}`, id {}", p.display(), m.sweep, m.id))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    let points = union(&manifests)?;
+    let missing: Vec<usize> = (0..first.total)
+        .filter(|i| !points.contains_key(i))
+        .collect();
+    if !missing.is_empty() && !options.partial {
+        return Err(SweepError::Merge(format!(
+            "{} of {} points of sweep `{}` have no result (points {}); run the missing shards \
+             (shards found: {}) or pass --partial",
+            missing.len(),
+            first.total,
+            first.sweep,
+            list(missing.iter().map(ToString::to_string)),
+            list(manifests.iter().map(|(_, m)| m.shard.file_name())),
+        )));
+    }
+    let reports = points
+        .values()
+        .map(|(dir, record)| read_report(dir, record))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut metrics: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
+    for report in &reports {
+        for attack in &report.result.attacks {
+            let name = format!("roi:{}", attack.kind);
+            if !metrics.contains(&name) {
+                metrics.push(name);
+            }
+        }
+    }
+    let rows = points
+        .values()
+        .zip(&reports)
+        .map(|((_, record), report)| row(record, report, &metrics))
+        .collect();
+    let mut merged = Merged {
+        sweep: first.sweep.clone(),
+        id: first.id.clone(),
+        axes: first.axes.clone(),
+        metrics,
+        rows,
+        missing,
+        files: Vec::new(),
+    };
+    merged.files = write(&merged, &options.out)?;
+    Ok(merged)
+}
+
+/// Every point over the manifests, by index; two results of one point must agree.
+fn union(
+    manifests: &[(PathBuf, Manifest)],
+) -> Result<BTreeMap<usize, (PathBuf, PointRecord)>, SweepError> {
+    let mut points: BTreeMap<usize, (PathBuf, PointRecord)> = BTreeMap::new();
+    for (path, manifest) in manifests {
+        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        for record in &manifest.points {
+            if let Some((other, seen)) = points.get(&record.index)
+                && seen.digest != record.digest
+            {
+                return Err(SweepError::Merge(format!(
+                    "point {} has two different results: digest {} in {} and {} in {}; the \
+                     runs were not deterministic or the files were mixed up",
+                    record.index,
+                    seen.digest,
+                    other.display(),
+                    record.digest,
+                    dir.display()
+                )));
+            }
+            points.insert(record.index, (dir.clone(), record.clone()));
+        }
+    }
+    Ok(points)
+}
+
+/// Reads a point's report and checks it is the one the manifest recorded.
+fn read_report(dir: &Path, record: &PointRecord) -> Result<Report, SweepError> {
+    let path = dir.join(&record.report);
+    let text = std::fs::read_to_string(&path).map_err(|e| SweepError::io(&path, e))?;
+    let report = Report::from_json(&text).map_err(|e| SweepError::io(&path, e))?;
+    if report.digest != record.digest || digest_of(&report.result) != record.digest {
+        return Err(SweepError::io(
+            &path,
+            format!(
+                "the report does not match digest {} in its shard manifest (changed after the \
+                 run?); rerun that shard",
+                record.digest
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
+    let values = metrics
+        .iter()
+        .map(|name| match name.strip_prefix("roi:") {
+            Some(kind) => report
+                .result
+                .attacks
+                .iter()
+                .find(|a| a.kind == kind)
+                .map(|a| a.roi),
+            None => FIXED
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, f)| f(report)),
+        })
+        .collect();
+    Row {
+        index: record.index,
+        params: record.params.iter().map(|(_, v)| parse_value(v)).collect(),
+        seed: record.seed,
+        digest: record.digest.clone(),
+        metrics: values,
+    }
+}
+
+/// `a, b, c` (the first ten, then a count).
+fn list(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    let mut text = items
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > 10 {
+        let _ = write!(text, " and {} more", items.len() - 10);
+    }
+    text
+}
+
+impl Merged {
+    /// Column headers: `point`, the axis paths, `seed`, `digest`, the metrics.
+    pub fn headers(&self) -> Vec<String> {
+        let mut headers = vec!["point".to_string()];
+        headers.extend(self.axes.iter().cloned());
+        headers.extend(["seed".to_string(), "digest".to_string()]);
+        headers.extend(self.metrics.iter().cloned());
+        headers
+    }
+
+    /// The table's cells, one row per point; metrics through `number`, absent ones empty.
+    fn cells(&self, number: fn(f64) -> String) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let mut cells = vec![r.index.to_string()];
+                cells.extend(r.params.iter().map(label));
+                cells.extend([r.seed.to_string(), r.digest.clone()]);
+                cells.extend(r.metrics.iter().map(|m| m.map(number).unwrap_or_default()));
+                cells
+            })
+            .collect()
+    }
+
+    /// The table as CSV (full precision).
+    pub fn csv(&self) -> String {
+        let mut out = String::new();
+        for line in std::iter::once(self.headers()).chain(self.cells(|x| x.to_string())) {
+            let fields: Vec<String> = line.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A summary and the table as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = format!("# olsim sweep: {}\n\n{}\n\n", self.sweep, self.about());
+        let headers = self.headers();
+        let _ = writeln!(out, "| {} |", headers.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
+        for cells in self.cells(|x| format!("{x:.4}")) {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out
+    }
+
+    fn about(&self) -> String {
+        let mut about = format!(
+            "Sweep id `{}`: {} points with results; axes: {}.",
+            self.id,
+            self.rows.len(),
+            if self.axes.is_empty() {
+                "none (seeds only)".to_string()
+            } else {
+                self.axes.join(", ")
+            }
+        );
+        if !self.missing.is_empty() {
+            let _ = write!(
+                about,
+                " Missing (merged with --partial): points {}.",
+                list(self.missing.iter().map(ToString::to_string))
+            );
+        }
+        about
+    }
+
+    /// Charts of each metric against each axis that takes more than one value:
+    /// `(file stem, caption, SVG)`.
+    pub fn charts(&self) -> Result<Vec<(String, String, String)>, SweepError> {
+        let mut charts = Vec::new();
+        for (a, axis) in self.axes.iter().enumerate() {
+            let mut values: Vec<&Value> = Vec::new();
+            for row in &self.rows {
+                if !values.contains(&&row.params[a]) {
+                    values.push(&row.params[a]);
+                }
+            }
+            if values.len() < 2 {
+                continue;
+            }
+            for (m, metric) in self.metrics.iter().enumerate() {
+                let stats = spread(
+                    &values,
+                    self.rows.iter().map(|r| (&r.params[a], r.metrics[m])),
+                );
+                if stats.is_empty() {
+                    continue;
+                }
+                let svg = axis_chart(axis, metric, &values, &stats).map_err(|e| {
+                    SweepError::Merge(format!("drawing {metric} against {axis}: {e}"))
+                })?;
+                charts.push((
+                    format!("{}--{}", file_stem(metric), file_stem(axis)),
+                    format!(
+                        "{metric} against {axis} (mean over seeds and other parameters; bars: min to max)"
+                    ),
+                    svg,
+                ));
+            }
+        }
+        Ok(charts)
+    }
+
+    /// The summary, the charts and the table as one self-contained HTML page.
+    pub fn html(&self, charts: &[(String, String, String)]) -> String {
+        let title = format!("olsim sweep: {}", self.sweep);
+        let mut out = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>{t}</title>\n\
+             <style>body{{font-family:sans-serif;margin:2em;color:#222}}\
+             table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}\
+             th{{background:#f3f3f3}}figure{{display:inline-block;margin:0.5em}}\
+             figcaption{{text-align:center;max-width:560px}}</style></head><body>\n\
+             <h1>{t}</h1><p>{}</p>\n",
+            escape(&self.about()),
+            t = escape(&title),
+        );
+        if !charts.is_empty() {
+            out.push_str("<h2>Charts</h2>\n");
+        }
+        for (_, caption, svg) in charts {
+            let _ = writeln!(
+                out,
+                "<figure>{}<figcaption>{}</figcaption></figure>",
+                strip_xml_declaration(svg),
+                escape(caption)
+            );
+        }
+        out.push_str("<h2>Points</h2>\n<table>\n<tr>");
+        for h in self.headers() {
+            let _ = write!(out, "<th>{}</th>", escape(&h));
+        }
+        out.push_str("</tr>\n");
+        for cells in self.cells(|x| format!("{x:.4}")) {
+            let tds: String = cells
+                .iter()
+                .map(|c| format!("<td>{}</td>", escape(c)))
+                .collect();
+            let _ = writeln!(out, "<tr>{tds}</tr>");
+        }
+        out.push_str("</table>\n</body></html>\n");
+        out
+    }
+}
+
+/// Writes the table, charts and page; returns the files written.
+fn write(merged: &Merged, out: &Path) -> Result<Vec<PathBuf>, SweepError> {
+    let charts_dir = out.join("charts");
+    std::fs::create_dir_all(&charts_dir).map_err(|e| SweepError::io(&charts_dir, e))?;
+    let charts = merged.charts()?;
+    let mut files = vec![
+        (out.join("sweep.csv"), merged.csv()),
+        (out.join("sweep.md"), merged.markdown()),
+        (out.join("sweep.html"), merged.html(&charts)),
+    ];
+    for (stem, _, svg) in charts {
+        files.push((charts_dir.join(format!("{stem}.svg")), svg));
+    }
+    for (path, text) in &files {
+        std::fs::write(path, text).map_err(|e| SweepError::io(path, e))?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Per axis value (in `values` order) with any figure: `(value position, mean, min, max)`.
+fn spread<'a>(
+    values: &[&Value],
+    points: impl Iterator<Item = (&'a Value, Option<f64>)>,
+) -> Vec<(usize, f64, f64, f64)> {
+    let mut groups: Vec<Vec<f64>> = vec![Vec::new(); values.len()];
+    for (value, metric) in points {
+        if let (Some(i), Some(m)) = (values.iter().position(|v| *v == value), metric) {
+            groups[i].push(m);
+        }
+    }
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+        .map(|(i, g)| {
+            let mean = g.iter().sum::<f64>() / g.len() as f64;
+            let min = g.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (i, mean, min, max)
+        })
+        .collect()
+}
+
+/// A metric against an axis: numeric values on a numeric x axis, others evenly spaced with
+/// their labels.
+fn axis_chart(
+    axis: &str,
+    metric: &str,
+    values: &[&Value],
+    stats: &[(usize, f64, f64, f64)],
+) -> Result<String, String> {
+    let numeric: Option<Vec<f64>> = values
+        .iter()
+        .map(|v| match v {
+            Value::Integer(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    let xs: Vec<f64> = numeric
+        .clone()
+        .unwrap_or_else(|| (0..values.len()).map(|i| i as f64).collect());
+    let labels: Vec<String> = values.iter().map(|v| label(v)).collect();
+    let points: Vec<(f64, f64, f64, f64)> = stats
+        .iter()
+        .map(|&(i, mean, min, max)| (xs[i], mean, min, max))
+        .collect();
+    let (x, y) = bounds(points.iter().flat_map(|p| [(p.0, p.2), (p.0, p.3)]));
+    let categorical = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            labels.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    render(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .map_err(|e| e.to_string())?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(axis).y_desc(metric);
+        if numeric.is_none() {
+            mesh.x_labels(values.len() + 1)
+                .x_label_formatter(&categorical);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(
+                points.iter().map(|p| {
+                    ErrorBar::new_vertical(p.0, p.2, p.1, p.3, BLUE.mix(0.6).filled(), 10)
+                }),
+            )
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 3, BLUE.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// A name usable in a file name: letters, digits, `-` and `_`; anything else becomes `_`.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}

@@ -294,10 +294,11 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         let start = Instant::now();
         let batch = self.take_batch();
         match self.run(&batch) {
-            Ok((outputs, adapters, merges, flops)) => {
+            Ok((served, adapters, merges)) => {
+                let flops = served.flops;
                 let responses = batch
                     .into_iter()
-                    .zip(outputs)
+                    .zip(served.outputs)
                     .map(|(q, output)| Response {
                         request: q.id,
                         adapter: q.adapter,
@@ -363,11 +364,12 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         self.store.get(id).map_or(0, |a| a.bytes())
     }
 
-    /// Runs one batch: outputs in batch order, distinct adapters, merges, FLOPs.
+    /// Runs one batch: outputs in batch order with the step's total FLOPs, distinct
+    /// adapters, merges.
     fn run(
         &mut self,
         batch: &[Queued<M::Input>],
-    ) -> Result<(Vec<M::Output>, usize, usize, u64), ServeError> {
+    ) -> Result<(Served<M::Output>, usize, usize), ServeError> {
         let mut distinct: Vec<AdapterId> = batch.iter().map(|q| q.adapter).collect();
         distinct.sort_unstable();
         distinct.dedup();
@@ -385,7 +387,11 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
             let model = &self.merged.as_ref().expect("merged above").1;
             let inputs: Vec<&M::Input> = batch.iter().map(|q| &q.input).collect();
             let served = model.forward(&inputs, &BatchLora::none())?;
-            return Ok((served.outputs, 1, merges, flops + served.flops));
+            let served = Served {
+                outputs: served.outputs,
+                flops: flops + served.flops,
+            };
+            return Ok((served, 1, merges));
         }
         // Sort the batch by adapter so each adapter's requests are contiguous.
         let mut order: Vec<usize> = (0..batch.len()).collect();
@@ -410,7 +416,11 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
             .into_iter()
             .map(|o| o.expect("one output per request"))
             .collect();
-        Ok((outputs, distinct.len(), 0, served.flops + lora.flops()))
+        let served = Served {
+            outputs,
+            flops: served.flops + lora.flops(),
+        };
+        Ok((served, distinct.len(), 0))
     }
 
     /// Replays `requests` in windows of `window` arrivals: each window is submitted at once

@@ -122,13 +122,14 @@ fn merge_inner(args: MergeArgs) -> Result<String, SweepError> {
         },
     )?;
     let mut text = format!(
-        "sweep `{}` (id {}): {} points merged",
+        "sweep `{}` (id {}): merged {} of {} points",
         merged.sweep,
         merged.id,
-        merged.rows.len()
+        merged.rows.len(),
+        merged.rows.len() + merged.missing.len()
     );
     if !merged.missing.is_empty() {
-        text.push_str(&format!(", {} missing", merged.missing.len()));
+        text.push_str(" (--partial: the others have no result yet)");
     }
     text.push('\n');
     for file in &merged.files {

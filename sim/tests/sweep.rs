@@ -1,0 +1,370 @@
+//! Sweeps and merges on the smoke scenario cut to 2 epochs, 2 values x 2 seeds: shards
+//! together give exactly the unsharded sweep, results do not depend on the thread count,
+//! bad overrides and shard settings are clear errors, and merge writes one row per point
+//! while refusing mixed sweeps, missing points and altered reports.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use olsim::sweep::merge::{self, MergeOptions, Merged};
+use olsim::sweep::run::{self, Manifest, Shard, SweepOptions};
+use olsim::sweep::{SweepError, SweepSpec};
+
+fn smoke() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml")
+}
+
+/// A fresh folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("sweep-tests")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// smoke.toml, 2 epochs, slash fraction 0.1 and 0.4, seeds 7 and 8: four points.
+fn spec() -> SweepSpec {
+    let mut spec = SweepSpec::load(&smoke()).unwrap();
+    spec.set("run.epochs=2").unwrap();
+    spec.set("tokenomics.slash_fraction=0.1,0.4").unwrap();
+    spec.set_seeds_arg("2").unwrap();
+    spec
+}
+
+fn run_into(spec: &SweepSpec, out: &Path, shard: Shard, jobs: usize) -> Manifest {
+    let options = SweepOptions {
+        shard,
+        jobs,
+        out: out.to_path_buf(),
+        progress: false,
+    };
+    run::run(spec, &options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn merge_dirs(dirs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged, SweepError> {
+    merge::merge(
+        dirs,
+        &MergeOptions {
+            out: out.to_path_buf(),
+            partial,
+        },
+    )
+}
+
+#[test]
+fn points_are_the_grid_times_seeds_in_a_fixed_order() {
+    let spec = spec();
+    let points = spec.points().unwrap();
+    assert_eq!(spec.len(), 4);
+    let order: Vec<(String, u64)> = points
+        .iter()
+        .map(|p| (p.params[1].1.to_string(), p.seed))
+        .collect();
+    let expected = [("0.1", 7), ("0.1", 8), ("0.4", 7), ("0.4", 8)];
+    assert_eq!(
+        order,
+        expected.map(|(v, s)| (v.to_string(), s)).to_vec(),
+        "axes sorted by path, seeds innermost"
+    );
+    for p in &points {
+        assert_eq!(p.scenario.run.epochs, 2);
+        assert_eq!(p.scenario.run.seed, p.seed);
+    }
+    assert_eq!(points[2].scenario.tokenomics.slash_fraction, 0.4);
+    // Axis order on the command line does not change the sweep.
+    let mut swapped = SweepSpec::load(&smoke()).unwrap();
+    swapped.set("tokenomics.slash_fraction=0.1,0.4").unwrap();
+    swapped.set("run.epochs=2").unwrap();
+    swapped.set_seeds_arg("7,8").unwrap();
+    assert_eq!(swapped.id(), spec.id());
+    // Another value is another sweep.
+    let mut other = spec.clone();
+    other.set("tokenomics.slash_fraction=0.1,0.5").unwrap();
+    assert_ne!(other.id(), spec.id());
+}
+
+#[test]
+fn sweep_file_gives_the_same_sweep_as_flags() {
+    let dir = scratch("sweep-file");
+    let file = dir.join("slash.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "base = {:?}\nseeds = 2\n\n[grid]\n\"tokenomics.slash_fraction\" = [0.1, 0.4]\n\
+             \"run.epochs\" = [2]\n",
+            smoke().display().to_string()
+        ),
+    )
+    .unwrap();
+    let from_file = SweepSpec::load(&file).unwrap();
+    assert_eq!(from_file.id(), spec().id());
+    assert_eq!(from_file.name, "smoke");
+    // A misspelt key of the sweep file is refused with the allowed names.
+    std::fs::write(&file, "base = \"x.toml\"\nseed = 2\n").unwrap();
+    let err = SweepSpec::load(&file).unwrap_err().to_string();
+    assert!(
+        err.contains("seed") && err.contains("docs/sweeps.md"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shards_together_equal_the_unsharded_sweep_for_any_job_count() {
+    let spec = spec();
+    let whole_dir = scratch("whole");
+    let whole = run_into(&spec, &whole_dir, Shard::ALL, 1);
+    assert_eq!(whole.points.len(), 4);
+    let parallel = run_into(&spec, &scratch("whole-4-jobs"), Shard::ALL, 4);
+    assert_eq!(
+        parallel.points, whole.points,
+        "point records do not depend on --jobs"
+    );
+
+    let sharded_dir = scratch("sharded");
+    let mut union = Vec::new();
+    for index in 0..2 {
+        let m = run_into(&spec, &sharded_dir, Shard { index, count: 2 }, 2);
+        assert!(m.points.iter().all(|p| p.index % 2 == index as usize));
+        union.extend(m.points);
+    }
+    union.sort_by_key(|p| p.index);
+    assert_eq!(union, whole.points, "same points, same digests");
+    // Different seeds and slash fractions give different runs.
+    let digests: std::collections::BTreeSet<_> = whole.points.iter().map(|p| &p.digest).collect();
+    assert_eq!(digests.len(), 4);
+
+    let a = merge_dirs(&[whole_dir.clone()], &whole_dir, false).unwrap();
+    let b = merge_dirs(&[sharded_dir.clone()], &sharded_dir, false).unwrap();
+    assert_eq!(a.rows, b.rows);
+    assert_eq!(a.rows.len(), 4);
+    assert!(a.missing.is_empty());
+    // One CSV line per point after the header; the slash fraction drives the attacker's loss.
+    let csv = std::fs::read_to_string(whole_dir.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("point,run.epochs,tokenomics.slash_fraction,seed,digest,gini")
+    );
+    let roi = a
+        .metrics
+        .iter()
+        .position(|m| m == "roi:label_flip")
+        .unwrap();
+    assert!(a.rows[2].metrics[roi].unwrap() < a.rows[0].metrics[roi].unwrap());
+    let md = std::fs::read_to_string(whole_dir.join("sweep.md")).unwrap();
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 5);
+    let html = std::fs::read_to_string(whole_dir.join("sweep.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("roi:label_flip against tokenomics.slash_fraction")
+    );
+    // Charts only for axes with more than one value.
+    assert!(
+        whole_dir
+            .join("charts/gini--tokenomics_slash_fraction.svg")
+            .is_file()
+    );
+    assert!(!whole_dir.join("charts/gini--run_epochs.svg").exists());
+}
+
+#[test]
+fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
+    let spec = spec();
+    let half = scratch("half");
+    run_into(&spec, &half, Shard { index: 0, count: 2 }, 2);
+    let err = merge_dirs(&[half.clone()], &half, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2 of 4 points") && err.contains("points 1, 3") && err.contains("--partial"),
+        "{err}"
+    );
+    let partial = merge_dirs(&[half.clone()], &half, true).unwrap();
+    assert_eq!(partial.rows.len(), 2);
+    assert_eq!(partial.missing, vec![1, 3]);
+
+    let mut other_spec = spec.clone();
+    other_spec.set_seeds_arg("1").unwrap();
+    let other = scratch("other");
+    run_into(&other_spec, &other, Shard::ALL, 2);
+    let err = merge_dirs(&[half.clone(), other.clone()], &other, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("different sweeps"), "{err}");
+    // Running another sweep into a folder that holds one is refused too.
+    let err = run::run(
+        &other_spec,
+        &SweepOptions {
+            shard: Shard::ALL,
+            jobs: 1,
+            out: half.clone(),
+            progress: false,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("another sweep"), "{err}");
+
+    // A report edited after the run no longer matches its manifest.
+    let report = half.join("points/000000.json");
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::write(&report, text.replacen("\"gini\": 0.", "\"gini\": 1.", 1)).unwrap();
+    let err = merge_dirs(&[half.clone()], &half, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match digest"), "{err}");
+}
+
+#[test]
+fn bad_overrides_name_the_path_and_what_is_allowed() {
+    let base = || SweepSpec::load(&smoke()).unwrap();
+    let points_err = |set: &str| {
+        let mut spec = base();
+        spec.set(set).unwrap_or_else(|e| panic!("{set}: {e}"));
+        spec.points().unwrap_err().to_string()
+    };
+    let err = points_err("tokenomics.fe_split.contributors_bps=5000");
+    assert!(
+        err.contains("tokenomics.fe_split") && err.contains("expected one of"),
+        "{err}"
+    );
+    let err = points_err("run.epochs=two");
+    assert!(
+        err.contains("run.epochs") && err.contains("invalid type"),
+        "{err}"
+    );
+    let err = points_err("tokenomics.slash_fraction=0.5,1.5");
+    assert!(
+        err.contains("sweep point 1") && err.contains("tokenomics.slash_fraction = 1.5"),
+        "{err}"
+    );
+    // One fee share alone leaves the table incomplete (the loader says which share is
+    // missing); a whole table value keeps the four shares together.
+    let err = points_err("tokenomics.fee_split.contributors_bps=5000");
+    assert!(
+        err.contains("fee_split.owner_bps") && err.contains("required"),
+        "{err}"
+    );
+    let err = points_err(
+        "tokenomics.fee_split={contributors_bps=5000,owner_bps=3000,stakers_bps=2000,treasury_bps=1000}",
+    );
+    assert!(err.contains("fee_split") && err.contains("10000"), "{err}");
+    let mut spec = base();
+    spec.set(
+        "tokenomics.fee_split={contributors_bps=5000,owner_bps=2000,stakers_bps=2000,treasury_bps=1000}",
+    )
+    .unwrap();
+    let points = spec.points().unwrap();
+    assert_eq!(
+        points[0].scenario.tokenomics.fee_split.contributors_bps,
+        5000
+    );
+
+    let set_err = |set: &str| base().set(set).unwrap_err().to_string();
+    let err = set_err("datanets[3].contributors.count=2");
+    assert!(
+        err.contains("datanets[3]") && err.contains("0 to 0"),
+        "{err}"
+    );
+    let err = set_err("run.epochs.count=2");
+    assert!(
+        err.contains("run.epochs") && err.contains("not a table"),
+        "{err}"
+    );
+    let err = set_err("run..epochs=2");
+    assert!(err.contains("not a field path"), "{err}");
+    let err = set_err("run.seed=1,2");
+    assert!(err.contains("--seeds"), "{err}");
+    let err = set_err("run.epochs");
+    assert!(err.contains("PATH=V1,V2"), "{err}");
+    for seeds in ["0", "1,x", "3,3"] {
+        assert!(base().set_seeds_arg(seeds).is_err(), "{seeds}");
+    }
+}
+
+#[test]
+fn shard_comes_from_the_flag_or_the_scheduler() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let none = env(&[]);
+    assert_eq!(Shard::resolve(None, none).unwrap(), Shard::ALL);
+    assert_eq!(
+        Shard::resolve(Some("2/5"), none).unwrap(),
+        Shard { index: 2, count: 5 }
+    );
+    let slurm = env(&[
+        ("SLURM_ARRAY_TASK_ID", "4"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ]);
+    assert_eq!(
+        Shard::resolve(None, slurm).unwrap(),
+        Shard { index: 3, count: 4 }
+    );
+    // The flag wins over the variables.
+    assert_eq!(
+        Shard::resolve(Some("0/2"), slurm).unwrap(),
+        Shard { index: 0, count: 2 }
+    );
+    let k8s = env(&[("JOB_COMPLETION_INDEX", "1")]);
+    assert_eq!(
+        Shard::resolve(Some("/3"), k8s).unwrap(),
+        Shard { index: 1, count: 3 }
+    );
+    let err = Shard::resolve(None, k8s).unwrap_err().to_string();
+    assert!(
+        err.contains("JOB_COMPLETION_INDEX") && err.contains("no shard count"),
+        "{err}"
+    );
+    let err = Shard::resolve(Some("5/5"), none).unwrap_err().to_string();
+    assert!(err.contains("0 to 4"), "{err}");
+    assert!(Shard::resolve(Some("1/0"), none).is_err());
+    assert!(Shard::resolve(Some("a/2"), none).is_err());
+    let shard = Shard { index: 1, count: 3 };
+    let mine: Vec<usize> = (0..8).filter(|&i| shard.contains(i)).collect();
+    assert_eq!(mine, vec![1, 4, 7]);
+}
+
+#[test]
+fn cli_runs_a_slurm_array_task_and_merges() {
+    let out = scratch("cli");
+    let olsim = env!("CARGO_BIN_EXE_olsim");
+    let sweep = |envs: &[(&str, &str)]| {
+        Command::new(olsim)
+            .args(["sweep", smoke().to_str().unwrap(), "--quiet", "--set"])
+            .args(["run.epochs=2", "--set", "tokenomics.slash_fraction=0.1,0.4"])
+            .args(["--out", out.to_str().unwrap()])
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("SLURM_ARRAY_TASK_COUNT")
+            .env_remove("SLURM_ARRAY_TASK_MIN")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let task = sweep(&[
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "2"),
+    ]);
+    assert!(task.status.success(), "{task:?}");
+    assert!(out.join("shard-1-of-2.json").is_file());
+    assert!(out.join("points/000001.json").is_file());
+    assert!(!out.join("points/000000.json").exists());
+    let orphan = sweep(&[("JOB_COMPLETION_INDEX", "0")]);
+    assert!(!orphan.status.success());
+    assert!(String::from_utf8_lossy(&orphan.stderr).contains("no shard count"));
+    let merged = Command::new(olsim)
+        .args(["merge", out.to_str().unwrap(), "--partial"])
+        .output()
+        .unwrap();
+    assert!(merged.status.success(), "{merged:?}");
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("merged 1 of 2 points"));
+}

@@ -2,6 +2,7 @@
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Param};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use proptest::prelude::*;
 
@@ -21,7 +22,7 @@ fn config() -> LoraConfig {
     LoraConfig::new(2, 4.0)
 }
 
-fn base() -> Mlp<Cpu> {
+fn base<B: Backend>() -> Mlp<B> {
     MlpConfig {
         input_dim: DIM,
         hidden: vec![12, 10],
@@ -34,13 +35,6 @@ fn base() -> Mlp<Cpu> {
 /// A LoRA model over `base` trained briefly so its `B` is not zero.
 fn trained(seed: u64) -> LoraMlp<Ad> {
     let device = Default::default();
-    let base_ad: Mlp<Ad> = MlpConfig {
-        input_dim: DIM,
-        hidden: vec![12, 10],
-        classes: 3,
-    }
-    .init(SEED, &device)
-    .unwrap();
     let data: Vec<(Vec<f32>, u8)> = feature_vectors(seed, DIM, 48)
         .into_iter()
         .map(|x| {
@@ -48,12 +42,12 @@ fn trained(seed: u64) -> LoraMlp<Ad> {
             (x, label)
         })
         .collect();
-    let model = LoraMlp::new(base_ad, &config(), seed).unwrap();
+    let model = LoraMlp::new(base::<Ad>(), &config(), seed).unwrap();
     let cfg = TrainConfig {
         epochs: 3,
         batch_size: 16,
-        learning_rate: 2e-2,
         seed,
+        ..TrainConfig::default()
     };
     train(model, &data, &cfg, &device).unwrap().0
 }
@@ -61,7 +55,7 @@ fn trained(seed: u64) -> LoraMlp<Ad> {
 /// The reference model: a `LoraMlp` over `base` carrying `host`'s matrices and scale.
 fn reference(host: &HostAdapter) -> LoraMlp<Cpu> {
     let device = Default::default();
-    let mut model = LoraMlp::new(base(), &config(), 0).unwrap();
+    let mut model = LoraMlp::new(base::<Cpu>(), &config(), 0).unwrap();
     for (layer, pair) in model.layers.iter_mut().zip(&host.sites) {
         let ad = layer.adapter.as_mut().unwrap();
         let [r, d_in] = ad.a.shape().dims();
@@ -90,24 +84,13 @@ fn logits(model: &LoraMlp<Cpu>, x: &[f32]) -> Vec<f32> {
 /// A store with generated adapters 0..5, a trained adapter 100 (inserted from the model)
 /// and another trained adapter 101 (inserted from saved bytes).
 fn store() -> (AdapterStore, Vec<(AdapterId, LoraMlp<Cpu>)>) {
-    let serve = MlpServe::new(base(), &config()).unwrap();
+    let serve = MlpServe::new(base::<Cpu>(), &config()).unwrap();
     let mut store = AdapterStore::new(serve.adapter_layout());
     store.generate(0..5, SEED, 0.5).unwrap();
     let a = trained(1);
     store.insert_lora_mlp(100, &a).unwrap();
     let b = trained(2);
-    let template: LoraMlp<Ad> = LoraMlp::new(
-        MlpConfig {
-            input_dim: DIM,
-            hidden: vec![12, 10],
-            classes: 3,
-        }
-        .init(SEED, &Default::default())
-        .unwrap(),
-        &config(),
-        9,
-    )
-    .unwrap();
+    let template = LoraMlp::new(base::<Ad>(), &config(), 9).unwrap();
     store
         .insert_saved(101, &template, &b.save_adapters().unwrap())
         .unwrap();
@@ -120,7 +103,7 @@ fn store() -> (AdapterStore, Vec<(AdapterId, LoraMlp<Cpu>)>) {
 }
 
 fn server(mode: ServeMode, cache_adapters: u64) -> Server<Cpu, MlpServe<Cpu>> {
-    let serve = MlpServe::new(base(), &config()).unwrap();
+    let serve = MlpServe::new(base::<Cpu>(), &config()).unwrap();
     let (store, _) = store();
     let cache_bytes = cache_adapters * store.layout().adapter_bytes();
     Server::new(
@@ -135,12 +118,12 @@ fn server(mode: ServeMode, cache_adapters: u64) -> Server<Cpu, MlpServe<Cpu>> {
     .unwrap()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+/// Asserts `got` is `want` within [`TOLERANCE`] element by element.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= TOLERANCE, "{what}, logit {i}: {g} vs {w}");
+    }
 }
 
 #[test]
@@ -174,8 +157,7 @@ fn served_outputs_match_lora_mlp_in_every_mode() {
                 assert_eq!(r.adapter, ids[k]);
                 let model = &refs.iter().find(|(id, _)| *id == r.adapter).unwrap().1;
                 let want = logits(model, &inputs[k]);
-                let d = max_diff(&r.output, &want);
-                assert!(d <= TOLERANCE, "{mode:?} request {k}: diff {d}");
+                assert_close(&r.output, &want, &format!("{mode:?} request {k}"));
                 served += 1;
             }
             assert!(s.cache_stats().resident_bytes <= s.cache().budget());
@@ -224,7 +206,7 @@ fn bad_requests_are_refused_and_do_not_poison_the_server() {
     for (r, (id, k)) in batch.responses.iter().zip([(100, 0), (3, 1)]) {
         assert_eq!((r.request, r.adapter), ([r0, r1][k], id));
         let model = &refs.iter().find(|(i, _)| *i == id).unwrap().1;
-        assert!(max_diff(&r.output, &logits(model, &x[k])) <= TOLERANCE);
+        assert_close(&r.output, &logits(model, &x[k]), "after refusals");
     }
     assert!(s.step().unwrap().is_none());
 }
@@ -249,7 +231,7 @@ fn store_and_server_reject_mismatches() {
         Err(ServeError::AdapterShape(_))
     ));
     // A LoRA model of another rank does not fit.
-    let other = LoraMlp::new(base(), &LoraConfig::new(3, 4.0), 1).unwrap();
+    let other = LoraMlp::new(base::<Cpu>(), &LoraConfig::new(3, 4.0), 1).unwrap();
     let e = store.insert_lora_mlp(8, &other).unwrap_err();
     assert!(e.to_string().contains("store takes rank 2"), "{e}");
     assert!(!store.contains(7) && !store.contains(8));
@@ -259,7 +241,7 @@ fn store_and_server_reject_mismatches() {
         ServeError::Layout("rank 11 exceeds min(in, out) = 6 of site layer0".into())
     );
     // The server checks the store against the model, the batch size and the cache.
-    let rank3 = MlpServe::new(base(), &LoraConfig::new(3, 4.0)).unwrap();
+    let rank3 = MlpServe::new(base::<Cpu>(), &LoraConfig::new(3, 4.0)).unwrap();
     let cfg = ServerConfig {
         mode: ServeMode::Heterogeneous,
         max_batch: 4,
@@ -269,7 +251,7 @@ fn store_and_server_reject_mismatches() {
         Server::new(rank3, store.clone(), cfg.clone()),
         Err(ServeError::AdapterShape(_))
     ));
-    let serve = MlpServe::new(base(), &config()).unwrap();
+    let serve = MlpServe::new(base::<Cpu>(), &config()).unwrap();
     assert!(matches!(
         Server::new(serve, store, cfg),
         Err(ServeError::CacheTooSmall { .. })
@@ -322,21 +304,11 @@ fn cache_evicts_least_recently_used() {
     // Uploaded matrices hold the host values, transposed, with the scale folded into B.
     let dev = cache.fetch(&[5], &store).unwrap().remove(0);
     let host = store.get(5).unwrap();
-    let a_t = dev.sites[0]
-        .a_t
-        .clone()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
-    assert_eq!(a_t, host.sites[0].a);
-    let b_t = dev.sites[0]
-        .b_t
-        .clone()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
+    let values = |t: &Tensor<Cpu, 2>| t.clone().into_data().to_vec::<f32>().unwrap();
+    let site = &dev.sites[0];
+    assert_eq!(values(&site.a_t), host.sites[0].a);
     let scaled: Vec<f32> = host.sites[0].b.iter().map(|v| v * host.scale).collect();
-    assert_eq!(b_t, scaled);
+    assert_eq!(values(&site.b_t), scaled);
 }
 
 proptest! {

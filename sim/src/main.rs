@@ -50,6 +50,12 @@ enum Command {
     Sweep(olsim::sweep::cli::SweepArgs),
     /// Join sweep shard results into one table, charts and page (see docs/sweeps.md).
     Merge(olsim::sweep::cli::MergeArgs),
+    /// Compare the results of two reports (or a report and a baseline) metric by metric.
+    Compare(olsim::compare::CompareArgs),
+    /// Run a suite of scenarios and benches against its committed baseline.
+    Check(olsim::check::CheckArgs),
+    /// Time the hot paths against same-run references and write JSON `check` can compare.
+    Bench(olsim::bench::BenchArgs),
     /// Deploy the protocol and run a scripted workload touching every contract.
     ChainDemo {
         /// Master seed.
@@ -80,6 +86,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { files } => return validate(&files),
         Command::Run { file, out, quiet } => return run(&file, out, quiet),
+        Command::Compare(args) => return olsim::compare::command(&args),
+        Command::Check(args) => return olsim::check::command(&args),
+        Command::Bench(args) => return olsim::bench::command(&args),
         Command::Sweep(args) => return olsim::sweep::cli::sweep(args),
         Command::Merge(args) => return olsim::sweep::cli::merge(args),
         Command::ChainDemo {

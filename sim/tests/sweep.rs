@@ -43,9 +43,10 @@ fn run_into(spec: &SweepSpec, out: &Path, shard: Shard, jobs: usize) -> Manifest
     run::run(spec, &options).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn merge_dirs(dirs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged, SweepError> {
+fn merge_dirs(dirs: &[&Path], out: &Path, partial: bool) -> Result<Merged, SweepError> {
+    let dirs: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
     merge::merge(
-        dirs,
+        &dirs,
         &MergeOptions {
             out: out.to_path_buf(),
             partial,
@@ -135,8 +136,8 @@ fn shards_together_equal_the_unsharded_sweep_for_any_job_count() {
     let digests: std::collections::BTreeSet<_> = whole.points.iter().map(|p| &p.digest).collect();
     assert_eq!(digests.len(), 4);
 
-    let a = merge_dirs(&[whole_dir.clone()], &whole_dir, false).unwrap();
-    let b = merge_dirs(&[sharded_dir.clone()], &sharded_dir, false).unwrap();
+    let a = merge_dirs(&[&whole_dir], &whole_dir, false).unwrap();
+    let b = merge_dirs(&[&sharded_dir], &sharded_dir, false).unwrap();
     assert_eq!(a.rows, b.rows);
     assert_eq!(a.rows.len(), 4);
     assert!(a.missing.is_empty());
@@ -175,14 +176,12 @@ fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
     let spec = spec();
     let half = scratch("half");
     run_into(&spec, &half, Shard { index: 0, count: 2 }, 2);
-    let err = merge_dirs(&[half.clone()], &half, false)
-        .unwrap_err()
-        .to_string();
+    let err = merge_dirs(&[&half], &half, false).unwrap_err().to_string();
     assert!(
         err.contains("2 of 4 points") && err.contains("points 1, 3") && err.contains("--partial"),
         "{err}"
     );
-    let partial = merge_dirs(&[half.clone()], &half, true).unwrap();
+    let partial = merge_dirs(&[&half], &half, true).unwrap();
     assert_eq!(partial.rows.len(), 2);
     assert_eq!(partial.missing, vec![1, 3]);
 
@@ -190,7 +189,7 @@ fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
     other_spec.set_seeds_arg("1").unwrap();
     let other = scratch("other");
     run_into(&other_spec, &other, Shard::ALL, 2);
-    let err = merge_dirs(&[half.clone(), other.clone()], &other, true)
+    let err = merge_dirs(&[&half, &other], &other, true)
         .unwrap_err()
         .to_string();
     assert!(err.contains("different sweeps"), "{err}");
@@ -212,9 +211,7 @@ fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
     let report = half.join("points/000000.json");
     let text = std::fs::read_to_string(&report).unwrap();
     std::fs::write(&report, text.replacen("\"gini\": 0.", "\"gini\": 1.", 1)).unwrap();
-    let err = merge_dirs(&[half.clone()], &half, true)
-        .unwrap_err()
-        .to_string();
+    let err = merge_dirs(&[&half], &half, true).unwrap_err().to_string();
     assert!(err.contains("does not match digest"), "{err}");
 }
 
@@ -226,60 +223,59 @@ fn bad_overrides_name_the_path_and_what_is_allowed() {
         spec.set(set).unwrap_or_else(|e| panic!("{set}: {e}"));
         spec.points().unwrap_err().to_string()
     };
-    let err = points_err("tokenomics.fe_split.contributors_bps=5000");
-    assert!(
-        err.contains("tokenomics.fe_split") && err.contains("expected one of"),
-        "{err}"
-    );
-    let err = points_err("run.epochs=two");
-    assert!(
-        err.contains("run.epochs") && err.contains("invalid type"),
-        "{err}"
-    );
-    let err = points_err("tokenomics.slash_fraction=0.5,1.5");
-    assert!(
-        err.contains("sweep point 1") && err.contains("tokenomics.slash_fraction = 1.5"),
-        "{err}"
-    );
-    // One fee share alone leaves the table incomplete (the loader says which share is
-    // missing); a whole table value keeps the four shares together.
-    let err = points_err("tokenomics.fee_split.contributors_bps=5000");
-    assert!(
-        err.contains("fee_split.owner_bps") && err.contains("required"),
-        "{err}"
-    );
-    let err = points_err(
-        "tokenomics.fee_split={contributors_bps=5000,owner_bps=3000,stakers_bps=2000,treasury_bps=1000}",
-    );
-    assert!(err.contains("fee_split") && err.contains("10000"), "{err}");
+    // Problems found by the scenario loader, per grid combination. One fee share alone leaves
+    // the table incomplete; a whole table value keeps the four shares together.
+    let split = |c: u32, o: u32| {
+        format!(
+            "tokenomics.fee_split={{contributors_bps={c},owner_bps={o},stakers_bps=2000,treasury_bps=1000}}"
+        )
+    };
+    let loader_cases = [
+        (
+            "tokenomics.fe_split.contributors_bps=5000".to_string(),
+            ["tokenomics.fe_split", "expected one of"],
+        ),
+        ("run.epochs=two".into(), ["run.epochs", "invalid type"]),
+        (
+            "tokenomics.slash_fraction=0.5,1.5".into(),
+            ["sweep point 1", "tokenomics.slash_fraction = 1.5"],
+        ),
+        (
+            "tokenomics.fee_split.contributors_bps=5000".into(),
+            ["fee_split.owner_bps", "required"],
+        ),
+        (split(5000, 3000), ["fee_split", "10000"]),
+    ];
+    for (set, wants) in &loader_cases {
+        let err = points_err(set);
+        assert!(wants.iter().all(|w| err.contains(w)), "{set}: {err}");
+    }
     let mut spec = base();
-    spec.set(
-        "tokenomics.fee_split={contributors_bps=5000,owner_bps=2000,stakers_bps=2000,treasury_bps=1000}",
-    )
-    .unwrap();
+    spec.set(&split(5000, 2000)).unwrap();
     let points = spec.points().unwrap();
     assert_eq!(
         points[0].scenario.tokenomics.fee_split.contributors_bps,
         5000
     );
 
-    let set_err = |set: &str| base().set(set).unwrap_err().to_string();
-    let err = set_err("datanets[3].contributors.count=2");
-    assert!(
-        err.contains("datanets[3]") && err.contains("0 to 0"),
-        "{err}"
-    );
-    let err = set_err("run.epochs.count=2");
-    assert!(
-        err.contains("run.epochs") && err.contains("not a table"),
-        "{err}"
-    );
-    let err = set_err("run..epochs=2");
-    assert!(err.contains("not a field path"), "{err}");
-    let err = set_err("run.seed=1,2");
-    assert!(err.contains("--seeds"), "{err}");
-    let err = set_err("run.epochs");
-    assert!(err.contains("PATH=V1,V2"), "{err}");
+    // Problems found before any scenario is built.
+    let shape_cases = [
+        (
+            "datanets[3].contributors.count=2",
+            "datanets[3]: the base scenario has 1 entries",
+        ),
+        (
+            "run.epochs.count=2",
+            "run.epochs: holds a value of type integer",
+        ),
+        ("run..epochs=2", "not a field path"),
+        ("run.seed=1,2", "--seeds"),
+        ("run.epochs", "PATH=V1,V2"),
+    ];
+    for (set, want) in shape_cases {
+        let err = base().set(set).unwrap_err().to_string();
+        assert!(err.contains(want), "{set}: {err}");
+    }
     for seeds in ["0", "1,x", "3,3"] {
         assert!(base().set_seeds_arg(seeds).is_err(), "{seeds}");
     }

@@ -59,8 +59,11 @@ pub struct Row {
     pub metrics: Vec<Option<f64>>,
 }
 
-/// The metrics every run has, with how to read them from a report.
-const FIXED: [(&str, fn(&Report) -> f64); 5] = [
+/// A metric's column name and how to read it from a report.
+type Metric = (&'static str, fn(&Report) -> f64);
+
+/// The metrics every run has.
+const FIXED: [Metric; 5] = [
     ("gini", |r| r.result.fairness.gini),
     ("honest_share", |r| r.result.fairness.honest_share),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
@@ -454,9 +457,9 @@ fn axis_chart(
     };
     render(|root| {
         let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(72)
             .build_cartesian_2d(x, y)
             .map_err(|e| e.to_string())?;
         let mut mesh = chart.configure_mesh();

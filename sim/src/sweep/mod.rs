@@ -61,7 +61,7 @@ pub enum SweepError {
         /// The point's overrides and seed.
         params: String,
         /// The engine's error.
-        source: EngineError,
+        source: Box<EngineError>,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]

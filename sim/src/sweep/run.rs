@@ -251,7 +251,7 @@ fn run_point(point: &Point, out: &Path) -> Result<PointRecord, SweepError> {
         SweepError::Engine {
             point: point.index,
             params: point.describe(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let name = format!("points/{:06}.json", point.index);

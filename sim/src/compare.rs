@@ -438,10 +438,22 @@ fn difference(baseline: Option<&MetricValue>, current: Option<&MetricValue>) -> 
     match (baseline, current) {
         (Some(MetricValue::Number(b)), Some(MetricValue::Number(c))) => {
             let d = c - b;
-            if *b == 0.0 {
-                format!("{d:+}")
+            let shown = if d.abs() >= 1e-3 && d.abs() < 1e9 {
+                // Six significant digits: enough to read, without the float noise.
+                let digits = (5 - d.abs().log10().floor() as i32).max(0) as usize;
+                let text = format!("{d:+.digits$}");
+                if text.contains('.') {
+                    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+                } else {
+                    text
+                }
             } else {
-                format!("{d:+} ({:+.3}%)", 100.0 * d / b.abs())
+                format!("{d:+.3e}")
+            };
+            if *b == 0.0 {
+                shown
+            } else {
+                format!("{shown} ({:+.3}%)", 100.0 * d / b.abs())
             }
         }
         _ => String::new(),

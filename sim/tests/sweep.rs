@@ -102,6 +102,13 @@ fn sweep_file_gives_the_same_sweep_as_flags() {
     let from_file = SweepSpec::load(&file).unwrap();
     assert_eq!(from_file.id(), spec().id());
     assert_eq!(from_file.name, "smoke");
+    // `--seeds N` on top of a file's list counts from the base scenario's seed (smoke: 7).
+    let mut reseeded = from_file.clone();
+    reseeded.set_seeds_arg("3").unwrap();
+    assert_eq!(reseeded.seeds, vec![7, 8, 9]);
+    reseeded.set_seeds_arg("5,6").unwrap();
+    reseeded.set_seeds_arg("2").unwrap();
+    assert_eq!(reseeded.seeds, vec![7, 8]);
     // A misspelt key of the sweep file is refused with the allowed names.
     std::fs::write(&file, "base = \"x.toml\"\nseed = 2\n").unwrap();
     let err = SweepSpec::load(&file).unwrap_err().to_string();

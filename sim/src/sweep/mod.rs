@@ -103,6 +103,8 @@ pub struct SweepSpec {
     pub base: PathBuf,
     /// The base file parsed as TOML (overrides apply to it).
     base_toml: Table,
+    /// The base scenario's seed (first of `seeds = N`).
+    base_seed: u64,
     /// Grid axes, sorted by path.
     pub axes: Vec<Axis>,
     /// Seeds, in order.
@@ -165,7 +167,12 @@ impl SweepSpec {
     /// Reads a sweep file (a TOML file with a `base` key), or a scenario file, which becomes
     /// a sweep of that scenario alone (add axes with [`SweepSpec::set`]).
     pub fn load(path: &Path) -> Result<SweepSpec, SweepError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SweepError::io(
+                path,
+                format!("cannot read the sweep file: {e}; check the path"),
+            )
+        })?;
         let table: Table = text
             .parse()
             .map_err(|e| SweepError::Spec(format!("{}: {e}", path.display())))?;
@@ -191,8 +198,8 @@ impl SweepSpec {
 
     /// A sweep of the scenario file at `base` alone: no axes, its own seed.
     pub fn of_scenario(base: &Path, name: Option<String>) -> Result<SweepSpec, SweepError> {
-        let scenario = Scenario::load(base)?;
         let text = std::fs::read_to_string(base).map_err(|e| SweepError::io(base, e))?;
+        let scenario = Scenario::parse(&base.display().to_string(), &text)?;
         let base_toml: Table = text
             .parse()
             .map_err(|e| SweepError::Spec(format!("{}: {e}", base.display())))?;
@@ -200,6 +207,7 @@ impl SweepSpec {
             name: name.unwrap_or_else(|| scenario.run.name.clone()),
             base: base.to_path_buf(),
             base_toml,
+            base_seed: scenario.run.seed,
             axes: Vec::new(),
             seeds: vec![scenario.run.seed],
         })
@@ -244,12 +252,7 @@ impl SweepSpec {
     }
 
     fn set_seeds(&mut self, seeds: Seeds) -> Result<(), SweepError> {
-        let first = self
-            .base_toml
-            .get("run")
-            .and_then(|r| r.get("seed"))
-            .and_then(Value::as_integer)
-            .map_or(self.seeds[0], |s| s as u64);
+        let first = self.base_seed;
         let seeds: Vec<u64> = match seeds {
             Seeds::Count(0) => {
                 return Err(SweepError::Spec(

@@ -90,10 +90,11 @@ fn report_renders_as_json_markdown_and_html_with_charts() {
 
 #[test]
 fn what_the_engine_cannot_run_is_a_clear_error() {
-    let err = engine::run(&scenario("baseline.toml"), &RunOptions::default())
-        .expect_err("baseline has a text Datanet");
+    let mut s = scenario("smoke.toml");
+    s.run.device = olsim::scenario::DeviceKind::Cuda;
+    let err = engine::run(&s, &RunOptions::default()).expect_err("no CUDA engine path");
     assert!(matches!(err, EngineError::Unsupported(_)));
-    assert!(err.to_string().contains("task = \"text\""), "{err}");
+    assert!(err.to_string().contains("run.device = \"cpu\""), "{err}");
 }
 
 /// A language model on a text Datanet: trained on accepted documents, served by batched
@@ -122,10 +123,6 @@ name = "notes-lm"
 kind = "language_model"
 datanets = ["notes"]
 price = 0.02
-
-[models.training]
-epochs = 2
-batch_size = 16
 
 [inference]
 calls_per_epoch = 40

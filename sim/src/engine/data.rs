@@ -156,17 +156,29 @@ pub struct DatanetState {
     pub contributions: Vec<Contribution>,
     /// What the Datanet's items are.
     pub task: Task,
+    /// Items of each contributor, by `ContributorId` (see [`Self::items_by_contributor`]).
+    pub items: Vec<Vec<u32>>,
     /// Items of accepted contributions, in acceptance order.
     pub accepted: Vec<u32>,
 }
 
 impl DatanetState {
-    /// Items (records or documents) of contributor `c`.
-    fn items_of(&self, c: ContributorId) -> Vec<u32> {
-        match self.task {
-            Task::Classification => self.data.records_of(c).map(|r| r.id.0).collect(),
-            Task::Text => self.data.documents_of(c).map(|d| d.id.0).collect(),
+    /// Items (records or documents) of every contributor, indexed by `ContributorId`.
+    pub fn items_by_contributor(data: &Datanet, task: Task) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); data.contributors.len()];
+        match task {
+            Task::Classification => {
+                for r in &data.records {
+                    out[r.author.0 as usize].push(r.id.0);
+                }
+            }
+            Task::Text => {
+                for d in &data.documents {
+                    out[d.author.0 as usize].push(d.id.0);
+                }
+            }
         }
+        out
     }
 
     /// Ground truth of item `i`: `(author, clean, original)`.
@@ -219,7 +231,7 @@ impl Sim {
                     continue;
                 }
                 let c = ContributorId(i as u32);
-                let items = net.items_of(c);
+                let items = net.items[c.0 as usize].clone();
                 if items.is_empty() {
                     continue;
                 }

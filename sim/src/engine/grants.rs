@@ -8,7 +8,7 @@ use olsim_ml::data::rng::stream;
 use rand::RngExt;
 
 use super::actors::{AgentId, Role};
-use super::models::{ModelState, datanet_index};
+use super::models::{ModelState, datanet_index, model_seed};
 use super::txs::Action;
 use super::{EngineError, Sim};
 use olsim_ml::model::{LoraConfig, MlpConfig, TrainConfig};
@@ -166,7 +166,8 @@ impl Sim {
                     .iter()
                     .find(|m| m.kind == kind)
                     .map(|m| (m.mlp.clone(), m.lora.clone(), m.training.clone()));
-                let (mlp, lora, training) = match template {
+                let name = format!("grant-{}", grant.id);
+                let (mlp, lora, mut training) = match template {
                     Some(t) => t,
                     None => (
                         (kind == ModelKind::Classifier).then(|| {
@@ -182,8 +183,9 @@ impl Sim {
                         },
                     ),
                 };
+                training.seed = model_seed(self.seed, &name);
                 self.models.push(ModelState {
-                    name: format!("grant-{}", grant.id),
+                    name,
                     owner: grant.grantee,
                     datanets: vec![n],
                     price: cohort.price,

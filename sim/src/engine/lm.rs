@@ -24,6 +24,9 @@ use crate::scenario::Task;
 /// every call would dominate a run without changing the attribution shares).
 pub const GENERATED_PER_EPOCH: usize = 32;
 
+/// Passes of base pre-training over the generic mix (once per seed; cached on disk).
+pub const PRETRAIN_EPOCHS: usize = 30;
+
 /// Tokens per generation.
 pub const NEW_TOKENS: usize = 12;
 
@@ -32,6 +35,9 @@ pub const PROMPT_WORDS: usize = 4;
 
 /// Shortest matched span that earns attribution, in tokens.
 pub const MIN_SPAN: usize = 3;
+
+/// The token sequences one model generated.
+pub type Generated = Vec<Vec<u32>>;
 
 /// The shared tokenizer and pre-trained base of a run's language models.
 pub struct LmWorld {
@@ -97,7 +103,7 @@ impl Sim {
                 .map(|t| tokenizer.encode_document(t))
                 .collect();
             let train = TrainConfig {
-                epochs: 4,
+                epochs: PRETRAIN_EPOCHS,
                 batch_size: 16,
                 learning_rate: 1e-2,
                 seed: self.seed,
@@ -112,9 +118,6 @@ impl Sim {
                 &Default::default(),
             )
             .map_err(|e| fail(e.to_string()))?;
-            if let Some(report) = &pre.report {
-                self.compute.add("training", &report.total);
-            }
             self.lm = Some(LmWorld {
                 tokenizer,
                 config,
@@ -168,7 +171,7 @@ impl Sim {
             &framed,
             &model.lora,
             &model.training,
-            self.seed,
+            model.training.seed,
             &Default::default(),
         )
         .map_err(|e| fail(e.to_string()))?;
@@ -188,7 +191,7 @@ impl Sim {
         &mut self,
         epoch: u32,
         calls: &[u64],
-    ) -> Result<Vec<(usize, Vec<Vec<u32>>)>, EngineError> {
+    ) -> Result<Vec<(usize, Generated)>, EngineError> {
         let live: Vec<usize> = (0..self.models.len())
             .filter(|&m| matches!(self.models[m].trained, Some(Trained::Lm(_))) && calls[m] > 0)
             .collect();

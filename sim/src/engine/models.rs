@@ -77,7 +77,7 @@ pub enum Trained {
     /// A classifier adapter with its influence index.
     Classifier(TrainedClassifier),
     /// A language-model adapter with the suffix index of its training corpus.
-    Lm(super::lm::TrainedLm),
+    Lm(Box<super::lm::TrainedLm>),
 }
 
 impl Trained {
@@ -198,7 +198,7 @@ impl ModelState {
                 kind: m.kind,
                 mlp,
                 lora: m.lora_config(),
-                training: m.train_config(scenario.run.seed),
+                training: m.train_config(model_seed(scenario.run.seed, &m.name)),
                 extra_calls: 0,
                 wash,
                 grant: None,
@@ -219,6 +219,13 @@ impl ModelState {
     }
 }
 
+/// A model's own seed (adapter initialisation and shuffling), from the master seed and its
+/// name, so two developers training on the same data still ship different adapters.
+pub fn model_seed(seed: u64, name: &str) -> u64 {
+    let h = keccak256(format!("olsim/model/{seed}/{name}"));
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
 /// Index of the Datanet named `name`.
 pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, EngineError> {
     datanets
@@ -229,7 +236,9 @@ pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, Eng
 
 /// Pre-trained base classifiers, one per hidden-layer shape, trained once per run on a
 /// generic mix of all four domains (generated from the run's seed, never from the
-/// scenario's Datanets).
+/// scenario's Datanets). Base pre-training is shared infrastructure, like the language
+/// model's disk-cached base: the report's compute covers fine-tuning, serving and
+/// attribution only.
 #[derive(Default)]
 pub struct BaseModels {
     bases: BTreeMap<Vec<usize>, Mlp<Train>>,
@@ -237,12 +246,7 @@ pub struct BaseModels {
 
 impl BaseModels {
     /// The base of shape `config`, pre-training it on first use.
-    pub fn get(
-        &mut self,
-        seed: u64,
-        config: &MlpConfig,
-        compute: &mut Compute,
-    ) -> Result<Mlp<Train>, EngineError> {
+    pub fn get(&mut self, seed: u64, config: &MlpConfig) -> Result<Mlp<Train>, EngineError> {
         let key = config.hidden.clone();
         if let Some(base) = self.bases.get(&key) {
             return Ok(base.clone());
@@ -288,8 +292,7 @@ impl BaseModels {
             learning_rate: 1e-2,
             seed,
         };
-        let (base, report) = train(model, &mix, &cfg, &device).map_err(|e| fail(e.to_string()))?;
-        compute.add("training", &report.total);
+        let (base, _) = train(model, &mix, &cfg, &device).map_err(|e| fail(e.to_string()))?;
         self.bases.insert(key, base.clone());
         Ok(base)
     }
@@ -331,7 +334,7 @@ impl Sim {
         let start = std::time::Instant::now();
         let trained = match self.models[m].kind {
             ModelKind::Classifier => self.train_classifier(m)?.map(Trained::Classifier),
-            ModelKind::LanguageModel => self.train_lm(m)?.map(Trained::Lm),
+            ModelKind::LanguageModel => self.train_lm(m)?.map(|t| Trained::Lm(Box::new(t))),
         };
         self.timers.add("training", start);
         let Some(trained) = trained else {
@@ -368,9 +371,10 @@ impl Sim {
             ClassifierAttribution::Exact => Method::EXACT,
         };
         let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-        let base = self.base.get(self.seed, &mlp, &mut self.compute)?;
+        let base = self.base.get(self.seed, &mlp)?;
         let device = Default::default();
-        let lora = LoraMlp::new(base, &model.lora, self.seed).map_err(|e| fail(e.to_string()))?;
+        let lora = LoraMlp::new(base, &model.lora, model.training.seed)
+            .map_err(|e| fail(e.to_string()))?;
         let (trained, report, trace) = train_traced(lora, &records, &model.training, &device)
             .map_err(|e| fail(e.to_string()))?;
         let index = InfluenceIndex::<Infer>::build(
@@ -415,7 +419,7 @@ impl Sim {
                 message,
             };
             let mlp = first.mlp.clone().expect("grouped models are classifiers");
-            let base = self.base.get(self.seed, &mlp, &mut self.compute)?.valid();
+            let base = self.base.get(self.seed, &mlp)?.valid();
             let serve_model =
                 MlpServe::<Infer>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
             let mut store = AdapterStore::new(

@@ -206,12 +206,11 @@ impl Sim {
     fn contributor_results(&self) -> Vec<ContributorResult> {
         let mut out = Vec::new();
         for net in &self.datanets {
-            for (i, identity) in net.identities.iter().enumerate() {
-                let mine: Vec<_> = net
-                    .contributions
-                    .iter()
-                    .filter(|c| c.contributor.0 as usize == i)
-                    .collect();
+            let mut by_contributor = vec![Vec::new(); net.identities.len()];
+            for c in &net.contributions {
+                by_contributor[c.contributor.0 as usize].push(c);
+            }
+            for (identity, mine) in net.identities.iter().zip(by_contributor) {
                 let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
                 let accepted: u64 = mine
                     .iter()

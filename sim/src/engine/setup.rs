@@ -69,7 +69,9 @@ impl Sim {
                 }
             }
             let identities = Identity::assign(&scenario, config, &generated, &data, &mut actors)?;
+            let items = DatanetState::items_by_contributor(&data, config.task);
             datanets.push(DatanetState {
+                items,
                 name: config.name.clone(),
                 chain_id: U256::ZERO,
                 curator,

@@ -75,7 +75,7 @@ pub struct ModelState {
 /// A trained model of either kind.
 pub enum Trained {
     /// A classifier adapter with its influence index.
-    Classifier(TrainedClassifier),
+    Classifier(Box<TrainedClassifier>),
     /// A language-model adapter with the suffix index of its training corpus.
     Lm(Box<super::lm::TrainedLm>),
 }
@@ -333,7 +333,9 @@ impl Sim {
     pub(super) fn train_model(&mut self, m: usize) -> Result<bool, EngineError> {
         let start = std::time::Instant::now();
         let trained = match self.models[m].kind {
-            ModelKind::Classifier => self.train_classifier(m)?.map(Trained::Classifier),
+            ModelKind::Classifier => self
+                .train_classifier(m)?
+                .map(|t| Trained::Classifier(Box::new(t))),
             ModelKind::LanguageModel => self.train_lm(m)?.map(|t| Trained::Lm(Box::new(t))),
         };
         self.timers.add("training", start);

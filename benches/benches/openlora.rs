@@ -18,9 +18,9 @@
 //!
 //! Criterion times one window per iteration (throughput in requests). The summary table then
 //! replays, per adapter count and mode, 256 warm-up requests (device cache cleared first)
-//! and then five consecutive segments of 512 requests of the stream, keeping the fastest
+//! and then three consecutive segments of 512 requests of the stream, keeping the fastest
 //! segment (the machine is shared, so the best run is the least disturbed one):
-//! requests/s, p50/p99 latency of that segment, cache hit rate over all five (per distinct
+//! requests/s, p50/p99 latency of that segment, cache hit rate over all three (per distinct
 //! adapter per step), host store bytes and device bytes (base weights, merged copy,
 //! resident adapters), and the goal ratios at 1000 adapters: heterogeneous at least 0.7x its single-adapter throughput
 //! and at least 4x merge-on-switch.
@@ -50,7 +50,7 @@ const WINDOW: usize = 32;
 const CACHE_BYTES: u64 = 64 << 20;
 const WARMUP: usize = 256;
 const MEASURED: usize = 512;
-const REPEATS: usize = 5;
+const REPEATS: usize = 3;
 const ADAPTERS: [usize; 5] = [1, 10, 100, 1000, 10_000];
 const MODES: [(ServeMode, &str); 3] = [
     (ServeMode::Heterogeneous, "heterogeneous"),

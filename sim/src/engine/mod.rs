@@ -22,6 +22,7 @@ mod lm;
 mod models;
 mod results;
 mod setup;
+mod truth;
 mod txs;
 
 use std::time::Instant;

@@ -10,6 +10,7 @@ use olsim_ml::groundtruth::spearman;
 use olsim_ml::model::cost::{DeviceProfile, Precision};
 
 use super::data::Status;
+use super::truth::Truth;
 use super::{EngineError, Sim, to_open};
 use crate::metrics::fairness::{gini, lorenz};
 use crate::report::{
@@ -17,6 +18,7 @@ use crate::report::{
     GrantTierResult, PerfSection, Report, ResultSection, ScenarioInfo,
 };
 use crate::scenario::Tier;
+use olsim_ml::data::ContributorId;
 
 /// Device profile compute is modelled on when no GPU ran.
 pub const COST_PROFILE: &str = "h100-sxm";
@@ -85,8 +87,9 @@ impl Sim {
     /// The report of the finished run.
     pub(super) fn report(mut self, started: Instant) -> Result<Report, EngineError> {
         let d = self.deployment;
-        let contributors = self.contributor_results();
-        let fairness = fairness(&contributors);
+        let truth = self.ground_truth()?;
+        let contributors = self.contributor_results(&truth);
+        let fairness = fairness(&contributors, truth.label());
         let attacks = self.attack_results(&contributors);
         let ledger = d.ledger(self.chain.as_mut())?;
         let staked: f64 =
@@ -203,14 +206,14 @@ impl Sim {
         alloy_primitives::keccak256(bytes).to_string()
     }
 
-    fn contributor_results(&self) -> Vec<ContributorResult> {
+    fn contributor_results(&self, truth: &Truth) -> Vec<ContributorResult> {
         let mut out = Vec::new();
-        for net in &self.datanets {
+        for (n, net) in self.datanets.iter().enumerate() {
             let mut by_contributor = vec![Vec::new(); net.identities.len()];
             for c in &net.contributions {
                 by_contributor[c.contributor.0 as usize].push(c);
             }
-            for (identity, mine) in net.identities.iter().zip(by_contributor) {
+            for (i, (identity, mine)) in net.identities.iter().zip(by_contributor).enumerate() {
                 let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
                 let accepted: u64 = mine
                     .iter()
@@ -223,15 +226,20 @@ impl Sim {
                     .copied()
                     .sum();
                 let address = self.actors.address(identity.agent);
-                // Ground truth: clean, original items the identity submitted.
-                let truth = mine
-                    .iter()
-                    .flat_map(|c| &c.items)
-                    .filter(|&&i| {
-                        let (_, clean, original) = net.item_truth(i);
-                        clean && original
-                    })
-                    .count() as f64;
+                let truth = match truth {
+                    Truth::LeaveOneOut(values) => values
+                        .get(&(n, ContributorId(i as u32)))
+                        .copied()
+                        .unwrap_or(0.0),
+                    Truth::Generator => mine
+                        .iter()
+                        .flat_map(|c| &c.items)
+                        .filter(|&&item| {
+                            let (_, clean, original) = net.item_truth(item);
+                            clean && original
+                        })
+                        .count() as f64,
+                };
                 out.push(ContributorResult {
                     name: self.actors.get(identity.agent).name.clone(),
                     kind: identity.kind.to_string(),
@@ -383,7 +391,7 @@ impl Sim {
     }
 }
 
-fn fairness(contributors: &[ContributorResult]) -> Fairness {
+fn fairness(contributors: &[ContributorResult], truth_label: &str) -> Fairness {
     let rewards: Vec<f64> = contributors.iter().map(|c| c.rewards).collect();
     let truth: Vec<f64> = contributors.iter().map(|c| c.truth).collect();
     let total: f64 = rewards.iter().sum();
@@ -396,7 +404,7 @@ fn fairness(contributors: &[ContributorResult]) -> Fairness {
         gini: gini(&rewards),
         honest_share: if total > 0.0 { honest / total } else { 0.0 },
         spearman_vs_truth: spearman(&rewards, &truth),
-        truth: "clean original items submitted (generator truth)".into(),
+        truth: truth_label.into(),
         lorenz: lorenz(&rewards, 50),
     }
 }

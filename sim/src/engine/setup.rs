@@ -95,8 +95,9 @@ impl Sim {
             }
         }
 
-        // ETH for gas: one deposit to the admin, then a batch of transfers.
-        let total_eth = U256::from(GAS_ETH) * U256::from(actors.len() as u64 + 1);
+        // ETH for gas: one deposit to the admin (its own share covers the gas of every
+        // transfer and of the deployment), then a batch of transfers.
+        let total_eth = U256::from(GAS_ETH) * U256::from(2 * actors.len() as u64 + 1);
         chain.deposit(actors.address(admin), total_eth)?;
         let mut log = TxLog::default();
         let eth: Vec<Action> = actors

@@ -256,19 +256,19 @@ pub fn compare(baseline: &BenchReport, current: &BenchReport, noise_band: f64) -
 }
 
 /// Times `work` and `reference` alternately `repeats` times, both given `state`; keeps each
-/// side's best.
+/// side's best. Stops at the first failure of `work`.
 fn best_of<S>(
     repeats: u32,
     state: &mut S,
-    mut work: impl FnMut(&mut S) -> Duration,
+    mut work: impl FnMut(&mut S) -> Result<Duration, BenchError>,
     mut reference: impl FnMut(&mut S) -> Duration,
-) -> (f64, f64) {
+) -> Result<(f64, f64), BenchError> {
     let (mut w, mut r) = (Duration::MAX, Duration::MAX);
     for _ in 0..repeats {
         r = r.min(reference(state));
-        w = w.min(work(state));
+        w = w.min(work(state)?);
     }
-    (w.as_secs_f64(), r.as_secs_f64())
+    Ok((w.as_secs_f64(), r.as_secs_f64()))
 }
 
 /// Wall time of `f`.
@@ -276,6 +276,13 @@ fn timed<T>(f: impl FnOnce() -> T) -> Duration {
     let start = Instant::now();
     black_box(f());
     start.elapsed()
+}
+
+/// Wall time of `f`, or its error.
+fn timed_ok<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<Duration, E> {
+    let start = Instant::now();
+    black_box(f()?);
+    Ok(start.elapsed())
 }
 
 fn measurement(
@@ -348,26 +355,20 @@ fn chain(repeats: u32) -> Result<Measurement, BenchError> {
     let raw_txs: Vec<_> = round.iter().map(|tx| op_transaction(tx, tx.from)).collect();
     let cfg = CfgEnv::new_with_spec(SPEC).with_chain_id(chain.chain_id());
     let (mut raw_gas, mut chain_gas) = (0u64, 0u64);
-    let mut failure = None;
     let times = best_of(
         repeats,
         &mut chain,
         |chain| {
-            let snapshot = chain.snapshot().expect("the embedded chain snapshots");
+            let snapshot = chain.snapshot()?;
             let start = Instant::now();
             let results = chain.send_batch(round.clone());
             let elapsed = start.elapsed();
+            chain.revert_to(snapshot)?;
             chain_gas = 0;
             for r in results {
-                match r {
-                    Ok(receipt) => chain_gas += receipt.gas_used,
-                    Err(e) => failure = Some(e),
-                }
+                chain_gas += r?.gas_used;
             }
-            chain
-                .revert_to(snapshot)
-                .expect("the embedded chain reverts");
-            elapsed
+            Ok(elapsed)
         },
         |chain| {
             let mut evm = Context::op()
@@ -385,10 +386,7 @@ fn chain(repeats: u32) -> Result<Measurement, BenchError> {
                 .sum();
             start.elapsed()
         },
-    );
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    )?;
     if raw_gas != chain_gas {
         return Err(BenchError::Mismatch(format!(
             "chain bench: the raw loop used {raw_gas} gas but the embedded chain {chain_gas} \
@@ -437,17 +435,10 @@ fn build_index(docs: &[Vec<u32>]) -> Result<olsim_ml::suffix::SuffixIndex, Bench
 fn suffix_build(repeats: u32) -> Result<Measurement, BenchError> {
     let docs = corpus();
     let flat: Vec<u32> = docs.concat();
-    let mut failure = None;
     let times = best_of(
         repeats,
         &mut (),
-        |_| {
-            timed(|| {
-                if let Err(e) = build_index(&docs) {
-                    failure = Some(e);
-                }
-            })
-        },
+        |_| timed_ok(|| build_index(&docs)),
         |_| {
             timed(|| {
                 let mut sorted = flat.clone();
@@ -455,10 +446,7 @@ fn suffix_build(repeats: u32) -> Result<Measurement, BenchError> {
                 sorted
             })
         },
-    );
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    )?;
     Ok(measurement(
         "suffix_build",
         format!("suffix index of {CORPUS_TOKENS} tokens"),
@@ -486,9 +474,9 @@ fn suffix_query(repeats: u32) -> Result<Measurement, BenchError> {
         repeats,
         &mut (),
         |_| {
-            timed(|| {
+            Ok(timed(|| {
                 missing = queries.iter().filter(|q| index.count(q) == 0).count();
-            })
+            }))
         },
         |_| {
             timed(|| {
@@ -498,7 +486,7 @@ fn suffix_query(repeats: u32) -> Result<Measurement, BenchError> {
                     .sum::<usize>()
             })
         },
-    );
+    )?;
     if missing > 0 {
         return Err(BenchError::Mismatch(format!(
             "suffix_query bench: {missing} n-grams taken from the corpus were not found"
@@ -537,25 +525,19 @@ fn epoch(repeats: u32) -> Result<Measurement, BenchError> {
     let b: Vec<f32> = (0..GEMM_N * GEMM_N)
         .map(|i| (i % 5) as f32 * 0.25)
         .collect();
-    let mut failure = None;
     let times = best_of(
         repeats,
         &mut (),
         |_| {
-            timed(|| {
-                if let Err(e) = engine::run(&scenario, &RunOptions::default()) {
-                    failure = Some(e);
+            timed_ok(|| engine::run(&scenario, &RunOptions::default())).map_err(|e| {
+                BenchError::Failed {
+                    bench: "epoch",
+                    message: e.to_string(),
                 }
             })
         },
         |_| timed(|| gemm(black_box(&a), black_box(&b), GEMM_N)),
-    );
-    if let Some(e) = failure {
-        return Err(BenchError::Failed {
-            bench: "epoch",
-            message: e.to_string(),
-        });
-    }
+    )?;
     Ok(measurement(
         "epoch",
         "smoke scenario, setup and one epoch".into(),

@@ -219,6 +219,15 @@ impl Outcome {
         self.sections.iter().all(Section::passed)
     }
 
+    /// How many cases failed.
+    pub fn failures(&self) -> usize {
+        self.sections
+            .iter()
+            .flat_map(|s| &s.cases)
+            .filter(|c| c.failure.is_some())
+            .count()
+    }
+
     /// Terminal output: one line per section, then the failures and the changed metrics.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -251,13 +260,7 @@ impl Outcome {
                 }
             }
         }
-        let failed: usize = self
-            .sections
-            .iter()
-            .flat_map(|s| &s.cases)
-            .filter(|c| c.failure.is_some())
-            .count();
-        let _ = match (self.updated, failed) {
+        let _ = match (self.updated, self.failures()) {
             (true, 0) => writeln!(out, "\nbaseline of suite {} updated", self.suite),
             (_, 0) => writeln!(out, "\nsuite {}: every check passed", self.suite),
             (_, n) => writeln!(out, "\nsuite {}: {n} check(s) FAILED", self.suite),
@@ -268,12 +271,7 @@ impl Outcome {
     /// JUnit XML: one `testsuite` per section, one `testcase` per case.
     pub fn junit(&self) -> String {
         let total: usize = self.sections.iter().map(|s| s.cases.len()).sum();
-        let failures: usize = self
-            .sections
-            .iter()
-            .flat_map(|s| &s.cases)
-            .filter(|c| c.failure.is_some())
-            .count();
+        let failures = self.failures();
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             x,

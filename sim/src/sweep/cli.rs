@@ -132,8 +132,20 @@ fn merge_inner(args: MergeArgs) -> Result<String, SweepError> {
         text.push_str(" (--partial: the others have no result yet)");
     }
     text.push('\n');
-    for file in &merged.files {
+    let (charts, pages): (Vec<&PathBuf>, Vec<&PathBuf>) = merged
+        .files
+        .iter()
+        .partition(|f| f.extension().is_some_and(|e| e == "svg"));
+    for file in pages {
         text.push_str(&format!("wrote {}\n", file.display()));
+    }
+    if let Some(first) = charts.first() {
+        let dir = first.parent().unwrap_or(Path::new(""));
+        text.push_str(&format!(
+            "wrote {} charts in {}\n",
+            charts.len(),
+            dir.display()
+        ));
     }
     Ok(text)
 }

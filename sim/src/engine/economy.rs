@@ -83,7 +83,8 @@ impl Sim {
         let per_payment = u64::from(self.scenario.inference.calls_per_payment.max(1));
         let mut actions = Vec::new();
         let mut planned = Vec::new();
-        let mut next_user = 0usize;
+
+        let mut next_user = self.next_payer;
         for (m, model) in self.models.iter().enumerate() {
             let Some(id) = model.chain_id else { continue };
             let price = open(model.price);
@@ -116,6 +117,7 @@ impl Sim {
                 pay(agent, wash_calls, &mut actions);
             }
         }
+        self.next_payer = next_user;
         let receipts = self.send(epoch, actions)?;
         let mut paid = vec![0u64; self.models.len()];
         for ((m, count), receipt) in planned.into_iter().zip(receipts) {

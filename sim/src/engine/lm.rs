@@ -33,6 +33,11 @@ pub const NEW_TOKENS: usize = 12;
 /// Prompt words taken from a Datanet document.
 pub const PROMPT_WORDS: usize = 4;
 
+/// Most accepted documents one fine-tuning run trains on: a uniform sample (seeded per
+/// model and version) when there are more. The suffix index always covers every accepted
+/// document, so span attribution reaches contributors outside the sample too.
+pub const FINETUNE_SAMPLE: usize = 2_000;
+
 /// Shortest matched span that earns attribution, in tokens.
 pub const MIN_SPAN: usize = 3;
 
@@ -165,6 +170,17 @@ impl Sim {
                     )
                     .map_err(|e| fail(e.to_string()))?;
             }
+        }
+        if framed.len() > FINETUNE_SAMPLE {
+            let mut rng = stream(
+                self.seed,
+                &format!("engine/lm-sample/{}/{}", model.name, model.version),
+            );
+            let len = framed.len();
+            for i in 0..FINETUNE_SAMPLE {
+                framed.swap(i, rng.random_range(i..len));
+            }
+            framed.truncate(FINETUNE_SAMPLE);
         }
         let tuned = finetune::<Train>(
             &world.base,

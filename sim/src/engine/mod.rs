@@ -156,6 +156,8 @@ struct Sim {
     epochs: Vec<crate::report::EpochResult>,
     lm: Option<lm::LmWorld>,
     served: u64,
+    /// Round-robin position of the next paying user, kept across epochs.
+    next_payer: usize,
     attributed: u64,
 }
 

@@ -34,6 +34,13 @@ pub(super) type Infer = NdArray;
 /// total influence without scoring every call.
 pub const ATTRIBUTED_PER_EPOCH: usize = 256;
 
+/// Budget of (query, training record) scores per model and epoch: large training sets get
+/// fewer sampled queries (never fewer than [`MIN_ATTRIBUTED`]).
+pub const ATTRIBUTION_PAIRS: usize = 5_000_000;
+
+/// Fewest served outputs attributed per model and epoch.
+pub const MIN_ATTRIBUTED: usize = 32;
+
 /// A model during a run.
 pub struct ModelState {
     /// Scenario name (or `grant-<n>` for grant-funded models).
@@ -527,10 +534,12 @@ impl Sim {
             self.seed,
             &format!("engine/attribute/{}/{epoch}", model.name),
         );
-        let sample: Vec<Vec<f32>> = if served.len() <= ATTRIBUTED_PER_EPOCH {
+        let budget = (ATTRIBUTION_PAIRS / trained.sources.len().max(1))
+            .clamp(MIN_ATTRIBUTED, ATTRIBUTED_PER_EPOCH);
+        let sample: Vec<Vec<f32>> = if served.len() <= budget {
             served.to_vec()
         } else {
-            (0..ATTRIBUTED_PER_EPOCH)
+            (0..budget)
                 .map(|_| served[rng.random_range(0..served.len())].clone())
                 .collect()
         };

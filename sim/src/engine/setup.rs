@@ -138,6 +138,7 @@ impl Sim {
             epochs: Vec::new(),
             lm: None,
             served: 0,
+            next_payer: 0,
             attributed: 0,
             scenario,
         };
@@ -167,7 +168,11 @@ impl Sim {
             .map(|c| c.calls_per_epoch * u64::from(c.teams))
             .sum();
         let demand = (sc.inference.calls_per_epoch + cohort_calls) as f64;
-        let per_user = 2.0 * demand * epochs * max_price / f64::from(sc.inference.users.max(1));
+        // ...and always at least two payments of `calls_per_payment` calls.
+        let per_user = 2.0
+            * max_price
+            * (demand * epochs / f64::from(sc.inference.users.max(1)))
+                .max(f64::from(sc.inference.calls_per_payment));
         for &u in &self.users {
             budgets.push((u, open(per_user), Some(d.market)));
         }
@@ -278,9 +283,13 @@ impl Sim {
                 },
             );
             let name = net.name.clone();
-            let receipt = self.send(0, vec![create])?.pop().flatten().ok_or_else(|| {
-                EngineError::Scenario(format!("Datanet `{name}` could not be created"))
-            })?;
+            let Some(receipt) = self.send(0, vec![create])?.pop().flatten() else {
+                let why = self.log.failures.last().map(|f| f.reason.clone());
+                return Err(EngineError::Scenario(format!(
+                    "Datanet `{name}` could not be created: {}",
+                    why.unwrap_or_default()
+                )));
+            };
             let created = receipt.event::<DatanetRegistry::DatanetCreated>(d.datanets)?;
             let net = &mut self.datanets[i];
             net.chain_id = created.datanetId;

@@ -105,7 +105,14 @@ pub fn send<C: Chain + ?Sized>(
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    let max_fee = 2 * u128::from(chain.next_base_fee()?) + PRIORITY_FEE;
+    // The fee cap must survive the base fee rising over every block the batch fills: at
+    // most 2% a block under the OP-Stack parameters (elasticity 6, denominator 250). The
+    // cap only bounds the price; senders pay the base fee actually in force.
+    let gas: u64 = actions.iter().map(|a| a.gas).sum();
+    let blocks = gas.div_ceil(chain.head()?.gas_limit.max(1));
+    let growth = 1.02f64.powf(blocks as f64).min(1e6);
+    let base = chain.next_base_fee()? as f64;
+    let max_fee = (2.0 * base * growth) as u128 + PRIORITY_FEE;
     let chain_id = chain.chain_id();
     let txs = actions
         .iter()

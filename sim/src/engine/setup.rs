@@ -13,6 +13,9 @@ use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
 use crate::scenario::{AttackKind, Scenario, Source};
 
+/// Gas limit of an OPEN transfer or approval (about 30k-52k used).
+const TOKEN_GAS: u64 = 80_000;
+
 /// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
 const GAS_ETH: u128 = 1_000_000_000_000_000_000;
 
@@ -206,6 +209,7 @@ impl Sim {
                         amount,
                     },
                 )
+                .with_gas(TOKEN_GAS)
             })
             .collect();
         self.send(0, transfers)?;
@@ -222,6 +226,7 @@ impl Sim {
                             amount: U256::MAX,
                         },
                     )
+                    .with_gas(TOKEN_GAS)
                 })
             })
             .collect();

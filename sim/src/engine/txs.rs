@@ -91,10 +91,18 @@ pub struct TxLog {
     pub l1_fees: U256,
 }
 
-/// Sends `actions` in one batch in the given order and returns one outcome per action.
+/// Blocks' worth of gas limits signed against one base-fee reading.
+const BLOCKS_PER_CHUNK: u64 = 8;
+
+/// Sends `actions` in the given order and returns one outcome per action.
 ///
-/// Agents whose transaction was refused get their nonce back from the chain, so their later
-/// transactions stay valid; the refusal is appended to `log.failures`.
+/// Large batches go in chunks of at most [`BLOCKS_PER_CHUNK`] blocks' worth of gas limits,
+/// each signed against the base fee in force when it is sent, with a fee cap that survives
+/// the base fee rising over the chunk's blocks (at most 2% a block under the OP-Stack
+/// parameters: elasticity 6, denominator 250). The cap only bounds the price; senders pay
+/// the base fee actually in force. Agents whose transaction was refused get their nonce
+/// back from the chain before the next chunk, so their later transactions stay valid; the
+/// refusal is appended to `log.failures`.
 pub fn send<C: Chain + ?Sized>(
     chain: &mut C,
     actors: &mut Actors,
@@ -102,15 +110,43 @@ pub fn send<C: Chain + ?Sized>(
     epoch: u32,
     actions: Vec<Action>,
 ) -> Result<Vec<Option<Receipt>>, ChainError> {
+    let mut receipts = Vec::with_capacity(actions.len());
     if actions.is_empty() {
-        return Ok(Vec::new());
+        return Ok(receipts);
     }
-    // The fee cap must survive the base fee rising over every block the batch fills: at
-    // most 2% a block under the OP-Stack parameters (elasticity 6, denominator 250). The
-    // cap only bounds the price; senders pay the base fee actually in force.
-    let gas: u64 = actions.iter().map(|a| a.gas).sum();
+    let budget = BLOCKS_PER_CHUNK * chain.head()?.gas_limit.max(1);
+    let mut start = 0;
+    while start < actions.len() {
+        let mut end = start;
+        let mut gas = 0u64;
+        while end < actions.len() && (end == start || gas + actions[end].gas <= budget) {
+            gas += actions[end].gas;
+            end += 1;
+        }
+        receipts.extend(send_chunk(
+            chain,
+            actors,
+            log,
+            epoch,
+            &actions[start..end],
+            gas,
+        )?);
+        start = end;
+    }
+    Ok(receipts)
+}
+
+/// Signs and sends one chunk of at most [`BLOCKS_PER_CHUNK`] blocks (see [`send`]).
+fn send_chunk<C: Chain + ?Sized>(
+    chain: &mut C,
+    actors: &mut Actors,
+    log: &mut TxLog,
+    epoch: u32,
+    actions: &[Action],
+    gas: u64,
+) -> Result<Vec<Option<Receipt>>, ChainError> {
     let blocks = gas.div_ceil(chain.head()?.gas_limit.max(1));
-    let growth = 1.02f64.powf(blocks as f64).min(1e6);
+    let growth = 1.02f64.powf(blocks as f64);
     let base = chain.next_base_fee()? as f64;
     let max_fee = (2.0 * base * growth) as u128 + PRIORITY_FEE;
     let chain_id = chain.chain_id();

@@ -91,18 +91,17 @@ pub struct TxLog {
     pub l1_fees: U256,
 }
 
-/// Blocks' worth of gas limits signed against one base-fee reading.
-const BLOCKS_PER_CHUNK: u64 = 8;
+/// OP-Stack EIP-1559 elasticity: a block's gas target is its limit divided by this.
+const ELASTICITY: u64 = 6;
 
 /// Sends `actions` in the given order and returns one outcome per action.
 ///
-/// Large batches go in chunks of at most [`BLOCKS_PER_CHUNK`] blocks' worth of gas limits,
-/// each signed against the base fee in force when it is sent, with a fee cap that survives
-/// the base fee rising over the chunk's blocks (at most 2% a block under the OP-Stack
-/// parameters: elasticity 6, denominator 250). The cap only bounds the price; senders pay
-/// the base fee actually in force. Agents whose transaction was refused get their nonce
-/// back from the chain before the next chunk, so their later transactions stay valid; the
-/// refusal is appended to `log.failures`.
+/// Large batches go in chunks whose gas limits add up to at most one block's gas target
+/// (the limit over the elasticity), one block each, so a flood of agents paces itself over
+/// blocks instead of driving the base fee up 2% per full block until nobody can pay. Each
+/// chunk is signed against the base fee in force when it is sent. Agents whose transaction
+/// was refused get their nonce back from the chain before the next chunk, so their later
+/// transactions stay valid; the refusal is appended to `log.failures`.
 pub fn send<C: Chain + ?Sized>(
     chain: &mut C,
     actors: &mut Actors,
@@ -114,7 +113,7 @@ pub fn send<C: Chain + ?Sized>(
     if actions.is_empty() {
         return Ok(receipts);
     }
-    let budget = BLOCKS_PER_CHUNK * chain.head()?.gas_limit.max(1);
+    let budget = (chain.head()?.gas_limit / ELASTICITY).max(1);
     let mut start = 0;
     while start < actions.len() {
         let mut end = start;
@@ -123,32 +122,21 @@ pub fn send<C: Chain + ?Sized>(
             gas += actions[end].gas;
             end += 1;
         }
-        receipts.extend(send_chunk(
-            chain,
-            actors,
-            log,
-            epoch,
-            &actions[start..end],
-            gas,
-        )?);
+        receipts.extend(send_chunk(chain, actors, log, epoch, &actions[start..end])?);
         start = end;
     }
     Ok(receipts)
 }
 
-/// Signs and sends one chunk of at most [`BLOCKS_PER_CHUNK`] blocks (see [`send`]).
+/// Signs and sends one chunk (see [`send`]); the fee cap allows the base fee to double.
 fn send_chunk<C: Chain + ?Sized>(
     chain: &mut C,
     actors: &mut Actors,
     log: &mut TxLog,
     epoch: u32,
     actions: &[Action],
-    gas: u64,
 ) -> Result<Vec<Option<Receipt>>, ChainError> {
-    let blocks = gas.div_ceil(chain.head()?.gas_limit.max(1));
-    let growth = 1.02f64.powf(blocks as f64);
-    let base = chain.next_base_fee()? as f64;
-    let max_fee = (2.0 * base * growth) as u128 + PRIORITY_FEE;
+    let max_fee = 2 * u128::from(chain.next_base_fee()?) + PRIORITY_FEE;
     let chain_id = chain.chain_id();
     let txs = actions
         .iter()

@@ -106,17 +106,7 @@ fn train_windows<B: AutodiffBackend>(
     shuffle: &str,
     device: &B::Device,
 ) -> Result<(Lm<B>, TrainReport), LmError> {
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(LmError::Train(
-            "epochs and batch_size must be at least 1".into(),
-        ));
-    }
-    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return Err(LmError::Train(format!(
-            "learning rate {} must be finite and > 0",
-            config.learning_rate
-        )));
-    }
+    config.validate().map_err(LmError::Train)?;
     let lm = model.config();
     check_docs(docs, lm.vocab)?;
     let windows = windows(docs, lm.context);

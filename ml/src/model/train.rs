@@ -79,6 +79,22 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+impl TrainConfig {
+    /// Checks epochs, batch size and learning rate; the message says what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err("epochs and batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "learning rate {} must be finite and > 0",
+                self.learning_rate
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -177,17 +193,7 @@ where
     M: Classifier<B> + AutodiffModule<B>,
     E: Example,
 {
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(ModelError::Train(
-            "epochs and batch_size must be at least 1".into(),
-        ));
-    }
-    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return Err(ModelError::Train(format!(
-            "learning rate {} must be finite and > 0",
-            config.learning_rate
-        )));
-    }
+    config.validate().map_err(ModelError::Train)?;
     if data.is_empty() {
         return Err(ModelError::EmptyTrainingSet);
     }

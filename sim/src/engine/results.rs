@@ -126,7 +126,7 @@ impl Sim {
             gas_used: self.log.gas_used,
             gas_fees_eth: to_open(self.log.execution_fees + self.log.l1_fees),
             refusals,
-            state_digest: self.state_digest(),
+            state_digest: self.state_digest()?,
         };
         let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
         let mut compute = Vec::new();
@@ -187,23 +187,20 @@ impl Sim {
     }
 
     /// A digest of the final chain state: the contracts' books and every agent's OPEN.
-    fn state_digest(&mut self) -> String {
+    fn state_digest(&mut self) -> Result<String, EngineError> {
         let d = self.deployment;
-        let mut bytes = Vec::new();
-        if let Ok(ledger) = d.ledger(self.chain.as_mut()) {
-            bytes.extend_from_slice(format!("{ledger:?}").as_bytes());
-        }
+        let ledger = d.ledger(self.chain.as_mut())?;
+        let mut bytes = format!("{ledger:?}").into_bytes();
         let addresses: Vec<_> = self
             .actors
             .iter()
             .map(|(_, a)| a.wallet.address())
             .collect();
         for a in addresses {
-            if let Ok(balance) = d.balance_of(self.chain.as_mut(), a) {
-                bytes.extend_from_slice(&balance.to_be_bytes::<32>());
-            }
+            let balance = d.balance_of(self.chain.as_mut(), a)?;
+            bytes.extend_from_slice(&balance.to_be_bytes::<32>());
         }
-        alloy_primitives::keccak256(bytes).to_string()
+        Ok(alloy_primitives::keccak256(bytes).to_string())
     }
 
     fn contributor_results(&self, truth: &Truth) -> Vec<ContributorResult> {

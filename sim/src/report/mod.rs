@@ -280,7 +280,8 @@ pub struct ComputeResult {
 /// Wall-clock measurements of the run (not covered by the digest).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PerfSection {
-    /// Seconds per stage, in the order stages ran.
+    /// Seconds per stage, in the order stages ran. `chain` counts every transaction batch,
+    /// including those sent during `setup`, so the stages overlap and do not sum to the total.
     pub stages: Vec<(String, f64)>,
     /// Total wall seconds.
     pub total_seconds: f64,

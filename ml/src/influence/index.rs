@@ -228,8 +228,9 @@ pub struct InfluenceIndex<B: Backend> {
     /// Preconditioned (and projected) training gradients, transposed: `[K, n]`.
     train_t: Tensor<B, 2>,
     projection: Option<Tensor<B, 2>>,
-    /// `[n, C]`: 1 where record `r` is by contributor `c`.
-    membership: Tensor<B, 2>,
+    /// `author_column[r]`: the index in `contributors` of record `r`'s author (a sparse
+    /// membership matrix: a dense `[n, C]` one is too large at scale).
+    author_column: Vec<usize>,
     contributors: Vec<ContributorId>,
     records: usize,
     lora_dim: usize,
@@ -336,15 +337,14 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut contributors: Vec<ContributorId> = records.iter().map(|r| r.author).collect();
         contributors.sort_unstable();
         contributors.dedup();
-        let c = contributors.len();
-        let mut member = vec![0.0f32; n * c];
-        for (i, r) in records.iter().enumerate() {
-            let j = contributors
-                .binary_search(&r.author)
-                .expect("collected above");
-            member[i * c + j] = 1.0;
-        }
-        let membership = tensor::<B>(&member, [n, c], device);
+        let author_column = records
+            .iter()
+            .map(|r| {
+                contributors
+                    .binary_search(&r.author)
+                    .expect("collected above")
+            })
+            .collect();
         sync::<B>(device)?;
         let precompute = StepCost {
             device: B::name(device),
@@ -357,7 +357,7 @@ impl<B: Backend> InfluenceIndex<B> {
             final_params,
             train_t,
             projection,
-            membership,
+            author_column,
             contributors,
             records: n,
             lora_dim: p,
@@ -438,8 +438,8 @@ impl<B: Backend> InfluenceIndex<B> {
     }
 
     /// Attributes the loss of each query at its given label to the training records: per
-    /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product
-    /// (and `[m, n]·[n, C]` for the contributors).
+    /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product;
+    /// each query's record scores are then summed per contributor on the host.
     pub fn attribute<E: Example>(&self, queries: &[E]) -> Result<Attribution, InfluenceError> {
         let start = Instant::now();
         let (n, c) = (self.records, self.contributors.len());
@@ -450,10 +450,16 @@ impl<B: Backend> InfluenceIndex<B> {
             let m = batch.x.dims()[0] as u64;
             let (q, f) = self.query_matrix(&batch);
             let s = q.matmul(self.train_t.clone());
-            let per_c = s.clone().matmul(self.membership.clone());
-            flops += f + 2 * m * (self.stored_dim() * n) as u64 + 2 * m * (n * c) as u64;
-            scores.extend(to_host(s)?);
-            by_contributor.extend(to_host(per_c)?);
+            flops += f + 2 * m * (self.stored_dim() * n) as u64 + m * n as u64;
+            let batch_scores = to_host(s)?;
+            for row in batch_scores.chunks(n.max(1)) {
+                let mut per_c = vec![0.0f32; c];
+                for (score, &col) in row.iter().zip(&self.author_column) {
+                    per_c[col] += score;
+                }
+                by_contributor.extend(per_c);
+            }
+            scores.extend(batch_scores);
         }
         Ok(Attribution {
             queries: queries.len(),

@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::LmError;
-use super::model::{Lm, LmConfig, Proj};
+use super::model::{Lm, LmConfig, Proj, RowUpdate};
 use crate::model::mlp::{linear_dims, param};
 use crate::model::{LoraAdapter, LoraConfig, LoraLinear, LoraTargets, ParamCounts};
 
@@ -327,9 +327,11 @@ impl<B: Backend> Stacked<B> {
     pub fn rank(&self, flat: usize) -> usize {
         self.layers[flat].as_ref().map_or(0, |(a, _)| a.dims()[2])
     }
+}
 
+impl<B: Backend> RowUpdate<B> for Stacked<B> {
     /// Each row's update of projection `flat` on `x` `[batch, len, in]`.
-    pub fn delta(&self, flat: usize, x: Tensor<B, 3>) -> Option<Tensor<B, 3>> {
+    fn delta(&self, flat: usize, x: Tensor<B, 3>) -> Option<Tensor<B, 3>> {
         let (a, b) = self.layers.get(flat)?.as_ref()?;
         Some(x.matmul(a.clone()).matmul(b.clone()))
     }

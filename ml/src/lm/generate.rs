@@ -20,8 +20,8 @@ use rand::RngExt;
 
 use super::LmError;
 use super::adapter::{LmAdapter, Stacked};
-use super::cost::{adapter_shapes, forward_flops};
-use super::model::{KvCache, Layout, Lm, Proj};
+use super::cost::{AdapterShape, adapter_shapes, forward_flops};
+use super::model::{KvCache, Layout, Lm, LmConfig, Proj, RowUpdate};
 use super::tokenizer::{EOS, PAD};
 use crate::data::rng::{Stream, stream};
 use crate::model::StepCost;
@@ -123,6 +123,42 @@ fn ranks<B: Backend>(layers: usize, adapter: Option<&LmAdapter<B>>) -> Vec<usize
         .collect()
 }
 
+/// Checks a prompt against the model and the decoding settings: not empty, every token
+/// in the vocabulary, prompt plus `max_new_tokens` within the context.
+pub(crate) fn check_prompt(
+    lm: &LmConfig,
+    prompt: &[u32],
+    config: &GenConfig,
+) -> Result<(), String> {
+    if prompt.is_empty() {
+        return Err("empty prompt; start it with BOS".into());
+    }
+    if let Some(t) = prompt.iter().find(|&&t| t as usize >= lm.vocab) {
+        return Err(format!("token {t} outside the vocabulary of {}", lm.vocab));
+    }
+    if prompt.len() + config.max_new_tokens > lm.context {
+        return Err(format!(
+            "prompt of {} tokens plus max_new_tokens {} exceeds the context of {}; \
+             shorten the prompt or generate fewer tokens",
+            prompt.len(),
+            config.max_new_tokens,
+            lm.context
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the decoding settings shared by a batch.
+pub(crate) fn check_config(config: &GenConfig) -> Result<(), LmError> {
+    if !(config.temperature.is_finite() && config.temperature >= 0.0) {
+        return Err(LmError::Generate(format!(
+            "temperature {} must be finite and >= 0",
+            config.temperature
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes `requests` together over `base` (see the module docs). Errors on an empty
 /// batch, an empty prompt, a token outside the vocabulary, a prompt plus
 /// `max_new_tokens` longer than the context, an adapter that does not fit the model, or a
@@ -137,28 +173,11 @@ pub fn generate_batch<B: Backend>(
     if requests.is_empty() {
         return Err(LmError::Generate("the batch has no requests".into()));
     }
-    if !(config.temperature.is_finite() && config.temperature >= 0.0) {
-        return Err(LmError::Generate(format!(
-            "temperature {} must be finite and >= 0",
-            config.temperature
-        )));
-    }
+    check_config(config)?;
     for r in requests {
         let bad = |what: String| Err(LmError::Generate(format!("request {}: {what}", r.id)));
-        if r.prompt.is_empty() {
-            return bad("empty prompt; start it with BOS".into());
-        }
-        if let Some(t) = r.prompt.iter().find(|&&t| t as usize >= lm.vocab) {
-            return bad(format!("token {t} outside the vocabulary of {}", lm.vocab));
-        }
-        if r.prompt.len() + config.max_new_tokens > lm.context {
-            return bad(format!(
-                "prompt of {} tokens plus max_new_tokens {} exceeds the context of {}; \
-                 shorten the prompt or generate fewer tokens",
-                r.prompt.len(),
-                config.max_new_tokens,
-                lm.context
-            ));
+        if let Err(what) = check_prompt(&lm, &r.prompt, config) {
+            return bad(what);
         }
         if let Some(a) = r.adapter
             && (a.layers.len() != lm.layers * Proj::ALL.len()
@@ -172,9 +191,6 @@ pub fn generate_batch<B: Backend>(
     }
 
     let start = Instant::now();
-    let rows = requests.len();
-    let width = requests.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
-    let pads: Vec<usize> = requests.iter().map(|r| width - r.prompt.len()).collect();
     let adapters: Vec<Option<&LmAdapter<B>>> = requests.iter().map(|r| r.adapter).collect();
     let stacked = adapters
         .iter()
@@ -182,40 +198,124 @@ pub fn generate_batch<B: Backend>(
         .then(|| Stacked::new(&lm, &adapters, device));
     // The model's own adapters (if any) apply to every row, on top of the row's adapter.
     let built_in = adapter_shapes(&lm, &base.adapter_ranks());
-    let own: Vec<_> = adapters
-        .iter()
-        .map(|a| [adapter_shapes(&lm, &ranks(lm.layers, *a)), built_in.clone()].concat())
-        .collect();
     let padded = stacked.as_ref().map_or_else(Vec::new, |s| {
         let r: Vec<usize> = (0..lm.layers * Proj::ALL.len())
             .map(|f| s.rank(f))
             .collect();
         adapter_shapes(&lm, &r)
     });
-    let padded = [padded, built_in].concat();
-    let mut rngs: Vec<Stream> = requests
-        .iter()
-        .map(|r| stream(config.seed, &format!("lm/generate/sample/{}", r.id)))
+    let padded = [padded, built_in.clone()].concat();
+    let prompts: Vec<(u64, &[u32])> = requests.iter().map(|r| (r.id, &r.prompt[..])).collect();
+    let decoded = decode(
+        base,
+        &prompts,
+        config,
+        stacked.as_ref().map(|s| s as &dyn RowUpdate<B>),
+        device,
+    )?;
+    let generations = decoded
+        .generations
+        .into_iter()
+        .zip(&adapters)
+        .zip(requests)
+        .map(|((mut g, a), r)| {
+            let own = [adapter_shapes(&lm, &ranks(lm.layers, *a)), built_in.clone()].concat();
+            g.flops = request_flops(&lm, r.prompt.len(), g.tokens.len(), &own);
+            g
+        })
         .collect();
-    let mut out: Vec<Generation> = requests
+    Ok(BatchGeneration {
+        generations,
+        cost: StepCost {
+            device: B::name(device),
+            wall_seconds: start.elapsed().as_secs_f64(),
+            flops: batch_flops(&lm, requests.len(), decoded.width, decoded.passes, &padded),
+        },
+        passes: decoded.passes,
+    })
+}
+
+/// Analytic FLOPs of one request's own work: the prefill of its `prompt` tokens, then one
+/// token per further step for each of its `generated` tokens but the last, attending over
+/// its own keys, with adapters of the given shapes (0 when nothing was generated).
+pub(crate) fn request_flops(
+    lm: &LmConfig,
+    prompt: usize,
+    generated: usize,
+    shapes: &[AdapterShape],
+) -> u64 {
+    if generated == 0 {
+        return 0;
+    }
+    forward_flops(lm, prompt, prompt, shapes)
+        + (1..generated)
+            .map(|t| forward_flops(lm, 1, prompt + t, shapes))
+            .sum::<u64>()
+}
+
+/// Analytic FLOPs of everything a batch of `rows` rows left-padded to `width` computed in
+/// `passes` passes (padding positions included), with adapters of the given shapes on
+/// every row.
+pub(crate) fn batch_flops(
+    lm: &LmConfig,
+    rows: usize,
+    width: usize,
+    passes: usize,
+    shapes: &[AdapterShape],
+) -> u64 {
+    if passes == 0 {
+        return 0;
+    }
+    rows as u64
+        * (forward_flops(lm, width, width, shapes)
+            + (1..passes)
+                .map(|p| forward_flops(lm, 1, width + p, shapes))
+                .sum::<u64>())
+}
+
+/// What [`decode`] produced.
+pub(crate) struct Decoded {
+    /// One generation per prompt, in order, with `flops` left at 0 for the caller.
+    pub generations: Vec<Generation>,
+    /// Forward passes run (the prefill plus one per further step).
+    pub passes: usize,
+    /// The padded prompt width.
+    pub width: usize,
+}
+
+/// The decoding loop shared by [`generate_batch`] and OpenLoRA's language-model server:
+/// `prompts` `(sampling stream id, tokens)`, already checked, left-padded to a common
+/// width and decoded with a KV cache, `update` adding each row's low-rank update.
+pub(crate) fn decode<B: Backend>(
+    base: &Lm<B>,
+    prompts: &[(u64, &[u32])],
+    config: &GenConfig,
+    update: Option<&dyn RowUpdate<B>>,
+    device: &B::Device,
+) -> Result<Decoded, LmError> {
+    let rows = prompts.len();
+    let width = prompts.iter().map(|p| p.1.len()).max().unwrap_or(0);
+    let pads: Vec<usize> = prompts.iter().map(|p| width - p.1.len()).collect();
+    let mut rngs: Vec<Stream> = prompts
         .iter()
-        .zip(&own)
-        .map(|(r, shapes)| Generation {
-            id: r.id,
+        .map(|p| stream(config.seed, &format!("lm/generate/sample/{}", p.0)))
+        .collect();
+    let mut out: Vec<Generation> = prompts
+        .iter()
+        .map(|p| Generation {
+            id: p.0,
             tokens: Vec::new(),
             logits: Vec::new(),
-            flops: forward_flops(&lm, r.prompt.len(), r.prompt.len(), shapes),
+            flops: 0,
         })
         .collect();
     let mut done = vec![config.max_new_tokens == 0; rows];
-    let mut batch_flops = rows as u64 * forward_flops(&lm, width, width, &padded);
-
-    let mut cache = KvCache::new(lm.layers);
-    let tokens: Vec<i64> = requests
+    let mut cache = KvCache::new(base.config().layers);
+    let tokens: Vec<i64> = prompts
         .iter()
         .zip(&pads)
-        .flat_map(|(r, &pad)| {
-            std::iter::repeat_n(i64::from(PAD), pad).chain(r.prompt.iter().map(|&t| i64::from(t)))
+        .flat_map(|(p, &pad)| {
+            std::iter::repeat_n(i64::from(PAD), pad).chain(p.1.iter().map(|&t| i64::from(t)))
         })
         .collect();
     let mut layout = Layout {
@@ -226,7 +326,7 @@ pub fn generate_batch<B: Backend>(
     let mut input = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [rows, width]), device);
     let mut passes = 0;
     while !done.iter().all(|&d| d) {
-        let logits = base.forward_with(input, &layout, Some(&mut cache), stacked.as_ref());
+        let logits = base.forward_with(input, &layout, Some(&mut cache), update);
         passes += 1;
         let [_, new, vocab] = logits.dims();
         let last = logits
@@ -254,14 +354,6 @@ pub fn generate_batch<B: Backend>(
             break;
         }
         // Feed each row's last token; a finished row repeats its last one (ignored).
-        let keys = cache.len() + 1;
-        for (((g, r), shapes), &d) in out.iter_mut().zip(requests).zip(&own).zip(&done) {
-            if !d {
-                let own_keys = r.prompt.len() + g.tokens.len();
-                g.flops += forward_flops(&lm, 1, own_keys, shapes);
-            }
-        }
-        batch_flops += rows as u64 * forward_flops(&lm, 1, keys, &padded);
         layout = Layout {
             pads: layout.pads,
             past: cache.len(),
@@ -270,14 +362,10 @@ pub fn generate_batch<B: Backend>(
         input = Tensor::from_data(TensorData::new(next, [rows, 1]), device);
     }
     B::sync(device).map_err(|e| LmError::Generate(format!("device sync: {e:?}")))?;
-    Ok(BatchGeneration {
+    Ok(Decoded {
         generations: out,
-        cost: StepCost {
-            device: B::name(device),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            flops: batch_flops,
-        },
         passes,
+        width,
     })
 }
 

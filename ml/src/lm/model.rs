@@ -16,7 +16,6 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::LmError;
-use super::adapter::Stacked;
 use crate::data::rng::stream;
 use crate::model::LoraLinear;
 use crate::model::mlp::{init_linear, linear_dims, param, uniform};
@@ -272,6 +271,14 @@ impl<B: Backend> KvCache<B> {
     }
 }
 
+/// Per-row low-rank updates added after the block projections: each row of a batch may
+/// carry its own adapter (heterogeneous batched serving).
+pub(crate) trait RowUpdate<B: Backend> {
+    /// The update of flat projection `flat` for `x` `[batch, len, in]`: `[batch, len,
+    /// out]`, or `None` when no row adapts this projection.
+    fn delta(&self, flat: usize, x: Tensor<B, 3>) -> Option<Tensor<B, 3>>;
+}
+
 /// Where the new tokens of a forward pass sit: per-row left padding and the cache length.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
@@ -407,7 +414,7 @@ impl<B: Backend> Lm<B> {
         tokens: Tensor<B, 2, Int>,
         layout: &Layout,
         mut cache: Option<&mut KvCache<B>>,
-        extra: Option<&Stacked<B>>,
+        extra: Option<&dyn RowUpdate<B>>,
     ) -> Tensor<B, 3> {
         let device = tokens.device();
         let mut h = self.tok.forward(tokens) + self.pos.forward(layout.positions(&device));
@@ -472,7 +479,7 @@ fn project<B: Backend>(
     layer: &LoraLinear<B>,
     flat: usize,
     x: Tensor<B, 3>,
-    extra: Option<&Stacked<B>>,
+    extra: Option<&dyn RowUpdate<B>>,
 ) -> Tensor<B, 3> {
     let [rows, len, d_in] = x.dims();
     let (_, d_out) = linear_dims(&layer.base);
@@ -492,7 +499,7 @@ fn block_forward<B: Backend>(
     h: Tensor<B, 3>,
     mask: Tensor<B, 3, Bool>,
     kv: Option<&mut Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
-    extra: Option<&Stacked<B>>,
+    extra: Option<&dyn RowUpdate<B>>,
 ) -> Tensor<B, 3> {
     let [rows, new, d] = h.dims();
     let heads = block.heads;

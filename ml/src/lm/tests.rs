@@ -619,3 +619,128 @@ fn lora_finetune_lowers_heldout_perplexity_and_recalls_private_facts() {
     assert!(tuned_exact > base_exact);
     assert!(tuned_tokens > base_tokens);
 }
+
+/// OpenLoRA serving of the language model: every mode's generations equal each request
+/// decoded alone with its adapter applied, and bad requests and adapters are refused.
+#[test]
+fn openlora_serves_lm_adapters_in_every_mode() {
+    use crate::serve::{
+        AdapterStore, LmRequest, LmServe, ServeError, ServeMode, Server, ServerConfig,
+    };
+    let device = Default::default();
+    let config = tiny(40);
+    let base = config.init::<Cpu>(4, &device).unwrap();
+    let projs = [Proj::Q, Proj::V, Proj::Down];
+    let lora = LoraConfig {
+        targets: lora_targets(config.layers, &projs),
+        ..LoraConfig::new(2, 4.0)
+    };
+    let gen_config = GenConfig {
+        max_new_tokens: 6,
+        stop_at_eos: false,
+        keep_logits: true,
+        ..GenConfig::default()
+    };
+    let serve = LmServe::new(&base, &lora, gen_config.clone(), &device).unwrap();
+    let mut store = AdapterStore::new(crate::serve::ServeModel::<Cpu>::adapter_layout(&serve));
+    let adapters: Vec<LmAdapterWeights> = (0..3)
+        .map(|i| random_adapter(&config, &projs, 2, &format!("serve{i}")))
+        .collect();
+    for (i, w) in adapters.iter().enumerate() {
+        store.insert_lm(i as u64, w).unwrap();
+    }
+    // An adapter of another shape is refused with what it has and what the store takes.
+    let wrong = random_adapter(&config, &[Proj::K], 2, "wrong");
+    let err = store.insert_lm(9, &wrong).unwrap_err();
+    assert!(
+        matches!(err, ServeError::AdapterShape(ref m) if m.contains("block0/k")),
+        "{err}"
+    );
+
+    let prompts: [(u64, Vec<u32>); 6] = [
+        (0, vec![BOS, 5, 6]),
+        (1, vec![BOS, 9, 10, 11, 12, 13, 14]),
+        (2, vec![BOS]),
+        (1, vec![BOS, 20, 21, 22]),
+        (0, vec![BOS, 5, 6, 7]),
+        (2, vec![BOS, 30]),
+    ];
+    let alone: Vec<Generation> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, (a, p))| {
+            let model = base
+                .clone()
+                .with_adapter(&adapters[*a as usize].to_device(&config, &device).unwrap());
+            let mut g = generate(&model, p, &gen_config, &device).unwrap();
+            g.id = i as u64;
+            g
+        })
+        .collect();
+    let mut server = Server::new(
+        serve,
+        store,
+        ServerConfig {
+            mode: ServeMode::Heterogeneous,
+            max_batch: 8,
+            cache_bytes: 1 << 20,
+        },
+    )
+    .unwrap();
+    for mode in [
+        ServeMode::Heterogeneous,
+        ServeMode::MergeOnSwitch,
+        ServeMode::OneAtATime,
+    ] {
+        server.set_mode(mode);
+        for (i, (a, p)) in prompts.iter().enumerate() {
+            let request = LmRequest {
+                id: i as u64,
+                prompt: p.clone(),
+            };
+            server.submit(*a, request).unwrap();
+        }
+        let mut served = Vec::new();
+        while let Some(batch) = server.step().unwrap() {
+            assert!(batch.cost.flops > 0);
+            served.extend(batch.responses);
+        }
+        assert_eq!(served.len(), prompts.len(), "{mode:?}");
+        for r in &served {
+            let want = &alone[r.request as usize % prompts.len()];
+            assert_eq!(
+                r.output.tokens, want.tokens,
+                "{mode:?} request {}",
+                r.request
+            );
+            for (x, y) in r.output.logits.iter().zip(&want.logits) {
+                assert!(max_diff(x, y) < 1e-4, "{mode:?}: {}", max_diff(x, y));
+            }
+        }
+    }
+    // Bad requests are refused at submission and never reach a batch.
+    let empty = LmRequest {
+        id: 0,
+        prompt: Vec::new(),
+    };
+    assert!(matches!(
+        server.submit(0, empty),
+        Err(ServeError::BadInput(_))
+    ));
+    let long = LmRequest {
+        id: 0,
+        prompt: vec![BOS; config.context],
+    };
+    assert!(
+        matches!(server.submit(0, long), Err(ServeError::BadInput(m)) if m.contains("context"))
+    );
+    let request = LmRequest {
+        id: 0,
+        prompt: vec![BOS],
+    };
+    assert!(matches!(
+        server.submit(7, request),
+        Err(ServeError::UnknownAdapter { id: 7 })
+    ));
+    assert_eq!(server.pending(), 0);
+}

@@ -94,6 +94,11 @@ impl<B: Backend> BatchLora<B> {
         Some(out)
     }
 
+    /// Whether any request carries an adapter.
+    pub fn has_adapters(&self) -> bool {
+        !self.adapters.is_empty()
+    }
+
     /// FLOPs done by [`delta`](Self::delta) so far.
     pub fn flops(&self) -> u64 {
         self.flops.get()

@@ -15,8 +15,9 @@
 //! The server is generic over the model kind through [`ServeModel`]: a model names the sites
 //! where adapters apply ([`AdapterLayout`]), runs a batch given a [`BatchLora`] (which it
 //! asks for each site's update) and merges one adapter into its weights. [`MlpServe`]
-//! serves the MLP classifier of [`model`](crate::model); a language model is served the
-//! same way by implementing the trait.
+//! serves the MLP classifier of [`model`](crate::model) and [`LmServe`] the language
+//! model of [`lm`](crate::lm) (generation with a KV cache, every decoding step one base
+//! pass plus each request's own update).
 //!
 //! Determinism: generated adapters and request streams draw from named ChaCha streams
 //! ([`stream`](crate::data::rng::stream)); the store and cache iterate in id or use order,
@@ -24,6 +25,7 @@
 //! (in [`StepCost`](crate::model::StepCost) and [`ReplayReport`]) are measured and vary.
 
 pub mod cache;
+pub mod lm;
 pub mod lora;
 pub mod mlp;
 pub mod server;
@@ -34,6 +36,7 @@ pub mod workload;
 mod tests;
 
 pub use cache::{AdapterCache, CacheStats, DeviceAdapter, DeviceSite};
+pub use lm::{LmRequest, LmServe};
 pub use lora::BatchLora;
 pub use mlp::MlpServe;
 pub use server::{

@@ -1,6 +1,6 @@
 //! Language models inside a run: one tokenizer and one pre-trained base (cached on disk) for
 //! every language model of the run, a LoRA adapter per model fine-tuned on its Datanets'
-//! accepted documents, heterogeneous batched generation for the paid calls, and
+//! accepted documents, OpenLoRA serving of the paid calls (heterogeneous batched generation), and
 //! suffix-array span matching of the generated text against the training corpus.
 
 use std::collections::BTreeMap;
@@ -8,10 +8,13 @@ use std::collections::BTreeMap;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, Domain, PopulationSpec, TextParams};
 use olsim_ml::lm::{
-    BOS, GenConfig, GenRequest, Lm, LmAdapterWeights, LmConfig, Tokenizer, TokenizerConfig,
-    default_cache_dir, document_texts, finetune, generate_batch, generic_datanets, pretrain,
+    BOS, GenConfig, Lm, LmAdapterWeights, LmConfig, Tokenizer, TokenizerConfig, default_cache_dir,
+    document_texts, finetune, generic_datanets, pretrain,
 };
 use olsim_ml::model::{StepCost, TrainConfig};
+use olsim_ml::serve::{
+    AdapterStore, LmRequest, LmServe, ServeMode, ServeModel, Server, ServerConfig,
+};
 use olsim_ml::suffix::{IndexBuilder, SuffixIndex};
 use rand::RngExt;
 
@@ -47,7 +50,6 @@ pub type Generated = Vec<Vec<u32>>;
 /// The shared tokenizer and pre-trained base of a run's language models.
 pub struct LmWorld {
     tokenizer: Tokenizer,
-    config: LmConfig,
     base: Lm<Infer>,
 }
 
@@ -125,7 +127,6 @@ impl Sim {
             .map_err(|e| fail(e.to_string()))?;
             self.lm = Some(LmWorld {
                 tokenizer,
-                config,
                 base: pre.model,
             });
         }
@@ -200,9 +201,10 @@ impl Sim {
         }))
     }
 
-    /// Decodes up to [`GENERATED_PER_EPOCH`] of each trained language model's `calls` in
-    /// one heterogeneous batch (every request with its own model's adapter); returns the
-    /// generated tokens per model.
+    /// Decodes up to [`GENERATED_PER_EPOCH`] of each trained language model's `calls`
+    /// through OpenLoRA: one server per LoRA shape over the shared base, each request
+    /// served with its own model's adapter in heterogeneous batches. Returns the generated
+    /// tokens per model.
     pub(super) fn serve_lm(
         &mut self,
         epoch: u32,
@@ -215,62 +217,83 @@ impl Sim {
             return Ok(Vec::new());
         };
         let device = Default::default();
-        let fail = |e: String| EngineError::Model {
-            model: "language models".into(),
-            message: e,
-        };
-        let mut adapters = Vec::new();
-        for &m in &live {
-            let Some(Trained::Lm(t)) = &self.models[m].trained else {
-                unreachable!("filtered above")
-            };
-            adapters.push(
-                t.adapter
-                    .to_device::<Infer>(&world.config, &device)
-                    .map_err(|e| fail(e.to_string()))?,
-            );
-        }
-        // Prompts: the opening words of documents of the model's Datanets, drawn per epoch.
-        let mut owners = Vec::new();
-        let mut prompts = Vec::new();
-        for (k, &m) in live.iter().enumerate() {
-            let model = &self.models[m];
-            let mut rng = stream(self.seed, &format!("engine/prompts/{}/{epoch}", model.name));
-            let n = (calls[m] as usize).min(GENERATED_PER_EPOCH);
-            for _ in 0..n {
-                let net = &self.datanets[model.datanets[rng.random_range(0..model.datanets.len())]];
-                let doc = &net.data.documents[rng.random_range(0..net.data.documents.len())];
-                let words = world.tokenizer.encode(&net.data.doc_text(doc));
-                let mut prompt = vec![BOS];
-                prompt.extend(words.iter().take(PROMPT_WORDS));
-                owners.push((k, m));
-                prompts.push(prompt);
-            }
-        }
-        let requests: Vec<GenRequest<'_, Infer>> = prompts
-            .into_iter()
-            .zip(&owners)
-            .enumerate()
-            .map(|(i, (prompt, &(k, _)))| GenRequest {
-                id: i as u64,
-                prompt,
-                adapter: Some(&adapters[k]),
-            })
-            .collect();
-        let config = GenConfig {
+        let generation = GenConfig {
             max_new_tokens: NEW_TOKENS,
             seed: self.seed ^ u64::from(epoch),
             ..GenConfig::default()
         };
-        let batch = generate_batch(&world.base, &requests, &config, &device)
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &m in &live {
+            groups
+                .entry(format!("{:?}", self.models[m].lora))
+                .or_default()
+                .push(m);
+        }
+        let mut out: BTreeMap<usize, Generated> = BTreeMap::new();
+        let (mut decoded, mut decoded_flops) = (0u64, 0u64);
+        for members in groups.values() {
+            let first = &self.models[members[0]];
+            let fail = |e: String| EngineError::Model {
+                model: first.name.clone(),
+                message: e,
+            };
+            let serve =
+                LmServe::<Infer>::new(&world.base, &first.lora, generation.clone(), &device)
+                    .map_err(|e| fail(e.to_string()))?;
+            let mut store = AdapterStore::new(ServeModel::<Infer>::adapter_layout(&serve));
+            for &m in members {
+                let Some(Trained::Lm(t)) = &self.models[m].trained else {
+                    unreachable!("filtered above")
+                };
+                store
+                    .insert_lm(m as u64, &t.adapter)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            let bytes = store.layout().adapter_bytes() * members.len() as u64;
+            let mut server = Server::new(
+                serve,
+                store,
+                ServerConfig {
+                    mode: ServeMode::Heterogeneous,
+                    max_batch: GENERATED_PER_EPOCH,
+                    cache_bytes: bytes,
+                },
+            )
             .map_err(|e| fail(e.to_string()))?;
-        self.compute.add("serving", &batch.cost);
-        let mut out: BTreeMap<usize, Vec<Vec<u32>>> = BTreeMap::new();
-        for (generation, &(_, m)) in batch.generations.into_iter().zip(&owners) {
-            out.entry(m).or_default().push(generation.tokens);
+            // Prompts: the opening words of documents of the model's Datanets, drawn per
+            // epoch; request ids number the epoch's prompts across models.
+            for &m in members {
+                let model = &self.models[m];
+                let mut rng = stream(self.seed, &format!("engine/prompts/{}/{epoch}", model.name));
+                for _ in 0..(calls[m] as usize).min(GENERATED_PER_EPOCH) {
+                    let net =
+                        &self.datanets[model.datanets[rng.random_range(0..model.datanets.len())]];
+                    let doc = &net.data.documents[rng.random_range(0..net.data.documents.len())];
+                    let words = world.tokenizer.encode(&net.data.doc_text(doc));
+                    let mut prompt = vec![BOS];
+                    prompt.extend(words.iter().take(PROMPT_WORDS));
+                    let request = LmRequest {
+                        id: decoded,
+                        prompt,
+                    };
+                    server
+                        .submit(m as u64, request)
+                        .map_err(|e| fail(e.to_string()))?;
+                    decoded += 1;
+                }
+            }
+            while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
+                self.compute.add("serving", &batch.cost);
+                decoded_flops += batch.cost.flops;
+                for r in batch.responses {
+                    out.entry(r.adapter as usize)
+                        .or_default()
+                        .push(r.output.tokens);
+                }
+            }
         }
         // Calls beyond the decoded ones: compute modelled from the decoded ones' FLOPs.
-        let per_call = batch.cost.flops / owners.len().max(1) as u64;
+        let per_call = decoded_flops / decoded.max(1);
         let skipped: u64 = live
             .iter()
             .map(|&m| calls[m].saturating_sub(GENERATED_PER_EPOCH as u64))

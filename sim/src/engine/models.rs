@@ -404,7 +404,7 @@ impl Sim {
 
     /// Serves `calls[m]` inference calls of every trained model and returns what each
     /// served: classifiers in heterogeneous batches (one OpenLoRA server per base shape and
-    /// adapter layout), language models by batched generation.
+    /// adapter layout), language models through OpenLoRA too ([`Sim::serve_lm`]).
     pub(super) fn serve(&mut self, epoch: u32, calls: &[u64]) -> Result<Vec<Served>, EngineError> {
         let start = std::time::Instant::now();
         let mut served: Vec<Served> = self.models.iter().map(|_| Served::Nothing).collect();

@@ -44,7 +44,7 @@ pub use server::{
     Server, ServerConfig,
 };
 pub use store::{AdapterId, AdapterLayout, AdapterStore, HostAdapter, LowRankPair, Site};
-pub use workload::{ZipfPopularity, feature_vectors};
+pub use workload::{ZipfPopularity, feature_vectors, prompts};
 
 use crate::model::ModelError;
 

@@ -1,10 +1,12 @@
-//! Seeded request streams: Zipf adapter popularity and random feature vectors.
+//! Seeded request streams: Zipf adapter popularity, random feature vectors and random
+//! language-model prompts.
 
 use rand::RngExt;
 
 use super::ServeError;
 use super::store::AdapterId;
 use crate::data::rng::{normal, stream};
+use crate::lm::{BOS, SPECIALS};
 
 /// Zipf popularity over adapters `0..n`: adapter `k` is requested with probability
 /// proportional to `1 / (k + 1)^s` (adapter 0 the most popular).
@@ -72,5 +74,25 @@ pub fn feature_vectors(seed: u64, dim: usize, count: usize) -> Vec<Vec<f32>> {
     let mut rng = stream(seed, "serve/features");
     (0..count)
         .map(|_| (0..dim).map(|_| normal(&mut rng) as f32).collect())
+        .collect()
+}
+
+/// `count` prompts for a language model of vocabulary `vocab`: [`BOS`] then `len - 1`
+/// tokens uniform over the non-special ids, from the stream `"serve/prompts"` of `seed`.
+/// Panics when `vocab` leaves no non-special token or `len` is 0.
+pub fn prompts(seed: u64, vocab: usize, len: usize, count: usize) -> Vec<Vec<u32>> {
+    assert!(len > 0, "a prompt needs at least the BOS token");
+    let first = SPECIALS.len() as u32;
+    assert!(
+        vocab as u32 > first,
+        "vocabulary of {vocab} has only special tokens"
+    );
+    let mut rng = stream(seed, "serve/prompts");
+    (0..count)
+        .map(|_| {
+            std::iter::once(BOS)
+                .chain((1..len).map(|_| rng.random_range(first..vocab as u32)))
+                .collect()
+        })
         .collect()
 }

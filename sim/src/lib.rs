@@ -1,6 +1,7 @@
 //! The olsim simulator: scenario files, the epoch engine, agents and attackers, metrics and
 //! reports. The `olsim` binary (`src/main.rs`) is a thin command-line layer over this library.
 
+pub mod alloc;
 pub mod bench;
 pub mod check;
 pub mod compare;

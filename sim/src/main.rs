@@ -82,6 +82,7 @@ enum Backend {
 }
 
 fn main() -> ExitCode {
+    olsim::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => return validate(&files),

@@ -176,7 +176,7 @@ fn summary(report: &Report) -> String {
     let r = &report.result;
     let mut out = format!(
         "{}: {} epochs, {} txs ({} refused), {:.2} OPEN fees, {:.2} OPEN to contributors\n\
-         fairness: gini {:.3}, honest share {:.3}, spearman vs truth {:.3}\n",
+         fairness: gini {:.3}, honest share {:.3}, spearman vs truth {}\n",
         report.scenario.name,
         report.scenario.epochs,
         r.chain.transactions,
@@ -185,7 +185,9 @@ fn summary(report: &Report) -> String {
         r.economy.contributor_rewards,
         r.fairness.gini,
         r.fairness.honest_share,
-        r.fairness.spearman_vs_truth,
+        r.fairness
+            .spearman_vs_truth
+            .map_or_else(|| "none".into(), |s| format!("{s:.3}")),
     );
     for a in &r.attacks {
         out.push_str(&format!(

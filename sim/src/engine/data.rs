@@ -1,9 +1,22 @@
 //! Datanets during a run: who contributes what and when, staked contributions on chain, and
 //! review by honest and colluding reviewers.
+//!
+//! Generated Datanets come with the generator's ground truth; file Datanets
+//! (`source = "file"`, bring your own data) are loaded from CSV or JSONL and have none. Every
+//! author named in a file is an honest identity submitting its own items in epoch 0 with
+//! the minimum stake, through the same contribute / review path as generated data. Honest
+//! reviewers of a generated Datanet judge a contribution by its clean items (ground truth,
+//! with their accuracy); on a file Datanet nobody knows which labels are right, so they
+//! judge what the data shows them: whether its items are new content or exact copies of
+//! items already submitted to the Datanet ([`Contribution::fresh`]).
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use alloy_primitives::{B256, U256, keccak256};
 use olsim_chain::client::view;
 use olsim_chain::contracts::DatanetRegistry;
+use olsim_ml::data::load::{load_csv, load_jsonl};
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, Datanet};
 use rand::RngExt;
@@ -13,8 +26,87 @@ use super::txs::Action;
 use super::{EngineError, Sim, open};
 use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario, Task};
 
-/// Fraction of clean items at or above which a contribution is truly acceptable.
+/// Fraction of good items at or above which a contribution is acceptable to honest
+/// reviewers: clean items (ground truth) on a generated Datanet, new content (not a copy of
+/// an item already submitted) on a file Datanet.
 pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.7;
+
+/// Labels a file Datanet's records may carry: the engine's classifiers are binary.
+const CLASSES: u8 = 2;
+
+/// Loads file Datanet `index` of `scenario` (CSV records for `classification`, JSONL
+/// documents for `text`) from [`Scenario::data_path`] and checks that the engine can use
+/// it: at least one item and, for classification, one feature column per feature of the
+/// Datanet's domain (the classifiers' input) and labels 0 or 1. Errors name the file, line
+/// and column.
+pub fn load_file(scenario: &Scenario, index: usize) -> Result<Datanet, EngineError> {
+    let config = &scenario.datanets[index];
+    let fail = |what: String| {
+        EngineError::Scenario(format!("datanets[{index}] `{}`: {what}", config.name))
+    };
+    let path = scenario
+        .data_path(index)
+        .ok_or_else(|| fail("source = \"file\" needs `file`".into()))?;
+    let data = match config.task {
+        Task::Classification => load_csv(&path),
+        Task::Text => load_jsonl(&path),
+    }
+    .map_err(|e| fail(e.to_string()))?;
+    let file = path.display();
+    let (items, what) = match config.task {
+        Task::Classification => (data.records.len(), "data row after the header"),
+        Task::Text => (data.documents.len(), "JSON line"),
+    };
+    if items == 0 {
+        return Err(fail(format!(
+            "{file}: no items; allowed: at least one {what}"
+        )));
+    }
+    if config.task == Task::Classification {
+        let domain = config.domain;
+        let lines = data_lines(&path);
+        if data.feature_names.len() != domain.dim() {
+            return Err(fail(format!(
+                "{file}:{}:1: expected {} feature columns besides `label` and `author`, one \
+                 per feature of the `{}` domain ({}), found {} ({})",
+                lines.first().copied().unwrap_or(1),
+                domain.dim(),
+                domain.name(),
+                domain.feature_names().join(", "),
+                data.feature_names.len(),
+                data.feature_names.join(", ")
+            )));
+        }
+        if let Some((k, r)) = data
+            .records
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.label >= CLASSES)
+        {
+            return Err(fail(format!(
+                "{file}:{}: expected a label 0 or 1 (the engine's classifiers are binary), \
+                 found {}",
+                lines.get(k + 1).copied().unwrap_or(1),
+                r.label
+            )));
+        }
+    }
+    Ok(data)
+}
+
+/// 1-based numbers of the non-blank lines of `path` (a CSV's header, then its data rows, as
+/// the loader reads them); empty when it cannot be read again.
+fn data_lines(path: &Path) -> Vec<usize> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, _)| i + 1)
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// A contributing identity of a Datanet, indexed by its `ContributorId`.
 #[derive(Clone, Debug)]
@@ -102,6 +194,29 @@ impl Identity {
         }
         Ok(out)
     }
+
+    /// One honest identity per author named in file Datanet `data` (by its
+    /// `ContributorId`), each submitting all of its items in epoch 0 with the minimum stake.
+    pub fn from_file(
+        scenario: &Scenario,
+        config: &DatanetConfig,
+        data: &Datanet,
+        actors: &mut Actors,
+    ) -> Vec<Identity> {
+        let stake = open(scenario.tokenomics.min_stake);
+        data.contributors
+            .iter()
+            .map(|author| Identity {
+                agent: actors.add(
+                    format!("{}/contributor-{author}", config.name),
+                    Role::Contributor,
+                ),
+                kind: "honest",
+                epoch: 0,
+                stake,
+            })
+            .collect()
+    }
 }
 
 /// A reviewer of a Datanet; colluding ones carry their attacker entry and `rate`.
@@ -133,6 +248,10 @@ pub struct Contribution {
     pub contributor: ContributorId,
     /// Its items: record ids (classification) or document ids (text).
     pub items: Vec<u32>,
+    /// How many of its items are new content: not an exact copy (same content hash) of an
+    /// item submitted to the Datanet before, or earlier in this contribution. Anyone can
+    /// check this from the data.
+    pub fresh: usize,
     /// Review outcome.
     pub status: Status,
 }
@@ -150,7 +269,7 @@ pub struct DatanetState {
     pub reviewers: Vec<Reviewer>,
     /// Its contributors, by `ContributorId`.
     pub identities: Vec<Identity>,
-    /// The generated data and ground truth.
+    /// The data: generated (with ground truth) or loaded from a file (none).
     pub data: Datanet,
     /// Contributions on chain, in submission order.
     pub contributions: Vec<Contribution>,
@@ -160,6 +279,8 @@ pub struct DatanetState {
     pub items: Vec<Vec<u32>>,
     /// Items of accepted contributions, in acceptance order.
     pub accepted: Vec<u32>,
+    /// Content hashes of every item submitted so far (for [`Contribution::fresh`]).
+    pub submitted: BTreeSet<B256>,
 }
 
 impl DatanetState {
@@ -181,17 +302,35 @@ impl DatanetState {
         out
     }
 
-    /// Ground truth of item `i`: `(author, clean, original)`.
-    pub fn item_truth(&self, i: u32) -> (ContributorId, bool, bool) {
+    /// Who submitted item `i` (every record and document names its contributor).
+    pub fn item_author(&self, i: u32) -> ContributorId {
         match self.task {
+            Task::Classification => self.data.records[i as usize].author,
+            Task::Text => self.data.documents[i as usize].author,
+        }
+    }
+
+    /// Ground truth of item `i`: `(clean, original)`; `None` on a file Datanet, whose
+    /// loaded data has no ground truth.
+    pub fn item_truth(&self, i: u32) -> Option<(bool, bool)> {
+        self.data.truth.as_ref()?;
+        Some(match self.task {
             Task::Classification => {
                 let r = &self.data.records[i as usize];
-                (r.author, r.clean, r.copy_of.is_none())
+                (r.clean, r.copy_of.is_none())
             }
             Task::Text => {
                 let d = &self.data.documents[i as usize];
-                (d.author, d.clean, d.copy_of.is_none())
+                (d.clean, d.copy_of.is_none())
             }
+        })
+    }
+
+    /// Content hash of item `i`.
+    fn item_hash(&self, i: u32) -> B256 {
+        match self.task {
+            Task::Classification => self.data.records[i as usize].hash,
+            Task::Text => self.data.documents[i as usize].hash,
         }
     }
 
@@ -199,22 +338,27 @@ impl DatanetState {
     fn content_hash(&self, items: &[u32]) -> B256 {
         let mut bytes = Vec::with_capacity(32 * items.len());
         for &i in items {
-            let hash = match self.task {
-                Task::Classification => self.data.records[i as usize].hash,
-                Task::Text => self.data.documents[i as usize].hash,
-            };
-            bytes.extend_from_slice(hash.as_slice());
+            bytes.extend_from_slice(self.item_hash(i).as_slice());
         }
         keccak256(bytes)
     }
 
-    /// Fraction of `items` that are clean (ground truth).
-    pub fn clean_fraction(&self, items: &[u32]) -> f64 {
-        if items.is_empty() {
-            return 0.0;
+    /// Whether honest reviewers should accept `c` (before their own errors): at least
+    /// [`ACCEPTABLE_CLEAN_FRACTION`] of its items are clean (ground truth) on a generated
+    /// Datanet, or new content ([`Contribution::fresh`]) on a file Datanet.
+    pub fn acceptable(&self, c: &Contribution) -> bool {
+        if c.items.is_empty() {
+            return false;
         }
-        let clean = items.iter().filter(|&&i| self.item_truth(i).1).count();
-        clean as f64 / items.len() as f64
+        let good = match self.data.truth {
+            Some(_) => c
+                .items
+                .iter()
+                .filter(|&&i| self.item_truth(i).is_some_and(|(clean, _)| clean))
+                .count(),
+            None => c.fresh,
+        };
+        good as f64 / c.items.len() as f64 >= ACCEPTABLE_CLEAN_FRACTION
     }
 }
 
@@ -254,10 +398,16 @@ impl Sim {
                 let Some(receipt) = receipt else { continue };
                 let submitted =
                     receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
+                let hashes: Vec<B256> = items.iter().map(|&i| net.item_hash(i)).collect();
+                let fresh = hashes
+                    .into_iter()
+                    .filter(|h| net.submitted.insert(*h))
+                    .count();
                 net.contributions.push(Contribution {
                     chain_id: submitted.contributionId,
                     contributor,
                     items,
+                    fresh,
                     status: Status::Pending,
                 });
             }
@@ -283,8 +433,7 @@ impl Sim {
                 .filter(|c| c.status == Status::Pending)
             {
                 let author = &net.identities[contribution.contributor.0 as usize];
-                let acceptable =
-                    net.clean_fraction(&contribution.items) >= ACCEPTABLE_CLEAN_FRACTION;
+                let acceptable = net.acceptable(contribution);
                 let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
                 for i in (1..order.len()).rev() {
                     order.swap(i, rng.random_range(0..=i));

@@ -508,7 +508,7 @@ impl Sim {
             Served::Nothing => {}
             Served::Inputs(inputs) => {
                 for (n, item, s) in self.attribute(m, epoch, inputs)? {
-                    let author = self.datanets[n].item_truth(item).0;
+                    let author = self.datanets[n].item_author(item);
                     *weights.entry((n, author)).or_default() += s;
                 }
             }

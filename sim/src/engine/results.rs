@@ -89,7 +89,7 @@ impl Sim {
         let d = self.deployment;
         let truth = self.ground_truth()?;
         let contributors = self.contributor_results(&truth);
-        let fairness = fairness(&contributors, truth.label());
+        let fairness = fairness(&contributors, truth.label(&self.datanets));
         let attacks = self.attack_results(&contributors);
         let ledger = d.ledger(self.chain.as_mut())?;
         let staked: f64 =
@@ -223,20 +223,8 @@ impl Sim {
                     .copied()
                     .sum();
                 let address = self.actors.address(identity.agent);
-                let truth = match truth {
-                    Truth::LeaveOneOut(values) => values
-                        .get(&(n, ContributorId(i as u32)))
-                        .copied()
-                        .unwrap_or(0.0),
-                    Truth::Generator => mine
-                        .iter()
-                        .flat_map(|c| &c.items)
-                        .filter(|&&item| {
-                            let (_, clean, original) = net.item_truth(item);
-                            clean && original
-                        })
-                        .count() as f64,
-                };
+                let items = mine.iter().flat_map(|c| c.items.iter().copied());
+                let truth = truth.value(n, ContributorId(i as u32), net, items);
                 out.push(ContributorResult {
                     name: self.actors.get(identity.agent).name.clone(),
                     kind: identity.kind.to_string(),
@@ -388,9 +376,13 @@ impl Sim {
     }
 }
 
-fn fairness(contributors: &[ContributorResult], truth_label: &str) -> Fairness {
+fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness {
     let rewards: Vec<f64> = contributors.iter().map(|c| c.rewards).collect();
-    let truth: Vec<f64> = contributors.iter().map(|c| c.truth).collect();
+    // Spearman over the contributors that have a ground-truth value (at least two).
+    let (judged, truth): (Vec<f64>, Vec<f64>) = contributors
+        .iter()
+        .filter_map(|c| Some((c.rewards, c.truth?)))
+        .unzip();
     let total: f64 = rewards.iter().sum();
     let honest: f64 = contributors
         .iter()
@@ -400,8 +392,8 @@ fn fairness(contributors: &[ContributorResult], truth_label: &str) -> Fairness {
     Fairness {
         gini: gini(&rewards),
         honest_share: if total > 0.0 { honest / total } else { 0.0 },
-        spearman_vs_truth: spearman(&rewards, &truth),
-        truth: truth_label.into(),
+        spearman_vs_truth: (truth.len() >= 2).then(|| spearman(&judged, &truth)),
+        truth: truth_label,
         lorenz: lorenz(&rewards, 50),
     }
 }

@@ -1,5 +1,6 @@
 //! Before epoch 0: the agents, their ETH for gas and OPEN budgets, the protocol deployment,
-//! the Datanets on chain with their reviewers, and the generated data.
+//! the Datanets on chain with their reviewers, and their data (generated, or loaded from the
+//! scenario's data files).
 
 use alloy_primitives::U256;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
@@ -8,7 +9,7 @@ use olsim_chain::{Chain, Deployment};
 use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
-use super::data::{DatanetState, Identity, Reviewer};
+use super::data::{DatanetState, Identity, Reviewer, load_file};
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
 use crate::scenario::{AttackKind, Scenario, Source};
@@ -37,18 +38,18 @@ impl Sim {
 
         let mut datanets = Vec::new();
         for (index, config) in scenario.datanets.iter().enumerate() {
-            if config.source != Source::Generated {
-                return Err(EngineError::Unsupported(format!(
-                    "datanets[{index}] `{}`: source = \"file\" Datanets have no ground truth and are \
-                     not run by the engine yet; use source = \"generated\"",
-                    config.name
-                )));
-            }
-            let generated = scenario
-                .datanet_spec(index)
-                .map_err(|e| EngineError::Scenario(e.to_string()))?;
-            let data = Datanet::generate(&generated.spec)
-                .map_err(|e| EngineError::Scenario(format!("datanet `{}`: {e}", config.name)))?;
+            let (data, generated) = match config.source {
+                Source::Generated => {
+                    let generated = scenario
+                        .datanet_spec(index)
+                        .map_err(|e| EngineError::Scenario(e.to_string()))?;
+                    let data = Datanet::generate(&generated.spec).map_err(|e| {
+                        EngineError::Scenario(format!("datanet `{}`: {e}", config.name))
+                    })?;
+                    (data, Some(generated))
+                }
+                Source::File => (load_file(&scenario, index)?, None),
+            };
             let curator = actors.add(format!("{}/curator", config.name), Role::Curator);
             let mut reviewers: Vec<Reviewer> = (0..config.reviewers.count)
                 .map(|i| Reviewer {
@@ -71,7 +72,12 @@ impl Sim {
                     }
                 }
             }
-            let identities = Identity::assign(&scenario, config, &generated, &data, &mut actors)?;
+            let identities = match &generated {
+                Some(generated) => {
+                    Identity::assign(&scenario, config, generated, &data, &mut actors)?
+                }
+                None => Identity::from_file(&scenario, config, &data, &mut actors),
+            };
             let items = DatanetState::items_by_contributor(&data, config.task);
             datanets.push(DatanetState {
                 items,
@@ -84,6 +90,7 @@ impl Sim {
                 contributions: Vec::new(),
                 task: config.task,
                 accepted: Vec::new(),
+                submitted: Default::default(),
             });
         }
 

@@ -102,7 +102,7 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
     let points: Vec<(f64, f64, bool)> = result
         .contributors
         .iter()
-        .map(|c| (c.truth, c.rewards, c.kind == "honest"))
+        .filter_map(|c| Some((c.truth?, c.rewards, c.kind == "honest")))
         .collect();
     let (x, y) = bounds(points.iter().map(|p| (p.0, p.1)));
     render(|root| {

@@ -146,8 +146,9 @@ pub struct ContributorResult {
     pub rewards: f64,
     /// Stake lost to slashing.
     pub slashed: f64,
-    /// Ground-truth value (see [`Fairness::truth`]).
-    pub truth: f64,
+    /// Ground-truth value (see [`Fairness::truth`]); `None` where its Datanet has none (a
+    /// file Datanet under generator truth).
+    pub truth: Option<f64>,
 }
 
 /// Reward fairness.
@@ -157,9 +158,11 @@ pub struct Fairness {
     pub gini: f64,
     /// Share of all contributor rewards that went to honest contributors.
     pub honest_share: f64,
-    /// Spearman correlation between reward and ground-truth value over contributors.
-    pub spearman_vs_truth: f64,
-    /// Which ground truth: `leave-one-out retraining` or `generator quality`.
+    /// Spearman correlation between reward and ground-truth value over the contributors that
+    /// have one; `None` when fewer than two have one.
+    pub spearman_vs_truth: Option<f64>,
+    /// Which ground truth: leave-one-out retraining or the generator's clean original items,
+    /// and what file Datanets were judged against (or that they have no ground truth).
     pub truth: String,
     /// Lorenz curve of rewards.
     pub lorenz: Vec<(f64, f64)>,

@@ -47,7 +47,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 vec!["honest share of rewards".into(), ratio(f.honest_share)],
                 vec![
                     format!("Spearman(reward, {})", f.truth),
-                    ratio(f.spearman_vs_truth),
+                    f.spearman_vs_truth.map_or_else(|| "none".into(), ratio),
                 ],
             ],
         },

@@ -20,7 +20,7 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::de::DeTable;
@@ -53,10 +53,10 @@ impl Scenario {
             ));
         }
         let locator = error::Locator::new(file, text, Some(root.clone()));
-        let scenario = Scenario::deserialize(toml::de::Deserializer::from(root))
+        let mut scenario = Scenario::deserialize(toml::de::Deserializer::from(root))
             .map_err(|e| ScenarioError::Invalid(vec![locator.serde(&e)]))?;
-        let base = Path::new(file).parent();
-        let issues = validate::check(&scenario, base);
+        scenario.dir = Path::new(file).parent().map(Path::to_path_buf);
+        let issues = validate::check(&scenario);
         if issues.is_empty() {
             Ok(scenario)
         } else {
@@ -67,6 +67,17 @@ impl Scenario {
             located.sort_by_key(|d| (d.line, d.column));
             Err(ScenarioError::Invalid(located))
         }
+    }
+
+    /// Where the data file of `datanets[index]` is read from: its `file` relative to
+    /// [`Scenario::dir`] (the scenario file's folder). `None` when it names no file.
+    pub fn data_path(&self, index: usize) -> Option<PathBuf> {
+        let file = self.datanets.get(index)?.file.as_deref()?;
+        Some(
+            self.dir
+                .as_deref()
+                .map_or_else(|| Path::new(file).to_path_buf(), |d| d.join(file)),
+        )
     }
 
     /// Contributor identities over all generated Datanets: honest contributors, the data

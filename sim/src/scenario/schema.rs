@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 
 use olsim_chain::protocol::ProtocolParams;
 use olsim_ml::data::{Domain, PopulationSpec, TextParams};
@@ -49,6 +50,10 @@ pub struct Scenario {
     /// `[grants]`: the OpenCircle fund and its grant cohorts.
     #[serde(default)]
     pub grants: Grants,
+    /// The folder `datanets[].file` paths are relative to: the scenario file's folder, set by
+    /// [`Scenario::parse`] (not a field of the file). `None`: the current directory.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[run]`: what to run and where.

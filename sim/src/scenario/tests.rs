@@ -319,6 +319,7 @@ fn exhaustive() -> Scenario {
             }],
             ..Grants::default()
         },
+        dir: None,
     }
 }
 

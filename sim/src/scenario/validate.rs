@@ -25,7 +25,6 @@ pub struct Issue {
 
 struct Checker<'a> {
     s: &'a Scenario,
-    base_dir: Option<&'a Path>,
     issues: Vec<Issue>,
 }
 
@@ -176,7 +175,7 @@ impl<'a> Checker<'a> {
                     self.contributors(&p, d);
                     self.text(&p, d.text.clone().unwrap_or_default());
                 }
-                Source::File => self.file_source(&p, d),
+                Source::File => self.file_source(i, &p, d),
             }
             let r = &d.reviewers;
             self.check(format!("{p}.reviewers.accuracy"), fraction(r.accuracy));
@@ -282,7 +281,7 @@ impl<'a> Checker<'a> {
         self.count(format!("{p}.text.world_facts"), t.world_facts.into(), 1);
     }
 
-    fn file_source(&mut self, p: &str, d: &DatanetConfig) {
+    fn file_source(&mut self, index: usize, p: &str, d: &DatanetConfig) {
         for (field, set) in [
             ("contributors", d.contributors.is_some()),
             ("text", d.text.is_some()),
@@ -312,9 +311,7 @@ impl<'a> Checker<'a> {
             );
             return;
         };
-        let path = self
-            .base_dir
-            .map_or_else(|| Path::new(file).to_path_buf(), |b| b.join(file));
+        let path = self.s.data_path(index).unwrap_or_default();
         if Path::new(file).extension().and_then(|e| e.to_str()) != Some(ext) {
             self.push(
                 format!("{p}.file"),
@@ -579,8 +576,11 @@ impl<'a> Checker<'a> {
                             self.push(
                                 format!("{p}.datanet"),
                                 format!(
-                                    "kind `{}` submits generated data but Datanet `{name}` is \
-                                     loaded from a file; allowed: a generated Datanet",
+                                    "attackers need a generated Datanet: kind `{}` submits data \
+                                     the generator makes (and knows the ground truth of), but \
+                                     Datanet `{name}` is loaded from a file; allowed: the name \
+                                     of a generated Datanet (`colluding_reviewers` may target \
+                                     a file Datanet)",
                                     a.kind.name()
                                 ),
                             );
@@ -773,12 +773,11 @@ fn kind_name(k: ModelKind) -> &'static str {
     }
 }
 
-/// Every semantic problem of `s`. Data files are looked up relative to `base_dir` (the
-/// scenario file's folder) when given, else to the current directory.
-pub fn check(s: &Scenario, base_dir: Option<&Path>) -> Vec<Issue> {
+/// Every semantic problem of `s`. Data files are looked up by [`Scenario::data_path`]
+/// (relative to the scenario file's folder).
+pub fn check(s: &Scenario) -> Vec<Issue> {
     let mut c = Checker {
         s,
-        base_dir,
         issues: Vec::new(),
     };
     c.run();

@@ -60,16 +60,16 @@ pub struct Row {
 }
 
 /// A metric's column name and how to read it from a report.
-type Metric = (&'static str, fn(&Report) -> f64);
+type Metric = (&'static str, fn(&Report) -> Option<f64>);
 
-/// The metrics every run has.
+/// The metrics every run has (`spearman` is `None` without ground truth).
 const FIXED: [Metric; 5] = [
-    ("gini", |r| r.result.fairness.gini),
-    ("honest_share", |r| r.result.fairness.honest_share),
+    ("gini", |r| Some(r.result.fairness.gini)),
+    ("honest_share", |r| Some(r.result.fairness.honest_share)),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
-    ("fees", |r| r.result.economy.fees),
+    ("fees", |r| Some(r.result.economy.fees)),
     ("contributor_rewards", |r| {
-        r.result.economy.contributor_rewards
+        Some(r.result.economy.contributor_rewards)
     }),
 ];
 
@@ -205,7 +205,7 @@ fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
             None => FIXED
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, f)| f(report)),
+                .and_then(|(_, f)| f(report)),
         })
         .collect();
     Row {

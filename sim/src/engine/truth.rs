@@ -27,6 +27,9 @@ const LOO_TEST_POINTS: usize = 500;
 /// set.
 pub const FILE_HELDOUT_FRACTION: f64 = 0.25;
 
+/// Labelled test points `(features, label)` retrained adapters are valued on.
+type TestSet = Vec<(Vec<f32>, u8)>;
+
 /// Stream name of the clean test points, and salt of the file Datanets' held-out split.
 const LOO_SALT: &str = "engine/leave-one-out";
 
@@ -174,7 +177,7 @@ impl Sim {
 /// clean points labelled by the true function on a generated Datanet (nothing held out); on
 /// a file Datanet, its records held out by content hash ([`FILE_HELDOUT_FRACTION`]) with
 /// their contributed labels. `None` when there is none (a file too small to hold any out).
-fn loo_test(net: &DatanetState) -> Option<(Vec<(Vec<f32>, u8)>, BTreeSet<u32>)> {
+fn loo_test(net: &DatanetState) -> Option<(TestSet, BTreeSet<u32>)> {
     if net.data.truth.is_some() {
         let test = net.data.clean_test_set(LOO_TEST_POINTS, LOO_SALT)?;
         return Some((test, BTreeSet::new()));
@@ -186,7 +189,7 @@ fn loo_test(net: &DatanetState) -> Option<(Vec<(Vec<f32>, u8)>, BTreeSet<u32>)> 
         .iter()
         .map(|r| r.0)
         .collect();
-    let test: Vec<(Vec<f32>, u8)> = heldout
+    let test: TestSet = heldout
         .iter()
         .map(|&r| {
             let record = &net.data.records[r as usize];

@@ -123,13 +123,20 @@ impl Scenario {
         self.inference.calls_per_epoch * epochs + wash
     }
 
-    /// One line describing the run.
+    /// One line describing the run (`contributors` counts generated identities; a file
+    /// Datanet's contributors are the authors in its file, `file_datanets` counts those
+    /// Datanets).
     pub fn summary(&self) -> String {
         let attackers: u32 = self.attackers.iter().map(|a| a.count).sum();
         let teams: u32 = self.grants.cohorts.iter().map(|c| c.teams).sum();
+        let files = self
+            .datanets
+            .iter()
+            .filter(|d| d.source == Source::File)
+            .count();
         format!(
-            "`{}` seed={} epochs={} datanets={} contributors={} models={} attackers={} \
-             inference_calls={} staker_groups={} proposals={} grant_teams={}",
+            "`{}` seed={} epochs={} datanets={} file_datanets={files} contributors={} models={} \
+             attackers={} inference_calls={} staker_groups={} proposals={} grant_teams={}",
             self.run.name,
             self.run.seed,
             self.run.epochs,

@@ -48,6 +48,12 @@ use olsim_ml::serve::{
 
 type Cpu = NdArray<f32>;
 
+/// A server and its request stream.
+type Fixture<M> = (
+    Server<Cpu, M>,
+    Vec<(AdapterId, <M as ServeModel<Cpu>>::Input)>,
+);
+
 const SEED: u64 = 0x0be7_10ca;
 const RANK: usize = 8;
 const ALPHA: f32 = 4.0;
@@ -122,7 +128,7 @@ fn adapter_ids(n: usize, count: usize) -> Vec<AdapterId> {
 }
 
 /// The classifier server over `n` adapters and its request stream.
-fn mlp_fixture(n: usize) -> (Server<Cpu, MlpServe<Cpu>>, Vec<(AdapterId, Vec<f32>)>) {
+fn mlp_fixture(n: usize) -> Fixture<MlpServe<Cpu>> {
     let base = MlpConfig {
         input_dim: MLP_INPUT,
         hidden: MLP_HIDDEN.to_vec(),
@@ -138,7 +144,7 @@ fn mlp_fixture(n: usize) -> (Server<Cpu, MlpServe<Cpu>>, Vec<(AdapterId, Vec<f32
 }
 
 /// The language-model server over `n` adapters and its request stream.
-fn lm_fixture(n: usize) -> (Server<Cpu, LmServe<Cpu>>, Vec<(AdapterId, LmRequest)>) {
+fn lm_fixture(n: usize) -> Fixture<LmServe<Cpu>> {
     let device = Default::default();
     let base = LM.init::<Cpu>(SEED, &device).expect("valid LM config");
     let lora = LoraConfig {
@@ -239,7 +245,7 @@ struct Section {
 fn section<M: ServeModel<Cpu>>(
     c: &mut Criterion,
     kind: &str,
-    fixture: impl Fn(usize) -> (Server<Cpu, M>, Vec<(AdapterId, M::Input)>),
+    fixture: impl Fn(usize) -> Fixture<M>,
     sizes: &Sizes,
     timed: &[ServeMode],
 ) -> Section

@@ -31,6 +31,23 @@ pub struct TxRequest {
     pub max_priority_fee_per_gas: u128,
 }
 
+impl TxRequest {
+    /// The unsigned EIP-1559 transaction of this request on chain `chain_id` at `nonce`.
+    fn into_eip1559(self, chain_id: u64, nonce: u64) -> TxEip1559 {
+        TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: self.max_fee_per_gas,
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas,
+            to: self.to.map_or(TxKind::Create, TxKind::Call),
+            value: self.value,
+            access_list: Default::default(),
+            input: self.data,
+        }
+    }
+}
+
 /// A private key derived from the master seed and a stable actor name, with the nonce of
 /// the next transaction it signs.
 #[derive(Clone, Debug)]
@@ -69,17 +86,7 @@ impl Wallet {
 
     /// Signs `req` with the next nonce, which it then consumes.
     pub fn sign(&mut self, chain_id: u64, req: TxRequest) -> SignedTx {
-        let tx = TxEip1559 {
-            chain_id,
-            nonce: self.next_nonce,
-            gas_limit: req.gas_limit,
-            max_fee_per_gas: req.max_fee_per_gas,
-            max_priority_fee_per_gas: req.max_priority_fee_per_gas,
-            to: req.to.map_or(TxKind::Create, TxKind::Call),
-            value: req.value,
-            access_list: Default::default(),
-            input: req.data,
-        };
+        let tx = req.into_eip1559(chain_id, self.next_nonce);
         let hash = Message::from_digest(tx.signature_hash().0);
         let (recovery, bytes) = SECP256K1
             .sign_ecdsa_recoverable(&hash, &self.key)
@@ -166,17 +173,7 @@ mod tests {
                     max_priority_fee_per_gas: 1,
                 };
                 let signed = wallet.sign(10, req.clone());
-                let mut tx = TxEip1559 {
-                    chain_id: 10,
-                    nonce,
-                    gas_limit: req.gas_limit,
-                    max_fee_per_gas: req.max_fee_per_gas,
-                    max_priority_fee_per_gas: req.max_priority_fee_per_gas,
-                    to: req.to.map_or(TxKind::Create, TxKind::Call),
-                    value: req.value,
-                    access_list: Default::default(),
-                    input: req.data,
-                };
+                let mut tx = req.into_eip1559(10, nonce);
                 let expected = reference.sign_transaction_sync(&mut tx).expect("signs");
                 let envelope = TxEnvelope::Eip1559(tx.into_signed(expected));
                 let expected = SignedTx::new(envelope, reference.address());

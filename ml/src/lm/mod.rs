@@ -25,11 +25,12 @@
 //!   [`StepCost`](crate::model::StepCost) per step: measured wall time and analytic FLOPs
 //!   ([`cost`]).
 //! - Generation ([`generate`]): greedy or seeded temperature sampling with a KV cache, and
-//!   [`generate_batch`], the OpenLoRA serving entry point: a batch of [`GenRequest`]s,
-//!   each with its own prompt and adapter (or none), decoded with one base-model pass per
-//!   step plus each row's low-rank update gathered from the per-request `A`/`B`
-//!   (S-LoRA/Punica style), returning per-request tokens and FLOPs and the batch's
-//!   [`StepCost`](crate::model::StepCost).
+//!   [`generate_batch`]: a batch of [`GenRequest`]s, each with its own prompt and device
+//!   adapter (or none), decoded with one base-model pass per step plus each row's
+//!   low-rank update gathered from the per-request `A`/`B`, returning per-request tokens
+//!   and FLOPs and the batch's [`StepCost`](crate::model::StepCost). OpenLoRA serving of
+//!   thousands of stored adapters goes through [`crate::serve::LmServe`], which shares the
+//!   decoding loop.
 //! - Corpora ([`corpus`]): the generic multi-domain pre-training mix, document texts and
 //!   a content-based train / held-out split of documents.
 //!

@@ -229,15 +229,19 @@ pub fn generate_batch<B: Backend>(
         cost: StepCost {
             device: B::name(device),
             wall_seconds: start.elapsed().as_secs_f64(),
-            flops: batch_flops(&lm, requests.len(), decoded.width, decoded.passes, &padded),
+            // Every row computes what one request of the padded width and every pass would.
+            flops: requests.len() as u64
+                * request_flops(&lm, decoded.width, decoded.passes, &padded),
         },
         passes: decoded.passes,
     })
 }
 
-/// Analytic FLOPs of one request's own work: the prefill of its `prompt` tokens, then one
+/// Analytic FLOPs of one sequence's decoding: the prefill of its `prompt` tokens, then one
 /// token per further step for each of its `generated` tokens but the last, attending over
-/// its own keys, with adapters of the given shapes (0 when nothing was generated).
+/// its own keys, with adapters of the given shapes (0 when nothing was generated). A batch
+/// row left-padded to `width` that ran `passes` passes costs `request_flops(width,
+/// passes)`.
 pub(crate) fn request_flops(
     lm: &LmConfig,
     prompt: usize,
@@ -251,26 +255,6 @@ pub(crate) fn request_flops(
         + (1..generated)
             .map(|t| forward_flops(lm, 1, prompt + t, shapes))
             .sum::<u64>()
-}
-
-/// Analytic FLOPs of everything a batch of `rows` rows left-padded to `width` computed in
-/// `passes` passes (padding positions included), with adapters of the given shapes on
-/// every row.
-pub(crate) fn batch_flops(
-    lm: &LmConfig,
-    rows: usize,
-    width: usize,
-    passes: usize,
-    shapes: &[AdapterShape],
-) -> u64 {
-    if passes == 0 {
-        return 0;
-    }
-    rows as u64
-        * (forward_flops(lm, width, width, shapes)
-            + (1..passes)
-                .map(|p| forward_flops(lm, 1, width + p, shapes))
-                .sum::<u64>())
 }
 
 /// What [`decode`] produced.

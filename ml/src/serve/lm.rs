@@ -12,7 +12,7 @@ use super::cache::DeviceAdapter;
 use super::lora::BatchLora;
 use super::server::{ServeModel, Served};
 use super::store::{AdapterId, AdapterLayout, AdapterStore, HostAdapter, LowRankPair, Site};
-use crate::lm::generate::{batch_flops, check_config, check_prompt, decode, request_flops};
+use crate::lm::generate::{check_config, check_prompt, decode, request_flops};
 use crate::lm::model::RowUpdate;
 use crate::lm::{GenConfig, Generation, Lm, LmAdapterWeights, LmConfig, Proj};
 use crate::model::{LoraConfig, LoraLinear};
@@ -132,7 +132,8 @@ impl<B: Backend> ServeModel<B> for LmServe<B> {
             Some(&update),
             &self.device,
         )
-        .map_err(|e| ServeError::BadInput(e.to_string()))?;
+        // Inputs were checked at submission; what can fail here is the device read-back.
+        .map_err(|e| ServeError::Backend(e.to_string()))?;
         // A merged model's own adapters are folded into its weights: no adapter shapes.
         let own: Vec<_> = self
             .layout
@@ -153,13 +154,8 @@ impl<B: Backend> ServeModel<B> for LmServe<B> {
             .collect();
         Ok(Served {
             outputs,
-            flops: batch_flops(
-                &self.config,
-                inputs.len(),
-                decoded.width,
-                decoded.passes,
-                &[],
-            ),
+            flops: inputs.len() as u64
+                * request_flops(&self.config, decoded.width, decoded.passes, &[]),
         })
     }
 

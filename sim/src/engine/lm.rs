@@ -12,13 +12,11 @@ use olsim_ml::lm::{
     document_texts, finetune, generic_datanets, pretrain,
 };
 use olsim_ml::model::{StepCost, TrainConfig};
-use olsim_ml::serve::{
-    AdapterStore, LmRequest, LmServe, ServeMode, ServeModel, Server, ServerConfig,
-};
+use olsim_ml::serve::{LmRequest, LmServe};
 use olsim_ml::suffix::{IndexBuilder, SuffixIndex};
 use rand::RngExt;
 
-use super::models::{Infer, Train, Trained};
+use super::models::{Infer, Train, Trained, openlora_server};
 use super::{EngineError, Sim};
 use crate::scenario::Task;
 
@@ -240,25 +238,12 @@ impl Sim {
             let serve =
                 LmServe::<Infer>::new(&world.base, &first.lora, generation.clone(), &device)
                     .map_err(|e| fail(e.to_string()))?;
-            let mut store = AdapterStore::new(ServeModel::<Infer>::adapter_layout(&serve));
-            for &m in members {
+            let mut server = openlora_server(serve, members, GENERATED_PER_EPOCH, |store, m| {
                 let Some(Trained::Lm(t)) = &self.models[m].trained else {
                     unreachable!("filtered above")
                 };
-                store
-                    .insert_lm(m as u64, &t.adapter)
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            let bytes = store.layout().adapter_bytes() * members.len() as u64;
-            let mut server = Server::new(
-                serve,
-                store,
-                ServerConfig {
-                    mode: ServeMode::Heterogeneous,
-                    max_batch: GENERATED_PER_EPOCH,
-                    cache_bytes: bytes,
-                },
-            )
+                store.insert_lm(m as u64, &t.adapter)
+            })
             .map_err(|e| fail(e.to_string()))?;
             // Prompts: the opening words of documents of the model's Datanets, drawn per
             // epoch; request ids number the epoch's prompts across models.

@@ -16,7 +16,9 @@ use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced}
 use olsim_ml::model::{
     LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values, train,
 };
-use olsim_ml::serve::{AdapterStore, MlpServe, ServeMode, Server, ServerConfig};
+use olsim_ml::serve::{
+    AdapterStore, MlpServe, ServeError, ServeMode, ServeModel, Server, ServerConfig,
+};
 use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
@@ -28,6 +30,28 @@ use crate::scenario::{AttackKind, ClassifierAttribution, ModelKind, Scenario, Ti
 pub(super) type Train = Autodiff<NdArray>;
 /// Serving and attribution backend (CPU).
 pub(super) type Infer = NdArray;
+
+/// An OpenLoRA server over `model` holding the adapter of every model in `members` (put
+/// into the store by `insert`, under the model's index) with a device cache that fits them
+/// all, serving heterogeneous batches of up to `max_batch` requests.
+pub(super) fn openlora_server<M: ServeModel<Infer>>(
+    model: M,
+    members: &[usize],
+    max_batch: usize,
+    mut insert: impl FnMut(&mut AdapterStore, usize) -> Result<(), ServeError>,
+) -> Result<Server<Infer, M>, ServeError> {
+    let mut store = AdapterStore::new(model.adapter_layout());
+    for &m in members {
+        insert(&mut store, m)?;
+    }
+    let cache_bytes = store.layout().adapter_bytes() * members.len() as u64;
+    let config = ServerConfig {
+        mode: ServeMode::Heterogeneous,
+        max_batch,
+        cache_bytes,
+    };
+    Server::new(model, store, config)
+}
 
 /// Most served outputs attributed per model and epoch: influence is linear in the query
 /// gradient, so a uniform sample of outputs estimates each record's share of the epoch's
@@ -431,27 +455,12 @@ impl Sim {
             let base = self.base.get(self.seed, &mlp)?.valid();
             let serve_model =
                 MlpServe::<Infer>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
-            let mut store = AdapterStore::new(
-                olsim_ml::serve::ServeModel::<Infer>::adapter_layout(&serve_model),
-            );
-            for &m in members {
+            let mut server = openlora_server(serve_model, members, 256, |store, m| {
                 let Some(Trained::Classifier(trained)) = &self.models[m].trained else {
                     unreachable!("grouped models are trained classifiers");
                 };
-                store
-                    .insert_lora_mlp(m as u64, &trained.model)
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            let bytes = store.layout().adapter_bytes() * members.len() as u64;
-            let mut server = Server::new(
-                serve_model,
-                store,
-                ServerConfig {
-                    mode: ServeMode::Heterogeneous,
-                    max_batch: 256,
-                    cache_bytes: bytes,
-                },
-            )
+                store.insert_lora_mlp(m as u64, &trained.model)
+            })
             .map_err(|e| fail(e.to_string()))?;
             // Requests arrive interleaved across the group's models, in a seeded order.
             let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();

@@ -173,6 +173,22 @@ fn check_passes_on_its_baseline_and_fails_when_a_metric_moves() {
         "{text}"
     );
     assert_eq!(gini_of(&baseline), gini);
+
+    // A baseline of an older report format: check says so, updating replaces it.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    v["version"] = 1.into();
+    std::fs::write(&baseline, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let o = olsim(&dir, &["check", "suite.toml"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("report format version 1"),
+        "{}",
+        stderr(&o)
+    );
+    let o = olsim(&dir, &["check", "suite.toml", "--update-baseline"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = olsim(&dir, &["check", "suite.toml"]);
+    assert!(o.status.success(), "{}", stdout(&o));
 }
 
 #[test]

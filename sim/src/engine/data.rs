@@ -64,12 +64,12 @@ pub fn load_file(scenario: &Scenario, index: usize) -> Result<Datanet, EngineErr
     }
     if config.task == Task::Classification {
         let domain = config.domain;
-        let lines = data_lines(&path);
+        // Line numbers for the errors below: the file is read again only on an error.
         if data.feature_names.len() != domain.dim() {
             return Err(fail(format!(
                 "{file}:{}:1: expected {} feature columns besides `label` and `author`, one \
                  per feature of the `{}` domain ({}), found {} ({})",
-                lines.first().copied().unwrap_or(1),
+                data_lines(&path).first().copied().unwrap_or(1),
                 domain.dim(),
                 domain.name(),
                 domain.feature_names().join(", "),
@@ -86,7 +86,7 @@ pub fn load_file(scenario: &Scenario, index: usize) -> Result<Datanet, EngineErr
             return Err(fail(format!(
                 "{file}:{}: expected a label 0 or 1 (the engine's classifiers are binary), \
                  found {}",
-                lines.get(k + 1).copied().unwrap_or(1),
+                data_lines(&path).get(k + 1).copied().unwrap_or(1),
                 r.label
             )));
         }
@@ -248,10 +248,11 @@ pub struct Contribution {
     pub contributor: ContributorId,
     /// Its items: record ids (classification) or document ids (text).
     pub items: Vec<u32>,
-    /// How many of its items are new content: not an exact copy (same content hash) of an
-    /// item submitted to the Datanet before, or earlier in this contribution. Anyone can
-    /// check this from the data.
-    pub fresh: usize,
+    /// On a file Datanet, how many of its items are new content: not an exact copy (same
+    /// content hash) of an item submitted to the Datanet before, or earlier in this
+    /// contribution. Anyone can check this from the data. `None` on a generated Datanet,
+    /// whose reviewers judge by the items' ground truth instead.
+    pub fresh: Option<usize>,
     /// Review outcome.
     pub status: Status,
 }
@@ -279,7 +280,8 @@ pub struct DatanetState {
     pub items: Vec<Vec<u32>>,
     /// Items of accepted contributions, in acceptance order.
     pub accepted: Vec<u32>,
-    /// Content hashes of every item submitted so far (for [`Contribution::fresh`]).
+    /// Content hashes of every item submitted so far to a file Datanet (for
+    /// [`Contribution::fresh`]); empty on a generated Datanet.
     pub submitted: BTreeSet<B256>,
 }
 
@@ -356,7 +358,9 @@ impl DatanetState {
                 .iter()
                 .filter(|&&i| self.item_truth(i).is_some_and(|(clean, _)| clean))
                 .count(),
-            None => c.fresh,
+            None => c
+                .fresh
+                .expect("contributions to file Datanets count their fresh items"),
         };
         good as f64 / c.items.len() as f64 >= ACCEPTABLE_CLEAN_FRACTION
     }
@@ -398,11 +402,13 @@ impl Sim {
                 let Some(receipt) = receipt else { continue };
                 let submitted =
                     receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
-                let hashes: Vec<B256> = items.iter().map(|&i| net.item_hash(i)).collect();
-                let fresh = hashes
-                    .into_iter()
-                    .filter(|h| net.submitted.insert(*h))
-                    .count();
+                let fresh = net.data.truth.is_none().then(|| {
+                    let hashes: Vec<B256> = items.iter().map(|&i| net.item_hash(i)).collect();
+                    hashes
+                        .into_iter()
+                        .filter(|h| net.submitted.insert(*h))
+                        .count()
+                });
                 net.contributions.push(Contribution {
                     chain_id: submitted.contributionId,
                     contributor,

@@ -14,7 +14,8 @@ use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
 use crate::scenario::{AttackKind, Scenario, Source};
 
-/// Gas limit of an OPEN transfer or approval (about 30k-52k used).
+/// Gas limit of an OPEN transfer or approval: a margin over the usual 30k-52k gas of an
+/// ERC-20 transfer or approval (warm or cold storage slots).
 const TOKEN_GAS: u64 = 80_000;
 
 /// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
@@ -105,8 +106,10 @@ impl Sim {
             }
         }
 
-        // ETH for gas: one deposit to the admin (its own share covers the gas of every
-        // transfer and of the deployment), then a batch of transfers.
+        // ETH for gas: one deposit to the admin, then a batch of transfers of GAS_ETH to
+        // every other agent. The admin keeps about as much again as all of them received:
+        // a safety margin for the gas of those transfers and of the deployment, not a
+        // computed need.
         let total_eth = U256::from(GAS_ETH) * U256::from(2 * actors.len() as u64 + 1);
         chain.deposit(actors.address(admin), total_eth)?;
         let mut log = TxLog::default();

@@ -91,9 +91,6 @@ pub struct TxLog {
     pub l1_fees: U256,
 }
 
-/// OP-Stack EIP-1559 elasticity: a block's gas target is its limit divided by this.
-const ELASTICITY: u64 = 6;
-
 /// Sends `actions` in the given order and returns one outcome per action.
 ///
 /// Large batches go in chunks whose gas limits add up to at most one block's gas target
@@ -113,7 +110,8 @@ pub fn send<C: Chain + ?Sized>(
     if actions.is_empty() {
         return Ok(receipts);
     }
-    let budget = (chain.head()?.gas_limit / ELASTICITY).max(1);
+    let elasticity = olsim_chain::embedded::BaseFeeParams::OP_STACK.elasticity;
+    let budget = (chain.head()?.gas_limit / elasticity).max(1);
     let mut start = 0;
     while start < actions.len() {
         let mut end = start;

@@ -311,7 +311,10 @@ impl<'a> Checker<'a> {
             );
             return;
         };
-        let path = self.s.data_path(index).unwrap_or_default();
+        let path = self
+            .s
+            .data_path(index)
+            .expect("`file` is set, checked above");
         if Path::new(file).extension().and_then(|e| e.to_str()) != Some(ext) {
             self.push(
                 format!("{p}.file"),

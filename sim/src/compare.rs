@@ -726,9 +726,9 @@ mod tests {
         assert!(err.contains("no `version`"), "{err}");
         let err = Document::parse("{\"version\": 99, \"result\": {}}").unwrap_err();
         assert!(err.contains("version 99"), "{err}");
-        let doc = Document::parse(
-            "{\"version\": 1, \"scenario\": {\"name\": \"smoke\"}, \"digest\": \"0x1\", \"result\": {\"a\": 1}}",
-        )
+        let doc = Document::parse(&format!(
+            "{{\"version\": {REPORT_VERSION}, \"scenario\": {{\"name\": \"smoke\"}}, \"digest\": \"0x1\", \"result\": {{\"a\": 1}}}}"
+        ))
         .unwrap();
         assert_eq!(doc.scenario.as_deref(), Some("smoke"));
         assert_eq!(doc.digest.as_deref(), Some("0x1"));

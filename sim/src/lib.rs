@@ -4,9 +4,11 @@
 pub mod alloc;
 pub mod bench;
 pub mod check;
+pub mod claims;
 pub mod compare;
 pub mod engine;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod sweep;
+pub mod units;

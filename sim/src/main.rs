@@ -39,6 +39,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Exit with status 1 when one of the scenario's `[[expect]]` claims does not hold
+        /// (the report is written either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Parse and check scenario files without running them (see docs/scenarios.md).
     Validate {
@@ -86,7 +90,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => return validate(&files),
-        Command::Run { file, out, quiet } => return run(&file, out, quiet),
+        Command::Run {
+            file,
+            out,
+            quiet,
+            strict,
+        } => return run(&file, out, quiet, strict),
         Command::Compare(args) => return olsim::compare::command(&args),
         Command::Check(args) => return olsim::check::command(&args),
         Command::Bench(args) => return olsim::bench::command(&args),
@@ -128,7 +137,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 }
 
 /// Runs one scenario and writes its report files.
-fn run(file: &Path, out: Option<PathBuf>, quiet: bool) -> ExitCode {
+fn run(file: &Path, out: Option<PathBuf>, quiet: bool, strict: bool) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -149,7 +158,17 @@ fn run(file: &Path, out: Option<PathBuf>, quiet: bool) -> ExitCode {
         Ok(()) => {
             print!("{}", summary(&report));
             println!("report: {}/report.{{json,md,html}}", dir.display());
-            ExitCode::SUCCESS
+            let failed = report.claims.iter().filter(|c| !c.holds).count();
+            if strict && failed > 0 {
+                eprintln!(
+                    "error: {}: {failed} of {} [[expect]] claims do not hold (--strict)",
+                    file.display(),
+                    report.claims.len()
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("error: writing the report to {}: {e}", dir.display());
@@ -171,29 +190,59 @@ fn write_report(report: &Report, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A figure that may be undefined, for the terminal.
+fn figure(x: Option<f64>) -> String {
+    x.map_or_else(|| "undefined".into(), |v| format!("{:.3}", v + 0.0))
+}
+
 /// A few lines for the terminal.
 fn summary(report: &Report) -> String {
     let r = &report.result;
     let mut out = format!(
         "{}: {} epochs, {} txs ({} refused), {:.2} OPEN fees, {:.2} OPEN to contributors\n\
-         fairness: gini {:.3}, honest share {:.3}, spearman vs truth {}\n",
+         fairness: gini {}, honest share {}, spearman vs truth {}\n",
         report.scenario.name,
         report.scenario.epochs,
         r.chain.transactions,
         r.chain.refused,
         r.economy.fees,
         r.economy.contributor_rewards,
-        r.fairness.gini,
-        r.fairness.honest_share,
-        r.fairness
-            .spearman_vs_truth
-            .map_or_else(|| "none".into(), |s| format!("{s:.3}")),
+        figure(r.fairness.gini),
+        figure(r.fairness.honest_share),
+        figure(r.fairness.spearman_vs_truth),
     );
     for a in &r.attacks {
         out.push_str(&format!(
-            "attack {}: revenue {:.2}, losses {:.2}, return {:.3}, recall {:.2}\n",
-            a.kind, a.revenue, a.cost, a.roi, a.detection_recall
+            "attack {}: capital {:.2}, revenue {:.2}, cost {:.2}, return on capital {}, recall {}\n",
+            a.kind,
+            a.capital,
+            a.revenue,
+            a.cost,
+            figure(a.roi),
+            figure(a.detection_recall)
         ));
+    }
+    for c in &report.claims {
+        let found = c
+            .value
+            .as_ref()
+            .map_or_else(|| "-".into(), |v| v.to_string());
+        match &c.problem {
+            None => out.push_str(&format!(
+                "claim holds: {} {} (found {found})\n",
+                c.path, c.claim
+            )),
+            Some(why) => out.push_str(&format!(
+                "claim FAILS: {} {}: {why}{}\n",
+                c.path,
+                c.claim,
+                if c.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.why)
+                }
+            )),
+        }
     }
     out.push_str(&format!(
         "digest {} ({:.1} s wall)\n",

@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use alloy_primitives::Address;
 use olsim_chain::Wallet;
 
+use crate::scenario::AttackKind;
+
 /// Index of an agent in the [`Actors`] registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AgentId(pub u32);
 
 /// What an agent does in the run; attackers carry the kind of attack they mount.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     /// Deploys the protocol, holds the genesis supply and the attributor role.
     Admin,
@@ -35,8 +37,8 @@ pub enum Role {
     Staker,
     /// Receives an OpenCircle grant and ships a model.
     Grantee,
-    /// An attacker of the named kind (scenario spelling, e.g. `"sybil"`).
-    Attacker(String),
+    /// An attacker of this kind.
+    Attacker(AttackKind),
 }
 
 /// One account of the run.

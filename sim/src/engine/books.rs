@@ -47,6 +47,8 @@ pub struct Books {
     pub fees_by_model: BTreeMap<U256, U256>,
     /// Staking rewards claimed, by staker.
     pub staking_claimed: BTreeMap<Address, U256>,
+    /// Largest governance stake each account held at any point (from `Staked` events).
+    pub stake_peak: BTreeMap<Address, U256>,
     /// Stake slashed, by contribution id.
     pub slashed: BTreeMap<U256, U256>,
     /// Final status of decided contributions: `true` accepted, `false` rejected.
@@ -109,6 +111,10 @@ impl Books {
         }
         for h in receipt.events::<DatanetRegistry::ContributionHarmful>(d.datanets) {
             self.harmful.insert(h.contributionId, ());
+        }
+        for s in receipt.events::<StakingGovernance::Staked>(d.governance) {
+            let peak = self.stake_peak.entry(s.account).or_default();
+            *peak = (*peak).max(s.newStake);
         }
         for c in receipt.events::<StakingGovernance::RewardClaimed>(d.governance) {
             *self.staking_claimed.entry(c.account).or_default() += c.amount;

@@ -113,8 +113,8 @@ fn data_lines(path: &Path) -> Vec<usize> {
 pub struct Identity {
     /// The agent that signs its transactions.
     pub agent: AgentId,
-    /// `honest`, or the attacker kind.
-    pub kind: &'static str,
+    /// The attack it mounts; `None` for an honest contributor.
+    pub attack: Option<AttackKind>,
     /// Epoch it submits its data in.
     pub epoch: u32,
     /// Stake it puts behind its contribution, wei.
@@ -135,12 +135,13 @@ impl Identity {
         let truth = data.truth.as_ref().ok_or_else(|| {
             EngineError::Scenario(format!("datanet `{}` has no ground truth", config.name))
         })?;
-        let stake = open(honest.stake.unwrap_or(scenario.tokenomics.min_stake));
+        let stake = open(honest.stake.unwrap_or(scenario.tokenomics.min_stake))?;
         let arrivals = honest.arrival_epochs.max(1) as usize;
+        let attack_of = |id: ContributorId| generated.attack_of(id);
         let honest_total = truth
             .contributors
             .iter()
-            .filter(|c| c.behaviour.is_honest())
+            .filter(|c| c.behaviour.is_honest() && attack_of(c.id).is_none())
             .count()
             .max(1);
         let start_of = |kind: AttackKind| {
@@ -155,39 +156,23 @@ impl Identity {
         let mut honest_seen = 0usize;
         let mut out = Vec::with_capacity(truth.contributors.len());
         for spec in &truth.contributors {
-            let sybil = generated
-                .sybils
-                .iter()
-                .find(|g| g.identities.contains(&spec.id));
-            let (kind, epoch) = match (sybil, spec.behaviour.name()) {
-                (Some(g), _) => (
-                    AttackKind::Sybil.name(),
-                    scenario.attackers[g.attacker].start_epoch,
-                ),
-                (None, "honest") => {
+            let (attack, epoch) = match (
+                attack_of(spec.id),
+                AttackKind::of_behaviour(&spec.behaviour),
+            ) {
+                (Some((entry, kind)), _) => (Some(kind), scenario.attackers[entry].start_epoch),
+                (None, None) => {
                     let epoch = (honest_seen * arrivals / honest_total) as u32;
                     honest_seen += 1;
-                    ("honest", epoch)
+                    (None, epoch)
                 }
-                (None, name) => {
-                    let kind = AttackKind::ALL
-                        .into_iter()
-                        .find(|k| k.name() == name)
-                        .ok_or_else(|| {
-                            EngineError::Scenario(format!("unknown contributor behaviour {name}"))
-                        })?;
-                    (kind.name(), start_of(kind))
-                }
+                (None, Some(kind)) => (Some(kind), start_of(kind)),
             };
-            let role = if kind == "honest" {
-                Role::Contributor
-            } else {
-                Role::Attacker(kind.to_string())
-            };
+            let role = attack.map_or(Role::Contributor, Role::Attacker);
             let agent = actors.add(format!("{}/contributor-{}", config.name, spec.id.0), role);
             out.push(Identity {
                 agent,
-                kind,
+                attack,
                 epoch,
                 stake,
             });
@@ -202,20 +187,21 @@ impl Identity {
         config: &DatanetConfig,
         data: &Datanet,
         actors: &mut Actors,
-    ) -> Vec<Identity> {
-        let stake = open(scenario.tokenomics.min_stake);
-        data.contributors
+    ) -> Result<Vec<Identity>, EngineError> {
+        let stake = open(scenario.tokenomics.min_stake)?;
+        Ok(data
+            .contributors
             .iter()
             .map(|author| Identity {
                 agent: actors.add(
                     format!("{}/contributor-{author}", config.name),
                     Role::Contributor,
                 ),
-                kind: "honest",
+                attack: None,
                 epoch: 0,
                 stake,
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -452,7 +438,7 @@ impl Sim {
                     let reviewer = &net.reviewers[r];
                     let accept = match reviewer.colluding {
                         Some((_, reject_rate)) => {
-                            author.kind != "honest" || !rng.random_bool(reject_rate)
+                            author.attack.is_some() || !rng.random_bool(reject_rate)
                         }
                         None => {
                             let honest_accuracy = self.scenario.datanets[n].reviewers.accuracy;

@@ -13,10 +13,10 @@ use olsim_chain::merkle::RewardTree;
 use olsim_ml::data::ContributorId;
 
 use super::actors::AgentId;
-use super::models::Served;
+use super::pipeline::Weights;
 use super::txs::Action;
 use super::{EngineError, Sim, open};
-use crate::scenario::{ModelKind, Popularity, Settlement};
+use crate::scenario::{ModelKind, Settlement};
 
 /// A contribution is slashed as harmful when its summed influence is below minus this many
 /// times the mean absolute summed influence of the model's contributions.
@@ -29,20 +29,17 @@ impl Sim {
     /// Stakers stake their OPEN (epoch 0).
     pub(super) fn stake(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;
-        let actions = self
-            .stakers
-            .iter()
-            .map(|&(g, staker)| {
-                Action::call(
-                    staker,
-                    "stake",
-                    d.governance,
-                    &StakingGovernance::stakeCall {
-                        amount: open(self.scenario.stakers[g].stake),
-                    },
-                )
-            })
-            .collect();
+        let mut actions = Vec::new();
+        for &(g, staker) in &self.stakers {
+            actions.push(Action::call(
+                staker,
+                "stake",
+                d.governance,
+                &StakingGovernance::stakeCall {
+                    amount: open(self.scenario.stakers[g].stake)?,
+                },
+            ));
+        }
         self.send(epoch, actions)?;
         Ok(())
     }
@@ -50,29 +47,16 @@ impl Sim {
     /// Calls per model this epoch: `[inference]` demand spread by popularity and scaled by
     /// price elasticity, plus grant-funded models' own demand.
     pub(super) fn demand(&self) -> Vec<u64> {
-        let inf = &self.scenario.inference;
         let live: Vec<usize> = (0..self.models.len())
             .filter(|&m| self.models[m].chain_id.is_some())
             .collect();
-        let mut calls = vec![0u64; self.models.len()];
-        let weights: Vec<f64> = live
+        let offers: Vec<(f64, f64)> = live
             .iter()
-            .enumerate()
-            .map(|(k, &m)| {
-                let popularity = match inf.popularity {
-                    Popularity::Uniform => 1.0,
-                    Popularity::Zipf => 1.0 / ((k + 1) as f64).powf(inf.zipf_exponent),
-                    Popularity::Weights => self.models[m].weight,
-                };
-                let price = self.models[m].price / inf.reference_price;
-                popularity * price.powf(-inf.price_elasticity)
-            })
+            .map(|&m| (self.models[m].price, self.models[m].weight))
             .collect();
-        let total: f64 = weights.iter().sum();
-        for (&m, w) in live.iter().zip(&weights) {
-            let share = if total > 0.0 { w / total } else { 0.0 };
-            calls[m] =
-                (inf.calls_per_epoch as f64 * share).round() as u64 + self.models[m].extra_calls;
+        let mut calls = vec![0u64; self.models.len()];
+        for (&m, n) in live.iter().zip(self.scenario.inference.demand(&offers)) {
+            calls[m] = n + self.models[m].extra_calls;
         }
         calls
     }
@@ -87,7 +71,7 @@ impl Sim {
         let mut next_user = self.next_payer;
         for (m, model) in self.models.iter().enumerate() {
             let Some(id) = model.chain_id else { continue };
-            let price = open(model.price);
+            let price = open(model.price)?;
             let mut pay = |agent: AgentId, count: u64, actions: &mut Vec<Action>| {
                 let count = count.min(u64::from(u32::MAX)) as u32;
                 actions.push(Action::call(
@@ -113,8 +97,8 @@ impl Sim {
                 next_user += 1;
                 left -= count;
             }
-            for &(agent, wash_calls) in &model.wash {
-                pay(agent, wash_calls, &mut actions);
+            for wash in model.wash.iter().filter(|w| epoch >= w.start_epoch) {
+                pay(wash.agent, wash.calls, &mut actions);
             }
         }
         self.next_payer = next_user;
@@ -128,49 +112,47 @@ impl Sim {
         Ok(paid)
     }
 
-    /// Attributes each model's served outputs and settles its contributor pool; slashes
-    /// contributions whose influence is harmful.
-    pub(super) fn settle(&mut self, epoch: u32, served: &[Served]) -> Result<(), EngineError> {
+    /// Slashes the contributions whose attributed influence on model `m`'s outputs is
+    /// harmful, then pays the model's contributor pool by the positive weights.
+    pub(super) fn settle(
+        &mut self,
+        epoch: u32,
+        m: usize,
+        by_contributor: &Weights,
+    ) -> Result<(), EngineError> {
         let d = self.deployment;
-        for (m, outputs) in served.iter().enumerate() {
-            let Some(model_id) = self.models[m].chain_id else {
-                continue;
-            };
-            if outputs.len() == 0 {
-                continue;
-            }
-            let by_contributor = self.attribution_weights(m, epoch, outputs)?;
-            self.slash_harmful(epoch, &by_contributor)?;
-            let pool = view(
-                self.chain.as_mut(),
-                d.rewards,
-                &AttributionRewards::poolOfCall(model_id),
-            )?;
-            let positive: Vec<(Address, f64)> = by_contributor
-                .iter()
-                .filter(|(_, s)| **s > 0.0)
-                .map(|(&(n, c), &s)| {
-                    let agent = self.datanets[n].identities[c.0 as usize].agent;
-                    (self.actors.address(agent), s)
-                })
-                .collect();
-            let total: f64 = positive.iter().map(|p| p.1).sum();
-            if pool.is_zero() || total <= 0.0 {
-                continue;
-            }
-            // Shares in parts per billion, so amounts are exact integer arithmetic on chain.
-            const PARTS: u64 = 1_000_000_000;
-            let mut entries: BTreeMap<Address, U256> = BTreeMap::new();
-            for (account, s) in positive {
-                let parts = ((s / total) * PARTS as f64).floor() as u64;
-                let amount = pool * U256::from(parts) / U256::from(PARTS);
-                if !amount.is_zero() {
-                    *entries.entry(account).or_default() += amount;
-                }
-            }
-            self.pay_out(epoch, model_id, entries.into_iter().collect())?;
+        let Some(model_id) = self.models[m].chain_id else {
+            return Ok(());
+        };
+        self.slash_harmful(epoch, by_contributor)?;
+        let pool = view(
+            self.chain.as_mut(),
+            d.rewards,
+            &AttributionRewards::poolOfCall(model_id),
+        )?;
+        let positive: Vec<(Address, f64)> = by_contributor
+            .iter()
+            .filter(|(_, s)| **s > 0.0)
+            .map(|(&(n, c), &s)| {
+                let agent = self.datanets[n].identities[c.0 as usize].agent;
+                (self.actors.address(agent), s)
+            })
+            .collect();
+        let total: f64 = positive.iter().map(|p| p.1).sum();
+        if pool.is_zero() || total <= 0.0 {
+            return Ok(());
         }
-        Ok(())
+        // Shares in parts per billion, so amounts are exact integer arithmetic on chain.
+        const PARTS: u64 = 1_000_000_000;
+        let mut entries: BTreeMap<Address, U256> = BTreeMap::new();
+        for (account, s) in positive {
+            let parts = ((s / total) * PARTS as f64).floor() as u64;
+            let amount = pool * U256::from(parts) / U256::from(PARTS);
+            if !amount.is_zero() {
+                *entries.entry(account).or_default() += amount;
+            }
+        }
+        self.pay_out(epoch, model_id, entries.into_iter().collect())
     }
 
     /// Pays `entries` from the model's pool by the scenario's settlement mode.
@@ -343,7 +325,7 @@ impl Sim {
                         ModelKind::Classifier => 0,
                         ModelKind::LanguageModel => 1,
                     },
-                    pricePerInference: open(model.price),
+                    pricePerInference: open(model.price)?,
                 },
             ));
         }

@@ -8,6 +8,7 @@ use olsim_chain::Deployment;
 use olsim_chain::client::view;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
 
+use super::actors::AgentId;
 use super::txs::Action;
 use super::{EngineError, Sim, to_open};
 use crate::report::ProposalResult;
@@ -83,6 +84,29 @@ fn call_of(d: &Deployment, change: &ParamChange) -> (Address, Bytes) {
     (to, data.into())
 }
 
+/// How `voters` (each with its stake) vote so that the stake voting for is `support` of
+/// the voting stake, as near as whole voters allow without going over: in order, a voter
+/// votes for while its stake still fits under `support` times the voting stake, and against
+/// otherwise. Support is a share of stake, not of voters: one whale outweighs many small
+/// stakers.
+fn split_votes(voters: &[(AgentId, U256)], support: f64) -> Vec<(AgentId, bool)> {
+    const PARTS: u64 = 1_000_000;
+    let total: U256 = voters.iter().map(|v| v.1).sum();
+    let target = total * U256::from((support.clamp(0.0, 1.0) * PARTS as f64).round() as u64)
+        / U256::from(PARTS);
+    let mut yes = U256::ZERO;
+    voters
+        .iter()
+        .map(|&(voter, stake)| {
+            let support = yes + stake <= target;
+            if support {
+                yes += stake;
+            }
+            (voter, support)
+        })
+        .collect()
+}
+
 impl Sim {
     /// Opens this epoch's proposals and has the stakers vote on them.
     pub(super) fn propose(&mut self, epoch: u32) -> Result<(), EngineError> {
@@ -131,27 +155,27 @@ impl Sim {
             let id = receipt
                 .event::<StakingGovernance::ProposalCreated>(d.governance)?
                 .proposalId;
-            // Each group: the first `participation` share votes; of all voters, the first
-            // `support` share votes for.
             let mut voters = Vec::new();
             for (g, group) in self.scenario.stakers.iter().enumerate() {
                 let members: Vec<_> = self.stakers.iter().filter(|(x, _)| *x == g).collect();
                 let n = (group.participation * members.len() as f64).round() as usize;
-                voters.extend(members.into_iter().take(n).map(|&(_, a)| a));
+                for &&(_, voter) in members.iter().take(n) {
+                    let stake = view(
+                        self.chain.as_mut(),
+                        d.governance,
+                        &StakingGovernance::stakeOfCall(self.actors.address(voter)),
+                    )?;
+                    voters.push((voter, stake));
+                }
             }
-            let yes = (p.support * voters.len() as f64).round() as usize;
-            let votes = voters
-                .iter()
-                .enumerate()
-                .map(|(i, &voter)| {
+            let votes = split_votes(&voters, p.support)
+                .into_iter()
+                .map(|(voter, support)| {
                     Action::call(
                         voter,
                         "vote",
                         d.governance,
-                        &StakingGovernance::voteCall {
-                            id,
-                            support: i < yes,
-                        },
+                        &StakingGovernance::voteCall { id, support },
                     )
                 })
                 .collect();
@@ -222,13 +246,58 @@ impl Sim {
                 &StakingGovernance::proposalsCall(p.id),
             )?;
             let config = &self.scenario.proposals[p.index];
+            let state = view(
+                self.chain.as_mut(),
+                d.governance,
+                &StakingGovernance::stateCall { id: p.id },
+            )?;
             out.push(ProposalResult {
                 description: format!("{} = {}", config.parameter.name(), config.value),
                 proposed: p.opened,
                 executed: p.executed,
+                state: state_name(state).to_string(),
                 votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
             });
         }
         Ok(out)
+    }
+}
+
+/// The name of a StakingGovernance `ProposalState` (see its Solidity enum).
+fn state_name(state: u8) -> &'static str {
+    match state {
+        0 => "passed",
+        1 => "active",
+        2 => "defeated",
+        3 => "queued",
+        4 => "executed",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(x: u64) -> U256 {
+        U256::from(x) * U256::from(10u64).pow(U256::from(18))
+    }
+
+    #[test]
+    fn support_is_a_share_of_stake_not_of_voters() {
+        // One 100k whale and eight 1k stakers, 30% support: the whale cannot vote for
+        // without taking the for-share to 93%, so it votes against and the proposal has
+        // 8k for, 100k against (counting voters, 30% of nine would be three for).
+        let mut voters = vec![(AgentId(0), open(100_000))];
+        voters.extend((1..9).map(|i| (AgentId(i), open(1_000))));
+        let votes = split_votes(&voters, 0.3);
+        assert_eq!(votes[0], (AgentId(0), false));
+        assert!(votes[1..].iter().all(|v| v.1));
+        // Equal stakes: exactly the share of voters.
+        let equal: Vec<_> = (0..10).map(|i| (AgentId(i), open(5))).collect();
+        let yes = split_votes(&equal, 0.7).iter().filter(|v| v.1).count();
+        assert_eq!(yes, 7);
+        assert!(split_votes(&equal, 1.0).iter().all(|v| v.1));
+        assert!(split_votes(&equal, 0.0).iter().all(|v| !v.1));
     }
 }

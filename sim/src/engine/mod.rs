@@ -1,18 +1,19 @@
 //! The epoch engine: turns a validated [`Scenario`] into transactions on a chain and jobs in
 //! `ml`, epoch by epoch, and reads the outcome back from the chain into a [`Report`].
 //!
-//! Each epoch, in order: contributions arrive (stake escrowed on chain), reviewers vote,
-//! OpenCircle grants move, models due for (re)training are fine-tuned on their Datanets'
-//! accepted records and registered, governance proposals open, advance and execute, users
-//! pay for inferences which the models then serve, attribution turns the served outputs into
-//! reward transactions (and slashes harmful contributions), stakers claim, and the simulated
-//! clock moves one epoch on.
+//! Before epoch 0, [`setup`] creates the agents, deploys the protocol and makes the Datanets.
+//! Each epoch is the stage pipeline of [`pipeline`] (its module docs give the order, which
+//! [`pipeline::PIPELINE`] writes once): arrivals and stake, review, grants, training and
+//! registration, governance, demand and payment, serving, attribution, settlement and
+//! slashing, staking claims. Attacker kinds that act in the engine have their own modules
+//! under [`attacks`]. At the end, [`results`] reads the report back from the chain.
 //!
 //! Determinism: every random choice draws from `stream(seed, name)` with a stable name; agents
 //! act in creation order; nothing depends on hash-map order, thread count or wall clock.
 //! Wall-clock timings go to the report's `perf` section only.
 
 mod actors;
+mod attacks;
 mod books;
 mod data;
 mod economy;
@@ -20,6 +21,7 @@ mod governance;
 mod grants;
 mod lm;
 mod models;
+mod pipeline;
 mod results;
 mod setup;
 mod truth;
@@ -28,7 +30,6 @@ mod txs;
 use std::time::Instant;
 
 use alloy_primitives::U256;
-use olsim_chain::protocol::OPEN;
 use olsim_chain::{
     AnvilChain, AnvilConfig, Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig,
 };
@@ -88,11 +89,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report, EngineEr
     let mut sim = Sim::setup(scenario.clone(), chain)?;
     let bar = progress_bar(options.progress, scenario.run.epochs);
     for epoch in 0..scenario.run.epochs {
-        sim.epoch(epoch)?;
+        pipeline::run_epoch(&mut sim, epoch)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    sim.report(started)
+    let mut report = sim.report(started)?;
+    report.claims = crate::claims::check(&scenario.expect, &report.result);
+    Ok(report)
 }
 
 fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
@@ -156,17 +159,17 @@ struct Sim {
     epochs: Vec<crate::report::EpochResult>,
     lm: Option<lm::LmWorld>,
     served: u64,
+    /// Just-in-time staking attackers.
+    jit_stakers: Vec<attacks::jit_staker::JitStaker>,
     /// Round-robin position of the next paying user, kept across epochs.
     next_payer: usize,
     attributed: u64,
 }
 
-/// OPEN amount `x` (whole tokens, up to 6 decimals kept) in token wei.
-fn open(x: f64) -> U256 {
-    U256::from((x * 1e6).round().max(0.0) as u128) * (OPEN / U256::from(1_000_000u64))
+/// A scenario's OPEN amount `x` in token wei, exactly ([`crate::units`]); an amount the
+/// validator would refuse is a scenario error here too.
+fn open(x: f64) -> Result<U256, EngineError> {
+    crate::units::open_wei(x).map_err(EngineError::Scenario)
 }
 
-/// Token wei as OPEN.
-fn to_open(wei: U256) -> f64 {
-    u128::try_from(wei).map_or(f64::MAX, |w| w as f64 / 1e18)
-}
+use crate::units::to_open;

@@ -91,8 +91,8 @@ pub struct ModelState {
     pub training: TrainConfig,
     /// Calls per epoch it brings on top of `[inference]` (grant-funded models).
     pub extra_calls: u64,
-    /// Wash-inference attackers buying calls on it: `(agent, calls per epoch)`.
-    pub wash: Vec<(AgentId, u64)>,
+    /// Wash-inference attackers buying calls on it.
+    pub wash: Vec<WashBuyer>,
     /// The grant that funded it.
     pub grant: Option<(usize, Tier)>,
     /// On-chain id once registered.
@@ -101,6 +101,17 @@ pub struct ModelState {
     pub trained: Option<Trained>,
     /// How many times it has been trained.
     pub version: u32,
+}
+
+/// A wash-inference key buying calls on its owner's model.
+#[derive(Clone, Copy, Debug)]
+pub struct WashBuyer {
+    /// The buying agent.
+    pub agent: AgentId,
+    /// Calls it buys per epoch.
+    pub calls: u64,
+    /// First epoch it buys in.
+    pub start_epoch: u32,
 }
 
 /// A trained model of either kind.
@@ -185,26 +196,19 @@ impl ModelState {
                 .filter(|(_, a)| {
                     a.kind == AttackKind::WashInference && a.model.as_deref() == Some(&m.name)
                 })
-                .flat_map(|(a, attacker)| {
-                    (0..attacker.count).map(move |k| (a, k, attacker.calls_per_epoch()))
-                })
+                .flat_map(|(a, attacker)| (0..attacker.count).map(move |k| (a, k, attacker)))
                 .collect();
-            let role = |kind: &str| Role::Attacker(kind.into());
+            let role = Role::Attacker(AttackKind::WashInference);
             let (owner, wash) = match wash.first() {
                 // The wash trader owns the model and buys calls on it with its other keys.
                 Some(&(a, _, _)) => {
-                    let owner = actors.add(
-                        format!("{}/wash-owner-{a}", m.name),
-                        role(AttackKind::WashInference.name()),
-                    );
+                    let owner = actors.add(format!("{}/wash-owner-{a}", m.name), role);
                     let buyers = wash
                         .iter()
-                        .map(|&(a, k, calls)| {
-                            let buyer = actors.add(
-                                format!("{}/wash-buyer-{a}-{k}", m.name),
-                                role(AttackKind::WashInference.name()),
-                            );
-                            (buyer, calls)
+                        .map(|&(a, k, attacker)| WashBuyer {
+                            agent: actors.add(format!("{}/wash-buyer-{a}-{k}", m.name), role),
+                            calls: attacker.calls_per_epoch(),
+                            start_epoch: attacker.start_epoch,
                         })
                         .collect();
                     (owner, buyers)
@@ -248,6 +252,12 @@ impl ModelState {
                 && epoch > self.train_epoch
                 && (epoch - self.train_epoch).is_multiple_of(self.retrain_every))
     }
+}
+
+/// One served classifier input: the marketplace's query distribution, uniform over the
+/// `[-1, 1]^dim` feature space (public: any user or attacker can sample it).
+pub fn query_input(rng: &mut impl rand::Rng, dim: usize) -> Vec<f32> {
+    (0..dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect()
 }
 
 /// A model's own seed (adapter initialisation and shuffling), from the master seed and its
@@ -471,8 +481,7 @@ impl Sim {
                     &format!("engine/queries/{}/{epoch}", self.models[m].name),
                 );
                 for _ in 0..calls[m] {
-                    let x: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..=1.0)).collect();
-                    queue.push((m, x));
+                    queue.push((m, query_input(&mut rng, dim)));
                 }
             }
             let mut rng = stream(self.seed, &format!("engine/arrivals/{epoch}"));

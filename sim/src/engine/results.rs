@@ -1,4 +1,5 @@
-//! One epoch of the run, and the report read back from the chain and the event books.
+//! Each epoch's row of the report, and the report read back from the chain and the event
+//! books at the end of the run.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,53 +10,25 @@ use olsim_chain::contracts::{InferenceMarket, StakingGovernance};
 use olsim_ml::groundtruth::spearman;
 use olsim_ml::model::cost::{DeviceProfile, Precision};
 
+use super::actors::Role;
 use super::data::Status;
 use super::truth::Truth;
 use super::{EngineError, Sim, to_open};
 use crate::metrics::fairness::{gini, lorenz};
+use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
     GrantTierResult, PerfSection, Report, ResultSection, ScenarioInfo,
 };
-use crate::scenario::Tier;
+use crate::scenario::{AttackKind, Tier};
 use olsim_ml::data::ContributorId;
 
 /// Device profile compute is modelled on when no GPU ran.
 pub const COST_PROFILE: &str = "h100-sxm";
 
 impl Sim {
-    /// Runs epoch `epoch` (see the module docs of [`super`] for the order).
-    pub(super) fn epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
-        if epoch == 0 {
-            self.stake(epoch)?;
-        }
-        self.advance_proposals(epoch)?;
-        self.contribute(epoch)?;
-        self.review(epoch)?;
-        self.run_grants(epoch)?;
-        let mut fresh = Vec::new();
-        for m in 0..self.models.len() {
-            if self.models[m].due(epoch)
-                && self.train_model(m)?
-                && self.models[m].chain_id.is_none()
-            {
-                fresh.push(m);
-            }
-        }
-        self.register(epoch, &fresh)?;
-        self.propose(epoch)?;
-        let demand = self.demand();
-        let paid = self.pay(epoch, &demand)?;
-        let served = self.serve(epoch, &paid)?;
-        self.served += served.iter().map(|s| s.len() as u64).sum::<u64>();
-        self.settle(epoch, &served)?;
-        self.claim_staking(epoch)?;
-        self.close_epoch(epoch)?;
-        self.chain.advance_time(self.scenario.run.epoch_seconds)?;
-        Ok(())
-    }
-
-    fn close_epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
+    /// Ends epoch `epoch`: its books, read from the chain, become its row of the report.
+    pub(super) fn close_epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;
         let b = self.books.close_epoch();
         let treasury = d.balance_of(self.chain.as_mut(), d.treasury)?;
@@ -90,7 +63,7 @@ impl Sim {
         let truth = self.ground_truth()?;
         let contributors = self.contributor_results(&truth);
         let fairness = fairness(&contributors, truth.label(&self.datanets));
-        let attacks = self.attack_results(&contributors);
+        let attacks = self.attack_results();
         let ledger = d.ledger(self.chain.as_mut())?;
         let staked: f64 =
             self.epochs.iter().map(|e| e.staked).sum::<f64>() / self.epochs.len().max(1) as f64;
@@ -102,11 +75,7 @@ impl Sim {
             staker_rewards,
             treasury: to_open(ledger.treasury),
             pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
-            staking_yield: if staked > 0.0 {
-                staker_rewards / staked
-            } else {
-                0.0
-            },
+            staking_yield: (staked > 0.0).then(|| staker_rewards / staked),
             slashed: to_open(self.books.slashed.values().copied().sum()),
         };
         let governance = self.proposal_results()?;
@@ -227,7 +196,7 @@ impl Sim {
                 let truth = truth.value(n, ContributorId(i as u32), net, items);
                 out.push(ContributorResult {
                     name: self.actors.get(identity.agent).name.clone(),
-                    kind: identity.kind.to_string(),
+                    kind: identity.attack.map_or(HONEST, AttackKind::name).to_string(),
                     records,
                     accepted,
                     rewards: to_open(
@@ -245,13 +214,10 @@ impl Sim {
         out
     }
 
-    fn attack_results(&self, contributors: &[ContributorResult]) -> Vec<AttackResult> {
-        let mut kinds: Vec<&str> = self
-            .scenario
-            .attackers
-            .iter()
-            .map(|a| a.kind.name())
-            .collect();
+    /// One row per attacker kind of the scenario; every figure is defined in
+    /// docs/metrics.md ("Attacks").
+    fn attack_results(&self) -> Vec<AttackResult> {
+        let mut kinds: Vec<AttackKind> = self.scenario.attackers.iter().map(|a| a.kind).collect();
         kinds.sort_unstable();
         kinds.dedup();
         let flagged = |c: &super::data::Contribution| {
@@ -260,66 +226,65 @@ impl Sim {
         let mut honest_flagged = 0u64;
         for net in &self.datanets {
             for c in &net.contributions {
-                if net.identities[c.contributor.0 as usize].kind == "honest" && flagged(c) {
+                if net.identities[c.contributor.0 as usize].attack.is_none() && flagged(c) {
                     honest_flagged += 1;
                 }
             }
         }
         let mut out = Vec::new();
         for kind in kinds {
-            let mut agents = Vec::new();
             let (mut mine, mut caught) = (0u64, 0u64);
-            let mut stake_posted = U256::ZERO;
+            let (mut stake_posted, mut slashed) = (U256::ZERO, U256::ZERO);
             for net in &self.datanets {
                 for c in &net.contributions {
                     let identity = &net.identities[c.contributor.0 as usize];
-                    if identity.kind == kind {
+                    if identity.attack == Some(kind) {
                         mine += 1;
                         stake_posted += identity.stake;
+                        slashed += self
+                            .books
+                            .slashed
+                            .get(&c.chain_id)
+                            .copied()
+                            .unwrap_or_default();
                         if flagged(c) {
                             caught += 1;
                         }
                     }
                 }
             }
-            for (id, agent) in self.actors.iter() {
-                if agent.role == super::actors::Role::Attacker(kind.to_string()) {
-                    agents.push(id);
-                }
-            }
-            let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> f64 {
+            let agents: Vec<_> = self
+                .actors
+                .iter()
+                .filter(|(_, agent)| agent.role == Role::Attacker(kind))
+                .map(|(id, _)| self.actors.address(id))
+                .collect();
+            let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> U256 {
                 agents
                     .iter()
-                    .map(|a| {
-                        to_open(
-                            map.get(&self.actors.address(*a))
-                                .copied()
-                                .unwrap_or_default(),
-                        )
-                    })
+                    .map(|a| map.get(a).copied().unwrap_or_default())
                     .sum()
             };
-            let slashed: f64 = contributors
-                .iter()
-                .filter(|c| c.kind == kind)
-                .map(|c| c.slashed)
-                .sum();
-            let fees_paid = sum(&self.books.fees_paid);
-            let revenue = sum(&self.books.rewards) + sum(&self.books.owner_income);
-            let capital = to_open(stake_posted) + fees_paid;
-            let losses = slashed + fees_paid;
+            let slashed = to_open(slashed);
+            let fees_paid = to_open(sum(&self.books.fees_paid));
+            let revenue = to_open(
+                sum(&self.books.rewards)
+                    + sum(&self.books.owner_income)
+                    + sum(&self.books.staking_claimed),
+            );
+            let capital = to_open(stake_posted + sum(&self.books.stake_peak)) + fees_paid;
+            let cost = slashed + fees_paid;
             out.push(AttackResult {
-                kind: kind.to_string(),
+                kind: kind.name().to_string(),
                 identities: agents.len() as u32,
-                cost: losses,
+                capital,
+                cost,
                 revenue,
                 slashed,
-                roi: if capital > 0.0 {
-                    (revenue - losses) / capital
-                } else {
-                    0.0
-                },
-                detection_precision: ratio(caught, caught + honest_flagged),
+                roi: (capital > 0.0).then(|| (revenue - cost) / capital),
+                // Precision is a property of what a kind submitted: none for kinds that
+                // submit nothing.
+                detection_precision: ratio(caught, caught + honest_flagged).filter(|_| mine > 0),
                 detection_recall: ratio(caught, mine),
             });
         }
@@ -386,20 +351,24 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
     let total: f64 = rewards.iter().sum();
     let honest: f64 = contributors
         .iter()
-        .filter(|c| c.kind == "honest")
+        .filter(|c| c.kind == HONEST)
         .map(|c| c.rewards)
         .sum();
+    // A rank correlation needs two distinct values on each side.
+    let varies = |v: &[f64]| v.iter().any(|x| *x != v[0]);
     Fairness {
         gini: gini(&rewards),
-        honest_share: if total > 0.0 { honest / total } else { 0.0 },
-        spearman_vs_truth: (truth.len() >= 2).then(|| spearman(&judged, &truth)),
+        honest_share: (total > 0.0).then(|| honest / total),
+        spearman_vs_truth: (truth.len() >= 2 && varies(&judged) && varies(&truth))
+            .then(|| spearman(&judged, &truth)),
         truth: truth_label,
         lorenz: lorenz(&rewards, 50),
     }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+/// `a / b`, or `None` when `b` is 0 (the share of nothing is undefined).
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
 }
 
 fn rate(count: f64, seconds: f64) -> f64 {

@@ -9,6 +9,7 @@ use olsim_chain::{Chain, Deployment};
 use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
+use super::attacks::{attribution_gaming, jit_staker};
 use super::data::{DatanetState, Identity, Reviewer, load_file};
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
@@ -37,6 +38,7 @@ impl Sim {
             .map(|i| actors.add(format!("committee-{i}"), Role::Committee))
             .collect();
 
+        let mut base = models::BaseModels::default();
         let mut datanets = Vec::new();
         for (index, config) in scenario.datanets.iter().enumerate() {
             let (data, generated) = match config.source {
@@ -66,7 +68,7 @@ impl Sim {
                         reviewers.push(Reviewer {
                             agent: actors.add(
                                 format!("{}/colluding-reviewer-{a}-{i}", config.name),
-                                Role::Attacker(attacker.kind.name().into()),
+                                Role::Attacker(attacker.kind),
                             ),
                             colluding: Some((a, attacker.rate())),
                         });
@@ -77,10 +79,10 @@ impl Sim {
                 Some(generated) => {
                     Identity::assign(&scenario, config, generated, &data, &mut actors)?
                 }
-                None => Identity::from_file(&scenario, config, &data, &mut actors),
+                None => Identity::from_file(&scenario, config, &data, &mut actors)?,
             };
             let items = DatanetState::items_by_contributor(&data, config.task);
-            datanets.push(DatanetState {
+            let mut net = DatanetState {
                 items,
                 name: config.name.clone(),
                 chain_id: U256::ZERO,
@@ -92,7 +94,11 @@ impl Sim {
                 task: config.task,
                 accepted: Vec::new(),
                 submitted: Default::default(),
-            });
+            };
+            if let Some(generated) = &generated {
+                attribution_gaming::craft(&scenario, index, generated, &mut net, &mut base)?;
+            }
+            datanets.push(net);
         }
 
         let models = models::ModelState::all(&scenario, &datanets, &mut actors)?;
@@ -105,6 +111,7 @@ impl Sim {
                 stakers.push((g, actors.add(format!("{}-{i}", group.name), Role::Staker)));
             }
         }
+        let jit_stakers = jit_staker::agents(&scenario, &mut actors)?;
 
         // ETH for gas: one deposit to the admin, then a batch of transfers of GAS_ETH to
         // every other agent. The admin keeps about as much again as all of them received:
@@ -147,10 +154,11 @@ impl Sim {
             books: books::Books::default(),
             timers: Timers::default(),
             compute: models::Compute::default(),
-            base: models::BaseModels::default(),
+            base,
             epochs: Vec::new(),
             lm: None,
             served: 0,
+            jit_stakers,
             next_payer: 0,
             attributed: 0,
             scenario,
@@ -166,13 +174,14 @@ impl Sim {
         let d = self.deployment;
         let sc = &self.scenario;
         let mut budgets: Vec<(AgentId, U256, Option<alloy_primitives::Address>)> = Vec::new();
-        let max_price = sc
-            .models
-            .iter()
-            .map(|m| m.price)
-            .chain(sc.grants.cohorts.iter().map(|c| c.price))
-            .fold(sc.inference.reference_price, f64::max);
-        let epochs = f64::from(sc.run.epochs);
+        let max_price = open(
+            sc.models
+                .iter()
+                .map(|m| m.price)
+                .chain(sc.grants.cohorts.iter().map(|c| c.price))
+                .fold(sc.inference.reference_price, f64::max),
+        )?;
+        let epochs = u64::from(sc.run.epochs);
         // Users can afford twice the reference demand at the highest price.
         let cohort_calls: u64 = sc
             .grants
@@ -180,22 +189,20 @@ impl Sim {
             .iter()
             .map(|c| c.calls_per_epoch * u64::from(c.teams))
             .sum();
-        let demand = (sc.inference.calls_per_epoch + cohort_calls) as f64;
+        let demand = sc.inference.calls_per_epoch + cohort_calls;
         // ...and always at least two payments of `calls_per_payment` calls.
-        let per_user = 2.0
-            * max_price
-            * (demand * epochs / f64::from(sc.inference.users.max(1)))
-                .max(f64::from(sc.inference.calls_per_payment));
+        let calls_per_user = (demand * epochs)
+            .div_ceil(u64::from(sc.inference.users.max(1)))
+            .max(u64::from(sc.inference.calls_per_payment));
+        let per_user = U256::from(2) * max_price * U256::from(calls_per_user);
         for &u in &self.users {
-            budgets.push((u, open(per_user), Some(d.market)));
+            budgets.push((u, per_user, Some(d.market)));
         }
         for model in &self.models {
-            for &(agent, calls) in &model.wash {
-                budgets.push((
-                    agent,
-                    open(2.0 * calls as f64 * epochs * model.price),
-                    Some(d.market),
-                ));
+            for wash in &model.wash {
+                let active = epochs.saturating_sub(u64::from(wash.start_epoch));
+                let calls = U256::from(2 * wash.calls * active);
+                budgets.push((wash.agent, calls * open(model.price)?, Some(d.market)));
             }
         }
         for net in &self.datanets {
@@ -204,7 +211,10 @@ impl Sim {
             }
         }
         for &(g, staker) in &self.stakers {
-            budgets.push((staker, open(sc.stakers[g].stake), Some(d.governance)));
+            budgets.push((staker, open(sc.stakers[g].stake)?, Some(d.governance)));
+        }
+        for j in &self.jit_stakers {
+            budgets.push((j.agent, j.stake, Some(d.governance)));
         }
         let transfers = budgets
             .iter()

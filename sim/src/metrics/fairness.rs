@@ -1,14 +1,14 @@
 //! Inequality and agreement measures over reward vectors.
 
 /// Gini coefficient of non-negative amounts: 0 when everyone gets the same, approaching 1
-/// when one gets everything. 0 for an empty or all-zero vector.
-pub fn gini(amounts: &[f64]) -> f64 {
+/// when one gets everything. `None` for an empty or all-zero vector (undefined).
+pub fn gini(amounts: &[f64]) -> Option<f64> {
     let mut sorted: Vec<f64> = amounts.iter().map(|a| a.max(0.0)).collect();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len() as f64;
     let total: f64 = sorted.iter().sum();
     if sorted.is_empty() || total == 0.0 {
-        return 0.0;
+        return None;
     }
     // G = (2 Σ i·x_(i)) / (n Σ x) − (n + 1) / n, with i = 1..n over ascending x.
     let weighted: f64 = sorted
@@ -16,7 +16,8 @@ pub fn gini(amounts: &[f64]) -> f64 {
         .enumerate()
         .map(|(i, x)| (i as f64 + 1.0) * x)
         .sum();
-    2.0 * weighted / (n * total) - (n + 1.0) / n
+    // Exactly equal shares give 0 up to rounding; never report `-0.000`.
+    Some((2.0 * weighted / (n * total) - (n + 1.0) / n).max(0.0))
 }
 
 /// Points of the Lorenz curve: cumulative share of recipients (ascending by amount) against
@@ -49,12 +50,20 @@ mod tests {
 
     #[test]
     fn gini_of_equal_and_of_winner_take_all() {
-        assert_eq!(gini(&[5.0; 10]), 0.0);
+        assert_eq!(gini(&[5.0; 10]), Some(0.0));
         let mut one = vec![0.0; 10];
         one[3] = 7.0;
-        assert!((gini(&one) - 0.9).abs() < 1e-12, "{}", gini(&one));
-        assert_eq!(gini(&[]), 0.0);
-        assert_eq!(gini(&[0.0, 0.0]), 0.0);
+        assert!(
+            (gini(&one).unwrap() - 0.9).abs() < 1e-12,
+            "{:?}",
+            gini(&one)
+        );
+        assert_eq!(gini(&[]), None, "the Gini of nothing is undefined");
+        assert_eq!(
+            gini(&[0.0, 0.0]),
+            None,
+            "the Gini of no rewards is undefined"
+        );
     }
 
     #[test]
@@ -72,10 +81,13 @@ mod tests {
             amounts in proptest::collection::vec(0.0f64..1e6, 1..50),
             scale in 0.001f64..1000.0,
         ) {
-            let g = gini(&amounts);
-            prop_assert!((-1e-9..=1.0).contains(&g));
+            let Some(g) = gini(&amounts) else {
+                prop_assert!(amounts.iter().all(|&a| a == 0.0));
+                return Ok(());
+            };
+            prop_assert!((0.0..=1.0).contains(&g));
             let scaled: Vec<f64> = amounts.iter().map(|a| a * scale).collect();
-            prop_assert!((gini(&scaled) - g).abs() < 1e-9);
+            prop_assert!((gini(&scaled).unwrap() - g).abs() < 1e-9);
         }
     }
 }

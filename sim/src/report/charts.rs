@@ -29,13 +29,13 @@ pub fn all(result: &ResultSection) -> Result<Vec<Chart>, String> {
             svg: reward_vs_truth(result)?,
         },
         Chart {
-            title: "Attack return on cost by kind",
+            title: "Attack return on capital by kind (kinds with no capital at risk left out)",
             svg: bars(
-                "return on cost",
+                "return on capital",
                 &result
                     .attacks
                     .iter()
-                    .map(|a| (a.kind.clone(), a.roi))
+                    .filter_map(|a| Some((a.kind.clone(), a.roi?)))
                     .collect::<Vec<_>>(),
             )?,
         },

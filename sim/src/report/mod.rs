@@ -14,7 +14,7 @@ use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
-pub const REPORT_VERSION: u32 = 2;
+pub const REPORT_VERSION: u32 = 3;
 
 /// A whole run report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,27 @@ pub struct Report {
     pub digest: String,
     /// Wall-clock measurements (excluded from the digest).
     pub perf: PerfSection,
+    /// The scenario's `[[expect]]` claims checked against `result` (derived from it, so
+    /// outside the digest).
+    #[serde(default)]
+    pub claims: Vec<ClaimOutcome>,
+}
+
+/// One `[[expect]]` claim and what the run made of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimOutcome {
+    /// Where the figure is in `result` (`attacks[sybil].roi`).
+    pub path: String,
+    /// The claim (`< 0`).
+    pub claim: String,
+    /// What the claim means, in the scenario's words.
+    pub why: String,
+    /// The figure found; `None` when the path leads nowhere.
+    pub value: Option<serde_json::Value>,
+    /// Whether the claim holds.
+    pub holds: bool,
+    /// Why it does not hold.
+    pub problem: Option<String>,
 }
 
 impl Report {
@@ -41,6 +62,7 @@ impl Report {
             result,
             digest,
             perf,
+            claims: Vec::new(),
         }
     }
 
@@ -109,7 +131,7 @@ pub struct ResultSection {
 /// One epoch of the economy (amounts in OPEN).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochResult {
-    /// Epoch number, from 1.
+    /// Epoch number, from 0.
     pub epoch: u32,
     /// Inference calls paid for.
     pub inference_calls: u64,
@@ -151,15 +173,20 @@ pub struct ContributorResult {
     pub truth: Option<f64>,
 }
 
+/// [`ContributorResult::kind`] of an honest contributor.
+pub const HONEST: &str = "honest";
+
 /// Reward fairness.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fairness {
-    /// Gini coefficient of contributor rewards.
-    pub gini: f64,
-    /// Share of all contributor rewards that went to honest contributors.
-    pub honest_share: f64,
+    /// Gini coefficient of contributor rewards; `None` when no rewards were paid.
+    pub gini: Option<f64>,
+    /// Share of all contributor rewards that went to honest contributors; `None` when no
+    /// rewards were paid.
+    pub honest_share: Option<f64>,
     /// Spearman correlation between reward and ground-truth value over the contributors that
-    /// have one; `None` when fewer than two have one.
+    /// have one; `None` when fewer than two have one, or when the rewards or the values are
+    /// all equal (a rank correlation is then undefined).
     pub spearman_vs_truth: Option<f64>,
     /// Which ground truth: leave-one-out retraining or the generator's clean original items,
     /// and what file Datanets were judged against (or that they have no ground truth).
@@ -175,18 +202,25 @@ pub struct AttackResult {
     pub kind: String,
     /// Identities used.
     pub identities: u32,
-    /// What the attack cost: stakes lost, fees paid, gas.
+    /// OPEN the attack put at risk: stake posted behind its contributions, inference fees
+    /// paid, and OPEN staked in governance (docs/metrics.md).
+    pub capital: f64,
+    /// OPEN it lost: stake slashed plus inference fees paid (gas is paid in ETH and not
+    /// counted).
     pub cost: f64,
-    /// What it earned: rewards and owner fees.
+    /// OPEN it received: contributor rewards, model-owner fees and staking rewards.
     pub revenue: f64,
     /// Stake slashed.
     pub slashed: f64,
-    /// `(revenue - cost) / cost`; 0 when nothing was spent.
-    pub roi: f64,
-    /// Of the contributions the protocol flagged (rejected or slashed), the share that were this kind's.
-    pub detection_precision: f64,
-    /// Share of this kind's contributions that were flagged.
-    pub detection_recall: f64,
+    /// Return on capital, `(revenue - cost) / capital`; `None` when no capital was put at
+    /// risk (colluding reviewers spend only gas).
+    pub roi: Option<f64>,
+    /// Of the contributions the protocol flagged (rejected or slashed), the share that were
+    /// this kind's; `None` when nothing was flagged or the kind made no contributions.
+    pub detection_precision: Option<f64>,
+    /// Share of this kind's contributions that were flagged; `None` when the kind made no
+    /// contributions.
+    pub detection_recall: Option<f64>,
 }
 
 /// Whole-run economy (amounts in OPEN).
@@ -204,8 +238,8 @@ pub struct Economy {
     pub treasury: f64,
     /// Left in reward pools at the end.
     pub pools: f64,
-    /// Staker rewards over the average stake, over the run.
-    pub staking_yield: f64,
+    /// Staker rewards over the average stake, over the run; `None` when nothing was staked.
+    pub staking_yield: Option<f64>,
     /// Stake slashed over the run.
     pub slashed: f64,
 }
@@ -242,6 +276,10 @@ pub struct ProposalResult {
     pub proposed: u32,
     /// Epoch it was executed in, if it passed.
     pub executed: Option<u32>,
+    /// Where it stands at the end of the run, from StakingGovernance: `active` (voting),
+    /// `passed` (vote won, not yet queued), `queued` (behind the timelock), `executed` or
+    /// `defeated`.
+    pub state: String,
     /// Votes for and against (OPEN of stake).
     pub votes: [f64; 2],
 }

@@ -15,8 +15,9 @@ pub struct Table {
 
 /// Formats an amount with thousands separators and two decimals.
 pub fn amount(x: f64) -> String {
-    let negative = x < 0.0;
     let text = format!("{:.2}", x.abs());
+    // A tiny negative amount rounds to 0.00: never print `-0.00`.
+    let negative = x < 0.0 && text.bytes().any(|b| (b'1'..=b'9').contains(&b));
     let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
@@ -28,9 +29,27 @@ pub fn amount(x: f64) -> String {
     format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
 }
 
+/// Three decimals (three significant digits below 0.001, so a small yield does not read
+/// as zero); never `-0.000`.
 fn ratio(x: f64) -> String {
-    format!("{x:.3}")
+    if x != 0.0 && x.abs() < 0.001 {
+        return format!("{x:.2e}");
+    }
+    let text = format!("{x:.3}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+        _ => text,
+    }
 }
+
+/// A figure that may be undefined: three decimals, or `undefined` (docs/metrics.md says
+/// when each figure is).
+fn maybe(x: Option<f64>) -> String {
+    x.map_or_else(|| UNDEFINED.into(), ratio)
+}
+
+/// How an undefined (null) figure is shown.
+pub const UNDEFINED: &str = "undefined";
 
 /// Every table of a report, in display order.
 pub fn all(report: &Report) -> Vec<Table> {
@@ -38,16 +57,42 @@ pub fn all(report: &Report) -> Vec<Table> {
     let e = &r.economy;
     let f = &r.fairness;
     let c = &r.chain;
-    let mut tables = vec![
+    let mut tables = Vec::new();
+    if !report.claims.is_empty() {
+        tables.push(Table {
+            title: "Claims ([[expect]])",
+            headers: vec!["figure", "claim", "found", "holds", "why"],
+            rows: report
+                .claims
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.path.clone(),
+                        c.claim.clone(),
+                        c.value
+                            .as_ref()
+                            .map_or_else(|| "-".into(), |v| v.to_string()),
+                        if c.holds {
+                            "yes".into()
+                        } else {
+                            format!("NO: {}", c.problem.clone().unwrap_or_default())
+                        },
+                        c.why.clone(),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    tables.extend([
         Table {
             title: "Fairness",
             headers: vec!["measure", "value"],
             rows: vec![
-                vec!["Gini of rewards".into(), ratio(f.gini)],
-                vec!["honest share of rewards".into(), ratio(f.honest_share)],
+                vec!["Gini of rewards".into(), maybe(f.gini)],
+                vec!["honest share of rewards".into(), maybe(f.honest_share)],
                 vec![
                     format!("Spearman(reward, {})", f.truth),
-                    f.spearman_vs_truth.map_or_else(|| "none".into(), ratio),
+                    maybe(f.spearman_vs_truth),
                 ],
             ],
         },
@@ -62,7 +107,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 vec!["treasury".into(), amount(e.treasury)],
                 vec!["left in reward pools".into(), amount(e.pools)],
                 vec!["slashed".into(), amount(e.slashed)],
-                vec!["staking yield over the run".into(), ratio(e.staking_yield)],
+                vec!["staking yield over the run".into(), maybe(e.staking_yield)],
             ],
         },
         Table {
@@ -102,17 +147,18 @@ pub fn all(report: &Report) -> Vec<Table> {
                 })
                 .collect(),
         },
-    ];
+    ]);
     if !r.attacks.is_empty() {
         tables.push(Table {
             title: "Attacks",
             headers: vec![
                 "kind",
                 "identities",
+                "capital",
                 "cost",
                 "revenue",
                 "slashed",
-                "return on cost",
+                "return on capital",
                 "detection precision",
                 "detection recall",
             ],
@@ -123,12 +169,13 @@ pub fn all(report: &Report) -> Vec<Table> {
                     vec![
                         a.kind.clone(),
                         a.identities.to_string(),
+                        amount(a.capital),
                         amount(a.cost),
                         amount(a.revenue),
                         amount(a.slashed),
-                        ratio(a.roi),
-                        ratio(a.detection_precision),
-                        ratio(a.detection_recall),
+                        maybe(a.roi),
+                        maybe(a.detection_precision),
+                        maybe(a.detection_recall),
                     ]
                 })
                 .collect(),
@@ -170,7 +217,9 @@ pub fn all(report: &Report) -> Vec<Table> {
     if !r.governance.is_empty() {
         tables.push(Table {
             title: "Governance",
-            headers: vec!["proposal", "proposed", "executed", "for", "against"],
+            headers: vec![
+                "proposal", "proposed", "state", "executed", "for", "against",
+            ],
             rows: r
                 .governance
                 .iter()
@@ -178,6 +227,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                     vec![
                         p.description.clone(),
                         p.proposed.to_string(),
+                        p.state.clone(),
                         p.executed.map_or("no".into(), |e| e.to_string()),
                         amount(p.votes[0]),
                         amount(p.votes[1]),

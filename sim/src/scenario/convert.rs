@@ -17,15 +17,12 @@ use olsim_ml::model::{LoraConfig, LoraTargets, MlpConfig, ModelError, TrainConfi
 use rand::RngExt;
 use thiserror::Error;
 
+use crate::units::{OPEN_DECIMALS, USD_DECIMALS, got, open_wei, to_fixed};
+
 use super::schema::{
     AttackKind, DEFAULT_HIDDEN, DatanetConfig, FeeSplitConfig, ModelConfig, ModelKind, Parameter,
     Proposal, Scenario, Source, Tokenomics,
 };
-
-/// Decimals of OPEN amounts on chain.
-pub const OPEN_DECIMALS: u32 = 18;
-/// Decimals of the USD price on chain (`openPriceUsdE8`).
-pub const USD_DECIMALS: u32 = 8;
 
 /// A field whose value cannot be converted.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -70,54 +67,12 @@ pub enum ConvertError {
     Model(#[from] ModelError),
 }
 
-/// `"got {v}; allowed: {allowed}"`.
-pub(crate) fn got(v: impl std::fmt::Display, allowed: &str) -> String {
-    format!("got {v}; allowed: {allowed}")
-}
-
-/// A decimal number as an integer of `10^-decimals` units, exactly as written (`0.1` OPEN is
-/// 10^17 wei): the number's shortest round-trip decimal form is parsed, never its binary
-/// approximation scaled.
-pub(crate) fn to_fixed(v: f64, decimals: u32) -> Result<U256, String> {
-    let allowed = format!("a finite number >= 0 with at most {decimals} decimals");
-    if !v.is_finite() || v < 0.0 {
-        return Err(got(v, &allowed));
-    }
-    let text = format!("{v}");
-    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    if frac.len() > decimals as usize {
-        return Err(got(v, &allowed));
-    }
-    let digits = format!("{int}{frac:0<width$}", width = decimals as usize);
-    U256::from_str_radix(&digits, 10).map_err(|_| got(v, &allowed))
-}
-
-/// The inverse of [`to_fixed`] (nearest `f64`).
-pub(crate) fn from_fixed(v: U256, decimals: u32) -> f64 {
-    let digits = format!("{v:0>width$}", width = decimals as usize + 1);
-    let (int, frac) = digits.split_at(digits.len() - decimals as usize);
-    format!("{int}.{frac}").parse().unwrap_or(f64::NAN)
-}
-
 /// A fraction in `[0, 1]` as basis points; it must be a whole number of basis points.
 pub(crate) fn to_bps(v: f64) -> Result<u16, String> {
     let allowed = "a fraction in [0, 1] in steps of 0.0001 (one basis point)";
     match to_fixed(v, 4) {
         Ok(bps) if bps <= U256::from(10_000) => Ok(bps.to::<u16>()),
         _ => Err(got(v, allowed)),
-    }
-}
-
-/// An OPEN amount in token wei.
-pub(crate) fn open_wei(v: f64) -> Result<U256, String> {
-    to_fixed(v, OPEN_DECIMALS).map_err(|e| format!("{e} (OPEN)"))
-}
-
-/// A positive OPEN amount in token wei.
-pub(crate) fn positive_open(v: f64) -> Result<U256, String> {
-    match open_wei(v) {
-        Ok(w) if !w.is_zero() => Ok(w),
-        _ => Err(got(v, "an amount of OPEN > 0 with at most 18 decimals")),
     }
 }
 
@@ -352,20 +307,34 @@ impl Proposal {
     }
 }
 
-/// A generated Datanet's generator spec, and which of its contributors are sybil identities.
+/// A generated Datanet's generator spec, and which of its contributors are identities of
+/// attackers that the generator draws as honest (sybils, attribution gamers).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeneratedDatanet {
     /// The spec to hand to [`olsim_ml::data::Datanet::generate`].
     pub spec: DatanetSpec,
-    /// One entry per sybil attacker: the identities it controls (ground truth).
-    pub sybils: Vec<SybilGroup>,
+    /// One entry per such attacker: the identities it controls (ground truth).
+    pub groups: Vec<AttackerIdentities>,
 }
 
-/// The identities of one sybil attacker.
+impl GeneratedDatanet {
+    /// The `[[attackers]]` entry and kind that controls contributor `id`, if one of
+    /// [`Self::groups`] does.
+    pub fn attack_of(&self, id: ContributorId) -> Option<(usize, AttackKind)> {
+        self.groups
+            .iter()
+            .find(|g| g.identities.contains(&id))
+            .map(|g| (g.attacker, g.kind))
+    }
+}
+
+/// The identities of one attacker whose data the generator draws as honest.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SybilGroup {
+pub struct AttackerIdentities {
     /// Index of its `[[attackers]]` entry.
     pub attacker: usize,
+    /// Its kind (`sybil` or `attribution_gaming`).
+    pub kind: AttackKind,
     /// Which of the entry's `count` attackers it is.
     pub member: u32,
     /// The contributor ids it submits under.
@@ -452,24 +421,30 @@ impl Scenario {
 
     /// The generator spec of generated Datanet `index`, seeded with `run.seed`:
     /// [`Scenario::population`] built by [`build_population`], then one honest-quality
-    /// contributor per sybil identity. A sybil attacker draws its quality, coverage and
-    /// counts like an honest contributor from the stream
-    /// `"scenario/<datanet>/sybil/<entry>/<member>"` and splits its records and documents
-    /// evenly over its identities.
+    /// contributor per sybil identity and per attribution gamer. Such an attacker draws its
+    /// quality, coverage and counts like an honest contributor from the stream
+    /// `"scenario/<datanet>/<kind>/<entry>/<member>"`; a sybil splits its records and
+    /// documents evenly over its identities, an attribution gamer has one identity whose
+    /// data the engine then crafts (`engine::attacks::attribution_gaming`).
     pub fn datanet_spec(&self, index: usize) -> Result<GeneratedDatanet, ConvertError> {
         let pop = self.population(index)?;
         let d = &self.datanets[index];
         let seed = self.run.seed;
         let mut contributors = build_population(seed, d.domain, &pop)?;
-        let mut sybils = Vec::new();
+        let mut groups = Vec::new();
         let dim = d.domain.dim();
         for (entry, a) in self.attackers.iter().enumerate() {
-            if a.kind != AttackKind::Sybil || a.datanet.as_deref() != Some(d.name.as_str()) {
+            let ids = match a.kind {
+                AttackKind::Sybil => a.identities().max(1) as usize,
+                AttackKind::AttributionGaming => 1,
+                _ => continue,
+            };
+            if a.datanet.as_deref() != Some(d.name.as_str()) {
                 continue;
             }
-            let ids = a.identities().max(1) as usize;
             for member in 0..a.count {
-                let mut rng = stream(seed, &format!("scenario/{}/sybil/{entry}/{member}", d.name));
+                let name = format!("scenario/{}/{}/{entry}/{member}", d.name, a.kind.name());
+                let mut rng = stream(seed, &name);
                 let quality = rng.random_range(pop.quality.0..=pop.quality.1);
                 let fraction = rng.random_range(pop.coverage.0..=pop.coverage.1);
                 let coverage = Coverage::random(&mut rng, dim, fraction);
@@ -488,8 +463,9 @@ impl Scenario {
                         documents: docs,
                     });
                 }
-                sybils.push(SybilGroup {
+                groups.push(AttackerIdentities {
                     attacker: entry,
+                    kind: a.kind,
                     member,
                     identities,
                 });
@@ -506,7 +482,7 @@ impl Scenario {
                 sentences: range_usize(t.sentences),
             },
         };
-        Ok(GeneratedDatanet { spec, sybils })
+        Ok(GeneratedDatanet { spec, groups })
     }
 
     /// The domain a classifier's features come from (that of its first Datanet).

@@ -14,6 +14,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod expect;
 pub mod schema;
 pub mod validate;
 
@@ -25,10 +26,53 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::de::DeTable;
 
-pub use convert::{ConvertError, GeneratedDatanet, InvalidValue, ParamChange, SybilGroup};
+pub use convert::{AttackerIdentities, ConvertError, GeneratedDatanet, InvalidValue, ParamChange};
 pub use error::{Diagnostic, ScenarioError};
 pub use schema::*;
 pub use validate::Issue;
+
+impl Inference {
+    /// Calls each live model gets in one epoch, for models offered at `(price, weight)` in
+    /// popularity order: `calls_per_epoch` spread by `popularity`, each model's part scaled by
+    /// `(price / reference_price)^-price_elasticity` (so a model priced above the reference
+    /// sells fewer calls in total, not only a smaller share), rounded to whole calls that add
+    /// up to the rounded total (largest remainders first, ties to the earlier model).
+    pub fn demand(&self, offers: &[(f64, f64)]) -> Vec<u64> {
+        let popularity: Vec<f64> = offers
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, weight))| match self.popularity {
+                Popularity::Uniform => 1.0,
+                Popularity::Zipf => 1.0 / ((k + 1) as f64).powf(self.zipf_exponent),
+                Popularity::Weights => weight,
+            })
+            .collect();
+        let sum: f64 = popularity.iter().sum();
+        if sum <= 0.0 {
+            return vec![0; offers.len()];
+        }
+        let exact: Vec<f64> = offers
+            .iter()
+            .zip(&popularity)
+            .map(|(&(price, _), p)| {
+                let relative = price / self.reference_price;
+                self.calls_per_epoch as f64 * p / sum * relative.powf(-self.price_elasticity)
+            })
+            .collect();
+        let total = exact.iter().sum::<f64>().round() as u64;
+        let mut calls: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+        let mut order: Vec<usize> = (0..exact.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (fa, fb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+            fb.total_cmp(&fa).then(a.cmp(&b))
+        });
+        let short = total.saturating_sub(calls.iter().sum());
+        for &i in order.iter().cycle().take(short as usize) {
+            calls[i] += 1;
+        }
+        calls
+    }
+}
 
 impl Scenario {
     /// Reads, parses and validates the scenario file at `path`; data files named in it are
@@ -105,22 +149,34 @@ impl Scenario {
         honest + attackers
     }
 
-    /// Inference calls the run asks for: `[inference]` demand over every epoch plus
-    /// wash-inference calls from their start epoch (grant-funded models' demand depends on
-    /// which teams deliver and is not counted).
+    /// Inference calls the run asks for when every `[[models]]` entry is registered in its
+    /// `train_epoch` (as it is once it has accepted data to train on): each epoch's
+    /// `[inference]` demand ([`Inference::demand`]) over the models live then, plus
+    /// wash-inference calls from their start epoch on a live model. Grant-funded models'
+    /// demand depends on which teams deliver and is not counted.
     pub fn inference_calls(&self) -> u64 {
-        let epochs = u64::from(self.run.epochs);
-        let wash: u64 = self
-            .attackers
-            .iter()
-            .filter(|a| a.kind == AttackKind::WashInference)
-            .map(|a| {
-                u64::from(a.count)
-                    * a.calls_per_epoch()
-                    * epochs.saturating_sub(u64::from(a.start_epoch))
-            })
-            .sum();
-        self.inference.calls_per_epoch * epochs + wash
+        let mut total = 0;
+        for epoch in 0..self.run.epochs {
+            let live: Vec<(f64, f64)> = self
+                .models
+                .iter()
+                .filter(|m| m.train_epoch <= epoch)
+                .map(|m| (m.price, m.weight))
+                .collect();
+            total += self.inference.demand(&live).iter().sum::<u64>();
+            total += self
+                .attackers
+                .iter()
+                .filter(|a| a.kind == AttackKind::WashInference && a.start_epoch <= epoch)
+                .filter(|a| {
+                    self.models
+                        .iter()
+                        .any(|m| Some(&m.name) == a.model.as_ref() && m.train_epoch <= epoch)
+                })
+                .map(|a| u64::from(a.count) * a.calls_per_epoch())
+                .sum::<u64>();
+        }
+        total
     }
 
     /// One line describing the run (`contributors` counts generated identities; a file

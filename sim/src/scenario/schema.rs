@@ -12,13 +12,13 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use olsim_chain::protocol::ProtocolParams;
-use olsim_ml::data::{Domain, PopulationSpec, TextParams};
+use olsim_ml::data::{Behaviour, Domain, PopulationSpec, TextParams};
 use olsim_ml::model::TrainConfig;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::convert::{USD_DECIMALS, from_fixed};
+use crate::units::{USD_DECIMALS, from_fixed};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,10 @@ pub struct Scenario {
     /// `[grants]`: the OpenCircle fund and its grant cohorts.
     #[serde(default)]
     pub grants: Grants,
+    /// `[[expect]]`: claims about the run's own result, checked after it
+    /// ([`super::expect`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<super::expect::Expectation>,
     /// The folder `datanets[].file` paths are relative to: the scenario file's folder, set by
     /// [`Scenario::parse`] (not a field of the file). `None`: the current directory.
     #[serde(skip)]
@@ -629,13 +633,17 @@ pub enum AttackKind {
     WashInference,
     /// Reviewers who accept attackers' contributions and reject honest ones.
     ColludingReviewers,
-    /// Crafts data to inflate its attribution score (high-influence points, frequent spans).
+    /// Crafts data to inflate its attribution score: records placed where served inputs
+    /// concentrate, labelled as the base model predicts (classification Datanets).
     AttributionGaming,
+    /// Stakes OPEN just before each epoch's inference payments and unstakes after them, to
+    /// take the stakers' fee share without holding stake over time.
+    JitStaker,
 }
 
 impl AttackKind {
     /// Every kind, in file-name order.
-    pub const ALL: [AttackKind; 8] = [
+    pub const ALL: [AttackKind; 9] = [
         AttackKind::Sybil,
         AttackKind::Copycat,
         AttackKind::LabelFlip,
@@ -644,7 +652,20 @@ impl AttackKind {
         AttackKind::WashInference,
         AttackKind::ColludingReviewers,
         AttackKind::AttributionGaming,
+        AttackKind::JitStaker,
     ];
+
+    /// The kind whose data the generator draws with `behaviour`; `None` for honest data
+    /// (which sybils and attribution gamers also start from).
+    pub fn of_behaviour(behaviour: &Behaviour) -> Option<AttackKind> {
+        match behaviour {
+            Behaviour::Honest => None,
+            Behaviour::LabelFlip { .. } => Some(AttackKind::LabelFlip),
+            Behaviour::Backdoor { .. } => Some(AttackKind::Backdoor),
+            Behaviour::Spammer => Some(AttackKind::Spammer),
+            Behaviour::Copycat { .. } => Some(AttackKind::Copycat),
+        }
+    }
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
@@ -657,6 +678,7 @@ impl AttackKind {
             AttackKind::WashInference => "wash_inference",
             AttackKind::ColludingReviewers => "colluding_reviewers",
             AttackKind::AttributionGaming => "attribution_gaming",
+            AttackKind::JitStaker => "jit_staker",
         }
     }
 
@@ -670,6 +692,7 @@ impl AttackKind {
             AttackKind::Spammer => &["datanet"],
             AttackKind::WashInference => &["model", "calls_per_epoch"],
             AttackKind::ColludingReviewers | AttackKind::AttributionGaming => &["datanet", "rate"],
+            AttackKind::JitStaker => &["stake"],
         }
     }
 
@@ -678,7 +701,7 @@ impl AttackKind {
     pub fn contributes_data(self) -> bool {
         !matches!(
             self,
-            AttackKind::WashInference | AttackKind::ColludingReviewers
+            AttackKind::WashInference | AttackKind::ColludingReviewers | AttackKind::JitStaker
         )
     }
 
@@ -699,6 +722,8 @@ pub fn default_perturb() -> f64 {
 }
 /// Default of `identities` for sybils.
 pub const DEFAULT_IDENTITIES: u32 = 10;
+/// Default of `stake` for just-in-time stakers, OPEN.
+pub const DEFAULT_JIT_STAKE: f64 = 100_000.0;
 /// Default of `calls_per_epoch` for wash-inference attackers.
 pub const DEFAULT_WASH_CALLS: u64 = 100;
 
@@ -738,6 +763,9 @@ pub struct Attacker {
     /// default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_per_epoch: Option<u64>,
+    /// `jit_staker`: OPEN each attacker stakes just in time (> 0, default 100,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stake: Option<f64>,
 }
 
 fn default_count() -> u32 {
@@ -758,6 +786,11 @@ impl Attacker {
     /// `perturb`, or [`default_perturb`].
     pub fn perturb(&self) -> f64 {
         self.perturb.unwrap_or_else(default_perturb)
+    }
+
+    /// `stake`, or [`DEFAULT_JIT_STAKE`].
+    pub fn stake(&self) -> f64 {
+        self.stake.unwrap_or(DEFAULT_JIT_STAKE)
     }
 
     /// `calls_per_epoch`, or [`DEFAULT_WASH_CALLS`].

@@ -6,8 +6,9 @@ use olsim_chain::protocol::{OPEN, ProtocolParams};
 use olsim_ml::data::{Datanet, Domain};
 use olsim_ml::model::LoraTargets;
 
-use super::convert::{from_fixed, to_bps, to_fixed};
+use super::convert::to_bps;
 use super::*;
+use crate::units::{from_fixed, to_fixed};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -248,6 +249,7 @@ fn exhaustive() -> Scenario {
         identities: Some(3),
         perturb: Some(0.1),
         calls_per_epoch: Some(5),
+        stake: Some(10.0),
     };
     Scenario {
         run: Run {
@@ -319,6 +321,15 @@ fn exhaustive() -> Scenario {
             }],
             ..Grants::default()
         },
+        expect: vec![crate::scenario::expect::Expectation {
+            path: "fairness.gini".into(),
+            below: Some(1.0),
+            above: Some(0.0),
+            at_most: Some(1.0),
+            at_least: Some(0.0),
+            equals: Some(toml::Value::Boolean(true)),
+            why: "every field".into(),
+        }],
         dir: None,
     }
 }
@@ -491,8 +502,8 @@ fn generated_datanet_spec_holds_every_contributor_and_generates() {
         g.spec.contributors.len(),
         honest + (sybil.count * sybil.identities()) as usize
     );
-    assert_eq!(g.sybils.len(), sybil.count as usize);
-    for group in &g.sybils {
+    assert_eq!(g.groups.len(), sybil.count as usize);
+    for group in &g.groups {
         assert_eq!(group.identities.len(), sybil.identities() as usize);
         let specs: Vec<_> = group
             .identities

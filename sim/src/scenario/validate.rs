@@ -8,11 +8,12 @@ use std::path::Path;
 use alloy_primitives::U256;
 use olsim_chain::protocol::{OPEN, total_supply};
 
-use super::convert::{fund_open_wei, got, open_wei, positive_open};
+use super::convert::fund_open_wei;
 use super::schema::{
     AttackKind, Attacker, Cohort, Contributors, DatanetConfig, Interval, MAX_MILESTONES,
     ModelConfig, ModelKind, Scenario, Source, Task, TextConfig,
 };
+use crate::units::{got, open_wei, positive_open};
 
 /// One semantic problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -588,6 +589,30 @@ impl<'a> Checker<'a> {
                                 ),
                             );
                         }
+                        if let Some(d) = d
+                            && a.kind == AttackKind::AttributionGaming
+                        {
+                            let classifier = s.models.iter().any(|m| {
+                                m.kind == ModelKind::Classifier && m.datanets.contains(name)
+                            });
+                            if d.task != Task::Classification || !classifier {
+                                self.push(
+                                    format!("{p}.datanet"),
+                                    format!(
+                                        "kind `attribution_gaming` crafts classification records for the \
+                                         influence attribution of a classifier, but Datanet \
+                                         `{name}` is {}; allowed: a classification Datanet that \
+                                         a classifier in [[models]] trains on (span gaming of \
+                                         language models is not modelled yet)",
+                                        if d.task != Task::Classification {
+                                            "a text Datanet"
+                                        } else {
+                                            "trained on by no classifier"
+                                        }
+                                    ),
+                                );
+                            }
+                        }
                         if matches!(
                             a.kind,
                             AttackKind::LabelFlip
@@ -630,6 +655,14 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn expectations(&mut self) {
+        for (i, e) in self.s.expect.iter().enumerate() {
+            for (field, problem) in e.problems() {
+                self.push(format!("expect[{i}].{field}"), problem);
+            }
+        }
+    }
+
     fn attacker_fields(&mut self, p: &str, a: &Attacker) {
         let set = [
             ("datanet", a.datanet.is_some()),
@@ -638,6 +671,7 @@ impl<'a> Checker<'a> {
             ("identities", a.identities.is_some()),
             ("perturb", a.perturb.is_some()),
             ("calls_per_epoch", a.calls_per_epoch.is_some()),
+            ("stake", a.stake.is_some()),
         ];
         let takes = a.kind.fields();
         for (field, present) in set {
@@ -666,6 +700,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(n) = a.calls_per_epoch {
             self.count(format!("{p}.calls_per_epoch"), n, 1);
+        }
+        if let Some(x) = a.stake {
+            self.check(format!("{p}.stake"), positive_open(x).map(|_| ()));
         }
     }
 
@@ -791,6 +828,7 @@ pub fn check(s: &Scenario) -> Vec<Issue> {
     c.stakers();
     c.proposals();
     c.attackers();
+    c.expectations();
     c.grants();
     c.issues
 }

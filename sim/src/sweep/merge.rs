@@ -62,14 +62,19 @@ pub struct Row {
 /// A metric's column name and how to read it from a report.
 type Metric = (&'static str, fn(&Report) -> Option<f64>);
 
-/// The metrics every run has (`spearman` is `None` without ground truth).
-const FIXED: [Metric; 5] = [
-    ("gini", |r| Some(r.result.fairness.gini)),
-    ("honest_share", |r| Some(r.result.fairness.honest_share)),
+/// The metrics every run has (`None` where a figure is undefined, docs/metrics.md);
+/// `claims_failed` counts the scenario's `[[expect]]` claims that do not hold at the point
+/// (`None` when it states none), so a sweep shows where a design goal stops holding.
+const FIXED: [Metric; 6] = [
+    ("gini", |r| r.result.fairness.gini),
+    ("honest_share", |r| r.result.fairness.honest_share),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
     ("fees", |r| Some(r.result.economy.fees)),
     ("contributor_rewards", |r| {
         Some(r.result.economy.contributor_rewards)
+    }),
+    ("claims_failed", |r| {
+        (!r.claims.is_empty()).then(|| r.claims.iter().filter(|c| !c.holds).count() as f64)
     }),
 ];
 
@@ -201,7 +206,7 @@ fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
                 .attacks
                 .iter()
                 .find(|a| a.kind == kind)
-                .map(|a| a.roi),
+                .and_then(|a| a.roi),
             None => FIXED
                 .iter()
                 .find(|(n, _)| n == name)

@@ -1,0 +1,163 @@
+//! One epoch as a pipeline of stages, in the order they run (written here once):
+//!
+//! 1. **Arrivals and stake**: stakers stake (epoch 0); contributors due this epoch submit
+//!    their data with their stake ([`Sim::contribute`]).
+//! 2. **Review**: reviewers vote on pending contributions until the registry decides them.
+//! 3. **Grants**: OpenCircle cohorts apply and are approved; due milestones are released or
+//!    fail.
+//! 4. **Training and registration**: models due for (re)training are fine-tuned on their
+//!    Datanets' accepted data; those trained for the first time are registered.
+//! 5. **Governance**: proposals past their vote are queued, past their timelock executed;
+//!    this epoch's proposals are opened and voted on.
+//! 6. **Demand and payment**: just-in-time stakers stake; users (and wash traders) pay for
+//!    this epoch's calls.
+//! 7. **Serving**: every trained model serves the calls paid for it (OpenLoRA).
+//! 8. **Attribution**: a sample of each model's served outputs is attributed to the
+//!    contributors of its training data (influence or suffix-array spans).
+//! 9. **Settlement and slashing**: the attributor slashes harmful contributions and pays
+//!    each model's contributor pool by attribution weight (push or Merkle claims).
+//! 10. **Staking claims**: stakers claim their fee share; just-in-time stakers claim and
+//!     unstake.
+//!
+//! Then the epoch's books are closed and the simulated clock moves one epoch on.
+
+use std::collections::BTreeMap;
+
+use olsim_ml::data::ContributorId;
+
+use super::models::Served;
+use super::{EngineError, Sim};
+
+/// A stage of the epoch pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Stakers stake (epoch 0) and contributions arrive with their stake.
+    Arrivals,
+    /// Reviewers decide pending contributions.
+    Review,
+    /// OpenCircle grants move.
+    Grants,
+    /// Models are fine-tuned and registered.
+    Training,
+    /// Proposals advance and open.
+    Governance,
+    /// Inference calls are paid for.
+    Payment,
+    /// Paid calls are served.
+    Serving,
+    /// Served outputs are attributed to training data.
+    Attribution,
+    /// Harmful data is slashed; reward pools are paid out.
+    Settlement,
+    /// Stakers claim their share.
+    StakingClaims,
+}
+
+/// Every stage, in the order an epoch runs them.
+pub const PIPELINE: [Stage; 10] = [
+    Stage::Arrivals,
+    Stage::Review,
+    Stage::Grants,
+    Stage::Training,
+    Stage::Governance,
+    Stage::Payment,
+    Stage::Serving,
+    Stage::Attribution,
+    Stage::Settlement,
+    Stage::StakingClaims,
+];
+
+/// Attribution weight per contributing identity `(datanet, contributor)`.
+pub type Weights = BTreeMap<(usize, ContributorId), f64>;
+
+/// What one stage hands the next within an epoch.
+#[derive(Default)]
+struct Carry {
+    /// Calls paid per model (Payment -> Serving).
+    paid: Vec<u64>,
+    /// What each model served (Serving -> Attribution).
+    served: Vec<Served>,
+    /// Attribution weights per model, `None` for models that served nothing
+    /// (Attribution -> Settlement).
+    weights: Vec<Option<Weights>>,
+}
+
+/// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, then closes the epoch's books
+/// and moves the clock on.
+pub(super) fn run_epoch(sim: &mut Sim, epoch: u32) -> Result<(), EngineError> {
+    let mut carry = Carry::default();
+    for stage in PIPELINE {
+        run_stage(sim, stage, epoch, &mut carry)?;
+    }
+    sim.close_epoch(epoch)?;
+    sim.chain.advance_time(sim.scenario.run.epoch_seconds)?;
+    Ok(())
+}
+
+fn run_stage(
+    sim: &mut Sim,
+    stage: Stage,
+    epoch: u32,
+    carry: &mut Carry,
+) -> Result<(), EngineError> {
+    match stage {
+        Stage::Arrivals => {
+            if epoch == 0 {
+                sim.stake(epoch)?;
+            }
+            sim.contribute(epoch)
+        }
+        Stage::Review => sim.review(epoch),
+        Stage::Grants => sim.run_grants(epoch),
+        Stage::Training => {
+            let mut fresh = Vec::new();
+            for m in 0..sim.models.len() {
+                if sim.models[m].due(epoch)
+                    && sim.train_model(m)?
+                    && sim.models[m].chain_id.is_none()
+                {
+                    fresh.push(m);
+                }
+            }
+            sim.register(epoch, &fresh)
+        }
+        Stage::Governance => {
+            sim.advance_proposals(epoch)?;
+            sim.propose(epoch)
+        }
+        Stage::Payment => {
+            sim.jit_stake(epoch)?;
+            let demand = sim.demand();
+            carry.paid = sim.pay(epoch, &demand)?;
+            Ok(())
+        }
+        Stage::Serving => {
+            carry.served = sim.serve(epoch, &carry.paid)?;
+            sim.served += carry.served.iter().map(|s| s.len() as u64).sum::<u64>();
+            Ok(())
+        }
+        Stage::Attribution => {
+            carry.weights = Vec::with_capacity(carry.served.len());
+            for (m, served) in carry.served.iter().enumerate() {
+                let live = sim.models[m].chain_id.is_some() && served.len() > 0;
+                carry.weights.push(match live {
+                    true => Some(sim.attribution_weights(m, epoch, served)?),
+                    false => None,
+                });
+            }
+            Ok(())
+        }
+        Stage::Settlement => {
+            for (m, weights) in std::mem::take(&mut carry.weights).into_iter().enumerate() {
+                if let Some(weights) = weights {
+                    sim.settle(epoch, m, &weights)?;
+                }
+            }
+            Ok(())
+        }
+        Stage::StakingClaims => {
+            sim.claim_staking(epoch)?;
+            sim.jit_unstake(epoch)
+        }
+    }
+}

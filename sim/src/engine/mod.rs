@@ -159,6 +159,8 @@ struct Sim {
     epochs: Vec<crate::report::EpochResult>,
     lm: Option<lm::LmWorld>,
     served: u64,
+    /// Attribution gamers' plans.
+    gamers: Vec<attacks::attribution_gaming::Gamer>,
     /// Just-in-time staking attackers.
     jit_stakers: Vec<attacks::jit_staker::JitStaker>,
     /// Round-robin position of the next paying user, kept across epochs.

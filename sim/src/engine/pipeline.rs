@@ -1,7 +1,7 @@
 //! One epoch as a pipeline of stages, in the order they run (written here once):
 //!
-//! 1. **Arrivals and stake**: stakers stake (epoch 0); contributors due this epoch submit
-//!    their data with their stake ([`Sim::contribute`]).
+//! 1. **Arrivals and stake**: stakers stake (epoch 0); attribution gamers due this epoch
+//!    craft their records; contributors due this epoch submit their data with their stake.
 //! 2. **Review**: reviewers vote on pending contributions until the registry decides them.
 //! 3. **Grants**: OpenCircle cohorts apply and are approved; due milestones are released or
 //!    fail.
@@ -105,6 +105,7 @@ fn run_stage(
             if epoch == 0 {
                 sim.stake(epoch)?;
             }
+            sim.craft_gaming(epoch)?;
             sim.contribute(epoch)
         }
         Stage::Review => sim.review(epoch),

@@ -38,7 +38,7 @@ impl Sim {
             .map(|i| actors.add(format!("committee-{i}"), Role::Committee))
             .collect();
 
-        let mut base = models::BaseModels::default();
+        let mut gamers = Vec::new();
         let mut datanets = Vec::new();
         for (index, config) in scenario.datanets.iter().enumerate() {
             let (data, generated) = match config.source {
@@ -82,7 +82,7 @@ impl Sim {
                 None => Identity::from_file(&scenario, config, &data, &mut actors)?,
             };
             let items = DatanetState::items_by_contributor(&data, config.task);
-            let mut net = DatanetState {
+            let net = DatanetState {
                 items,
                 name: config.name.clone(),
                 chain_id: U256::ZERO,
@@ -96,7 +96,7 @@ impl Sim {
                 submitted: Default::default(),
             };
             if let Some(generated) = &generated {
-                attribution_gaming::craft(&scenario, index, generated, &mut net, &mut base)?;
+                gamers.extend(attribution_gaming::plan(&scenario, index, generated, &net)?);
             }
             datanets.push(net);
         }
@@ -154,7 +154,8 @@ impl Sim {
             books: books::Books::default(),
             timers: Timers::default(),
             compute: models::Compute::default(),
-            base,
+            base: models::BaseModels::default(),
+            gamers,
             epochs: Vec::new(),
             lm: None,
             served: 0,
@@ -212,6 +213,15 @@ impl Sim {
         }
         for &(g, staker) in &self.stakers {
             budgets.push((staker, open(sc.stakers[g].stake)?, Some(d.governance)));
+        }
+        for g in &self.gamers {
+            let probes = U256::from(g.inputs.len() as u64);
+            let agent = self.datanets[g.datanet].identities[g.identity.0 as usize].agent;
+            budgets.push((
+                agent,
+                probes * open(self.models[g.model].price)?,
+                Some(d.market),
+            ));
         }
         for j in &self.jit_stakers {
             budgets.push((j.agent, j.stake, Some(d.governance)));

@@ -164,6 +164,7 @@ impl Scenario {
                 .map(|m| (m.price, m.weight))
                 .collect();
             total += self.inference.demand(&live).iter().sum::<u64>();
+            total += self.probe_calls(epoch);
             total += self
                 .attackers
                 .iter()
@@ -177,6 +178,43 @@ impl Scenario {
                 .sum::<u64>();
         }
         total
+    }
+
+    /// The `[[models]]` entry that attribution gamers on Datanet `datanet` game: the first
+    /// classifier trained on it.
+    pub fn gamed_model(&self, datanet: &str) -> Option<usize> {
+        self.models.iter().position(|m| {
+            m.kind == ModelKind::Classifier && m.datanets.iter().any(|d| d == datanet)
+        })
+    }
+
+    /// Calls attribution gamers pay for in `epoch` to learn the live model's labels of their
+    /// crafted inputs: one per crafted record, when they contribute after the model they game
+    /// was registered (in an earlier epoch's training stage).
+    fn probe_calls(&self, epoch: u32) -> u64 {
+        let mut calls = 0;
+        for (n, d) in self.datanets.iter().enumerate() {
+            let live = self
+                .gamed_model(&d.name)
+                .is_some_and(|m| self.models[m].train_epoch < epoch);
+            if !live {
+                continue;
+            }
+            let Ok(generated) = self.datanet_spec(n) else {
+                continue;
+            };
+            for g in &generated.groups {
+                let attacker = &self.attackers[g.attacker];
+                if g.kind != AttackKind::AttributionGaming || attacker.start_epoch != epoch {
+                    continue;
+                }
+                for id in &g.identities {
+                    let records = generated.spec.contributors[id.0 as usize].records;
+                    calls += attacker.crafted(records) as u64;
+                }
+            }
+        }
+        calls
     }
 
     /// One line describing the run (`contributors` counts generated identities; a file

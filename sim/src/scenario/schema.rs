@@ -788,6 +788,12 @@ impl Attacker {
         self.perturb.unwrap_or_else(default_perturb)
     }
 
+    /// `attribution_gaming`: how many of its `records` records a gamer crafts,
+    /// `round(rate * records)`.
+    pub fn crafted(&self, records: usize) -> usize {
+        (records as f64 * self.rate()).round() as usize
+    }
+
     /// `stake`, or [`DEFAULT_JIT_STAKE`].
     pub fn stake(&self) -> f64 {
         self.stake.unwrap_or(DEFAULT_JIT_STAKE)

@@ -592,10 +592,7 @@ impl<'a> Checker<'a> {
                         if let Some(d) = d
                             && a.kind == AttackKind::AttributionGaming
                         {
-                            let classifier = s.models.iter().any(|m| {
-                                m.kind == ModelKind::Classifier && m.datanets.contains(name)
-                            });
-                            if d.task != Task::Classification || !classifier {
+                            if d.task != Task::Classification || s.gamed_model(name).is_none() {
                                 self.push(
                                     format!("{p}.datanet"),
                                     format!(

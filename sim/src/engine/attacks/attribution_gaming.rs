@@ -5,97 +5,181 @@
 //! with the gradients of served outputs. Served classifier inputs follow the marketplace's
 //! public query distribution ([`query_input`]), while an honest contributor samples only its
 //! own corner of feature space. A gamer replaces `rate` of its records by inputs drawn from
-//! the query distribution, labelled with what the public base model predicts there: records
-//! that sit where outputs concentrate and agree with the model's own predictions. It submits
-//! them through the same contribute and review path as everyone (`contribute` stakes them;
-//! reviewers judge their labels against the truth like any record).
+//! the query distribution, labelled with what the model predicts there: records that sit
+//! where outputs concentrate and agree with the model's own outputs.
 //!
-//! Ground truth stays honest: a crafted record is clean exactly when the base model's label
-//! is the true label, so reviewers and the ground-truth value see what the data is worth.
+//! It learns those labels as any user would: when a classifier trained on its Datanet is
+//! live, it pays `InferenceMarket.payInference` for one call per crafted input (a cost in
+//! the report) and takes the model's outputs; before that, it uses the public base model's
+//! predictions. It then submits through the same contribute and review path as everyone.
+//!
+//! Ground truth stays honest: a crafted record is clean exactly when its label is the true
+//! label, so reviewers and the ground-truth value see what the data is worth.
 
+use alloy_primitives::U256;
+use olsim_chain::contracts::InferenceMarket;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, RecordKind, record_hash};
-use olsim_ml::model::predict;
+use olsim_ml::model::{Classifier, StepCost, predict};
 use rand::RngExt;
 
-use crate::engine::EngineError;
 use crate::engine::data::DatanetState;
-use crate::engine::models::{BaseModels, query_input};
-use crate::scenario::{AttackKind, GeneratedDatanet, ModelKind, Scenario, Task};
+use crate::engine::models::{Trained, query_input};
+use crate::engine::txs::Action;
+use crate::engine::{EngineError, Sim, open};
+use crate::scenario::{AttackKind, GeneratedDatanet, Scenario};
 
-/// Crafts the records of every attribution gamer of Datanet `n` (see the module docs).
-/// Language-model Datanets are refused by validation, so this only sees classification.
-pub fn craft(
+/// One gamer's plan, made at setup: which of its records it replaces and by which inputs.
+#[derive(Clone, Debug)]
+pub struct Gamer {
+    /// Its Datanet.
+    pub datanet: usize,
+    /// Its identity there.
+    pub identity: ContributorId,
+    /// The `[[models]]` entry whose outputs it games (the Datanet's first classifier).
+    pub model: usize,
+    /// Records it replaces (a seeded choice of `round(rate * records)` of its records).
+    pub items: Vec<u32>,
+    /// The crafted inputs, one per replaced record.
+    pub inputs: Vec<Vec<f32>>,
+}
+
+/// The plans of Datanet `n`'s gamers (validation makes sure a classifier trains on it).
+pub fn plan(
     scenario: &Scenario,
     n: usize,
     generated: &GeneratedDatanet,
-    net: &mut DatanetState,
-    base: &mut BaseModels,
-) -> Result<(), EngineError> {
-    let gamers: Vec<(usize, ContributorId)> = generated
+    net: &DatanetState,
+) -> Result<Vec<Gamer>, EngineError> {
+    let mut out = Vec::new();
+    for group in generated
         .groups
         .iter()
         .filter(|g| g.kind == AttackKind::AttributionGaming)
-        .flat_map(|g| g.identities.iter().map(move |&id| (g.attacker, id)))
-        .collect();
-    if gamers.is_empty() || net.task != Task::Classification {
-        return Ok(());
+    {
+        let model = scenario.gamed_model(&net.name).ok_or_else(|| {
+            EngineError::Scenario(format!(
+                "datanets[{n}] `{}`: attribution gamers need a classifier trained on it",
+                net.name
+            ))
+        })?;
+        let attacker = &scenario.attackers[group.attacker];
+        let dim = scenario.datanets[n].domain.dim();
+        for &identity in &group.identities {
+            let mut rng = stream(
+                scenario.run.seed,
+                &format!("engine/attribution_gaming/{}/{}", net.name, identity.0),
+            );
+            let mut items = net.items[identity.0 as usize].clone();
+            for i in (1..items.len()).rev() {
+                items.swap(i, rng.random_range(0..=i));
+            }
+            items.truncate(attacker.crafted(items.len()));
+            items.sort_unstable();
+            let inputs = items.iter().map(|_| query_input(&mut rng, dim)).collect();
+            out.push(Gamer {
+                datanet: n,
+                identity,
+                model,
+                items,
+                inputs,
+            });
+        }
     }
-    // The base model the Datanet's first classifier fine-tunes: public, like the query
-    // distribution.
-    let Some(model) = scenario
-        .models
-        .iter()
-        .position(|m| m.kind == ModelKind::Classifier && m.datanets.iter().any(|d| *d == net.name))
-    else {
-        return Err(EngineError::Scenario(format!(
-            "datanets[{n}] `{}`: attribution gamers need a classifier trained on it",
-            net.name
-        )));
-    };
-    let mlp = scenario
-        .mlp_config(model)
-        .map_err(|e| EngineError::Scenario(e.to_string()))?;
-    let base = base.get(scenario.run.seed, &mlp)?;
-    let dim = mlp.input_dim;
-    for (entry, id) in gamers {
-        let rate = scenario.attackers[entry].rate();
-        let mut rng = stream(
-            scenario.run.seed,
-            &format!("engine/attribution_gaming/{}/{}", net.name, id.0),
-        );
-        let items = net.items[id.0 as usize].clone();
-        let crafted: Vec<u32> = items
-            .into_iter()
-            .filter(|_| rng.random_bool(rate))
-            .collect();
-        let mut inputs: Vec<_> = crafted
+    Ok(out)
+}
+
+impl Sim {
+    /// Gamers who contribute this epoch label their crafted inputs and write them into
+    /// their records (see the module docs), just before they submit.
+    pub(crate) fn craft_gaming(&mut self, epoch: u32) -> Result<(), EngineError> {
+        let due: Vec<Gamer> = self
+            .gamers
             .iter()
-            .map(|&r| {
-                let mut record = net.data.records[r as usize].clone();
-                record.features = query_input(&mut rng, dim);
-                record
-            })
+            .filter(|g| self.datanets[g.datanet].identities[g.identity.0 as usize].epoch == epoch)
+            .cloned()
             .collect();
-        let labels =
-            predict(&base, &inputs, &Default::default()).map_err(|e| EngineError::Model {
-                model: scenario.models[model].name.clone(),
-                message: format!("base predictions for attribution gaming: {e}"),
-            })?;
-        for (record, label) in inputs.iter_mut().zip(labels) {
-            record.label = label;
-            record.clean = net.data.true_label(&record.features) == Some(label);
-            record.kind = if record.clean {
-                RecordKind::Clean
-            } else {
-                RecordKind::Noisy
+        for gamer in due {
+            let labels = match self.probe(epoch, &gamer)? {
+                Some(labels) => labels,
+                None => {
+                    let mlp = self
+                        .scenario
+                        .mlp_config(gamer.model)
+                        .map_err(|e| EngineError::Scenario(e.to_string()))?;
+                    let base = self.base.get(self.seed, &mlp)?;
+                    labels_of(&base, &gamer, &self.models[gamer.model].name)?
+                }
             };
-            record.copy_of = None;
-            record.hash = record_hash(&record.features, label);
+            let net = &mut self.datanets[gamer.datanet];
+            for ((&r, input), label) in gamer.items.iter().zip(&gamer.inputs).zip(labels) {
+                let clean = net.data.true_label(input) == Some(label);
+                let record = &mut net.data.records[r as usize];
+                record.features = input.clone();
+                record.label = label;
+                record.clean = clean;
+                record.kind = if clean {
+                    RecordKind::Clean
+                } else {
+                    RecordKind::Noisy
+                };
+                record.copy_of = None;
+                record.hash = record_hash(input, label);
+            }
         }
-        for (r, record) in crafted.into_iter().zip(inputs) {
-            net.data.records[r as usize] = record;
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// The live model's labels of the gamer's inputs, paid for through the market; `None`
+    /// when the model is not live yet or the payment was refused.
+    fn probe(&mut self, epoch: u32, gamer: &Gamer) -> Result<Option<Vec<u8>>, EngineError> {
+        let model = &self.models[gamer.model];
+        let (Some(id), Some(Trained::Classifier(_))) = (model.chain_id, &model.trained) else {
+            return Ok(None);
+        };
+        if gamer.inputs.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let count = gamer.inputs.len() as u32;
+        let agent = self.datanets[gamer.datanet].identities[gamer.identity.0 as usize].agent;
+        let pay = Action::call(
+            agent,
+            "pay inference (attribution probe)",
+            self.deployment.market,
+            &InferenceMarket::payInferenceCall {
+                modelId: id,
+                count,
+                maxFee: open(model.price)? * U256::from(count),
+            },
+        );
+        if self.send(epoch, vec![pay])?[0].is_none() {
+            return Ok(None);
+        }
+        let Some(Trained::Classifier(trained)) = &self.models[gamer.model].trained else {
+            unreachable!("checked above");
+        };
+        let labels = labels_of(&trained.model, gamer, &self.models[gamer.model].name)?;
+        let flops = u64::from(count) * trained.model.forward_flops_per_example();
+        self.compute.add(
+            "serving",
+            &StepCost {
+                device: "cpu".into(),
+                wall_seconds: 0.0,
+                flops,
+            },
+        );
+        Ok(Some(labels))
+    }
+}
+
+/// `model`'s predicted class of each of the gamer's inputs.
+fn labels_of<M>(model: &M, gamer: &Gamer, name: &str) -> Result<Vec<u8>, EngineError>
+where
+    M: Classifier<crate::engine::models::Train>,
+{
+    let inputs: Vec<(Vec<f32>, u8)> = gamer.inputs.iter().map(|x| (x.clone(), 0)).collect();
+    predict(model, &inputs, &Default::default()).map_err(|e| EngineError::Model {
+        model: name.to_string(),
+        message: format!("labels for attribution gaming: {e}"),
+    })
 }

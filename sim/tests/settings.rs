@@ -1,0 +1,224 @@
+//! Every setting a new user found misread now does what docs/scenarios.md says, and what a
+//! report prints is defined (docs/metrics.md): each test here failed before the engine
+//! rework that fixed it.
+
+use std::process::Command;
+
+use olsim::engine::{self, RunOptions};
+use olsim::report::{Report, markdown};
+use olsim::scenario::Scenario;
+
+/// The smoke scenario's setting with `extra` TOML spliced in after `[tokenomics]` and the
+/// model price replaced by `price`.
+fn smoke_with(tokenomics: &str, price: &str, inference: &str) -> String {
+    format!(
+        r#"
+[run]
+name = "settings"
+seed = 7
+epochs = 3
+
+[tokenomics]
+review_quorum = 2
+{tokenomics}
+
+[[datanets]]
+name = "finance-signals"
+domain = "finance"
+
+[datanets.contributors]
+count = 6
+records = [20, 40]
+
+[datanets.reviewers]
+count = 2
+accuracy = 0.95
+
+[[models]]
+name = "price-direction"
+kind = "classifier"
+datanets = ["finance-signals"]
+price = {price}
+hidden = [16]
+
+[models.lora]
+rank = 2
+alpha = 4.0
+
+[models.training]
+epochs = 3
+batch_size = 16
+
+[inference]
+users = 4
+calls_per_payment = 50
+{inference}
+"#
+    )
+}
+
+fn run(text: &str) -> Report {
+    let s = Scenario::parse("settings.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    engine::run(&s, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn open_amounts_keep_eighteen_decimals_from_file_to_chain() {
+    // A minimum stake of 0.0000014 OPEN: six decimals kept would stake 0.000001 and every
+    // contribution would revert with StakeTooLow.
+    let r = run(&smoke_with(
+        "min_stake = 0.0000014",
+        "0.01",
+        "calls_per_epoch = 200",
+    ))
+    .result;
+    assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
+    assert_eq!(r.epochs[0].contributions[0], 6);
+    // A price of 1e-7 OPEN per call is 10^11 wei on chain, not 0.
+    let r = run(&smoke_with("", "1e-7", "calls_per_epoch = 200")).result;
+    let calls: u64 = r.epochs.iter().map(|e| e.inference_calls).sum();
+    assert_eq!(calls, 600);
+    assert!(
+        (r.economy.fees - 600.0 * 1e-7).abs() < 1e-15,
+        "{}",
+        r.economy.fees
+    );
+    // A price that would be zero on chain is a located validation error.
+    let err = Scenario::parse("settings.toml", &smoke_with("", "1e-19", "")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("settings.toml:") && text.contains("models[0].price"),
+        "{text}"
+    );
+}
+
+#[test]
+fn price_elasticity_changes_the_calls_sold_not_only_their_split() {
+    // One model at twice the reference price with elasticity 1 sells half the calls.
+    let r = run(&smoke_with(
+        "",
+        "0.02",
+        "calls_per_epoch = 200\nprice_elasticity = 1.0",
+    ))
+    .result;
+    let calls: Vec<u64> = r.epochs.iter().map(|e| e.inference_calls).collect();
+    assert_eq!(calls, vec![100, 100, 100]);
+}
+
+#[test]
+fn undefined_figures_are_null_never_zero() {
+    // No demand: no rewards, so the Gini, the honest share and Spearman are undefined.
+    let report = run(&smoke_with("", "0.01", "calls_per_epoch = 0"));
+    let f = &report.result.fairness;
+    assert_eq!(
+        (f.gini, f.honest_share, f.spearman_vs_truth),
+        (None, None, None)
+    );
+    assert_eq!(report.result.economy.staking_yield, None, "no stakers");
+    let json = report.to_json();
+    assert!(json.contains("\"gini\": null"), "{json}");
+    let negative: Vec<&str> = json
+        .lines()
+        .filter(|l| {
+            let value = l.trim().trim_end_matches(',');
+            value.ends_with(": -0.0") || value == "-0.0"
+        })
+        .collect();
+    assert!(
+        negative.is_empty(),
+        "negative zero in the report: {negative:?}"
+    );
+    let md = markdown::render(&report);
+    assert!(md.contains("| Gini of rewards | undefined |"), "{md}");
+    assert!(!md.contains("-0.00"), "{md}");
+}
+
+#[test]
+fn return_on_capital_is_one_formula_for_every_kind() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/attack-colluding-reviewers.toml");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let r = engine::run(&s, &RunOptions::default()).unwrap().result;
+    for a in &r.attacks {
+        match a.roi {
+            Some(roi) => {
+                assert!(a.capital > 0.0, "{a:?}");
+                assert!(
+                    (roi - (a.revenue - a.cost) / a.capital).abs() < 1e-12,
+                    "{a:?}"
+                );
+            }
+            None => assert_eq!(a.capital, 0.0, "{a:?}"),
+        }
+    }
+    let colluders = r
+        .attacks
+        .iter()
+        .find(|a| a.kind == "colluding_reviewers")
+        .unwrap();
+    assert_eq!(colluders.roi, None, "no capital at risk: undefined, not 0");
+    assert_eq!(colluders.detection_recall, None, "reviewers submit nothing");
+}
+
+#[test]
+fn strict_runs_fail_when_a_claim_does_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("claims.toml");
+    let write = |claims: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "{}{claims}",
+                smoke_with("", "0.01", "calls_per_epoch = 200")
+            ),
+        )
+        .unwrap()
+    };
+    let olsim = |strict: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_olsim"));
+        cmd.arg("run").arg(&file).arg("--quiet").arg("--out");
+        cmd.arg(dir.path().join("out"));
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.output().unwrap()
+    };
+    write(
+        "\n[[expect]]\npath = \"economy.fees\"\nequals = 6.0\n\n[[expect]]\npath = \"chain.refused\"\nequals = 0\n",
+    );
+    let out = olsim(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("claim holds: economy.fees = 6"), "{stdout}");
+    write("\n[[expect]]\npath = \"fairness.gini\"\nabove = 0.99\nwhy = \"a false claim\"\n");
+    let lax = olsim(false);
+    assert!(
+        lax.status.success(),
+        "without --strict a failed claim is reported only"
+    );
+    let strict = olsim(true);
+    assert_eq!(strict.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&strict.stdout);
+    assert!(
+        stdout.contains("claim FAILS: fairness.gini > 0.99"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("1 of 1 [[expect]] claims"));
+    let report = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
+    assert!(
+        report.contains("\"holds\": false"),
+        "the report is written either way"
+    );
+    // A malformed claim is a located validation error, before any run.
+    write("\n[[expect]]\npath = \"attacks[\"\nbelow = 0.0\n");
+    let bad = olsim(true);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("expect[0].path"),
+        "{stderr}"
+    );
+}

@@ -591,24 +591,23 @@ impl<'a> Checker<'a> {
                         }
                         if let Some(d) = d
                             && a.kind == AttackKind::AttributionGaming
+                            && (d.task != Task::Classification || s.gamed_model(name).is_none())
                         {
-                            if d.task != Task::Classification || s.gamed_model(name).is_none() {
-                                self.push(
-                                    format!("{p}.datanet"),
-                                    format!(
-                                        "kind `attribution_gaming` crafts classification records for the \
-                                         influence attribution of a classifier, but Datanet \
-                                         `{name}` is {}; allowed: a classification Datanet that \
-                                         a classifier in [[models]] trains on (span gaming of \
-                                         language models is not modelled yet)",
-                                        if d.task != Task::Classification {
-                                            "a text Datanet"
-                                        } else {
-                                            "trained on by no classifier"
-                                        }
-                                    ),
-                                );
-                            }
+                            self.push(
+                                format!("{p}.datanet"),
+                                format!(
+                                    "kind `attribution_gaming` crafts classification records for the \
+                                     influence attribution of a classifier, but Datanet \
+                                     `{name}` is {}; allowed: a classification Datanet that \
+                                     a classifier in [[models]] trains on (span gaming of \
+                                     language models is not modelled yet)",
+                                    if d.task != Task::Classification {
+                                        "a text Datanet"
+                                    } else {
+                                        "trained on by no classifier"
+                                    }
+                                ),
+                            );
                         }
                         if matches!(
                             a.kind,

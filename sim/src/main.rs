@@ -43,6 +43,10 @@ enum Command {
         /// (the report is written either way).
         #[arg(long)]
         strict: bool,
+        /// Where the models run: `cpu`, `cuda` or `cuda:N` (needs a build with the `cuda`
+        /// feature). Default: the scenario's `run.device`.
+        #[arg(long)]
+        device: Option<olsim_ml::device::Device>,
     },
     /// Parse and check scenario files without running them (see docs/scenarios.md).
     Validate {
@@ -95,7 +99,8 @@ fn main() -> ExitCode {
             out,
             quiet,
             strict,
-        } => return run(&file, out, quiet, strict),
+            device,
+        } => return run(&file, out, quiet, strict, device),
         Command::Compare(args) => return olsim::compare::command(&args),
         Command::Check(args) => return olsim::check::command(&args),
         Command::Bench(args) => return olsim::bench::command(&args),
@@ -137,7 +142,13 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 }
 
 /// Runs one scenario and writes its report files.
-fn run(file: &Path, out: Option<PathBuf>, quiet: bool, strict: bool) -> ExitCode {
+fn run(
+    file: &Path,
+    out: Option<PathBuf>,
+    quiet: bool,
+    strict: bool,
+    device: Option<olsim_ml::device::Device>,
+) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -145,7 +156,10 @@ fn run(file: &Path, out: Option<PathBuf>, quiet: bool, strict: bool) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
-    let options = RunOptions { progress: !quiet };
+    let options = RunOptions {
+        progress: !quiet,
+        device,
+    };
     let report = match engine::run(&scenario, &options) {
         Ok(r) => r,
         Err(e) => {

@@ -96,13 +96,55 @@ fn report_renders_as_json_markdown_and_html_with_charts() {
     assert!(!page.contains("<script"));
 }
 
+#[cfg(not(feature = "cuda"))]
 #[test]
-fn what_the_engine_cannot_run_is_a_clear_error() {
+fn cuda_in_a_cpu_build_is_a_clear_error_naming_the_feature() {
     let mut s = scenario("smoke.toml");
     s.run.device = olsim::scenario::DeviceKind::Cuda;
-    let err = engine::run(&s, &RunOptions::default()).expect_err("no CUDA engine path");
-    assert!(matches!(err, EngineError::Unsupported(_)));
-    assert!(err.to_string().contains("run.device = \"cpu\""), "{err}");
+    let err = engine::run(&s, &RunOptions::default()).expect_err("a CPU build has no CUDA");
+    assert!(matches!(err, EngineError::Device(_)), "{err:?}");
+    assert!(err.to_string().contains("--features cuda"), "{err}");
+    // `--device` overrides the scenario's device, both ways.
+    let options = RunOptions {
+        device: Some(olsim_ml::device::Device::Cpu),
+        ..RunOptions::default()
+    };
+    assert!(engine::run(&s, &options).is_ok());
+}
+
+/// The engine is written once over any burn backend: the smoke scenario runs end to end with
+/// its models on `NdArray<f64>` and gives the economy the default `f32` backend gives (the
+/// chain and the agents are the same; only model arithmetic is wider).
+#[test]
+fn smoke_runs_on_a_second_backend() {
+    type Wide = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
+    let s = scenario("smoke.toml");
+    let narrow = run(&s);
+    let wide = engine::run_on::<Wide>(&s, &RunOptions::default(), &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(
+        wide.scenario.device, narrow.scenario.device,
+        "the report names the backend"
+    );
+    let (a, b) = (&narrow.result, &wide.result);
+    assert_eq!(a.chain.transactions, b.chain.transactions);
+    assert_eq!(a.economy.fees, b.economy.fees);
+    let calls = |r: &olsim::report::ResultSection| -> Vec<u64> {
+        r.epochs.iter().map(|e| e.inference_calls).collect()
+    };
+    assert_eq!(calls(a), calls(b));
+    assert!((a.economy.contributor_rewards - b.economy.contributor_rewards).abs() < 1e-6);
+    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => (x - y).abs() < 0.05,
+        (x, y) => x == y,
+    };
+    assert!(
+        close(a.fairness.gini, b.fairness.gini),
+        "{:?} vs {:?}",
+        a.fairness,
+        b.fairness
+    );
+    assert_eq!(a.attacks[0].detection_recall, b.attacks[0].detection_recall);
 }
 
 /// A language model on a text Datanet: trained on accepted documents, served by batched

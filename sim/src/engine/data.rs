@@ -10,6 +10,7 @@
 //! judge what the data shows them: whether its items are new content or exact copies of
 //! items already submitted to the Datanet ([`Contribution::fresh`]).
 
+use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -352,7 +353,7 @@ impl DatanetState {
     }
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Contributors due this epoch submit their records with their stake.
     pub(super) fn contribute(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;

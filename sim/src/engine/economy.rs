@@ -2,6 +2,7 @@
 //! price), the served outputs are attributed, contributor pools are settled by push or Merkle
 //! claims, harmful contributions are slashed, and stakers claim their share.
 
+use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, U256, keccak256};
@@ -25,7 +26,7 @@ pub const HARM_THRESHOLD: f64 = 1.0;
 /// Recipients per `settlePush` transaction (about 35k gas each, well under the block limit).
 const PUSH_CHUNK: usize = 200;
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Stakers stake their OPEN (epoch 0).
     pub(super) fn stake(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;

@@ -4,6 +4,7 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
+use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::Deployment;
 use olsim_chain::client::view;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
@@ -107,7 +108,7 @@ fn split_votes(voters: &[(AgentId, U256)], support: f64) -> Vec<(AgentId, bool)>
         .collect()
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Opens this epoch's proposals and has the stakers vote on them.
     pub(super) fn propose(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;

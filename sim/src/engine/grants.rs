@@ -3,6 +3,7 @@
 //! success probability, and teams that finish ship a model that brings its own demand.
 
 use alloy_primitives::{U256, keccak256};
+use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::GrantVault;
 use olsim_ml::data::rng::stream;
 use rand::RngExt;
@@ -36,7 +37,7 @@ pub struct GrantState {
     pub outcome: Option<bool>,
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Cohorts of this epoch apply and are approved while their budget lasts; running grants
     /// whose milestone is due deliver it (or fail).
     pub(super) fn run_grants(&mut self, epoch: u32) -> Result<(), EngineError> {

@@ -3,6 +3,7 @@
 //! accepted documents, OpenLoRA serving of the paid calls (heterogeneous batched generation), and
 //! suffix-array span matching of the generated text against the training corpus.
 
+use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeMap;
 
 use olsim_ml::data::rng::stream;
@@ -16,7 +17,7 @@ use olsim_ml::serve::{LmRequest, LmServe};
 use olsim_ml::suffix::{IndexBuilder, SuffixIndex};
 use rand::RngExt;
 
-use super::models::{Infer, Train, Trained, openlora_server};
+use super::models::{Infer, Trained, openlora_server};
 use super::{EngineError, Sim};
 use crate::scenario::Task;
 
@@ -46,9 +47,9 @@ pub const MIN_SPAN: usize = 3;
 pub type Generated = Vec<Vec<u32>>;
 
 /// The shared tokenizer and pre-trained base of a run's language models.
-pub struct LmWorld {
+pub struct LmWorld<B: AutodiffBackend> {
     tokenizer: Tokenizer,
-    base: Lm<Infer>,
+    base: Lm<Infer<B>>,
 }
 
 /// A trained language-model adapter and the suffix index of its training documents.
@@ -61,11 +62,11 @@ pub struct TrainedLm {
     pub owners: Vec<(usize, ContributorId)>,
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// The shared tokenizer and base, built on first use: the vocabulary covers a generic
     /// multi-domain mix and every text Datanet of the scenario; the base is pre-trained on
     /// the generic mix only (and cached on disk by `olsim_ml::lm::pretrain`).
-    fn lm_world(&mut self) -> Result<&LmWorld, EngineError> {
+    fn lm_world(&mut self) -> Result<&LmWorld<B>, EngineError> {
         if self.lm.is_none() {
             let fail = |e: String| EngineError::Model {
                 model: "language-model base".into(),
@@ -113,14 +114,14 @@ impl Sim {
                 learning_rate: 1e-2,
                 seed: self.seed,
             };
-            let pre = pretrain::<Train>(
+            let pre = pretrain::<B>(
                 &tokenizer,
                 &docs,
                 &config,
                 &train,
                 self.seed,
                 &default_cache_dir(),
-                &Default::default(),
+                &self.device,
             )
             .map_err(|e| fail(e.to_string()))?;
             self.lm = Some(LmWorld {
@@ -181,13 +182,13 @@ impl Sim {
             }
             framed.truncate(FINETUNE_SAMPLE);
         }
-        let tuned = finetune::<Train>(
+        let tuned = finetune::<B>(
             &world.base,
             &framed,
             &model.lora,
             &model.training,
             model.training.seed,
-            &Default::default(),
+            &self.device,
         )
         .map_err(|e| fail(e.to_string()))?;
         let index = index.build().map_err(|e| fail(e.to_string()))?;
@@ -214,7 +215,7 @@ impl Sim {
         let Some(world) = self.lm.as_ref().filter(|_| !live.is_empty()) else {
             return Ok(Vec::new());
         };
-        let device = Default::default();
+        let device = self.device.clone();
         let generation = GenConfig {
             max_new_tokens: NEW_TOKENS,
             seed: self.seed ^ u64::from(epoch),
@@ -236,7 +237,7 @@ impl Sim {
                 message: e,
             };
             let serve =
-                LmServe::<Infer>::new(&world.base, &first.lora, generation.clone(), &device)
+                LmServe::<Infer<B>>::new(&world.base, &first.lora, generation.clone(), &device)
                     .map_err(|e| fail(e.to_string()))?;
             let mut server = openlora_server(serve, members, GENERATED_PER_EPOCH, |store, m| {
                 let Some(Trained::Lm(t)) = &self.models[m].trained else {

@@ -34,6 +34,9 @@ use olsim_chain::{
     AnvilChain, AnvilConfig, Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig,
 };
 
+use burn::tensor::backend::AutodiffBackend;
+use olsim_ml::device::{BackendTask, Device, DeviceError};
+
 use crate::report::Report;
 use crate::scenario::{ChainBackend, DeviceKind, Scenario};
 
@@ -45,6 +48,8 @@ pub use txs::{Action, Failure, TxLog};
 pub struct RunOptions {
     /// Show progress bars on the terminal.
     pub progress: bool,
+    /// The device models run on, overriding the scenario's `run.device` (`--device`).
+    pub device: Option<Device>,
 }
 
 /// Why a run could not be carried out. Refused transactions are not errors: they are
@@ -62,31 +67,56 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
-    /// The scenario asks for something this build cannot do.
-    #[error("{0}")]
-    Unsupported(String),
+    /// The device the run asks for cannot run it here (a CUDA device in a build without the
+    /// `cuda` feature, no driver, no such GPU).
+    #[error("device: {0}")]
+    Device(#[from] DeviceError),
     /// The scenario is inconsistent in a way validation did not catch.
     #[error("scenario: {0}")]
     Scenario(String),
 }
 
-/// Runs `scenario` and returns its report.
+/// Runs `scenario` on the device `options.device` names, or else the scenario's
+/// `run.device` (`cuda` is GPU 0), and returns its report. CUDA needs a build with the
+/// `cuda` feature and a GPU; otherwise this is [`EngineError::Device`], saying which.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report, EngineError> {
-    let started = Instant::now();
-    if scenario.run.device == DeviceKind::Cuda {
-        return Err(EngineError::Unsupported(
-            "run.device = \"cuda\": the engine runs its models on the CPU backend in this \
-             build; set run.device = \"cpu\""
-                .into(),
-        ));
+    let device = options.device.unwrap_or(match scenario.run.device {
+        DeviceKind::Cpu => Device::Cpu,
+        DeviceKind::Cuda => Device::Cuda(0),
+    });
+    device.run(RunTask { scenario, options })?
+}
+
+/// [`run_on`] as a task [`Device::run`] runs on the backend it picks.
+struct RunTask<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+}
+
+impl BackendTask for RunTask<'_> {
+    type Output = Result<Report, EngineError>;
+
+    fn run<B: AutodiffBackend>(self, device: &B::Device) -> Self::Output {
+        run_on::<B>(self.scenario, self.options, device)
     }
+}
+
+/// Runs `scenario` with its models on burn backend `B` (training on `B`, serving and
+/// attribution on its inner backend) on `device`. [`run`] picks `B` from the device; tests
+/// call this with other backends to show the engine is written once over any of them.
+pub fn run_on<B: AutodiffBackend>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
     let chain: Box<dyn Chain> = match scenario.run.chain {
         ChainBackend::Embedded => Box::new(EmbeddedChain::new(EmbeddedConfig::default())),
         ChainBackend::Anvil => Box::new(AnvilChain::start(AnvilConfig::matching(
             &EmbeddedConfig::default(),
         ))?),
     };
-    let mut sim = Sim::setup(scenario.clone(), chain)?;
+    let mut sim = Sim::<B>::setup(scenario.clone(), chain, device.clone())?;
     let bar = progress_bar(options.progress, scenario.run.epochs);
     for epoch in 0..scenario.run.epochs {
         pipeline::run_epoch(&mut sim, epoch)?;
@@ -136,9 +166,10 @@ impl Timers {
     }
 }
 
-/// The state of a run between epochs.
-struct Sim {
+/// The state of a run between epochs, its models on backend `B`.
+struct Sim<B: AutodiffBackend> {
     scenario: Scenario,
+    device: B::Device,
     seed: u64,
     chain: Box<dyn Chain>,
     actors: Actors,
@@ -149,15 +180,15 @@ struct Sim {
     users: Vec<AgentId>,
     stakers: Vec<(usize, AgentId)>,
     datanets: Vec<data::DatanetState>,
-    models: Vec<models::ModelState>,
+    models: Vec<models::ModelState<B>>,
     proposals: Vec<governance::ProposalState>,
     grants: Vec<grants::GrantState>,
     books: books::Books,
     timers: Timers,
     compute: models::Compute,
-    base: models::BaseModels,
+    base: models::BaseModels<B>,
     epochs: Vec<crate::report::EpochResult>,
-    lm: Option<lm::LmWorld>,
+    lm: Option<lm::LmWorld<B>>,
     served: u64,
     /// Attribution gamers' plans.
     gamers: Vec<attacks::attribution_gaming::Gamer>,

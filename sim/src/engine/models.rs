@@ -2,10 +2,10 @@
 //! LoRA adapter per model on its Datanets' accepted records, serving inference calls in
 //! heterogeneous batches, and the influence index that attributes served outputs.
 
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::collections::BTreeMap;
 
 use alloy_primitives::{B256, keccak256};
-use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{
@@ -26,20 +26,18 @@ use super::data::DatanetState;
 use super::{EngineError, Sim};
 use crate::scenario::{AttackKind, ClassifierAttribution, ModelKind, Scenario, Tier};
 
-/// Training backend (CPU, with autodiff).
-pub(super) type Train = Autodiff<NdArray>;
-/// Serving and attribution backend (CPU).
-pub(super) type Infer = NdArray;
+/// The inference backend under training backend `B` (serving and attribution run on it).
+pub(super) type Infer<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// An OpenLoRA server over `model` holding the adapter of every model in `members` (put
 /// into the store by `insert`, under the model's index) with a device cache that fits them
 /// all, serving heterogeneous batches of up to `max_batch` requests.
-pub(super) fn openlora_server<M: ServeModel<Infer>>(
+pub(super) fn openlora_server<I: Backend, M: ServeModel<I>>(
     model: M,
     members: &[usize],
     max_batch: usize,
     mut insert: impl FnMut(&mut AdapterStore, usize) -> Result<(), ServeError>,
-) -> Result<Server<Infer, M>, ServeError> {
+) -> Result<Server<I, M>, ServeError> {
     let mut store = AdapterStore::new(model.adapter_layout());
     for &m in members {
         insert(&mut store, m)?;
@@ -66,7 +64,7 @@ pub const ATTRIBUTION_PAIRS: usize = 5_000_000;
 pub const MIN_ATTRIBUTED: usize = 32;
 
 /// A model during a run.
-pub struct ModelState {
+pub struct ModelState<B: AutodiffBackend> {
     /// Scenario name (or `grant-<n>` for grant-funded models).
     pub name: String,
     /// The owner who registers it and receives the owner share.
@@ -98,7 +96,7 @@ pub struct ModelState {
     /// On-chain id once registered.
     pub chain_id: Option<alloy_primitives::U256>,
     /// The trained adapter and what attributes its outputs.
-    pub trained: Option<Trained>,
+    pub trained: Option<Trained<B>>,
     /// How many times it has been trained.
     pub version: u32,
 }
@@ -115,14 +113,14 @@ pub struct WashBuyer {
 }
 
 /// A trained model of either kind.
-pub enum Trained {
+pub enum Trained<B: AutodiffBackend> {
     /// A classifier adapter with its influence index.
-    Classifier(Box<TrainedClassifier>),
+    Classifier(Box<TrainedClassifier<B>>),
     /// A language-model adapter with the suffix index of its training corpus.
     Lm(Box<super::lm::TrainedLm>),
 }
 
-impl Trained {
+impl<B: AutodiffBackend> Trained<B> {
     /// `keccak256` of the adapter's weights (the on-chain adapter hash).
     pub fn adapter_hash(&self) -> B256 {
         let mut bytes = Vec::new();
@@ -141,13 +139,13 @@ impl Trained {
 }
 
 /// A trained classifier adapter, what it was trained on, and its stored training gradients.
-pub struct TrainedClassifier {
+pub struct TrainedClassifier<B: AutodiffBackend> {
     /// The fine-tuned model (autodiff backend).
-    pub model: LoraMlp<Train>,
+    pub model: LoraMlp<B>,
     /// Training records: `(datanet index, record id)` in the index's order.
     pub sources: Vec<(usize, u32)>,
     /// Stored training gradients for attribution.
-    pub index: InfluenceIndex<Infer>,
+    pub index: InfluenceIndex<Infer<B>>,
 }
 
 /// What a model served this epoch.
@@ -171,14 +169,14 @@ impl Served {
     }
 }
 
-impl ModelState {
+impl<B: AutodiffBackend> ModelState<B> {
     /// The models of `[[models]]`, each owned by its developer, or by the wash-inference
     /// attacker that names it.
     pub fn all(
         scenario: &Scenario,
         datanets: &[DatanetState],
         actors: &mut Actors,
-    ) -> Result<Vec<ModelState>, EngineError> {
+    ) -> Result<Vec<ModelState<B>>, EngineError> {
         let mut out = Vec::new();
         for (i, m) in scenario.models.iter().enumerate() {
             let mlp = match m.kind {
@@ -280,14 +278,26 @@ pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, Eng
 /// scenario's Datanets). Base pre-training is shared infrastructure, like the language
 /// model's disk-cached base: the report's compute covers fine-tuning, serving and
 /// attribution only.
-#[derive(Default)]
-pub struct BaseModels {
-    bases: BTreeMap<Vec<usize>, Mlp<Train>>,
+pub struct BaseModels<B: AutodiffBackend> {
+    bases: BTreeMap<Vec<usize>, Mlp<B>>,
 }
 
-impl BaseModels {
+impl<B: AutodiffBackend> Default for BaseModels<B> {
+    fn default() -> Self {
+        Self {
+            bases: BTreeMap::new(),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> BaseModels<B> {
     /// The base of shape `config`, pre-training it on first use.
-    pub fn get(&mut self, seed: u64, config: &MlpConfig) -> Result<Mlp<Train>, EngineError> {
+    pub fn get(
+        &mut self,
+        seed: u64,
+        config: &MlpConfig,
+        device: &B::Device,
+    ) -> Result<Mlp<B>, EngineError> {
         let key = config.hidden.clone();
         if let Some(base) = self.bases.get(&key) {
             return Ok(base.clone());
@@ -323,9 +333,8 @@ impl BaseModels {
             .map_err(|e| fail(e.to_string()))?;
             mix.extend(net.records);
         }
-        let device = Default::default();
         let model = config
-            .init::<Train>(seed, &device)
+            .init::<B>(seed, device)
             .map_err(|e| fail(e.to_string()))?;
         let cfg = TrainConfig {
             epochs: 4,
@@ -333,7 +342,7 @@ impl BaseModels {
             learning_rate: 1e-2,
             seed,
         };
-        let (base, _) = train(model, &mix, &cfg, &device).map_err(|e| fail(e.to_string()))?;
+        let (base, _) = train(model, &mix, &cfg, device).map_err(|e| fail(e.to_string()))?;
         self.bases.insert(key, base.clone());
         Ok(base)
     }
@@ -368,7 +377,7 @@ impl Compute {
     }
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Fine-tunes model `m` on its Datanets' accepted data. A model with no accepted data
     /// yet stays untrained.
     pub(super) fn train_model(&mut self, m: usize) -> Result<bool, EngineError> {
@@ -391,7 +400,7 @@ impl Sim {
 
     /// Fine-tunes classifier `m` on its Datanets' accepted records and builds its
     /// influence index.
-    fn train_classifier(&mut self, m: usize) -> Result<Option<TrainedClassifier>, EngineError> {
+    fn train_classifier(&mut self, m: usize) -> Result<Option<TrainedClassifier<B>>, EngineError> {
         let model = &self.models[m];
         let mut sources = Vec::new();
         let mut records = Vec::new();
@@ -414,17 +423,17 @@ impl Sim {
             ClassifierAttribution::Exact => Method::EXACT,
         };
         let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-        let base = self.base.get(self.seed, &mlp)?;
-        let device = Default::default();
+        let base = self.base.get(self.seed, &mlp, &self.device)?;
+        let device = self.device.clone();
         let lora = LoraMlp::new(base, &model.lora, model.training.seed)
             .map_err(|e| fail(e.to_string()))?;
         let (trained, report, trace) = train_traced(lora, &records, &model.training, &device)
             .map_err(|e| fail(e.to_string()))?;
-        let index = InfluenceIndex::<Infer>::build(
+        let index = InfluenceIndex::<Infer<B>>::build(
             &trace,
             &records,
             &InfluenceConfig::new(method),
-            &Default::default(),
+            &device,
         )
         .map_err(|e| fail(e.to_string()))?;
         self.compute.add("training", &report.total);
@@ -462,9 +471,9 @@ impl Sim {
                 message,
             };
             let mlp = first.mlp.clone().expect("grouped models are classifiers");
-            let base = self.base.get(self.seed, &mlp)?.valid();
+            let base = self.base.get(self.seed, &mlp, &self.device)?.valid();
             let serve_model =
-                MlpServe::<Infer>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
+                MlpServe::<Infer<B>>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
             let mut server = openlora_server(serve_model, members, 256, |store, m| {
                 let Some(Trained::Classifier(trained)) = &self.models[m].trained else {
                     unreachable!("grouped models are trained classifiers");

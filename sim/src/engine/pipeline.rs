@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 
+use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::data::ContributorId;
 
 use super::models::Served;
@@ -84,7 +85,10 @@ struct Carry {
 
 /// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, then closes the epoch's books
 /// and moves the clock on.
-pub(super) fn run_epoch(sim: &mut Sim, epoch: u32) -> Result<(), EngineError> {
+pub(super) fn run_epoch<B: AutodiffBackend>(
+    sim: &mut Sim<B>,
+    epoch: u32,
+) -> Result<(), EngineError> {
     let mut carry = Carry::default();
     for stage in PIPELINE {
         run_stage(sim, stage, epoch, &mut carry)?;
@@ -94,8 +98,8 @@ pub(super) fn run_epoch(sim: &mut Sim, epoch: u32) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn run_stage(
-    sim: &mut Sim,
+fn run_stage<B: AutodiffBackend>(
+    sim: &mut Sim<B>,
     stage: Stage,
     epoch: u32,
     carry: &mut Carry,

@@ -1,6 +1,7 @@
 //! Each epoch's row of the report, and the report read back from the chain and the event
 //! books at the end of the run.
 
+use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ use olsim_ml::data::ContributorId;
 /// Device profile compute is modelled on when no GPU ran.
 pub const COST_PROFILE: &str = "h100-sxm";
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Ends epoch `epoch`: its books, read from the chain, become its row of the report.
     pub(super) fn close_epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;
@@ -139,7 +140,11 @@ impl Sim {
             seed: sc.seed,
             epochs: sc.epochs,
             backend: self.chain.backend().to_string(),
-            device: "cpu".into(),
+            device: format!(
+                "{} ({})",
+                B::name(&self.device),
+                std::any::type_name::<B::FloatElem>()
+            ),
         };
         let result = ResultSection {
             epochs: std::mem::take(&mut self.epochs),

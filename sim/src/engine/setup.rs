@@ -3,6 +3,7 @@
 //! scenario's data files).
 
 use alloy_primitives::U256;
+use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::{Chain, Deployment};
@@ -22,9 +23,13 @@ const TOKEN_GAS: u64 = 80_000;
 /// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
 const GAS_ETH: u128 = 1_000_000_000_000_000_000;
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Creates the agents, funds them, deploys the protocol and sets up the Datanets.
-    pub(super) fn setup(scenario: Scenario, mut chain: Box<dyn Chain>) -> Result<Sim, EngineError> {
+    pub(super) fn setup(
+        scenario: Scenario,
+        mut chain: Box<dyn Chain>,
+        device: B::Device,
+    ) -> Result<Sim<B>, EngineError> {
         let start = std::time::Instant::now();
         let seed = scenario.run.seed;
         let params = scenario
@@ -101,7 +106,7 @@ impl Sim {
             datanets.push(net);
         }
 
-        let models = models::ModelState::all(&scenario, &datanets, &mut actors)?;
+        let models = models::ModelState::<B>::all(&scenario, &datanets, &mut actors)?;
         let users: Vec<AgentId> = (0..scenario.inference.users)
             .map(|i| actors.add(format!("user-{i}"), Role::User))
             .collect();
@@ -138,6 +143,7 @@ impl Sim {
         )?;
 
         let mut sim = Sim {
+            device,
             seed,
             chain,
             actors,

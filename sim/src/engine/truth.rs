@@ -8,13 +8,14 @@
 //! retraining). Under generator truth they have no ground-truth value at all (`None` in the
 //! report) and the label says so.
 
+use burn::tensor::backend::AutodiffBackend;
 use std::collections::{BTreeMap, BTreeSet};
 
 use olsim_ml::data::{ContributorId, FeatureRecord};
 use olsim_ml::groundtruth::{Retrainer, ValueMetric, leave_one_out};
 
 use super::data::DatanetState;
-use super::models::{Train, Trained};
+use super::models::Trained;
 use super::{EngineError, Sim};
 
 /// Most contributing identities per model for leave-one-out retraining (one retraining each).
@@ -106,7 +107,7 @@ impl Truth {
     }
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Leave-one-out values when every trained model is a single-Datanet classifier with at
     /// most [`LOO_MAX_CONTRIBUTORS`] contributors in its training set and every such
     /// Datanet has a test set ([`loo_test`]); otherwise the generator's truth.
@@ -152,15 +153,15 @@ impl Sim {
                 .map(|&(_, r)| net.records[r as usize].clone())
                 .collect();
             let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-            let retrainer = Retrainer::<Train> {
-                base: self.base.get(self.seed, &mlp)?,
+            let retrainer = Retrainer::<B> {
+                base: self.base.get(self.seed, &mlp, &self.device)?,
                 lora: model.lora.clone(),
                 lora_seed: model.training.seed,
                 train: model.training.clone(),
                 records,
                 test,
                 metric: ValueMetric::NegTestLoss,
-                device: Default::default(),
+                device: self.device.clone(),
             };
             let loo = leave_one_out(&retrainer).map_err(|e| fail(e.to_string()))?;
             self.compute.add("ground truth", &loo.cost);
@@ -200,7 +201,7 @@ fn loo_test(net: &DatanetState) -> Option<(TestSet, BTreeSet<u32>)> {
 }
 
 /// Distinct contributors among a model's training sources.
-fn contributors_of(sim: &Sim, sources: &[(usize, u32)]) -> usize {
+fn contributors_of<B: AutodiffBackend>(sim: &Sim<B>, sources: &[(usize, u32)]) -> usize {
     let mut authors: Vec<(usize, ContributorId)> = sources
         .iter()
         .map(|&(n, r)| (n, sim.datanets[n].item_author(r)))

@@ -101,7 +101,8 @@ pub struct ScenarioInfo {
     pub epochs: u32,
     /// Chain backend (`embedded` or `anvil`).
     pub backend: String,
-    /// Compute device (`cpu`, `cuda`).
+    /// The burn backend the models ran on and its float type (`autodiff<ndarray> (f32)`;
+    /// `autodiff<cuda> (f32)` on a GPU).
     pub device: String,
 }
 

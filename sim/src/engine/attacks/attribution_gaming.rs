@@ -17,6 +17,7 @@
 //! label, so reviewers and the ground-truth value see what the data is worth.
 
 use alloy_primitives::U256;
+use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::InferenceMarket;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, RecordKind, record_hash};
@@ -89,7 +90,7 @@ pub fn plan(
     Ok(out)
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Gamers who contribute this epoch label their crafted inputs and write them into
     /// their records (see the module docs), just before they submit.
     pub(crate) fn craft_gaming(&mut self, epoch: u32) -> Result<(), EngineError> {
@@ -107,8 +108,8 @@ impl Sim {
                         .scenario
                         .mlp_config(gamer.model)
                         .map_err(|e| EngineError::Scenario(e.to_string()))?;
-                    let base = self.base.get(self.seed, &mlp)?;
-                    labels_of(&base, &gamer, &self.models[gamer.model].name)?
+                    let base = self.base.get(self.seed, &mlp, &self.device)?;
+                    labels_of(&base, &gamer, &self.models[gamer.model].name, &self.device)?
                 }
             };
             let net = &mut self.datanets[gamer.datanet];
@@ -158,12 +159,17 @@ impl Sim {
         let Some(Trained::Classifier(trained)) = &self.models[gamer.model].trained else {
             unreachable!("checked above");
         };
-        let labels = labels_of(&trained.model, gamer, &self.models[gamer.model].name)?;
+        let labels = labels_of(
+            &trained.model,
+            gamer,
+            &self.models[gamer.model].name,
+            &self.device,
+        )?;
         let flops = u64::from(count) * trained.model.forward_flops_per_example();
         self.compute.add(
             "serving",
             &StepCost {
-                device: "cpu".into(),
+                device: B::name(&self.device),
                 wall_seconds: 0.0,
                 flops,
             },
@@ -173,12 +179,14 @@ impl Sim {
 }
 
 /// `model`'s predicted class of each of the gamer's inputs.
-fn labels_of<M>(model: &M, gamer: &Gamer, name: &str) -> Result<Vec<u8>, EngineError>
-where
-    M: Classifier<crate::engine::models::Train>,
-{
+fn labels_of<B: AutodiffBackend, M: Classifier<B>>(
+    model: &M,
+    gamer: &Gamer,
+    name: &str,
+    device: &B::Device,
+) -> Result<Vec<u8>, EngineError> {
     let inputs: Vec<(Vec<f32>, u8)> = gamer.inputs.iter().map(|x| (x.clone(), 0)).collect();
-    predict(model, &inputs, &Default::default()).map_err(|e| EngineError::Model {
+    predict(model, &inputs, device).map_err(|e| EngineError::Model {
         model: name.to_string(),
         message: format!("labels for attribution gaming: {e}"),
     })

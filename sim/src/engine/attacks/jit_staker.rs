@@ -8,6 +8,7 @@
 //! revenue the staking rewards it claims (the report's "Attacks" table).
 
 use alloy_primitives::U256;
+use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::client::view;
 use olsim_chain::contracts::StakingGovernance;
 
@@ -49,7 +50,7 @@ pub fn agents(scenario: &Scenario, actors: &mut Actors) -> Result<Vec<JitStaker>
     Ok(out)
 }
 
-impl Sim {
+impl<B: AutodiffBackend> Sim<B> {
     /// Just before the epoch's payments: every active JIT staker stakes.
     pub(crate) fn jit_stake(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;

@@ -23,9 +23,12 @@ use olsim_ml::data::{ContributorId, Datanet};
 use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
+use super::attacks::colluding_reviewers;
 use super::txs::Action;
 use super::{EngineError, Sim, open};
-use crate::scenario::{AttackKind, DatanetConfig, GeneratedDatanet, Scenario, Task};
+use crate::scenario::{
+    AttackKind, AttackerIdentities, DatanetConfig, GeneratedDatanet, Scenario, Task,
+};
 
 /// Fraction of good items at or above which a contribution is acceptable to honest
 /// reviewers: clean items (ground truth) on a generated Datanet, new content (not a copy of
@@ -206,13 +209,15 @@ impl Identity {
     }
 }
 
-/// A reviewer of a Datanet; colluding ones carry their attacker entry and `rate`.
+/// A reviewer of a Datanet; colluding ones ([`colluding_reviewers`]) carry their `rate`.
+///
+/// [`colluding_reviewers`]: super::attacks::colluding_reviewers
 #[derive(Clone, Debug)]
 pub struct Reviewer {
     /// The agent.
     pub agent: AgentId,
-    /// `(attacker entry, probability of rejecting an honest contribution)` for colluders.
-    pub colluding: Option<(usize, f64)>,
+    /// For a colluder, its probability of rejecting an honest contribution.
+    pub colluding: Option<f64>,
 }
 
 /// Where a submitted contribution stands.
@@ -270,6 +275,9 @@ pub struct DatanetState {
     /// Content hashes of every item submitted so far to a file Datanet (for
     /// [`Contribution::fresh`]); empty on a generated Datanet.
     pub submitted: BTreeSet<B256>,
+    /// Ground truth: the identities of attackers whose data the generator drew as honest
+    /// (sybils, attribution gamers); empty on a file Datanet.
+    pub attackers: Vec<AttackerIdentities>,
 }
 
 impl DatanetState {
@@ -438,9 +446,11 @@ impl<B: AutodiffBackend> Sim<B> {
                     }
                     let reviewer = &net.reviewers[r];
                     let accept = match reviewer.colluding {
-                        Some((_, reject_rate)) => {
-                            author.attack.is_some() || !rng.random_bool(reject_rate)
-                        }
+                        Some(reject_rate) => colluding_reviewers::vote(
+                            &mut rng,
+                            author.attack.is_some(),
+                            reject_rate,
+                        ),
                         None => {
                             let honest_accuracy = self.scenario.datanets[n].reviewers.accuracy;
                             acceptable == rng.random_bool(honest_accuracy)

@@ -23,6 +23,19 @@ use crate::scenario::{ModelKind, Settlement};
 /// times the mean absolute summed influence of the model's contributions.
 pub const HARM_THRESHOLD: f64 = 1.0;
 
+/// `agent` buys `calls` inference calls on model `model` (an index of the run's models).
+#[derive(Clone, Copy, Debug)]
+pub struct Purchase {
+    /// Who pays.
+    pub agent: AgentId,
+    /// The model, by index.
+    pub model: usize,
+    /// Calls bought (at most `u32::MAX` in one payment).
+    pub calls: u64,
+    /// The transaction's label in the log.
+    pub label: &'static str,
+}
+
 /// Recipients per `settlePush` transaction (about 35k gas each, well under the block limit).
 const PUSH_CHUNK: usize = 200;
 
@@ -62,52 +75,64 @@ impl<B: AutodiffBackend> Sim<B> {
         calls
     }
 
-    /// Users (and wash traders) pay for this epoch's calls; returns the calls paid per model.
+    /// Users pay for this epoch's `calls` per model, `calls_per_payment` at a time, in turn;
+    /// returns the calls paid per model.
     pub(super) fn pay(&mut self, epoch: u32, calls: &[u64]) -> Result<Vec<u64>, EngineError> {
-        let d = self.deployment;
         let per_payment = u64::from(self.scenario.inference.calls_per_payment.max(1));
-        let mut actions = Vec::new();
-        let mut planned = Vec::new();
-
+        let mut purchases = Vec::new();
         let mut next_user = self.next_payer;
         for (m, model) in self.models.iter().enumerate() {
-            let Some(id) = model.chain_id else { continue };
-            let price = open(model.price)?;
-            let mut pay = |agent: AgentId, count: u64, actions: &mut Vec<Action>| {
-                let count = count.min(u64::from(u32::MAX)) as u32;
-                actions.push(Action::call(
-                    agent,
-                    "pay inference",
-                    d.market,
-                    &InferenceMarket::payInferenceCall {
-                        modelId: id,
-                        count,
-                        maxFee: price * U256::from(count),
-                    },
-                ));
-                planned.push((m, u64::from(count)));
-            };
+            if model.chain_id.is_none() {
+                continue;
+            }
             let mut left = calls[m];
             while left > 0 && !self.users.is_empty() {
                 let count = left.min(per_payment);
-                pay(
-                    self.users[next_user % self.users.len()],
-                    count,
-                    &mut actions,
-                );
+                purchases.push(Purchase {
+                    agent: self.users[next_user % self.users.len()],
+                    model: m,
+                    calls: count,
+                    label: "pay inference",
+                });
                 next_user += 1;
                 left -= count;
             }
-            for wash in model.wash.iter().filter(|w| epoch >= w.start_epoch) {
-                pay(wash.agent, wash.calls, &mut actions);
-            }
         }
         self.next_payer = next_user;
+        self.buy(epoch, &purchases)
+    }
+
+    /// Sends `purchases` (`InferenceMarket.payInference`, at most the model's price per call)
+    /// and returns the calls paid per model; a refused purchase pays for nothing.
+    pub(super) fn buy(
+        &mut self,
+        epoch: u32,
+        purchases: &[Purchase],
+    ) -> Result<Vec<u64>, EngineError> {
+        let d = self.deployment;
+        let mut actions = Vec::with_capacity(purchases.len());
+        for p in purchases {
+            let model = &self.models[p.model];
+            let id = model.chain_id.ok_or_else(|| {
+                EngineError::Scenario(format!("model `{}` is not registered yet", model.name))
+            })?;
+            let count = p.calls.min(u64::from(u32::MAX)) as u32;
+            actions.push(Action::call(
+                p.agent,
+                p.label,
+                d.market,
+                &InferenceMarket::payInferenceCall {
+                    modelId: id,
+                    count,
+                    maxFee: open(model.price)? * U256::from(count),
+                },
+            ));
+        }
         let receipts = self.send(epoch, actions)?;
         let mut paid = vec![0u64; self.models.len()];
-        for ((m, count), receipt) in planned.into_iter().zip(receipts) {
+        for (p, receipt) in purchases.iter().zip(receipts) {
             if receipt.is_some() {
-                paid[m] += count;
+                paid[p.model] += p.calls.min(u64::from(u32::MAX));
             }
         }
         Ok(paid)

@@ -198,7 +198,6 @@ impl<B: AutodiffBackend> Sim<B> {
                     lora,
                     training,
                     extra_calls: cohort.calls_per_epoch,
-                    wash: Vec::new(),
                     grant: Some((g, cohort.tier)),
                     chain_id: None,
                     trained: None,

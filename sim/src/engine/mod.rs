@@ -190,10 +190,8 @@ struct Sim<B: AutodiffBackend> {
     epochs: Vec<crate::report::EpochResult>,
     lm: Option<lm::LmWorld<B>>,
     served: u64,
-    /// Attribution gamers' plans.
-    gamers: Vec<attacks::attribution_gaming::Gamer>,
-    /// Just-in-time staking attackers.
-    jit_stakers: Vec<attacks::jit_staker::JitStaker>,
+    /// The attacker kinds that act in the engine ([`attacks`]), with their agents and plans.
+    attacks: Vec<Box<dyn attacks::Attack<B>>>,
     /// Round-robin position of the next paying user, kept across epochs.
     next_payer: usize,
     attributed: u64,

@@ -24,7 +24,7 @@ use rand::RngExt;
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
 use super::{EngineError, Sim};
-use crate::scenario::{AttackKind, ClassifierAttribution, ModelKind, Scenario, Tier};
+use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
 
 /// The inference backend under training backend `B` (serving and attribution run on it).
 pub(super) type Infer<B> = <B as AutodiffBackend>::InnerBackend;
@@ -89,8 +89,6 @@ pub struct ModelState<B: AutodiffBackend> {
     pub training: TrainConfig,
     /// Calls per epoch it brings on top of `[inference]` (grant-funded models).
     pub extra_calls: u64,
-    /// Wash-inference attackers buying calls on it.
-    pub wash: Vec<WashBuyer>,
     /// The grant that funded it.
     pub grant: Option<(usize, Tier)>,
     /// On-chain id once registered.
@@ -99,17 +97,6 @@ pub struct ModelState<B: AutodiffBackend> {
     pub trained: Option<Trained<B>>,
     /// How many times it has been trained.
     pub version: u32,
-}
-
-/// A wash-inference key buying calls on its owner's model.
-#[derive(Clone, Copy, Debug)]
-pub struct WashBuyer {
-    /// The buying agent.
-    pub agent: AgentId,
-    /// Calls it buys per epoch.
-    pub calls: u64,
-    /// First epoch it buys in.
-    pub start_epoch: u32,
 }
 
 /// A trained model of either kind.
@@ -170,12 +157,13 @@ impl Served {
 }
 
 impl<B: AutodiffBackend> ModelState<B> {
-    /// The models of `[[models]]`, each owned by its developer, or by the wash-inference
-    /// attacker that names it.
+    /// The models of `[[models]]`, each owned by its developer, or by the attacker that
+    /// took it over (`owners`, by `[[models]]` index).
     pub fn all(
         scenario: &Scenario,
         datanets: &[DatanetState],
         actors: &mut Actors,
+        owners: &BTreeMap<usize, AgentId>,
     ) -> Result<Vec<ModelState<B>>, EngineError> {
         let mut out = Vec::new();
         for (i, m) in scenario.models.iter().enumerate() {
@@ -187,34 +175,9 @@ impl<B: AutodiffBackend> ModelState<B> {
                 ),
                 ModelKind::LanguageModel => None,
             };
-            let wash: Vec<_> = scenario
-                .attackers
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| {
-                    a.kind == AttackKind::WashInference && a.model.as_deref() == Some(&m.name)
-                })
-                .flat_map(|(a, attacker)| (0..attacker.count).map(move |k| (a, k, attacker)))
-                .collect();
-            let role = Role::Attacker(AttackKind::WashInference);
-            let (owner, wash) = match wash.first() {
-                // The wash trader owns the model and buys calls on it with its other keys.
-                Some(&(a, _, _)) => {
-                    let owner = actors.add(format!("{}/wash-owner-{a}", m.name), role);
-                    let buyers = wash
-                        .iter()
-                        .map(|&(a, k, attacker)| WashBuyer {
-                            agent: actors.add(format!("{}/wash-buyer-{a}-{k}", m.name), role),
-                            calls: attacker.calls_per_epoch(),
-                            start_epoch: attacker.start_epoch,
-                        })
-                        .collect();
-                    (owner, buyers)
-                }
-                None => (
-                    actors.add(format!("{}/developer", m.name), Role::Developer),
-                    Vec::new(),
-                ),
+            let owner = match owners.get(&i) {
+                Some(&owner) => owner,
+                None => actors.add(format!("{}/developer", m.name), Role::Developer),
             };
             out.push(ModelState {
                 name: m.name.clone(),
@@ -233,7 +196,6 @@ impl<B: AutodiffBackend> ModelState<B> {
                 lora: m.lora_config(),
                 training: m.train_config(model_seed(scenario.run.seed, &m.name)),
                 extra_calls: 0,
-                wash,
                 grant: None,
                 chain_id: None,
                 trained: None,

@@ -27,7 +27,7 @@ use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::data::ContributorId;
 
 use super::models::Served;
-use super::{EngineError, Sim};
+use super::{EngineError, Sim, attacks};
 
 /// A stage of the epoch pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,11 +71,13 @@ pub const PIPELINE: [Stage; 10] = [
 /// Attribution weight per contributing identity `(datanet, contributor)`.
 pub type Weights = BTreeMap<(usize, ContributorId), f64>;
 
-/// What one stage hands the next within an epoch.
+/// What one stage hands the next within an epoch (attacks see it in their hooks).
 #[derive(Default)]
-struct Carry {
+pub struct EpochState {
+    /// The epoch, from 0.
+    pub number: u32,
     /// Calls paid per model (Payment -> Serving).
-    paid: Vec<u64>,
+    pub paid: Vec<u64>,
     /// What each model served (Serving -> Attribution).
     served: Vec<Served>,
     /// Attribution weights per model, `None` for models that served nothing
@@ -83,15 +85,21 @@ struct Carry {
     weights: Vec<Option<Weights>>,
 }
 
-/// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, then closes the epoch's books
-/// and moves the clock on.
+/// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, each between the attacks'
+/// `before` and `after` hooks ([`super::attacks::Attack`]), then closes the epoch's books and
+/// moves the clock on.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     sim: &mut Sim<B>,
     epoch: u32,
 ) -> Result<(), EngineError> {
-    let mut carry = Carry::default();
+    let mut state = EpochState {
+        number: epoch,
+        ..EpochState::default()
+    };
     for stage in PIPELINE {
-        run_stage(sim, stage, epoch, &mut carry)?;
+        attacks::each(sim, |attack, sim| attack.before(stage, sim, &mut state))?;
+        run_stage(sim, stage, &mut state)?;
+        attacks::each(sim, |attack, sim| attack.after(stage, sim, &mut state))?;
     }
     sim.close_epoch(epoch)?;
     sim.chain.advance_time(sim.scenario.run.epoch_seconds)?;
@@ -101,15 +109,14 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
 fn run_stage<B: AutodiffBackend>(
     sim: &mut Sim<B>,
     stage: Stage,
-    epoch: u32,
-    carry: &mut Carry,
+    carry: &mut EpochState,
 ) -> Result<(), EngineError> {
+    let epoch = carry.number;
     match stage {
         Stage::Arrivals => {
             if epoch == 0 {
                 sim.stake(epoch)?;
             }
-            sim.craft_gaming(epoch)?;
             sim.contribute(epoch)
         }
         Stage::Review => sim.review(epoch),
@@ -131,7 +138,6 @@ fn run_stage<B: AutodiffBackend>(
             sim.propose(epoch)
         }
         Stage::Payment => {
-            sim.jit_stake(epoch)?;
             let demand = sim.demand();
             carry.paid = sim.pay(epoch, &demand)?;
             Ok(())
@@ -160,9 +166,6 @@ fn run_stage<B: AutodiffBackend>(
             }
             Ok(())
         }
-        Stage::StakingClaims => {
-            sim.claim_staking(epoch)?;
-            sim.jit_unstake(epoch)
-        }
+        Stage::StakingClaims => sim.claim_staking(epoch),
     }
 }

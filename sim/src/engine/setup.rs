@@ -2,6 +2,8 @@
 //! the Datanets on chain with their reviewers, and their data (generated, or loaded from the
 //! scenario's data files).
 
+use std::collections::BTreeMap;
+
 use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
@@ -10,11 +12,11 @@ use olsim_chain::{Chain, Deployment};
 use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
-use super::attacks::{attribution_gaming, jit_staker};
+use super::attacks::{self, Cast};
 use super::data::{DatanetState, Identity, Reviewer, load_file};
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, books, models, open};
-use crate::scenario::{AttackKind, Scenario, Source};
+use crate::scenario::{Scenario, Source};
 
 /// Gas limit of an OPEN transfer or approval: a margin over the usual 30k-52k gas of an
 /// ERC-20 transfer or approval (warm or cold storage slots).
@@ -43,7 +45,6 @@ impl<B: AutodiffBackend> Sim<B> {
             .map(|i| actors.add(format!("committee-{i}"), Role::Committee))
             .collect();
 
-        let mut gamers = Vec::new();
         let mut datanets = Vec::new();
         for (index, config) in scenario.datanets.iter().enumerate() {
             let (data, generated) = match config.source {
@@ -59,27 +60,12 @@ impl<B: AutodiffBackend> Sim<B> {
                 Source::File => (load_file(&scenario, index)?, None),
             };
             let curator = actors.add(format!("{}/curator", config.name), Role::Curator);
-            let mut reviewers: Vec<Reviewer> = (0..config.reviewers.count)
+            let reviewers: Vec<Reviewer> = (0..config.reviewers.count)
                 .map(|i| Reviewer {
                     agent: actors.add(format!("{}/reviewer-{i}", config.name), Role::Reviewer),
                     colluding: None,
                 })
                 .collect();
-            for (a, attacker) in scenario.attackers.iter().enumerate() {
-                if attacker.kind == AttackKind::ColludingReviewers
-                    && attacker.datanet.as_deref() == Some(config.name.as_str())
-                {
-                    for i in 0..attacker.count {
-                        reviewers.push(Reviewer {
-                            agent: actors.add(
-                                format!("{}/colluding-reviewer-{a}-{i}", config.name),
-                                Role::Attacker(attacker.kind),
-                            ),
-                            colluding: Some((a, attacker.rate())),
-                        });
-                    }
-                }
-            }
             let identities = match &generated {
                 Some(generated) => {
                     Identity::assign(&scenario, config, generated, &data, &mut actors)?
@@ -87,7 +73,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 None => Identity::from_file(&scenario, config, &data, &mut actors)?,
             };
             let items = DatanetState::items_by_contributor(&data, config.task);
-            let net = DatanetState {
+            datanets.push(DatanetState {
                 items,
                 name: config.name.clone(),
                 chain_id: U256::ZERO,
@@ -99,14 +85,18 @@ impl<B: AutodiffBackend> Sim<B> {
                 task: config.task,
                 accepted: Vec::new(),
                 submitted: Default::default(),
-            };
-            if let Some(generated) = &generated {
-                gamers.extend(attribution_gaming::plan(&scenario, index, generated, &net)?);
-            }
-            datanets.push(net);
+                attackers: generated.map(|g| g.groups).unwrap_or_default(),
+            });
         }
 
-        let models = models::ModelState::<B>::all(&scenario, &datanets, &mut actors)?;
+        let mut owners = BTreeMap::new();
+        let attacks = attacks::cast_all::<B>(&mut Cast {
+            scenario: &scenario,
+            actors: &mut actors,
+            datanets: &mut datanets,
+            owners: &mut owners,
+        })?;
+        let models = models::ModelState::<B>::all(&scenario, &datanets, &mut actors, &owners)?;
         let users: Vec<AgentId> = (0..scenario.inference.users)
             .map(|i| actors.add(format!("user-{i}"), Role::User))
             .collect();
@@ -116,7 +106,6 @@ impl<B: AutodiffBackend> Sim<B> {
                 stakers.push((g, actors.add(format!("{}-{i}", group.name), Role::Staker)));
             }
         }
-        let jit_stakers = jit_staker::agents(&scenario, &mut actors)?;
 
         // ETH for gas: one deposit to the admin, then a batch of transfers of GAS_ETH to
         // every other agent. The admin keeps about as much again as all of them received:
@@ -161,11 +150,10 @@ impl<B: AutodiffBackend> Sim<B> {
             timers: Timers::default(),
             compute: models::Compute::default(),
             base: models::BaseModels::default(),
-            gamers,
+            attacks,
             epochs: Vec::new(),
             lm: None,
             served: 0,
-            jit_stakers,
             next_payer: 0,
             attributed: 0,
             scenario,
@@ -205,13 +193,6 @@ impl<B: AutodiffBackend> Sim<B> {
         for &u in &self.users {
             budgets.push((u, per_user, Some(d.market)));
         }
-        for model in &self.models {
-            for wash in &model.wash {
-                let active = epochs.saturating_sub(u64::from(wash.start_epoch));
-                let calls = U256::from(2 * wash.calls * active);
-                budgets.push((wash.agent, calls * open(model.price)?, Some(d.market)));
-            }
-        }
         for net in &self.datanets {
             for identity in &net.identities {
                 budgets.push((identity.agent, identity.stake, Some(d.datanets)));
@@ -220,17 +201,10 @@ impl<B: AutodiffBackend> Sim<B> {
         for &(g, staker) in &self.stakers {
             budgets.push((staker, open(sc.stakers[g].stake)?, Some(d.governance)));
         }
-        for g in &self.gamers {
-            let probes = U256::from(g.inputs.len() as u64);
-            let agent = self.datanets[g.datanet].identities[g.identity.0 as usize].agent;
-            budgets.push((
-                agent,
-                probes * open(self.models[g.model].price)?,
-                Some(d.market),
-            ));
-        }
-        for j in &self.jit_stakers {
-            budgets.push((j.agent, j.stake, Some(d.governance)));
+        for attack in &self.attacks {
+            for (agent, amount, spender) in attack.budgets(self)? {
+                budgets.push((agent, amount, Some(spender)));
+            }
         }
         let transfers = budgets
             .iter()

@@ -16,103 +16,124 @@
 //! Ground truth stays honest: a crafted record is clean exactly when its label is the true
 //! label, so reviewers and the ground-truth value see what the data is worth.
 
-use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;
-use olsim_chain::contracts::InferenceMarket;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, RecordKind, record_hash};
 use olsim_ml::model::{Classifier, StepCost, predict};
 use rand::RngExt;
 
-use crate::engine::data::DatanetState;
+use super::{Attack, Budget, Cast};
+use crate::engine::economy::Purchase;
 use crate::engine::models::{Trained, query_input};
-use crate::engine::txs::Action;
+use crate::engine::pipeline::{EpochState, Stage};
 use crate::engine::{EngineError, Sim, open};
-use crate::scenario::{AttackKind, GeneratedDatanet, Scenario};
+use crate::scenario::AttackKind;
 
-/// One gamer's plan, made at setup: which of its records it replaces and by which inputs.
+/// One gamer's plan, made before epoch 0: which of its records it replaces and by which
+/// inputs.
 #[derive(Clone, Debug)]
-pub struct Gamer {
+struct Gamer {
     /// Its Datanet.
-    pub datanet: usize,
+    datanet: usize,
     /// Its identity there.
-    pub identity: ContributorId,
-    /// The `[[models]]` entry whose outputs it games (the Datanet's first classifier).
-    pub model: usize,
+    identity: ContributorId,
+    /// The `[[models]]` entry whose outputs it games ([`crate::scenario::Scenario::gamed_model`]).
+    model: usize,
     /// Records it replaces (a seeded choice of `round(rate * records)` of its records).
-    pub items: Vec<u32>,
+    items: Vec<u32>,
     /// The crafted inputs, one per replaced record.
-    pub inputs: Vec<Vec<f32>>,
+    inputs: Vec<Vec<f32>>,
 }
 
-/// The plans of Datanet `n`'s gamers (validation makes sure a classifier trains on it).
-pub fn plan(
-    scenario: &Scenario,
-    n: usize,
-    generated: &GeneratedDatanet,
-    net: &DatanetState,
-) -> Result<Vec<Gamer>, EngineError> {
-    let mut out = Vec::new();
-    for group in generated
-        .groups
-        .iter()
-        .filter(|g| g.kind == AttackKind::AttributionGaming)
-    {
-        let model = scenario.gamed_model(&net.name).ok_or_else(|| {
-            EngineError::Scenario(format!(
-                "datanets[{n}] `{}`: attribution gamers need a classifier trained on it",
-                net.name
-            ))
-        })?;
-        let attacker = &scenario.attackers[group.attacker];
-        let dim = scenario.datanets[n].domain.dim();
-        for &identity in &group.identities {
-            let mut rng = stream(
-                scenario.run.seed,
-                &format!("engine/attribution_gaming/{}/{}", net.name, identity.0),
-            );
-            let mut items = net.items[identity.0 as usize].clone();
-            for i in (1..items.len()).rev() {
-                items.swap(i, rng.random_range(0..=i));
+/// The scenario's attribution gamers.
+#[derive(Default)]
+pub struct Gamers(Vec<Gamer>);
+
+impl<B: AutodiffBackend> Attack<B> for Gamers {
+    /// Plans every gamer's crafted records (validation makes sure a classifier trains on
+    /// each gamed Datanet).
+    fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError> {
+        let scenario = cast.scenario;
+        for (n, net) in cast.datanets.iter().enumerate() {
+            for group in net
+                .attackers
+                .iter()
+                .filter(|g| g.kind == AttackKind::AttributionGaming)
+            {
+                let model = scenario.gamed_model(&net.name).ok_or_else(|| {
+                    EngineError::Scenario(format!(
+                        "datanets[{n}] `{}`: attribution gamers need a classifier trained on it",
+                        net.name
+                    ))
+                })?;
+                let attacker = &scenario.attackers[group.attacker];
+                let dim = scenario.datanets[n].domain.dim();
+                for &identity in &group.identities {
+                    let mut rng = stream(
+                        scenario.run.seed,
+                        &format!("engine/attribution_gaming/{}/{}", net.name, identity.0),
+                    );
+                    let mut items = net.items[identity.0 as usize].clone();
+                    for i in (1..items.len()).rev() {
+                        items.swap(i, rng.random_range(0..=i));
+                    }
+                    items.truncate(attacker.crafted(items.len()));
+                    items.sort_unstable();
+                    let inputs = items.iter().map(|_| query_input(&mut rng, dim)).collect();
+                    self.0.push(Gamer {
+                        datanet: n,
+                        identity,
+                        model,
+                        items,
+                        inputs,
+                    });
+                }
             }
-            items.truncate(attacker.crafted(items.len()));
-            items.sort_unstable();
-            let inputs = items.iter().map(|_| query_input(&mut rng, dim)).collect();
-            out.push(Gamer {
-                datanet: n,
-                identity,
-                model,
-                items,
-                inputs,
-            });
         }
+        Ok(())
     }
-    Ok(out)
-}
 
-impl<B: AutodiffBackend> Sim<B> {
+    /// One call per crafted record at the gamed model's price, besides the stake every
+    /// contributor gets.
+    fn budgets(&self, sim: &Sim<B>) -> Result<Vec<Budget>, EngineError> {
+        let mut out = Vec::new();
+        for g in &self.0 {
+            let probes = alloy_primitives::U256::from(g.inputs.len() as u64);
+            let agent = sim.datanets[g.datanet].identities[g.identity.0 as usize].agent;
+            let price = open(sim.models[g.model].price)?;
+            out.push((agent, probes * price, sim.deployment.market));
+        }
+        Ok(out)
+    }
+
     /// Gamers who contribute this epoch label their crafted inputs and write them into
-    /// their records (see the module docs), just before they submit.
-    pub(crate) fn craft_gaming(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let due: Vec<Gamer> = self
-            .gamers
-            .iter()
-            .filter(|g| self.datanets[g.datanet].identities[g.identity.0 as usize].epoch == epoch)
-            .cloned()
-            .collect();
-        for gamer in due {
-            let labels = match self.probe(epoch, &gamer)? {
+    /// their records, just before the arrivals submit.
+    fn before(
+        &mut self,
+        stage: Stage,
+        sim: &mut Sim<B>,
+        epoch: &mut EpochState,
+    ) -> Result<(), EngineError> {
+        if stage != Stage::Arrivals {
+            return Ok(());
+        }
+        for gamer in &self.0 {
+            let identity = &sim.datanets[gamer.datanet].identities[gamer.identity.0 as usize];
+            if identity.epoch != epoch.number {
+                continue;
+            }
+            let labels = match probe(sim, epoch.number, gamer)? {
                 Some(labels) => labels,
                 None => {
-                    let mlp = self
+                    let mlp = sim
                         .scenario
                         .mlp_config(gamer.model)
                         .map_err(|e| EngineError::Scenario(e.to_string()))?;
-                    let base = self.base.get(self.seed, &mlp, &self.device)?;
-                    labels_of(&base, &gamer, &self.models[gamer.model].name, &self.device)?
+                    let base = sim.base.get(sim.seed, &mlp, &sim.device)?;
+                    labels_of(&base, gamer, &sim.models[gamer.model].name, &sim.device)?
                 }
             };
-            let net = &mut self.datanets[gamer.datanet];
+            let net = &mut sim.datanets[gamer.datanet];
             for ((&r, input), label) in gamer.items.iter().zip(&gamer.inputs).zip(labels) {
                 let clean = net.data.true_label(input) == Some(label);
                 let record = &mut net.data.records[r as usize];
@@ -130,52 +151,52 @@ impl<B: AutodiffBackend> Sim<B> {
         }
         Ok(())
     }
+}
 
-    /// The live model's labels of the gamer's inputs, paid for through the market; `None`
-    /// when the model is not live yet or the payment was refused.
-    fn probe(&mut self, epoch: u32, gamer: &Gamer) -> Result<Option<Vec<u8>>, EngineError> {
-        let model = &self.models[gamer.model];
-        let (Some(id), Some(Trained::Classifier(_))) = (model.chain_id, &model.trained) else {
-            return Ok(None);
-        };
-        if gamer.inputs.is_empty() {
-            return Ok(Some(Vec::new()));
-        }
-        let count = gamer.inputs.len() as u32;
-        let agent = self.datanets[gamer.datanet].identities[gamer.identity.0 as usize].agent;
-        let pay = Action::call(
-            agent,
-            "pay inference (attribution probe)",
-            self.deployment.market,
-            &InferenceMarket::payInferenceCall {
-                modelId: id,
-                count,
-                maxFee: open(model.price)? * U256::from(count),
-            },
-        );
-        if self.send(epoch, vec![pay])?[0].is_none() {
-            return Ok(None);
-        }
-        let Some(Trained::Classifier(trained)) = &self.models[gamer.model].trained else {
-            unreachable!("checked above");
-        };
-        let labels = labels_of(
-            &trained.model,
-            gamer,
-            &self.models[gamer.model].name,
-            &self.device,
-        )?;
-        let flops = u64::from(count) * trained.model.forward_flops_per_example();
-        self.compute.add(
-            "serving",
-            &StepCost {
-                device: B::name(&self.device),
-                wall_seconds: 0.0,
-                flops,
-            },
-        );
-        Ok(Some(labels))
+/// The live model's labels of the gamer's inputs, paid for through the market; `None` when
+/// the model is not live yet or the payment was refused.
+fn probe<B: AutodiffBackend>(
+    sim: &mut Sim<B>,
+    epoch: u32,
+    gamer: &Gamer,
+) -> Result<Option<Vec<u8>>, EngineError> {
+    let model = &sim.models[gamer.model];
+    if model.chain_id.is_none() || !matches!(model.trained, Some(Trained::Classifier(_))) {
+        return Ok(None);
     }
+    if gamer.inputs.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let agent = sim.datanets[gamer.datanet].identities[gamer.identity.0 as usize].agent;
+    let purchase = Purchase {
+        agent,
+        model: gamer.model,
+        calls: gamer.inputs.len() as u64,
+        label: "pay inference (attribution probe)",
+    };
+    if sim.buy(epoch, &[purchase])?[gamer.model] == 0 {
+        return Ok(None);
+    }
+    let Some(Trained::Classifier(trained)) = &sim.models[gamer.model].trained else {
+        unreachable!("checked above");
+    };
+    let labels = labels_of(
+        &trained.model,
+        gamer,
+        &sim.models[gamer.model].name,
+        &sim.device,
+    )?;
+    let flops = purchase.calls * trained.model.forward_flops_per_example();
+    let device = B::name(&sim.device);
+    sim.compute.add(
+        "serving",
+        &StepCost {
+            device,
+            wall_seconds: 0.0,
+            flops,
+        },
+    );
+    Ok(Some(labels))
 }
 
 /// `model`'s predicted class of each of the gamer's inputs.

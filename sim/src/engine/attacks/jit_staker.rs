@@ -12,103 +12,128 @@ use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::client::view;
 use olsim_chain::contracts::StakingGovernance;
 
-use crate::engine::actors::{Actors, AgentId, Role};
+use super::{Attack, Budget, Cast};
+use crate::engine::actors::{AgentId, Role};
+use crate::engine::pipeline::{EpochState, Stage};
 use crate::engine::txs::Action;
 use crate::engine::{EngineError, Sim, open};
-use crate::scenario::{AttackKind, Scenario};
+use crate::scenario::AttackKind;
 
 /// One just-in-time staking key.
 #[derive(Clone, Copy, Debug)]
-pub struct JitStaker {
-    /// Its agent.
-    pub agent: AgentId,
+struct JitStaker {
+    agent: AgentId,
     /// OPEN wei it stakes each epoch.
-    pub stake: U256,
+    stake: U256,
     /// First epoch it acts in.
-    pub start_epoch: u32,
+    start_epoch: u32,
 }
 
 /// The scenario's just-in-time stakers, one agent per `count`.
-pub fn agents(scenario: &Scenario, actors: &mut Actors) -> Result<Vec<JitStaker>, EngineError> {
-    let mut out = Vec::new();
-    for (a, attacker) in scenario.attackers.iter().enumerate() {
-        if attacker.kind != AttackKind::JitStaker {
-            continue;
-        }
-        let stake = open(attacker.stake())?;
-        for k in 0..attacker.count {
-            out.push(JitStaker {
-                agent: actors.add(
-                    format!("jit-staker-{a}-{k}"),
-                    Role::Attacker(AttackKind::JitStaker),
-                ),
-                stake,
-                start_epoch: attacker.start_epoch,
-            });
-        }
-    }
-    Ok(out)
-}
+#[derive(Default)]
+pub struct JitStakers(Vec<JitStaker>);
 
-impl<B: AutodiffBackend> Sim<B> {
-    /// Just before the epoch's payments: every active JIT staker stakes.
-    pub(crate) fn jit_stake(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        let actions = self
-            .jit_stakers
+impl<B: AutodiffBackend> Attack<B> for JitStakers {
+    fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError> {
+        for (a, attacker) in cast.scenario.attackers.iter().enumerate() {
+            if attacker.kind != AttackKind::JitStaker {
+                continue;
+            }
+            let stake = open(attacker.stake())?;
+            for k in 0..attacker.count {
+                self.0.push(JitStaker {
+                    agent: cast.actors.add(
+                        format!("jit-staker-{a}-{k}"),
+                        Role::Attacker(AttackKind::JitStaker),
+                    ),
+                    stake,
+                    start_epoch: attacker.start_epoch,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn budgets(&self, sim: &Sim<B>) -> Result<Vec<Budget>, EngineError> {
+        let governance = sim.deployment.governance;
+        Ok(self
+            .0
             .iter()
-            .filter(|j| epoch >= j.start_epoch)
+            .map(|j| (j.agent, j.stake, governance))
+            .collect())
+    }
+
+    /// Just before the payments every active JIT staker stakes.
+    fn before(
+        &mut self,
+        stage: Stage,
+        sim: &mut Sim<B>,
+        epoch: &mut EpochState,
+    ) -> Result<(), EngineError> {
+        if stage != Stage::Payment {
+            return Ok(());
+        }
+        let governance = sim.deployment.governance;
+        let actions = self
+            .0
+            .iter()
+            .filter(|j| epoch.number >= j.start_epoch)
             .map(|j| {
                 Action::call(
                     j.agent,
                     "stake (just in time)",
-                    d.governance,
+                    governance,
                     &StakingGovernance::stakeCall { amount: j.stake },
                 )
             })
             .collect();
-        self.send(epoch, actions)?;
+        sim.send(epoch.number, actions)?;
         Ok(())
     }
 
-    /// Right after the payments: each JIT staker claims what its stake earned and unstakes
+    /// Once stakers have claimed, each JIT staker claims what its stake earned and unstakes
     /// all it holds.
-    pub(crate) fn jit_unstake(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
+    fn after(
+        &mut self,
+        stage: Stage,
+        sim: &mut Sim<B>,
+        epoch: &mut EpochState,
+    ) -> Result<(), EngineError> {
+        if stage != Stage::StakingClaims {
+            return Ok(());
+        }
+        let governance = sim.deployment.governance;
         let mut actions = Vec::new();
-        for j in self.jit_stakers.clone() {
-            if epoch < j.start_epoch {
-                continue;
-            }
-            let account = self.actors.address(j.agent);
+        for j in self.0.iter().filter(|j| epoch.number >= j.start_epoch) {
+            let account = sim.actors.address(j.agent);
             let pending = view(
-                self.chain.as_mut(),
-                d.governance,
+                sim.chain.as_mut(),
+                governance,
                 &StakingGovernance::pendingRewardsCall { account },
             )?;
             if !pending.is_zero() {
                 actions.push(Action::call(
                     j.agent,
                     "claim staking rewards",
-                    d.governance,
+                    governance,
                     &StakingGovernance::claimRewardsCall {},
                 ));
             }
             let staked = view(
-                self.chain.as_mut(),
-                d.governance,
+                sim.chain.as_mut(),
+                governance,
                 &StakingGovernance::stakeOfCall(account),
             )?;
             if !staked.is_zero() {
                 actions.push(Action::call(
                     j.agent,
                     "unstake (just in time)",
-                    d.governance,
+                    governance,
                     &StakingGovernance::unstakeCall { amount: staked },
                 ));
             }
         }
-        self.send(epoch, actions)?;
+        sim.send(epoch.number, actions)?;
         Ok(())
     }
 }

@@ -183,6 +183,22 @@ mod tests {
     }
 
     #[test]
+    fn claim_paths_start_with_the_result_sections_fields() {
+        let json = serde_json::to_value(ResultSection::default()).unwrap();
+        let fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = crate::scenario::expect::RESULT_FIELDS.to_vec();
+        expected.sort_unstable();
+        let mut fields = fields;
+        fields.sort_unstable();
+        assert_eq!(fields, expected);
+    }
+
+    #[test]
     fn claims_hold_fail_and_explain() {
         let r = result();
         let below = Expectation {

@@ -204,11 +204,6 @@ fn write_report(report: &Report, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A figure that may be undefined, for the terminal.
-fn figure(x: Option<f64>) -> String {
-    x.map_or_else(|| "undefined".into(), |v| format!("{:.3}", v + 0.0))
-}
-
 /// A few lines for the terminal.
 fn summary(report: &Report) -> String {
     let r = &report.result;
@@ -221,19 +216,19 @@ fn summary(report: &Report) -> String {
         r.chain.refused,
         r.economy.fees,
         r.economy.contributor_rewards,
-        figure(r.fairness.gini),
-        figure(r.fairness.honest_share),
-        figure(r.fairness.spearman_vs_truth),
+        report::tables::maybe(r.fairness.gini),
+        report::tables::maybe(r.fairness.honest_share),
+        report::tables::maybe(r.fairness.spearman_vs_truth),
     );
     for a in &r.attacks {
         out.push_str(&format!(
-            "attack {}: capital {:.2}, revenue {:.2}, cost {:.2}, return on capital {}, recall {}\n",
+            "attack {}: capital {}, revenue {}, cost {}, return on capital {}, recall {}\n",
             a.kind,
-            a.capital,
-            a.revenue,
-            a.cost,
-            figure(a.roi),
-            figure(a.detection_recall)
+            report::tables::amount(a.capital),
+            report::tables::amount(a.revenue),
+            report::tables::amount(a.cost),
+            report::tables::maybe(a.roi),
+            report::tables::maybe(a.detection_recall)
         ));
     }
     for c in &report.claims {

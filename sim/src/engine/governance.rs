@@ -197,40 +197,61 @@ impl<B: AutodiffBackend> Sim<B> {
     pub(super) fn advance_proposals(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;
         for i in 0..self.proposals.len() {
-            let p = self.proposals[i].clone();
-            if p.executed.is_some() || p.defeated {
-                continue;
-            }
-            let state = view(
-                self.chain.as_mut(),
-                d.governance,
-                &StakingGovernance::stateCall { id: p.id },
-            )?;
-            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
-            let action = match state {
-                0 => Action::call(
-                    self.admin,
-                    "queue proposal",
-                    d.governance,
-                    &StakingGovernance::queueCall { id: p.id },
-                ),
-                2 => {
-                    self.proposals[i].defeated = true;
-                    continue;
+            let id = self.proposals[i].id;
+            // Queue a passed proposal, then execute it in the same stage if its timelock
+            // has already run out (a zero delay), so it is not a whole epoch late.
+            for _ in 0..2 {
+                if self.proposals[i].executed.is_some() || self.proposals[i].defeated {
+                    break;
                 }
-                3 => Action::call(
-                    self.admin,
-                    "execute proposal",
+                let state = view(
+                    self.chain.as_mut(),
                     d.governance,
-                    &StakingGovernance::executeCall { id: p.id },
-                ),
-                _ => continue,
-            };
-            let done = self.send(epoch, vec![action])?.pop().flatten().is_some();
-            match (state, done) {
-                (0, true) => self.proposals[i].queued = Some(epoch),
-                (3, true) => self.proposals[i].executed = Some(epoch),
-                _ => {}
+                    &StakingGovernance::stateCall { id },
+                )?;
+                // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
+                let (action, label) = match state {
+                    0 => (
+                        StakingGovernance::queueCall { id }.abi_encode(),
+                        "queue proposal",
+                    ),
+                    2 => {
+                        self.proposals[i].defeated = true;
+                        break;
+                    }
+                    3 => {
+                        let eta = view(
+                            self.chain.as_mut(),
+                            d.governance,
+                            &StakingGovernance::proposalsCall(id),
+                        )?
+                        .eta;
+                        // The next block is at least a second after the head.
+                        if eta > self.chain.head()?.timestamp + 1 {
+                            break;
+                        }
+                        (
+                            StakingGovernance::executeCall { id }.abi_encode(),
+                            "execute proposal",
+                        )
+                    }
+                    _ => break,
+                };
+                let call = Action {
+                    agent: self.admin,
+                    label,
+                    to: d.governance,
+                    data: action.into(),
+                    gas: super::txs::DEFAULT_GAS,
+                    value: U256::ZERO,
+                };
+                if self.send(epoch, vec![call])?.pop().flatten().is_none() {
+                    break;
+                }
+                match state {
+                    0 => self.proposals[i].queued = Some(epoch),
+                    _ => self.proposals[i].executed = Some(epoch),
+                }
             }
         }
         Ok(())
@@ -255,7 +276,8 @@ impl<B: AutodiffBackend> Sim<B> {
             out.push(ProposalResult {
                 description: format!("{} = {}", config.parameter.name(), config.value),
                 proposed: p.opened,
-                executed: p.executed,
+                executed: p.executed.is_some(),
+                executed_epoch: p.executed,
                 state: state_name(state).to_string(),
                 votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
             });

@@ -19,7 +19,7 @@ use crate::metrics::fairness::{gini, lorenz};
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
-    GrantTierResult, PerfSection, Report, ResultSection, ScenarioInfo,
+    GrantTierResult, PerfSection, Refusal, Report, ResultSection, ScenarioInfo,
 };
 use crate::scenario::{AttackKind, Tier};
 use olsim_ml::data::ContributorId;
@@ -66,8 +66,29 @@ impl<B: AutodiffBackend> Sim<B> {
         let fairness = fairness(&contributors, truth.label(&self.datanets));
         let attacks = self.attack_results();
         let ledger = d.ledger(self.chain.as_mut())?;
-        let staked: f64 =
-            self.epochs.iter().map(|e| e.staked).sum::<f64>() / self.epochs.len().max(1) as f64;
+        // The long-term stakers' yield: what the [[stakers]] groups earned (claimed, and
+        // pending at the end) over the stake they hold.
+        let (mut earned, mut held) = (U256::ZERO, U256::ZERO);
+        for &(_, staker) in &self.stakers {
+            let account = self.actors.address(staker);
+            earned += self
+                .books
+                .staking_claimed
+                .get(&account)
+                .copied()
+                .unwrap_or_default();
+            earned += view(
+                self.chain.as_mut(),
+                d.governance,
+                &StakingGovernance::pendingRewardsCall { account },
+            )?;
+            held += self
+                .books
+                .stake_peak
+                .get(&account)
+                .copied()
+                .unwrap_or_default();
+        }
         let staker_rewards = to_open(self.books.split_totals[2]);
         let economy = Economy {
             fees: self.epochs.iter().map(|e| e.fees).sum(),
@@ -76,19 +97,26 @@ impl<B: AutodiffBackend> Sim<B> {
             staker_rewards,
             treasury: to_open(ledger.treasury),
             pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
-            staking_yield: (staked > 0.0).then(|| staker_rewards / staked),
+            staking_yield: (!held.is_zero()).then(|| to_open(earned) / to_open(held)),
             slashed: to_open(self.books.slashed.values().copied().sum()),
         };
         let governance = self.proposal_results()?;
         let grants = self.grant_results();
         let head = self.chain.head()?;
-        let mut refusals: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Refusal> = BTreeMap::new();
         for f in &self.log.failures {
-            let reason = f.reason.split('(').next().unwrap_or(&f.reason).to_string();
-            *refusals.entry((f.action.to_string(), reason)).or_default() += 1;
+            groups
+                .entry((f.action, f.error.as_str()))
+                .or_insert_with(|| Refusal {
+                    action: f.action.to_string(),
+                    error: f.error.clone(),
+                    count: 0,
+                    first: format!("epoch {}, {}: {}", f.epoch, f.agent, f.reason),
+                })
+                .count += 1;
         }
-        let mut refusals: Vec<_> = refusals.into_iter().map(|((a, r), n)| (a, r, n)).collect();
-        refusals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.cmp(b)));
+        let mut refusals: Vec<Refusal> = groups.into_values().collect();
+        refusals.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.error.cmp(&b.error)));
         let chain = ChainResult {
             blocks: head.number,
             transactions: self.log.included,

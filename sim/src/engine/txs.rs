@@ -72,8 +72,25 @@ pub struct Failure {
     pub agent: String,
     /// What it tried (`"contribute"`).
     pub action: &'static str,
-    /// Why it was refused: the decoded revert reason, or the chain's message.
+    /// The decoded error's name (`StakeTooLow`), or what kind of refusal it was
+    /// (`rejected: nonce too low`): what refusals are grouped by.
+    pub error: String,
+    /// Why it was refused, whole: the decoded revert reason with its arguments
+    /// (`StakeTooLow(1, 100)`), or the chain's message.
     pub reason: String,
+}
+
+/// The name refusals are grouped by (see [`Failure::error`]).
+pub fn error_name(error: &ChainError) -> String {
+    match error {
+        ChainError::Reverted { reason, .. } => match reason.split_once('(') {
+            Some((name, _)) if !name.is_empty() && !name.contains(' ') => name.to_string(),
+            _ => reason.clone(),
+        },
+        ChainError::Halted { reason, .. } => format!("halted: {reason}"),
+        ChainError::Rejected { reason, .. } => format!("rejected: {reason}"),
+        other => other.to_string(),
+    }
 }
 
 /// Counts of what was sent and what was refused, by action label.
@@ -173,6 +190,7 @@ fn send_chunk<C: Chain + ?Sized>(
                     epoch,
                     agent: actors.get(action.agent).name.clone(),
                     action: action.label,
+                    error: error_name(&error),
                     reason: error
                         .revert_reason()
                         .map_or_else(|| error.to_string(), str::to_string),

@@ -239,7 +239,8 @@ pub struct Economy {
     pub treasury: f64,
     /// Left in reward pools at the end.
     pub pools: f64,
-    /// Staker rewards over the average stake, over the run; `None` when nothing was staked.
+    /// What the `[[stakers]]` groups earned over the stake they hold, over the run; `None`
+    /// without `[[stakers]]`.
     pub staking_yield: Option<f64>,
     /// Stake slashed over the run.
     pub slashed: f64,
@@ -275,8 +276,10 @@ pub struct ProposalResult {
     pub description: String,
     /// Epoch it was proposed in.
     pub proposed: u32,
-    /// Epoch it was executed in, if it passed.
-    pub executed: Option<u32>,
+    /// Whether it was executed (its change took effect).
+    pub executed: bool,
+    /// Epoch it was executed in; `None` when it was not.
+    pub executed_epoch: Option<u32>,
     /// Where it stands at the end of the run, from StakingGovernance: `active` (voting),
     /// `passed` (vote won, not yet queued), `queued` (behind the timelock), `executed` or
     /// `defeated`.
@@ -298,10 +301,25 @@ pub struct ChainResult {
     pub gas_used: u64,
     /// ETH paid in L2 execution and L1 data fees.
     pub gas_fees_eth: f64,
-    /// Refusals by action and reason, with counts, most frequent first.
-    pub refusals: Vec<(String, String, u64)>,
+    /// Refused transactions grouped by action and decoded error name, most frequent first.
+    pub refusals: Vec<Refusal>,
     /// `keccak256` of the final chain state.
     pub state_digest: String,
+}
+
+/// Refused transactions of one action and decoded error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// What was tried (`contribute`).
+    pub action: String,
+    /// The decoded error's name (`StakeTooLow`), or the kind of refusal
+    /// (`rejected: nonce too low`).
+    pub error: String,
+    /// How many.
+    pub count: u64,
+    /// The first one, whole: epoch, agent and the reason with its arguments
+    /// (`epoch 0, finance/contributor-3: StakeTooLow(1, 100)`).
+    pub first: String,
 }
 
 /// Counted compute of one stage.

@@ -13,8 +13,12 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Formats an amount with thousands separators and two decimals.
+/// Formats an amount with thousands separators and two decimals; an amount too small to show
+/// in two decimals gets three significant digits (`6.05e-3`) instead of reading as zero.
 pub fn amount(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.005 {
+        return format!("{x:.2e}");
+    }
     let text = format!("{:.2}", x.abs());
     // A tiny negative amount rounds to 0.00: never print `-0.00`.
     let negative = x < 0.0 && text.bytes().any(|b| (b'1'..=b'9').contains(&b));
@@ -31,7 +35,7 @@ pub fn amount(x: f64) -> String {
 
 /// Three decimals (three significant digits below 0.001, so a small yield does not read
 /// as zero); never `-0.000`.
-fn ratio(x: f64) -> String {
+pub fn ratio(x: f64) -> String {
     if x != 0.0 && x.abs() < 0.001 {
         return format!("{x:.2e}");
     }
@@ -44,7 +48,7 @@ fn ratio(x: f64) -> String {
 
 /// A figure that may be undefined: three decimals, or `undefined` (docs/metrics.md says
 /// when each figure is).
-fn maybe(x: Option<f64>) -> String {
+pub fn maybe(x: Option<f64>) -> String {
     x.map_or_else(|| UNDEFINED.into(), ratio)
 }
 
@@ -228,7 +232,8 @@ pub fn all(report: &Report) -> Vec<Table> {
                         p.description.clone(),
                         p.proposed.to_string(),
                         p.state.clone(),
-                        p.executed.map_or("no".into(), |e| e.to_string()),
+                        p.executed_epoch
+                            .map_or("no".into(), |e| format!("epoch {e}")),
                         amount(p.votes[0]),
                         amount(p.votes[1]),
                     ]
@@ -251,11 +256,18 @@ pub fn all(report: &Report) -> Vec<Table> {
     if !c.refusals.is_empty() {
         tables.push(Table {
             title: "Refused transactions",
-            headers: vec!["action", "reason", "count"],
+            headers: vec!["action", "error", "count", "first"],
             rows: c
                 .refusals
                 .iter()
-                .map(|(a, why, n)| vec![a.clone(), why.clone(), n.to_string()])
+                .map(|r| {
+                    vec![
+                        r.action.clone(),
+                        r.error.clone(),
+                        r.count.to_string(),
+                        r.first.clone(),
+                    ]
+                })
                 .collect(),
         });
     }

@@ -55,6 +55,20 @@ pub enum Step {
     Select(String),
 }
 
+/// The fields of a report's `result` section, which every path starts with (a test keeps
+/// this list and the report in step).
+pub const RESULT_FIELDS: [&str; 9] = [
+    "epochs",
+    "contributors",
+    "fairness",
+    "attacks",
+    "economy",
+    "grants",
+    "governance",
+    "chain",
+    "compute",
+];
+
 /// Fields a `[selector]` is matched against, in order.
 pub const SELECTOR_FIELDS: [&str; 4] = ["kind", "name", "tier", "stage"];
 
@@ -119,8 +133,18 @@ impl Expectation {
     /// What is wrong with the claim itself (not its outcome), if anything.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        if let Err(e) = parse_path(&self.path) {
-            out.push(("path", e));
+        match parse_path(&self.path).as_deref() {
+            Err(e) => out.push(("path", e.clone())),
+            Ok([Step::Field(first), ..]) if !RESULT_FIELDS.contains(&first.as_str()) => out.push((
+                "path",
+                format!(
+                    "`{}` does not start with a field of the report's result section; allowed: \
+                     {} (docs/metrics.md)",
+                    self.path,
+                    RESULT_FIELDS.join(", ")
+                ),
+            )),
+            Ok(_) => {}
         }
         let bounds = [self.below, self.above, self.at_most, self.at_least];
         if bounds.iter().all(Option::is_none) && self.equals.is_none() {
@@ -149,6 +173,11 @@ impl Expectation {
                     "not a finite number; allowed: a finite number".to_string(),
                 ));
             }
+        }
+        if let Some(toml::Value::Float(x)) = &self.equals
+            && !x.is_finite()
+        {
+            out.push(("equals", format!("got {x}; allowed: a finite number")));
         }
         if let Some(v) = &self.equals
             && !matches!(

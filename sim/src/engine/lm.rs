@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, Domain, PopulationSpec, TextParams};
 use olsim_ml::lm::{
-    BOS, GenConfig, Lm, LmAdapterWeights, LmConfig, Tokenizer, TokenizerConfig, default_cache_dir,
-    document_texts, finetune, generic_datanets, pretrain,
+    BOS, GenConfig, Lm, LmConfig, Tokenizer, TokenizerConfig, default_cache_dir, document_texts,
+    finetune, generic_datanets, pretrain,
 };
 use olsim_ml::model::{StepCost, TrainConfig};
 use olsim_ml::serve::{LmRequest, LmServe};
-use olsim_ml::suffix::{IndexBuilder, SuffixIndex};
+use olsim_ml::suffix::IndexBuilder;
 use rand::RngExt;
 
-use super::models::{Infer, Trained, openlora_server};
-use super::{EngineError, Sim};
+use super::models::{Infer, Trained, TrainedLm, openlora_server};
+use super::{EngineError, Sim, Work};
 use crate::scenario::Task;
 
 /// Generations actually decoded per language model and epoch; further paid calls are
@@ -50,16 +50,6 @@ pub type Generated = Vec<Vec<u32>>;
 pub struct LmWorld<B: AutodiffBackend> {
     tokenizer: Tokenizer,
     base: Lm<Infer<B>>,
-}
-
-/// A trained language-model adapter and the suffix index of its training documents.
-pub struct TrainedLm {
-    /// The adapter, host-side.
-    pub adapter: LmAdapterWeights,
-    /// Suffix array over the accepted documents it was trained on.
-    pub index: SuffixIndex,
-    /// Owner `(datanet, contributor)` of each index contributor id.
-    pub owners: Vec<(usize, ContributorId)>,
 }
 
 impl<B: AutodiffBackend> Sim<B> {
@@ -192,7 +182,7 @@ impl<B: AutodiffBackend> Sim<B> {
         )
         .map_err(|e| fail(e.to_string()))?;
         let index = index.build().map_err(|e| fail(e.to_string()))?;
-        self.compute.add("training", &tuned.report.total);
+        self.compute.add(Work::Training, &tuned.report.total);
         Ok(Some(TrainedLm {
             adapter: tuned.adapter,
             index,
@@ -269,7 +259,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 }
             }
             while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
-                self.compute.add("serving", &batch.cost);
+                self.compute.add(Work::Serving, &batch.cost);
                 decoded_flops += batch.cost.flops;
                 for r in batch.responses {
                     out.entry(r.adapter as usize)
@@ -286,7 +276,7 @@ impl<B: AutodiffBackend> Sim<B> {
             .sum();
         if skipped > 0 {
             self.compute.add(
-                "serving",
+                Work::Serving,
                 &StepCost {
                     device: "modelled (not decoded)".into(),
                     wall_seconds: 0.0,
@@ -316,7 +306,7 @@ impl<B: AutodiffBackend> Sim<B> {
         }
         self.attributed += outputs.len() as u64;
         self.compute.add(
-            "attribution",
+            Work::Attribution,
             &StepCost {
                 device: "suffix array (cpu)".into(),
                 wall_seconds: start.elapsed().as_secs_f64(),

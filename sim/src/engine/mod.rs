@@ -143,25 +143,57 @@ fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
     bar
 }
 
-/// Wall-clock seconds per stage (perf section only).
+/// What a run spends wall-clock time and compute on: the rows of the report's Performance
+/// and Compute tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Agents, funding, deployment and Datanets before epoch 0.
+    Setup,
+    /// Signing, sending and executing transactions (overlaps every other kind).
+    Chain,
+    /// Fine-tuning adapters (and building their attribution indexes).
+    Training,
+    /// Serving paid calls.
+    Serving,
+    /// Attributing served outputs.
+    Attribution,
+    /// Retraining for the ground-truth values.
+    GroundTruth,
+}
+
+impl Work {
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::Setup => "setup",
+            Work::Chain => "chain",
+            Work::Training => "training",
+            Work::Serving => "serving",
+            Work::Attribution => "attribution",
+            Work::GroundTruth => "ground truth",
+        }
+    }
+}
+
+/// Wall-clock seconds per kind of work (perf section only), in first-use order.
 #[derive(Debug, Default)]
 struct Timers {
-    stages: Vec<(&'static str, f64)>,
+    spent: Vec<(Work, f64)>,
 }
 
 impl Timers {
-    fn add(&mut self, stage: &'static str, since: Instant) {
+    fn add(&mut self, work: Work, since: Instant) {
         let s = since.elapsed().as_secs_f64();
-        match self.stages.iter_mut().find(|(name, _)| *name == stage) {
+        match self.spent.iter_mut().find(|(w, _)| *w == work) {
             Some((_, total)) => *total += s,
-            None => self.stages.push((stage, s)),
+            None => self.spent.push((work, s)),
         }
     }
 
-    fn get(&self, stage: &str) -> f64 {
-        self.stages
+    fn get(&self, work: Work) -> f64 {
+        self.spent
             .iter()
-            .find(|(name, _)| *name == stage)
+            .find(|(w, _)| *w == work)
             .map_or(0.0, |(_, s)| *s)
     }
 }

@@ -13,17 +13,19 @@ use olsim_ml::data::{
     build_population,
 };
 use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced};
+use olsim_ml::lm::LmAdapterWeights;
 use olsim_ml::model::{
     LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values, train,
 };
 use olsim_ml::serve::{
     AdapterStore, MlpServe, ServeError, ServeMode, ServeModel, Server, ServerConfig,
 };
+use olsim_ml::suffix::SuffixIndex;
 use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
-use super::{EngineError, Sim};
+use super::{EngineError, Sim, Work};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
 
 /// The inference backend under training backend `B` (serving and attribution run on it).
@@ -104,7 +106,7 @@ pub enum Trained<B: AutodiffBackend> {
     /// A classifier adapter with its influence index.
     Classifier(Box<TrainedClassifier<B>>),
     /// A language-model adapter with the suffix index of its training corpus.
-    Lm(Box<super::lm::TrainedLm>),
+    Lm(Box<TrainedLm>),
 }
 
 impl<B: AutodiffBackend> Trained<B> {
@@ -133,6 +135,16 @@ pub struct TrainedClassifier<B: AutodiffBackend> {
     pub sources: Vec<(usize, u32)>,
     /// Stored training gradients for attribution.
     pub index: InfluenceIndex<Infer<B>>,
+}
+
+/// A trained language-model adapter and the suffix index of its training documents.
+pub struct TrainedLm {
+    /// The adapter, host-side.
+    pub adapter: LmAdapterWeights,
+    /// Suffix array over the accepted documents it was trained on.
+    pub index: SuffixIndex,
+    /// Owner `(datanet, contributor)` of each index contributor id.
+    pub owners: Vec<(usize, ContributorId)>,
 }
 
 /// What a model served this epoch.
@@ -313,28 +325,41 @@ impl<B: AutodiffBackend> BaseModels<B> {
 /// Counted FLOPs and measured seconds per compute stage.
 #[derive(Clone, Debug, Default)]
 pub struct Compute {
-    /// `(stage, device, flops, measured seconds)` in first-use order.
-    pub stages: Vec<(&'static str, String, u128, f64)>,
+    /// One line per kind of work and device, in first-use order.
+    pub lines: Vec<ComputeLine>,
+}
+
+/// Counted FLOPs and measured seconds of one kind of work on one device.
+#[derive(Clone, Debug)]
+pub struct ComputeLine {
+    /// What the compute was for.
+    pub work: Work,
+    /// The device (burn backend) it ran on, or how it was modelled.
+    pub device: String,
+    /// Counted FLOPs.
+    pub flops: u128,
+    /// Measured wall-clock seconds.
+    pub seconds: f64,
 }
 
 impl Compute {
-    /// Adds one step's cost to `stage`.
-    pub fn add(&mut self, stage: &'static str, cost: &StepCost) {
+    /// Adds one step's cost to `work` on the step's device.
+    pub fn add(&mut self, work: Work, cost: &StepCost) {
         match self
-            .stages
+            .lines
             .iter_mut()
-            .find(|(s, d, _, _)| *s == stage && *d == cost.device)
+            .find(|l| l.work == work && l.device == cost.device)
         {
-            Some(entry) => {
-                entry.2 += u128::from(cost.flops);
-                entry.3 += cost.wall_seconds;
+            Some(line) => {
+                line.flops += u128::from(cost.flops);
+                line.seconds += cost.wall_seconds;
             }
-            None => self.stages.push((
-                stage,
-                cost.device.clone(),
-                u128::from(cost.flops),
-                cost.wall_seconds,
-            )),
+            None => self.lines.push(ComputeLine {
+                work,
+                device: cost.device.clone(),
+                flops: u128::from(cost.flops),
+                seconds: cost.wall_seconds,
+            }),
         }
     }
 }
@@ -350,7 +375,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 .map(|t| Trained::Classifier(Box::new(t))),
             ModelKind::LanguageModel => self.train_lm(m)?.map(|t| Trained::Lm(Box::new(t))),
         };
-        self.timers.add("training", start);
+        self.timers.add(Work::Training, start);
         let Some(trained) = trained else {
             return Ok(false);
         };
@@ -398,8 +423,8 @@ impl<B: AutodiffBackend> Sim<B> {
             &device,
         )
         .map_err(|e| fail(e.to_string()))?;
-        self.compute.add("training", &report.total);
-        self.compute.add("attribution", index.precompute_cost());
+        self.compute.add(Work::Training, &report.total);
+        self.compute.add(Work::Attribution, index.precompute_cost());
         Ok(Some(TrainedClassifier {
             model: trained,
             sources,
@@ -466,7 +491,7 @@ impl<B: AutodiffBackend> Sim<B> {
                         .map_err(|e| fail(e.to_string()))?;
                 }
                 while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
-                    self.compute.add("serving", &batch.cost);
+                    self.compute.add(Work::Serving, &batch.cost);
                 }
             }
             for (m, x) in queue {
@@ -478,7 +503,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 served[m] = Served::Inputs(x);
             }
         }
-        self.timers.add("serving", start);
+        self.timers.add(Work::Serving, start);
         Ok(served)
     }
 
@@ -503,7 +528,7 @@ impl<B: AutodiffBackend> Sim<B> {
             }
             Served::Outputs(outputs) => weights = self.attribute_lm(m, outputs)?,
         }
-        self.timers.add("attribution", start);
+        self.timers.add(Work::Attribution, start);
         Ok(weights)
     }
 
@@ -545,7 +570,7 @@ impl<B: AutodiffBackend> Sim<B> {
             for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
                 *t += s;
             }
-            self.compute.add("attribution", &attribution.cost);
+            self.compute.add(Work::Attribution, &attribution.cost);
         }
         self.attributed += sample.len() as u64;
         let out = trained

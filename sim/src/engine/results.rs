@@ -14,7 +14,7 @@ use olsim_ml::model::cost::{DeviceProfile, Precision};
 use super::actors::Role;
 use super::data::Status;
 use super::truth::Truth;
-use super::{EngineError, Sim, to_open};
+use super::{EngineError, Sim, Work, to_open};
 use crate::metrics::fairness::{gini, lorenz};
 use crate::report::HONEST;
 use crate::report::{
@@ -129,13 +129,13 @@ impl<B: AutodiffBackend> Sim<B> {
         let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
         let mut compute = Vec::new();
         let mut measured = Vec::new();
-        for (stage, device, flops, seconds) in &self.compute.stages {
+        for line in &self.compute.lines {
             let modelled = profile
-                .model(*flops, Precision::F32)
+                .model(line.flops, Precision::F32)
                 .expect("every profile has f32 figures");
             compute.push(ComputeResult {
-                stage: stage.to_string(),
-                flops: *flops as f64,
+                stage: line.work.name().to_string(),
+                flops: line.flops as f64,
                 profile: format!(
                     "{} (f32, {:.0}% of peak)",
                     profile.name,
@@ -144,21 +144,28 @@ impl<B: AutodiffBackend> Sim<B> {
                 modelled_seconds: modelled.seconds,
                 modelled_cost_usd: modelled.usd,
             });
-            measured.push((stage.to_string(), device.clone(), *seconds));
+            measured.push((
+                line.work.name().to_string(),
+                line.device.clone(),
+                line.seconds,
+            ));
         }
-        let chain_s = self.timers.get("chain");
+        let chain_s = self.timers.get(Work::Chain);
         let perf = PerfSection {
             stages: self
                 .timers
-                .stages
+                .spent
                 .iter()
-                .map(|(s, t)| (s.to_string(), *t))
+                .map(|(w, t)| (w.name().to_string(), *t))
                 .collect(),
             total_seconds: started.elapsed().as_secs_f64(),
             tx_per_second: rate(self.log.included as f64, chain_s),
             gas_per_second: rate(self.log.gas_used as f64, chain_s),
-            inferences_per_second: rate(self.served as f64, self.timers.get("serving")),
-            attributions_per_second: rate(self.attributed as f64, self.timers.get("attribution")),
+            inferences_per_second: rate(self.served as f64, self.timers.get(Work::Serving)),
+            attributions_per_second: rate(
+                self.attributed as f64,
+                self.timers.get(Work::Attribution),
+            ),
             measured_compute: measured,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         };

@@ -15,7 +15,7 @@ use super::actors::{Actors, AgentId, Role};
 use super::attacks::{self, Cast};
 use super::data::{DatanetState, Identity, Reviewer, load_file};
 use super::txs::{Action, TxLog, send};
-use super::{EngineError, Sim, Timers, books, models, open};
+use super::{EngineError, Sim, Timers, Work, books, models, open};
 use crate::scenario::{Scenario, Source};
 
 /// Gas limit of an OPEN transfer or approval: a margin over the usual 30k-52k gas of an
@@ -160,7 +160,7 @@ impl<B: AutodiffBackend> Sim<B> {
         };
         sim.fund()?;
         sim.create_datanets()?;
-        sim.timers.add("setup", start);
+        sim.timers.add(Work::Setup, start);
         Ok(sim)
     }
 
@@ -345,7 +345,7 @@ impl<B: AutodiffBackend> Sim<B> {
         for receipt in receipts.iter().flatten() {
             self.books.observe(&self.deployment, receipt);
         }
-        self.timers.add("chain", start);
+        self.timers.add(Work::Chain, start);
         Ok(receipts)
     }
 }

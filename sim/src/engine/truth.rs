@@ -16,7 +16,7 @@ use olsim_ml::groundtruth::{Retrainer, ValueMetric, leave_one_out};
 
 use super::data::DatanetState;
 use super::models::Trained;
-use super::{EngineError, Sim};
+use super::{EngineError, Sim, Work};
 
 /// Most contributing identities per model for leave-one-out retraining (one retraining each).
 pub const LOO_MAX_CONTRIBUTORS: usize = 16;
@@ -164,12 +164,12 @@ impl<B: AutodiffBackend> Sim<B> {
                 device: self.device.clone(),
             };
             let loo = leave_one_out(&retrainer).map_err(|e| fail(e.to_string()))?;
-            self.compute.add("ground truth", &loo.cost);
+            self.compute.add(Work::GroundTruth, &loo.cost);
             for (c, v) in loo.contributors.iter().zip(&loo.values) {
                 *values.entry((n, *c)).or_default() += v;
             }
         }
-        self.timers.add("ground truth", start);
+        self.timers.add(Work::GroundTruth, start);
         Ok(Truth::LeaveOneOut(values))
     }
 }

@@ -26,7 +26,7 @@ use super::{Attack, Budget, Cast};
 use crate::engine::economy::Purchase;
 use crate::engine::models::{Trained, query_input};
 use crate::engine::pipeline::{EpochState, Stage};
-use crate::engine::{EngineError, Sim, open};
+use crate::engine::{EngineError, Sim, Work, open};
 use crate::scenario::AttackKind;
 
 /// One gamer's plan, made before epoch 0: which of its records it replaces and by which
@@ -189,7 +189,7 @@ fn probe<B: AutodiffBackend>(
     let flops = purchase.calls * trained.model.forward_flops_per_example();
     let device = B::name(&sim.device);
     sim.compute.add(
-        "serving",
+        Work::Serving,
         &StepCost {
             device,
             wall_seconds: 0.0,

@@ -18,7 +18,7 @@ use olsim_ml::suffix::IndexBuilder;
 use rand::RngExt;
 
 use super::models::{Infer, Trained, TrainedLm, openlora_server};
-use super::{EngineError, Sim, Work};
+use super::{EngineError, MlError, Sim, Work};
 use crate::scenario::Task;
 
 /// Generations actually decoded per language model and epoch; further paid calls are
@@ -58,9 +58,9 @@ impl<B: AutodiffBackend> Sim<B> {
     /// the generic mix only (and cached on disk by `olsim_ml::lm::pretrain`).
     fn lm_world(&mut self) -> Result<&LmWorld<B>, EngineError> {
         if self.lm.is_none() {
-            let fail = |e: String| EngineError::Model {
+            let fail = |source: MlError| EngineError::Model {
                 model: "language-model base".into(),
-                message: e,
+                source,
             };
             let population = PopulationSpec {
                 honest: 2,
@@ -77,7 +77,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 ..TextParams::default()
             };
             let generic = generic_datanets(self.seed ^ 0x1a, &Domain::ALL, &population, &text)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?;
             let generic_texts = document_texts(&generic);
             let mut texts = generic_texts.clone();
             for net in self.datanets.iter().filter(|n| n.task == Task::Text) {
@@ -87,7 +87,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 texts.iter().map(String::as_str),
                 &TokenizerConfig::default(),
             )
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
             let config = LmConfig {
                 d_model: 32,
                 heads: 2,
@@ -113,7 +113,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 &default_cache_dir(),
                 &self.device,
             )
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
             self.lm = Some(LmWorld {
                 tokenizer,
                 base: pre.model,
@@ -134,9 +134,9 @@ impl<B: AutodiffBackend> Sim<B> {
         self.lm_world()?;
         let world = self.lm.as_ref().expect("built by lm_world");
         let model = &self.models[m];
-        let fail = |e: String| EngineError::Model {
+        let fail = |source: MlError| EngineError::Model {
             model: model.name.clone(),
-            message: e,
+            source,
         };
         let mut framed = Vec::new();
         let mut index = IndexBuilder::new();
@@ -158,7 +158,7 @@ impl<B: AutodiffBackend> Sim<B> {
                         owner,
                         &world.tokenizer.encode(&text),
                     )
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(e.into()))?;
             }
         }
         if framed.len() > FINETUNE_SAMPLE {
@@ -180,8 +180,8 @@ impl<B: AutodiffBackend> Sim<B> {
             model.training.seed,
             &self.device,
         )
-        .map_err(|e| fail(e.to_string()))?;
-        let index = index.build().map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
+        let index = index.build().map_err(|e| fail(e.into()))?;
         self.compute.add(Work::Training, &tuned.report.total);
         Ok(Some(TrainedLm {
             adapter: tuned.adapter,
@@ -222,20 +222,20 @@ impl<B: AutodiffBackend> Sim<B> {
         let (mut decoded, mut decoded_flops) = (0u64, 0u64);
         for members in groups.values() {
             let first = &self.models[members[0]];
-            let fail = |e: String| EngineError::Model {
+            let fail = |source: MlError| EngineError::Model {
                 model: first.name.clone(),
-                message: e,
+                source,
             };
             let serve =
                 LmServe::<Infer<B>>::new(&world.base, &first.lora, generation.clone(), &device)
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(e.into()))?;
             let mut server = openlora_server(serve, members, GENERATED_PER_EPOCH, |store, m| {
                 let Some(Trained::Lm(t)) = &self.models[m].trained else {
                     unreachable!("filtered above")
                 };
                 store.insert_lm(m as u64, &t.adapter)
             })
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
             // Prompts: the opening words of documents of the model's Datanets, drawn per
             // epoch; request ids number the epoch's prompts across models.
             for &m in members {
@@ -254,11 +254,11 @@ impl<B: AutodiffBackend> Sim<B> {
                     };
                     server
                         .submit(m as u64, request)
-                        .map_err(|e| fail(e.to_string()))?;
+                        .map_err(|e| fail(e.into()))?;
                     decoded += 1;
                 }
             }
-            while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
+            while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
                 self.compute.add(Work::Serving, &batch.cost);
                 decoded_flops += batch.cost.flops;
                 for r in batch.responses {

@@ -60,12 +60,12 @@ pub enum EngineError {
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
     /// A model could not be trained, served or attributed.
-    #[error("model `{model}`: {message}")]
+    #[error("model `{model}`: {source}")]
     Model {
-        /// The model's scenario name.
+        /// The model's scenario name (and what it was doing, where that helps).
         model: String,
-        /// What failed.
-        message: String,
+        /// The typed error of `olsim-ml`.
+        source: MlError,
     },
     /// The device the run asks for cannot run it here (a CUDA device in a build without the
     /// `cuda` feature, no driver, no such GPU).
@@ -74,6 +74,32 @@ pub enum EngineError {
     /// The scenario is inconsistent in a way validation did not catch.
     #[error("scenario: {0}")]
     Scenario(String),
+}
+
+/// An error of `olsim-ml`, kept typed.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    /// Building, training or predicting with a classifier.
+    #[error(transparent)]
+    Model(#[from] olsim_ml::model::ModelError),
+    /// OpenLoRA serving.
+    #[error(transparent)]
+    Serve(#[from] olsim_ml::serve::ServeError),
+    /// Influence attribution.
+    #[error(transparent)]
+    Influence(#[from] olsim_ml::influence::InfluenceError),
+    /// The language model.
+    #[error(transparent)]
+    Lm(#[from] olsim_ml::lm::LmError),
+    /// The suffix-array index.
+    #[error(transparent)]
+    Suffix(#[from] olsim_ml::suffix::SuffixError),
+    /// Retraining ground truth.
+    #[error(transparent)]
+    GroundTruth(#[from] olsim_ml::groundtruth::GroundTruthError),
+    /// Generating data.
+    #[error(transparent)]
+    Spec(#[from] olsim_ml::data::SpecError),
 }
 
 /// Runs `scenario` on the device `options.device` names, or else the scenario's

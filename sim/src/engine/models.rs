@@ -25,7 +25,7 @@ use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
-use super::{EngineError, Sim, Work};
+use super::{EngineError, MlError, Sim, Work};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
 
 /// The inference backend under training backend `B` (serving and attribution run on it).
@@ -276,9 +276,9 @@ impl<B: AutodiffBackend> BaseModels<B> {
         if let Some(base) = self.bases.get(&key) {
             return Ok(base.clone());
         }
-        let fail = |e: String| EngineError::Model {
+        let fail = |source: MlError| EngineError::Model {
             model: format!("base {:?}", config.hidden),
-            message: e,
+            source,
         };
         let mut mix: Vec<FeatureRecord> = Vec::new();
         for domain in [
@@ -297,26 +297,24 @@ impl<B: AutodiffBackend> BaseModels<B> {
             };
             let base_seed = seed ^ 0xba5e;
             let contributors =
-                build_population(base_seed, domain, &pop).map_err(|e| fail(e.to_string()))?;
+                build_population(base_seed, domain, &pop).map_err(|e| fail(e.into()))?;
             let net = Datanet::generate(&DatanetSpec {
                 domain,
                 seed: base_seed,
                 contributors,
                 text: TextParams::default(),
             })
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
             mix.extend(net.records);
         }
-        let model = config
-            .init::<B>(seed, device)
-            .map_err(|e| fail(e.to_string()))?;
+        let model = config.init::<B>(seed, device).map_err(|e| fail(e.into()))?;
         let cfg = TrainConfig {
             epochs: 4,
             batch_size: 64,
             learning_rate: 1e-2,
             seed,
         };
-        let (base, _) = train(model, &mix, &cfg, device).map_err(|e| fail(e.to_string()))?;
+        let (base, _) = train(model, &mix, &cfg, device).map_err(|e| fail(e.into()))?;
         self.bases.insert(key, base.clone());
         Ok(base)
     }
@@ -400,9 +398,9 @@ impl<B: AutodiffBackend> Sim<B> {
         if records.is_empty() {
             return Ok(None);
         }
-        let fail = |message: String| EngineError::Model {
+        let fail = |source: MlError| EngineError::Model {
             model: model.name.clone(),
-            message,
+            source,
         };
         let method = match self.scenario.tokenomics.attribution.classifier {
             ClassifierAttribution::Datainf => Method::DATAINF,
@@ -412,17 +410,17 @@ impl<B: AutodiffBackend> Sim<B> {
         let mlp = model.mlp.clone().expect("classifiers have an MLP config");
         let base = self.base.get(self.seed, &mlp, &self.device)?;
         let device = self.device.clone();
-        let lora = LoraMlp::new(base, &model.lora, model.training.seed)
-            .map_err(|e| fail(e.to_string()))?;
-        let (trained, report, trace) = train_traced(lora, &records, &model.training, &device)
-            .map_err(|e| fail(e.to_string()))?;
+        let lora =
+            LoraMlp::new(base, &model.lora, model.training.seed).map_err(|e| fail(e.into()))?;
+        let (trained, report, trace) =
+            train_traced(lora, &records, &model.training, &device).map_err(|e| fail(e.into()))?;
         let index = InfluenceIndex::<Infer<B>>::build(
             &trace,
             &records,
             &InfluenceConfig::new(method),
             &device,
         )
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
         self.compute.add(Work::Training, &report.total);
         self.compute.add(Work::Attribution, index.precompute_cost());
         Ok(Some(TrainedClassifier {
@@ -453,21 +451,21 @@ impl<B: AutodiffBackend> Sim<B> {
         }
         for members in groups.values() {
             let first = &self.models[members[0]];
-            let fail = |message: String| EngineError::Model {
+            let fail = |source: MlError| EngineError::Model {
                 model: first.name.clone(),
-                message,
+                source,
             };
             let mlp = first.mlp.clone().expect("grouped models are classifiers");
             let base = self.base.get(self.seed, &mlp, &self.device)?.valid();
             let serve_model =
-                MlpServe::<Infer<B>>::new(base, &first.lora).map_err(|e| fail(e.to_string()))?;
+                MlpServe::<Infer<B>>::new(base, &first.lora).map_err(|e| fail(e.into()))?;
             let mut server = openlora_server(serve_model, members, 256, |store, m| {
                 let Some(Trained::Classifier(trained)) = &self.models[m].trained else {
                     unreachable!("grouped models are trained classifiers");
                 };
                 store.insert_lora_mlp(m as u64, &trained.model)
             })
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
             // Requests arrive interleaved across the group's models, in a seeded order.
             let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();
             for &m in members {
@@ -488,9 +486,9 @@ impl<B: AutodiffBackend> Sim<B> {
                 for (m, x) in chunk {
                     server
                         .submit(*m as u64, x.clone())
-                        .map_err(|e| fail(e.to_string()))?;
+                        .map_err(|e| fail(e.into()))?;
                 }
-                while let Some(batch) = server.step().map_err(|e| fail(e.to_string()))? {
+                while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
                     self.compute.add(Work::Serving, &batch.cost);
                 }
             }
@@ -565,7 +563,7 @@ impl<B: AutodiffBackend> Sim<B> {
                     .attribute_outputs(chunk)
                     .map_err(|e| EngineError::Model {
                         model: model.name.clone(),
-                        message: e.to_string(),
+                        source: e.into(),
                     })?;
             for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
                 *t += s;

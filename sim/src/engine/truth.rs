@@ -16,7 +16,7 @@ use olsim_ml::groundtruth::{Retrainer, ValueMetric, leave_one_out};
 
 use super::data::DatanetState;
 use super::models::Trained;
-use super::{EngineError, Sim, Work};
+use super::{EngineError, MlError, Sim, Work};
 
 /// Most contributing identities per model for leave-one-out retraining (one retraining each).
 pub const LOO_MAX_CONTRIBUTORS: usize = 16;
@@ -142,9 +142,9 @@ impl<B: AutodiffBackend> Sim<B> {
             let (test, heldout) = tests.next().expect("one test set per trained classifier");
             let n = model.datanets[0];
             let net = &self.datanets[n].data;
-            let fail = |e: String| EngineError::Model {
-                model: model.name.clone(),
-                message: format!("leave-one-out: {e}"),
+            let fail = |source: MlError| EngineError::Model {
+                model: format!("{} (leave-one-out retraining)", model.name),
+                source,
             };
             let records: Vec<FeatureRecord> = c
                 .sources
@@ -163,7 +163,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 metric: ValueMetric::NegTestLoss,
                 device: self.device.clone(),
             };
-            let loo = leave_one_out(&retrainer).map_err(|e| fail(e.to_string()))?;
+            let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
             self.compute.add(Work::GroundTruth, &loo.cost);
             for (c, v) in loo.contributors.iter().zip(&loo.values) {
                 *values.entry((n, *c)).or_default() += v;

@@ -208,7 +208,7 @@ fn labels_of<B: AutodiffBackend, M: Classifier<B>>(
 ) -> Result<Vec<u8>, EngineError> {
     let inputs: Vec<(Vec<f32>, u8)> = gamer.inputs.iter().map(|x| (x.clone(), 0)).collect();
     predict(model, &inputs, device).map_err(|e| EngineError::Model {
-        model: name.to_string(),
-        message: format!("labels for attribution gaming: {e}"),
+        model: format!("{name} (labels for attribution gaming)"),
+        source: e.into(),
     })
 }

@@ -196,3 +196,25 @@ fn attack_attribution_gaming() {
 fn attack_jit_staker() {
     shipped("attack-jit-staker.toml");
 }
+
+/// The engine's attack modules keep the run deterministic: the same scenario and seed give
+/// the same result and digest, whatever the thread count.
+#[test]
+fn attack_modules_are_deterministic() {
+    for name in [
+        "attack-attribution-gaming.toml",
+        "attack-jit-staker.toml",
+        "attack-wash-inference.toml",
+        "attack-colluding-reviewers.toml",
+    ] {
+        let s = Scenario::load(&path(name)).unwrap_or_else(|e| panic!("{e}"));
+        let a = engine::run(&s, &RunOptions::default()).unwrap();
+        let b = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| engine::run(&s, &RunOptions::default()).unwrap());
+        assert_eq!(a.digest, b.digest, "{name}");
+        assert_eq!(a.result, b.result, "{name}");
+    }
+}

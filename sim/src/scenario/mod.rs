@@ -180,6 +180,14 @@ impl Scenario {
         total
     }
 
+    /// The `[[attackers]]` entries of `kind`, with their positions.
+    pub fn attackers_of(&self, kind: AttackKind) -> impl Iterator<Item = (usize, &Attacker)> {
+        self.attackers
+            .iter()
+            .enumerate()
+            .filter(move |(_, a)| a.kind == kind)
+    }
+
     /// The `[[models]]` entry that attribution gamers on Datanet `datanet` game: the first
     /// classifier trained on it.
     pub fn gamed_model(&self, datanet: &str) -> Option<usize> {

@@ -21,10 +21,7 @@ pub struct Colluders;
 
 impl<B: AutodiffBackend> Attack<B> for Colluders {
     fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError> {
-        for (a, attacker) in cast.scenario.attackers.iter().enumerate() {
-            if attacker.kind != AttackKind::ColludingReviewers {
-                continue;
-            }
+        for (a, attacker) in cast.scenario.attackers_of(AttackKind::ColludingReviewers) {
             let target = attacker.datanet.as_deref().unwrap_or_default();
             let Some(net) = cast.datanets.iter_mut().find(|n| n.name == target) else {
                 return Err(EngineError::Scenario(format!(

@@ -35,10 +35,7 @@ pub struct JitStakers(Vec<JitStaker>);
 
 impl<B: AutodiffBackend> Attack<B> for JitStakers {
     fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError> {
-        for (a, attacker) in cast.scenario.attackers.iter().enumerate() {
-            if attacker.kind != AttackKind::JitStaker {
-                continue;
-            }
+        for (a, attacker) in cast.scenario.attackers_of(AttackKind::JitStaker) {
             let stake = open(attacker.stake())?;
             for k in 0..attacker.count {
                 self.0.push(JitStaker {

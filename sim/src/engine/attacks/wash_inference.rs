@@ -39,10 +39,7 @@ impl<B: AutodiffBackend> Attack<B> for WashTraders {
     fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError> {
         let role = Role::Attacker(AttackKind::WashInference);
         let mut entries: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (a, attacker) in cast.scenario.attackers.iter().enumerate() {
-            if attacker.kind != AttackKind::WashInference {
-                continue;
-            }
+        for (a, attacker) in cast.scenario.attackers_of(AttackKind::WashInference) {
             let name = attacker.model.as_deref().unwrap_or_default();
             let model = cast
                 .scenario

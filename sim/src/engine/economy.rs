@@ -40,7 +40,7 @@ pub struct Purchase {
 const PUSH_CHUNK: usize = 200;
 
 impl<B: AutodiffBackend> Sim<B> {
-    /// Stakers stake their OPEN (epoch 0).
+    /// The `[[stakers]]` stake their OPEN (in setup, before epoch 0).
     pub(super) fn stake(&mut self, epoch: u32) -> Result<(), EngineError> {
         let d = self.deployment;
         let mut actions = Vec::new();

@@ -5,9 +5,9 @@
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
 use burn::tensor::backend::AutodiffBackend;
-use olsim_chain::Deployment;
 use olsim_chain::client::view;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
+use olsim_chain::{CallRequest, ChainError, Deployment};
 
 use super::actors::AgentId;
 use super::txs::Action;
@@ -220,20 +220,21 @@ impl<B: AutodiffBackend> Sim<B> {
                         break;
                     }
                     3 => {
-                        let eta = view(
-                            self.chain.as_mut(),
-                            d.governance,
-                            &StakingGovernance::proposalsCall(id),
-                        )?
-                        .eta;
-                        // The next block is at least a second after the head.
-                        if eta > self.chain.head()?.timestamp + 1 {
-                            break;
+                        // Executable in the next block? Ask the chain (a read-only call runs
+                        // in the pending block) rather than send a transaction that reverts
+                        // with TimelockNotElapsed every epoch until then.
+                        let execute = StakingGovernance::executeCall { id }.abi_encode();
+                        let dry_run = self.chain.call(&CallRequest {
+                            from: self.actors.address(self.admin),
+                            to: Some(d.governance),
+                            data: execute.clone().into(),
+                            value: U256::ZERO,
+                        });
+                        match dry_run {
+                            Ok(_) => (execute, "execute proposal"),
+                            Err(ChainError::Reverted { .. }) => break,
+                            Err(e) => return Err(e.into()),
                         }
-                        (
-                            StakingGovernance::executeCall { id }.abi_encode(),
-                            "execute proposal",
-                        )
                     }
                     _ => break,
                 };

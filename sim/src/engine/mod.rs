@@ -1,10 +1,11 @@
 //! The epoch engine: turns a validated [`Scenario`] into transactions on a chain and jobs in
 //! `ml`, epoch by epoch, and reads the outcome back from the chain into a [`Report`].
 //!
-//! Before epoch 0, [`setup`] creates the agents, deploys the protocol and makes the Datanets.
+//! Before epoch 0, [`setup`] creates the agents, deploys the protocol, makes the Datanets and
+//! has the stakers stake.
 //! Each epoch is the stage pipeline of [`pipeline`] (its module docs give the order, which
-//! [`pipeline::PIPELINE`] writes once): arrivals and stake, review, grants, training and
-//! registration, governance, demand and payment, serving, attribution, settlement and
+//! [`pipeline::PIPELINE`] writes once): governance, arrivals and stake, review, grants,
+//! training and registration, demand and payment, serving, attribution, settlement and
 //! slashing, staking claims. Attacker kinds that act in the engine have their own modules
 //! under [`attacks`]. At the end, [`results`] reads the report back from the chain.
 //!

@@ -1,14 +1,16 @@
 //! One epoch as a pipeline of stages, in the order they run (written here once):
 //!
-//! 1. **Arrivals and stake**: stakers stake (epoch 0); attribution gamers due this epoch
-//!    craft their records; contributors due this epoch submit their data with their stake.
-//! 2. **Review**: reviewers vote on pending contributions until the registry decides them.
-//! 3. **Grants**: OpenCircle cohorts apply and are approved; due milestones are released or
+//! 1. **Governance**: proposals past their vote are queued, past their timelock executed (so
+//!    an executed change holds for the whole epoch); this epoch's proposals are opened and
+//!    voted on. First, so that a vote or timelock of whole epochs ends at an epoch's start
+//!    however many blocks the epochs before it took.
+//! 2. **Arrivals and stake**: attribution gamers due this epoch craft their records;
+//!    contributors due this epoch submit their data with their stake.
+//! 3. **Review**: reviewers vote on pending contributions until the registry decides them.
+//! 4. **Grants**: OpenCircle cohorts apply and are approved; due milestones are released or
 //!    fail.
-//! 4. **Training and registration**: models due for (re)training are fine-tuned on their
+//! 5. **Training and registration**: models due for (re)training are fine-tuned on their
 //!    Datanets' accepted data; those trained for the first time are registered.
-//! 5. **Governance**: proposals past their vote are queued, past their timelock executed;
-//!    this epoch's proposals are opened and voted on.
 //! 6. **Demand and payment**: just-in-time stakers stake; users (and wash traders) pay for
 //!    this epoch's calls.
 //! 7. **Serving**: every trained model serves the calls paid for it (OpenLoRA).
@@ -19,7 +21,8 @@
 //! 10. **Staking claims**: stakers claim their fee share; just-in-time stakers claim and
 //!     unstake.
 //!
-//! Then the epoch's books are closed and the simulated clock moves one epoch on.
+//! Then the epoch's books are closed and the simulated clock moves one epoch on. (The
+//! `[[stakers]]` stake once, in setup, before epoch 0.)
 
 use std::collections::BTreeMap;
 
@@ -32,7 +35,9 @@ use super::{EngineError, Sim, attacks};
 /// A stage of the epoch pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
-    /// Stakers stake (epoch 0) and contributions arrive with their stake.
+    /// Proposals advance and open.
+    Governance,
+    /// Contributions arrive with their stake.
     Arrivals,
     /// Reviewers decide pending contributions.
     Review,
@@ -40,8 +45,6 @@ pub enum Stage {
     Grants,
     /// Models are fine-tuned and registered.
     Training,
-    /// Proposals advance and open.
-    Governance,
     /// Inference calls are paid for.
     Payment,
     /// Paid calls are served.
@@ -56,11 +59,11 @@ pub enum Stage {
 
 /// Every stage, in the order an epoch runs them.
 pub const PIPELINE: [Stage; 10] = [
+    Stage::Governance,
     Stage::Arrivals,
     Stage::Review,
     Stage::Grants,
     Stage::Training,
-    Stage::Governance,
     Stage::Payment,
     Stage::Serving,
     Stage::Attribution,
@@ -113,12 +116,7 @@ fn run_stage<B: AutodiffBackend>(
 ) -> Result<(), EngineError> {
     let epoch = carry.number;
     match stage {
-        Stage::Arrivals => {
-            if epoch == 0 {
-                sim.stake(epoch)?;
-            }
-            sim.contribute(epoch)
-        }
+        Stage::Arrivals => sim.contribute(epoch),
         Stage::Review => sim.review(epoch),
         Stage::Grants => sim.run_grants(epoch),
         Stage::Training => {

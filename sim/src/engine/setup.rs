@@ -160,6 +160,7 @@ impl<B: AutodiffBackend> Sim<B> {
         };
         sim.fund()?;
         sim.create_datanets()?;
+        sim.stake(0)?;
         sim.timers.add(Work::Setup, start);
         Ok(sim)
     }

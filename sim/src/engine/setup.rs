@@ -178,19 +178,32 @@ impl<B: AutodiffBackend> Sim<B> {
                 .fold(sc.inference.reference_price, f64::max),
         )?;
         let epochs = u64::from(sc.run.epochs);
-        // Users can afford twice the reference demand at the highest price.
-        let cohort_calls: u64 = sc
-            .grants
-            .cohorts
+        // An epoch's spend is at most the `[inference]` demand going to the single model
+        // that costs most with it (shares of popularity add up to one, so no mix of models
+        // costs more), plus what grant-funded models bring at their price.
+        let inf = &sc.inference;
+        let mut epoch_spend = U256::ZERO;
+        for price in sc
+            .models
             .iter()
-            .map(|c| c.calls_per_epoch * u64::from(c.teams))
-            .sum();
-        let demand = sc.inference.calls_per_epoch + cohort_calls;
-        // ...and always at least two payments of `calls_per_payment` calls.
-        let calls_per_user = (demand * epochs)
-            .div_ceil(u64::from(sc.inference.users.max(1)))
-            .max(u64::from(sc.inference.calls_per_payment));
-        let per_user = U256::from(2) * max_price * U256::from(calls_per_user);
+            .map(|m| m.price)
+            .chain(sc.grants.cohorts.iter().map(|c| c.price))
+        {
+            let calls = (inf.calls_per_epoch as f64
+                * (price / inf.reference_price).powf(-inf.price_elasticity))
+            .ceil() as u64;
+            epoch_spend = epoch_spend.max(open(price)? * U256::from(calls));
+        }
+        for c in &sc.grants.cohorts {
+            epoch_spend += open(c.price)? * U256::from(c.calls_per_epoch * u64::from(c.teams));
+        }
+        // Users can afford twice their share of that, and always two payments of
+        // `calls_per_payment` calls at the highest price.
+        let users = U256::from(inf.users.max(1));
+        let per_user = U256::from(2)
+            * (epoch_spend * U256::from(epochs))
+                .div_ceil(users)
+                .max(max_price * U256::from(inf.calls_per_payment));
         for &u in &self.users {
             budgets.push((u, per_user, Some(d.market)));
         }

@@ -103,16 +103,16 @@ fn price_elasticity_changes_the_calls_sold_not_only_their_split() {
     .result;
     let calls: Vec<u64> = r.epochs.iter().map(|e| e.inference_calls).collect();
     assert_eq!(calls, vec![100, 100, 100]);
-    // At a fifth of the reference price it sells five times the calls, and the users'
-    // budgets cover them (no payment refused).
+    // At a fifth of the reference price and elasticity 2 it sells 25 times the calls (five
+    // times the spend), and the users' budgets cover them (no payment refused).
     let r = run(&smoke_with(
         "",
         "0.002",
-        "calls_per_epoch = 200\nprice_elasticity = 1.0",
+        "calls_per_epoch = 200\nprice_elasticity = 2.0",
     ))
     .result;
     let calls: Vec<u64> = r.epochs.iter().map(|e| e.inference_calls).collect();
-    assert_eq!(calls, vec![1000, 1000, 1000]);
+    assert_eq!(calls, vec![5000, 5000, 5000]);
     assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use olsim::engine::{self, EngineError, RunOptions};
+use olsim::engine::{self, RunOptions};
 use olsim::report::{Report, digest_of, html, markdown};
 use olsim::scenario::Scenario;
 
@@ -102,7 +102,10 @@ fn cuda_in_a_cpu_build_is_a_clear_error_naming_the_feature() {
     let mut s = scenario("smoke.toml");
     s.run.device = olsim::scenario::DeviceKind::Cuda;
     let err = engine::run(&s, &RunOptions::default()).expect_err("a CPU build has no CUDA");
-    assert!(matches!(err, EngineError::Device(_)), "{err:?}");
+    assert!(
+        matches!(err, olsim::engine::EngineError::Device(_)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("--features cuda"), "{err}");
     // `--device` overrides the scenario's device, both ways.
     let options = RunOptions {

@@ -29,8 +29,9 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::data::ContributorId;
 
+use super::attacks::{self, Moment};
 use super::models::Served;
-use super::{EngineError, Sim, attacks};
+use super::{EngineError, Sim};
 
 /// A stage of the epoch pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,8 +89,8 @@ pub struct EpochState {
     weights: Vec<Option<Weights>>,
 }
 
-/// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, each between the attacks'
-/// `before` and `after` hooks ([`super::attacks::Attack`]), then closes the epoch's books and
+/// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, the attacks acting just before
+/// and just after each ([`super::attacks::Attack::act`]), then closes the epoch's books and
 /// moves the clock on.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     sim: &mut Sim<B>,
@@ -100,9 +101,11 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         ..EpochState::default()
     };
     for stage in PIPELINE {
-        attacks::each(sim, |attack, sim| attack.before(stage, sim, &mut state))?;
+        let before = Moment::Before(stage);
+        attacks::each(sim, |attack, sim| attack.act(before, sim, &mut state))?;
         run_stage(sim, stage, &mut state)?;
-        attacks::each(sim, |attack, sim| attack.after(stage, sim, &mut state))?;
+        let after = Moment::After(stage);
+        attacks::each(sim, |attack, sim| attack.act(after, sim, &mut state))?;
     }
     sim.close_epoch(epoch)?;
     sim.chain.advance_time(sim.scenario.run.epoch_seconds)?;

@@ -22,7 +22,7 @@ use olsim_ml::data::{ContributorId, RecordKind, record_hash};
 use olsim_ml::model::{Classifier, StepCost, predict};
 use rand::RngExt;
 
-use super::{Attack, Budget, Cast};
+use super::{Attack, Budget, Cast, Moment};
 use crate::engine::economy::Purchase;
 use crate::engine::models::{Trained, query_input};
 use crate::engine::pipeline::{EpochState, Stage};
@@ -108,13 +108,13 @@ impl<B: AutodiffBackend> Attack<B> for Gamers {
 
     /// Gamers who contribute this epoch label their crafted inputs and write them into
     /// their records, just before the arrivals submit.
-    fn before(
+    fn act(
         &mut self,
-        stage: Stage,
+        at: Moment,
         sim: &mut Sim<B>,
         epoch: &mut EpochState,
     ) -> Result<(), EngineError> {
-        if stage != Stage::Arrivals {
+        if at != Moment::Before(Stage::Arrivals) {
             return Ok(());
         }
         for gamer in &self.0 {

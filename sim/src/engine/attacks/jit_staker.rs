@@ -12,7 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::client::view;
 use olsim_chain::contracts::StakingGovernance;
 
-use super::{Attack, Budget, Cast};
+use super::{Attack, Budget, Cast, Moment};
 use crate::engine::actors::{AgentId, Role};
 use crate::engine::pipeline::{EpochState, Stage};
 use crate::engine::txs::Action;
@@ -60,21 +60,29 @@ impl<B: AutodiffBackend> Attack<B> for JitStakers {
             .collect())
     }
 
-    /// Just before the payments every active JIT staker stakes.
-    fn before(
+    /// Just before the payments every active JIT staker stakes; once stakers have claimed,
+    /// each claims what its stake earned and unstakes all it holds.
+    fn act(
         &mut self,
-        stage: Stage,
+        at: Moment,
         sim: &mut Sim<B>,
         epoch: &mut EpochState,
     ) -> Result<(), EngineError> {
-        if stage != Stage::Payment {
-            return Ok(());
+        match at {
+            Moment::Before(Stage::Payment) => self.stake(sim, epoch.number),
+            Moment::After(Stage::StakingClaims) => self.unstake(sim, epoch.number),
+            _ => Ok(()),
         }
+    }
+}
+
+impl JitStakers {
+    fn stake<B: AutodiffBackend>(&self, sim: &mut Sim<B>, epoch: u32) -> Result<(), EngineError> {
         let governance = sim.deployment.governance;
         let actions = self
             .0
             .iter()
-            .filter(|j| epoch.number >= j.start_epoch)
+            .filter(|j| epoch >= j.start_epoch)
             .map(|j| {
                 Action::call(
                     j.agent,
@@ -84,24 +92,14 @@ impl<B: AutodiffBackend> Attack<B> for JitStakers {
                 )
             })
             .collect();
-        sim.send(epoch.number, actions)?;
+        sim.send(epoch, actions)?;
         Ok(())
     }
 
-    /// Once stakers have claimed, each JIT staker claims what its stake earned and unstakes
-    /// all it holds.
-    fn after(
-        &mut self,
-        stage: Stage,
-        sim: &mut Sim<B>,
-        epoch: &mut EpochState,
-    ) -> Result<(), EngineError> {
-        if stage != Stage::StakingClaims {
-            return Ok(());
-        }
+    fn unstake<B: AutodiffBackend>(&self, sim: &mut Sim<B>, epoch: u32) -> Result<(), EngineError> {
         let governance = sim.deployment.governance;
         let mut actions = Vec::new();
-        for j in self.0.iter().filter(|j| epoch.number >= j.start_epoch) {
+        for j in self.0.iter().filter(|j| epoch >= j.start_epoch) {
             let account = sim.actors.address(j.agent);
             let pending = view(
                 sim.chain.as_mut(),
@@ -130,7 +128,7 @@ impl<B: AutodiffBackend> Attack<B> for JitStakers {
                 ));
             }
         }
-        sim.send(epoch.number, actions)?;
+        sim.send(epoch, actions)?;
         Ok(())
     }
 }

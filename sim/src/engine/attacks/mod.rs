@@ -42,11 +42,20 @@ pub struct Cast<'a> {
     pub owners: &'a mut BTreeMap<usize, AgentId>,
 }
 
+/// When in an epoch an attack acts: just before or just after one of its stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// Before the stage runs.
+    Before(Stage),
+    /// After the stage ran.
+    After(Stage),
+}
+
 /// OPEN an agent needs from the genesis distribution, and the contract it lets spend it.
 pub type Budget = (AgentId, U256, Address);
 
-/// An attacker kind's behaviour in the engine. Every hook has a default that does nothing,
-/// so a kind implements only what it does.
+/// An attacker kind's behaviour in the engine. `budgets` and `act` have defaults that do
+/// nothing, so a kind implements only what it does.
 pub trait Attack<B: AutodiffBackend> {
     /// Before epoch 0: adds the kind's agents and plans ([`Cast`]).
     fn cast(&mut self, cast: &mut Cast<'_>) -> Result<(), EngineError>;
@@ -57,25 +66,14 @@ pub trait Attack<B: AutodiffBackend> {
         Ok(Vec::new())
     }
 
-    /// Acts in `epoch` just before `stage` runs.
-    fn before(
+    /// Acts in `epoch` at moment `at` (just before or just after a stage).
+    fn act(
         &mut self,
-        stage: Stage,
+        at: Moment,
         sim: &mut Sim<B>,
         epoch: &mut EpochState,
     ) -> Result<(), EngineError> {
-        let _ = (stage, sim, epoch);
-        Ok(())
-    }
-
-    /// Acts in `epoch` just after `stage` ran.
-    fn after(
-        &mut self,
-        stage: Stage,
-        sim: &mut Sim<B>,
-        epoch: &mut EpochState,
-    ) -> Result<(), EngineError> {
-        let _ = (stage, sim, epoch);
+        let _ = (at, sim, epoch);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::{Attack, Budget, Cast};
+use super::{Attack, Budget, Cast, Moment};
 use crate::engine::actors::{AgentId, Role};
 use crate::engine::economy::Purchase;
 use crate::engine::pipeline::{EpochState, Stage};
@@ -87,13 +87,13 @@ impl<B: AutodiffBackend> Attack<B> for WashTraders {
     }
 
     /// Right after the users paid, each buyer pays for its calls on its registered model.
-    fn after(
+    fn act(
         &mut self,
-        stage: Stage,
+        at: Moment,
         sim: &mut Sim<B>,
         epoch: &mut EpochState,
     ) -> Result<(), EngineError> {
-        if stage != Stage::Payment {
+        if at != Moment::After(Stage::Payment) {
             return Ok(());
         }
         let purchases: Vec<Purchase> = self

@@ -233,3 +233,28 @@ fn strict_runs_fail_when_a_claim_does_not_hold() {
         "{stderr}"
     );
 }
+
+#[test]
+fn colluding_reviewers_start_colluding_at_their_start_epoch() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/attack-colluding-reviewers.toml");
+    let mut s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let honest_rejected = |s: &Scenario| {
+        let r = engine::run(s, &RunOptions::default()).unwrap().result;
+        r.contributors
+            .iter()
+            .filter(|c| c.kind == "honest" && c.records > 0 && c.accepted == 0)
+            .count()
+    };
+    let from_start = honest_rejected(&s);
+    // Every contribution arrives in epoch 0: colluders who start in the last epoch review
+    // them all honestly.
+    let colluders = s
+        .attackers
+        .iter_mut()
+        .find(|a| a.kind == olsim::scenario::AttackKind::ColludingReviewers)
+        .unwrap();
+    colluders.start_epoch = s.run.epochs - 1;
+    let late = honest_rejected(&s);
+    assert!(from_start > late, "{from_start} honest rejected vs {late}");
+}

@@ -141,11 +141,10 @@ impl Identity {
         })?;
         let stake = open(honest.stake.unwrap_or(scenario.tokenomics.min_stake))?;
         let arrivals = honest.arrival_epochs.max(1) as usize;
-        let attack_of = |id: ContributorId| generated.attack_of(id);
         let honest_total = truth
             .contributors
             .iter()
-            .filter(|c| c.behaviour.is_honest() && attack_of(c.id).is_none())
+            .filter(|c| c.behaviour.is_honest() && generated.attack_of(c.id).is_none())
             .count()
             .max(1);
         let start_of = |kind: AttackKind| {
@@ -161,7 +160,7 @@ impl Identity {
         let mut out = Vec::with_capacity(truth.contributors.len());
         for spec in &truth.contributors {
             let (attack, epoch) = match (
-                attack_of(spec.id),
+                generated.attack_of(spec.id),
                 AttackKind::of_behaviour(&spec.behaviour),
             ) {
                 (Some((entry, kind)), _) => (Some(kind), scenario.attackers[entry].start_epoch),
@@ -216,8 +215,9 @@ impl Identity {
 pub struct Reviewer {
     /// The agent.
     pub agent: AgentId,
-    /// For a colluder, its probability of rejecting an honest contribution.
-    pub colluding: Option<f64>,
+    /// For a colluder, its probability of rejecting an honest contribution and the epoch it
+    /// starts colluding in (before that it reviews honestly).
+    pub colluding: Option<(f64, u32)>,
 }
 
 /// Where a submitted contribution stands.
@@ -446,12 +446,12 @@ impl<B: AutodiffBackend> Sim<B> {
                     }
                     let reviewer = &net.reviewers[r];
                     let accept = match reviewer.colluding {
-                        Some(reject_rate) => colluding_reviewers::vote(
+                        Some((reject_rate, start)) if epoch >= start => colluding_reviewers::vote(
                             &mut rng,
                             author.attack.is_some(),
                             reject_rate,
                         ),
-                        None => {
+                        _ => {
                             let honest_accuracy = self.scenario.datanets[n].reviewers.accuracy;
                             acceptable == rng.random_bool(honest_accuracy)
                         }

@@ -124,7 +124,7 @@ impl<B: AutodiffBackend> Sim<B> {
                 &InferenceMarket::payInferenceCall {
                     modelId: id,
                     count,
-                    maxFee: open(model.price)? * U256::from(count),
+                    maxFee: model.price_wei * U256::from(count),
                 },
             ));
         }
@@ -351,7 +351,7 @@ impl<B: AutodiffBackend> Sim<B> {
                         ModelKind::Classifier => 0,
                         ModelKind::LanguageModel => 1,
                     },
-                    pricePerInference: open(model.price)?,
+                    pricePerInference: model.price_wei,
                 },
             ));
         }

@@ -210,41 +210,40 @@ impl<B: AutodiffBackend> Sim<B> {
                     &StakingGovernance::stateCall { id },
                 )?;
                 // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
-                let (action, label) = match state {
-                    0 => (
-                        StakingGovernance::queueCall { id }.abi_encode(),
+                let call = match state {
+                    0 => Action::call(
+                        self.admin,
                         "queue proposal",
+                        d.governance,
+                        &StakingGovernance::queueCall { id },
                     ),
                     2 => {
                         self.proposals[i].defeated = true;
                         break;
                     }
                     3 => {
+                        let execute = Action::call(
+                            self.admin,
+                            "execute proposal",
+                            d.governance,
+                            &StakingGovernance::executeCall { id },
+                        );
                         // Executable in the next block? Ask the chain (a read-only call runs
                         // in the pending block) rather than send a transaction that reverts
                         // with TimelockNotElapsed every epoch until then.
-                        let execute = StakingGovernance::executeCall { id }.abi_encode();
                         let dry_run = self.chain.call(&CallRequest {
                             from: self.actors.address(self.admin),
                             to: Some(d.governance),
-                            data: execute.clone().into(),
+                            data: execute.data.clone(),
                             value: U256::ZERO,
                         });
                         match dry_run {
-                            Ok(_) => (execute, "execute proposal"),
+                            Ok(_) => execute,
                             Err(ChainError::Reverted { .. }) => break,
                             Err(e) => return Err(e.into()),
                         }
                     }
                     _ => break,
-                };
-                let call = Action {
-                    agent: self.admin,
-                    label,
-                    to: d.governance,
-                    data: action.into(),
-                    gas: super::txs::DEFAULT_GAS,
-                    value: U256::ZERO,
                 };
                 if self.send(epoch, vec![call])?.pop().flatten().is_none() {
                     break;

@@ -11,7 +11,7 @@ use rand::RngExt;
 use super::actors::{AgentId, Role};
 use super::models::{ModelState, datanet_index, model_seed};
 use super::txs::Action;
-use super::{EngineError, Sim};
+use super::{EngineError, Sim, open};
 use olsim_ml::model::{LoraConfig, MlpConfig, TrainConfig};
 
 use crate::scenario::{DEFAULT_HIDDEN, ModelKind, Tier};
@@ -190,6 +190,7 @@ impl<B: AutodiffBackend> Sim<B> {
                     owner: grant.grantee,
                     datanets: vec![n],
                     price: cohort.price,
+                    price_wei: open(cohort.price)?,
                     weight: cohort.weight,
                     train_epoch: epoch + 1,
                     retrain_every: 0,

@@ -5,7 +5,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::collections::BTreeMap;
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::{B256, U256, keccak256};
 use burn::module::AutodiffModule;
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{
@@ -25,7 +25,7 @@ use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
-use super::{EngineError, MlError, Sim, Work};
+use super::{EngineError, MlError, Sim, Work, open};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
 
 /// The inference backend under training backend `B` (serving and attribution run on it).
@@ -73,8 +73,11 @@ pub struct ModelState<B: AutodiffBackend> {
     pub owner: AgentId,
     /// Indices of the Datanets it trains on.
     pub datanets: Vec<usize>,
-    /// Price per call, OPEN.
+    /// Price per call, OPEN (for demand).
     pub price: f64,
+    /// The same price in token wei, exact ([`crate::units`]): what it registers at and
+    /// what every payment for it allows.
+    pub price_wei: U256,
     /// Popularity weight.
     pub weight: f64,
     /// First training epoch.
@@ -94,7 +97,7 @@ pub struct ModelState<B: AutodiffBackend> {
     /// The grant that funded it.
     pub grant: Option<(usize, Tier)>,
     /// On-chain id once registered.
-    pub chain_id: Option<alloy_primitives::U256>,
+    pub chain_id: Option<U256>,
     /// The trained adapter and what attributes its outputs.
     pub trained: Option<Trained<B>>,
     /// How many times it has been trained.
@@ -200,6 +203,7 @@ impl<B: AutodiffBackend> ModelState<B> {
                     .map(|n| datanet_index(datanets, n))
                     .collect::<Result<_, _>>()?,
                 price: m.price,
+                price_wei: open(m.price)?,
                 weight: m.weight,
                 train_epoch: m.train_epoch,
                 retrain_every: m.retrain_every,

@@ -404,7 +404,12 @@ impl Scenario {
                     p.copycat += n;
                     p.copy_perturb = a.perturb() as f32;
                 }
-                _ => {}
+                // Drawn as honest contributors by `datanet_spec`, or no generated data.
+                AttackKind::Sybil
+                | AttackKind::AttributionGaming
+                | AttackKind::WashInference
+                | AttackKind::ColludingReviewers
+                | AttackKind::JitStaker => {}
             }
         }
         Ok(p)
@@ -437,7 +442,13 @@ impl Scenario {
             let ids = match a.kind {
                 AttackKind::Sybil => a.identities().max(1) as usize,
                 AttackKind::AttributionGaming => 1,
-                _ => continue,
+                AttackKind::Copycat
+                | AttackKind::LabelFlip
+                | AttackKind::Backdoor
+                | AttackKind::Spammer
+                | AttackKind::WashInference
+                | AttackKind::ColludingReviewers
+                | AttackKind::JitStaker => continue,
             };
             if a.datanet.as_deref() != Some(d.name.as_str()) {
                 continue;

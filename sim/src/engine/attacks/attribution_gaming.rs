@@ -26,7 +26,7 @@ use super::{Attack, Budget, Cast, Moment};
 use crate::engine::economy::Purchase;
 use crate::engine::models::{Trained, query_input};
 use crate::engine::pipeline::{EpochState, Stage};
-use crate::engine::{EngineError, Sim, Work, open};
+use crate::engine::{EngineError, Sim, Work};
 use crate::scenario::AttackKind;
 
 /// One gamer's plan, made before epoch 0: which of its records it replaces and by which
@@ -100,7 +100,7 @@ impl<B: AutodiffBackend> Attack<B> for Gamers {
         for g in &self.0 {
             let probes = alloy_primitives::U256::from(g.inputs.len() as u64);
             let agent = sim.datanets[g.datanet].identities[g.identity.0 as usize].agent;
-            let price = open(sim.models[g.model].price)?;
+            let price = sim.models[g.model].price_wei;
             out.push((agent, probes * price, sim.deployment.market));
         }
         Ok(out)

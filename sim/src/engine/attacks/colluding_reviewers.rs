@@ -1,5 +1,6 @@
-//! `colluding_reviewers`: reviewers of a Datanet who accept every attacker's contribution and
-//! reject an honest one with probability `rate`.
+//! `colluding_reviewers`: reviewers of a Datanet who, from `start_epoch` on, accept every
+//! attacker's contribution and reject an honest one with probability `rate` (before it they
+//! review honestly, like the Datanet's other reviewers).
 //!
 //! The curator appoints them like any reviewer (`DatanetRegistry.addReviewer`), and they vote
 //! with `review` like any reviewer; only their intent differs ([`vote`]). Their own stake is
@@ -34,7 +35,7 @@ impl<B: AutodiffBackend> Attack<B> for Colluders {
                         format!("{}/colluding-reviewer-{a}-{i}", net.name),
                         Role::Attacker(AttackKind::ColludingReviewers),
                     ),
-                    colluding: Some(attacker.rate()),
+                    colluding: Some((attacker.rate(), attacker.start_epoch)),
                 });
             }
         }

@@ -16,7 +16,7 @@ use super::{Attack, Budget, Cast, Moment};
 use crate::engine::actors::{AgentId, Role};
 use crate::engine::economy::Purchase;
 use crate::engine::pipeline::{EpochState, Stage};
-use crate::engine::{EngineError, Sim, open};
+use crate::engine::{EngineError, Sim};
 use crate::scenario::AttackKind;
 
 /// A wash-trading key buying calls on its owner's model.
@@ -80,7 +80,7 @@ impl<B: AutodiffBackend> Attack<B> for WashTraders {
         for b in &self.0 {
             let active = epochs.saturating_sub(u64::from(b.start_epoch));
             let calls = U256::from(2 * b.calls * active);
-            let price = open(sim.models[b.model].price)?;
+            let price = sim.models[b.model].price_wei;
             out.push((b.agent, calls * price, sim.deployment.market));
         }
         Ok(out)

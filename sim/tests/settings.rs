@@ -142,6 +142,9 @@ fn undefined_figures_are_null_never_zero() {
     let md = markdown::render(&report);
     assert!(md.contains("| Gini of rewards | undefined |"), "{md}");
     assert!(!md.contains("-0.00"), "{md}");
+    // Tiny modelled times and costs show their digits instead of rounding to zero.
+    let md = markdown::render(&run(&smoke_with("", "0.01", "calls_per_epoch = 200")));
+    assert!(!md.contains("0.000000"), "{md}");
 }
 
 #[test]

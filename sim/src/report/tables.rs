@@ -33,8 +33,8 @@ pub fn amount(x: f64) -> String {
     format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
 }
 
-/// Three decimals (three significant digits below 0.001, so a small yield does not read
-/// as zero); never `-0.000`.
+/// Three decimals (three significant digits below 0.001, so a small yield, time or cost
+/// does not read as zero); never `-0.000`.
 pub fn ratio(x: f64) -> String {
     if x != 0.0 && x.abs() < 0.001 {
         return format!("{x:.2e}");
@@ -249,7 +249,7 @@ pub fn all(report: &Report) -> Vec<Table> {
             vec!["transactions included".into(), c.transactions.to_string()],
             vec!["transactions refused".into(), c.refused.to_string()],
             vec!["gas used".into(), c.gas_used.to_string()],
-            vec!["gas fees (ETH)".into(), format!("{:.6}", c.gas_fees_eth)],
+            vec!["gas fees (ETH)".into(), ratio(c.gas_fees_eth)],
             vec!["state digest".into(), c.state_digest.clone()],
         ],
     });
@@ -282,8 +282,8 @@ pub fn all(report: &Report) -> Vec<Table> {
                     s.stage.clone(),
                     format!("{:.3}", s.flops / 1e9),
                     s.profile.clone(),
-                    format!("{:.6}", s.modelled_seconds),
-                    format!("{:.6}", s.modelled_cost_usd),
+                    ratio(s.modelled_seconds),
+                    ratio(s.modelled_cost_usd),
                 ]
             })
             .collect(),

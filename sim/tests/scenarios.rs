@@ -192,6 +192,49 @@ fn attack_attribution_gaming() {
     assert!(gaming.roi.is_some_and(|x| x < 0.0), "{gaming:?}");
 }
 
+/// Span gaming of a language model: documents stuffed with the model's own generations
+/// win more span attribution per document than honest documents, unless review rejects them.
+#[test]
+fn attack_span_gaming() {
+    let r = shipped("attack-span-gaming.toml").result;
+    let gaming = r
+        .attacks
+        .iter()
+        .find(|a| a.kind == "attribution_gaming")
+        .expect("the attack is in the table");
+    assert_eq!(gaming.identities, 4, "{gaming:?}");
+    assert!(gaming.cost > 0.0, "the probes are paid for: {gaming:?}");
+    // Reward per accepted document and epoch in the model: honest documents are accepted in
+    // epoch 0 and in the model from epoch 1 (4 epochs); the gamers' in epoch 2, in the model
+    // retrained that epoch (3 epochs).
+    let per_document_epoch = |kind: &str, epochs: f64| {
+        let (rewards, accepted) = r
+            .contributors
+            .iter()
+            .filter(|c| c.kind == kind)
+            .fold((0.0, 0u64), |(w, n), c| (w + c.rewards, n + c.accepted));
+        (accepted > 0).then(|| rewards / accepted as f64 / epochs)
+    };
+    let honest = per_document_epoch("honest", 4.0).expect("honest documents are accepted");
+    let gamer = per_document_epoch("attribution_gaming", 3.0).expect("a gamer passes review");
+    assert!(
+        gamer > 2.0 * honest,
+        "stuffed documents earn {gamer} per document and epoch, honest ones {honest}"
+    );
+    // Every gamer review rejected was caught, and only those earned nothing.
+    for c in r
+        .contributors
+        .iter()
+        .filter(|c| c.kind == "attribution_gaming")
+    {
+        assert_eq!(c.accepted == 0, c.rewards == 0.0, "{c:?}");
+    }
+    assert!(
+        gaming.detection_recall.is_some_and(|x| x < 1.0),
+        "{gaming:?}"
+    );
+}
+
 #[test]
 fn attack_jit_staker() {
     shipped("attack-jit-staker.toml");
@@ -203,6 +246,7 @@ fn attack_jit_staker() {
 fn attack_modules_are_deterministic() {
     for name in [
         "attack-attribution-gaming.toml",
+        "attack-span-gaming.toml",
         "attack-jit-staker.toml",
         "attack-wash-inference.toml",
         "attack-colluding-reviewers.toml",

@@ -1,5 +1,5 @@
-//! Datanets during a run: who contributes what and when, staked contributions on chain, and
-//! review by honest and colluding reviewers.
+//! Datanets during a run: who contributes what and when, and staked contributions on chain
+//! (their review is [`super::review`]).
 //!
 //! Generated Datanets come with the generator's ground truth; file Datanets
 //! (`source = "file"`, bring your own data) are loaded from CSV or JSONL and have none. Every
@@ -10,22 +10,18 @@
 //! judge what the data shows them: whether its items are new content or exact copies of
 //! items already submitted to the Datanet ([`Contribution::fresh`]).
 
-use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use alloy_primitives::{B256, U256, keccak256};
-use olsim_chain::client::view;
 use olsim_chain::contracts::DatanetRegistry;
 use olsim_ml::data::load::{load_csv, load_jsonl};
-use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, Datanet};
-use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
-use super::attacks::colluding_reviewers;
+use super::net::Net;
 use super::txs::Action;
-use super::{EngineError, Sim, open};
+use super::{EngineError, open};
 use crate::scenario::{
     AttackKind, AttackerIdentities, DatanetConfig, GeneratedDatanet, Scenario, Task,
 };
@@ -361,135 +357,57 @@ impl DatanetState {
     }
 }
 
-impl<B: AutodiffBackend> Sim<B> {
-    /// Contributors due this epoch submit their records with their stake.
-    pub(super) fn contribute(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        for n in 0..self.datanets.len() {
-            let net = &self.datanets[n];
-            let mut due = Vec::new();
-            let mut actions = Vec::new();
-            for (i, identity) in net.identities.iter().enumerate() {
-                if identity.epoch != epoch {
-                    continue;
-                }
-                let c = ContributorId(i as u32);
-                let items = net.items[c.0 as usize].clone();
-                if items.is_empty() {
-                    continue;
-                }
-                actions.push(Action::call(
-                    identity.agent,
-                    "contribute",
-                    d.datanets,
-                    &DatanetRegistry::contributeCall {
-                        datanetId: net.chain_id,
-                        contentHash: net.content_hash(&items),
-                        recordCount: items.len() as u32,
-                        stake: identity.stake,
-                    },
-                ));
-                due.push((c, items));
+/// Contributors due this epoch submit their records with their stake.
+pub(super) fn contribute(
+    chain: &mut Net,
+    datanets: &mut [DatanetState],
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let d = chain.deployment;
+    for net in datanets.iter_mut() {
+        let mut due = Vec::new();
+        let mut actions = Vec::new();
+        for (i, identity) in net.identities.iter().enumerate() {
+            if identity.epoch != epoch {
+                continue;
             }
-            let receipts = self.send(epoch, actions)?;
-            let net = &mut self.datanets[n];
-            for ((contributor, items), receipt) in due.into_iter().zip(receipts) {
-                let Some(receipt) = receipt else { continue };
-                let submitted =
-                    receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
-                let fresh = net.data.truth.is_none().then(|| {
-                    let hashes: Vec<B256> = items.iter().map(|&i| net.item_hash(i)).collect();
-                    hashes
-                        .into_iter()
-                        .filter(|h| net.submitted.insert(*h))
-                        .count()
-                });
-                net.contributions.push(Contribution {
-                    chain_id: submitted.contributionId,
-                    contributor,
-                    items,
-                    fresh,
-                    status: Status::Pending,
-                });
+            let c = ContributorId(i as u32);
+            let items = net.items[c.0 as usize].clone();
+            if items.is_empty() {
+                continue;
             }
+            actions.push(Action::call(
+                identity.agent,
+                "contribute",
+                d.datanets,
+                &DatanetRegistry::contributeCall {
+                    datanetId: net.chain_id,
+                    contentHash: net.content_hash(&items),
+                    recordCount: items.len() as u32,
+                    stake: identity.stake,
+                },
+            ));
+            due.push((c, items));
         }
-        Ok(())
-    }
-
-    /// Reviewers vote on pending contributions until the contract decides each one.
-    pub(super) fn review(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        let quorum = usize::from(view(
-            self.chain.as_mut(),
-            d.datanets,
-            &DatanetRegistry::reviewQuorumCall {},
-        )?);
-        for n in 0..self.datanets.len() {
-            let net = &self.datanets[n];
-            let mut rng = stream(self.seed, &format!("engine/review/{}/{epoch}", net.name));
-            let mut actions = Vec::new();
-            for contribution in net
-                .contributions
-                .iter()
-                .filter(|c| c.status == Status::Pending)
-            {
-                let author = &net.identities[contribution.contributor.0 as usize];
-                let acceptable = net.acceptable(contribution);
-                let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
-                for i in (1..order.len()).rev() {
-                    order.swap(i, rng.random_range(0..=i));
-                }
-                let (mut yes, mut no) = (0, 0);
-                for r in order {
-                    if yes >= quorum || no >= quorum {
-                        break;
-                    }
-                    let reviewer = &net.reviewers[r];
-                    let accept = match reviewer.colluding {
-                        Some((reject_rate, start)) if epoch >= start => colluding_reviewers::vote(
-                            &mut rng,
-                            author.attack.is_some(),
-                            reject_rate,
-                        ),
-                        _ => {
-                            let honest_accuracy = self.scenario.datanets[n].reviewers.accuracy;
-                            acceptable == rng.random_bool(honest_accuracy)
-                        }
-                    };
-                    if accept {
-                        yes += 1;
-                    } else {
-                        no += 1;
-                    }
-                    actions.push(Action::call(
-                        reviewer.agent,
-                        "review",
-                        d.datanets,
-                        &DatanetRegistry::reviewCall {
-                            contributionId: contribution.chain_id,
-                            accept,
-                        },
-                    ));
-                }
-            }
-            self.send(epoch, actions)?;
-            let decided = &self.books.decided;
-            let net = &mut self.datanets[n];
-            for c in net
-                .contributions
-                .iter_mut()
-                .filter(|c| c.status == Status::Pending)
-            {
-                match decided.get(&c.chain_id) {
-                    Some(true) => {
-                        c.status = Status::Accepted;
-                        net.accepted.extend_from_slice(&c.items);
-                    }
-                    Some(false) => c.status = Status::Rejected,
-                    None => {}
-                }
-            }
+        let receipts = chain.send(epoch, actions)?;
+        for ((contributor, items), receipt) in due.into_iter().zip(receipts) {
+            let Some(receipt) = receipt else { continue };
+            let submitted = receipt.event::<DatanetRegistry::ContributionSubmitted>(d.datanets)?;
+            let fresh = net.data.truth.is_none().then(|| {
+                let hashes: Vec<B256> = items.iter().map(|&i| net.item_hash(i)).collect();
+                hashes
+                    .into_iter()
+                    .filter(|h| net.submitted.insert(*h))
+                    .count()
+            });
+            net.contributions.push(Contribution {
+                chain_id: submitted.contributionId,
+                contributor,
+                items,
+                fresh,
+                status: Status::Pending,
+            });
         }
-        Ok(())
     }
+    Ok(())
 }

@@ -4,16 +4,15 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
-use burn::tensor::backend::AutodiffBackend;
-use olsim_chain::client::view;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
 use olsim_chain::{CallRequest, ChainError, Deployment};
 
 use super::actors::AgentId;
+use super::net::Net;
 use super::txs::Action;
-use super::{EngineError, Sim, to_open};
+use super::{EngineError, to_open};
 use crate::report::ProposalResult;
-use crate::scenario::ParamChange;
+use crate::scenario::{ParamChange, Scenario};
 
 /// A proposal that was opened on chain.
 #[derive(Clone, Debug)]
@@ -108,182 +107,176 @@ fn split_votes(voters: &[(AgentId, U256)], support: f64) -> Vec<(AgentId, bool)>
         .collect()
 }
 
-impl<B: AutodiffBackend> Sim<B> {
-    /// Opens this epoch's proposals and has the stakers vote on them.
-    pub(super) fn propose(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        let due: Vec<usize> = (0..self.scenario.proposals.len())
-            .filter(|&i| self.scenario.proposals[i].epoch == epoch)
-            .collect();
-        for index in due {
-            let p = self.scenario.proposals[index].clone();
-            let change = p
-                .change()
-                .map_err(|e| EngineError::Scenario(e.to_string()))?;
-            let (target, data) = call_of(&d, &change);
-            let Some(group) = self
-                .scenario
-                .stakers
-                .iter()
-                .position(|g| g.name == p.proposer)
-            else {
-                return Err(EngineError::Scenario(format!(
-                    "proposal {index}: unknown staker group `{}`",
-                    p.proposer
-                )));
-            };
-            let Some(&(_, proposer)) = self.stakers.iter().find(|(g, _)| *g == group) else {
-                continue;
-            };
-            let description = if p.description.is_empty() {
-                format!("set {} to {}", p.parameter.name(), p.value)
-            } else {
-                p.description.clone()
-            };
-            let open = Action::call(
-                proposer,
-                "propose",
-                d.governance,
-                &StakingGovernance::proposeCall {
-                    target,
-                    data,
-                    description,
-                },
-            );
-            let Some(receipt) = self.send(epoch, vec![open])?.pop().flatten() else {
-                continue;
-            };
-            let id = receipt
-                .event::<StakingGovernance::ProposalCreated>(d.governance)?
-                .proposalId;
-            let mut voters = Vec::new();
-            for (g, group) in self.scenario.stakers.iter().enumerate() {
-                let members: Vec<_> = self.stakers.iter().filter(|(x, _)| *x == g).collect();
-                let n = (group.participation * members.len() as f64).round() as usize;
-                for &&(_, voter) in members.iter().take(n) {
-                    let stake = view(
-                        self.chain.as_mut(),
-                        d.governance,
-                        &StakingGovernance::stakeOfCall(self.actors.address(voter)),
-                    )?;
-                    voters.push((voter, stake));
-                }
+/// Opens this epoch's proposals and has the stakers vote on them.
+pub(super) fn propose(
+    chain: &mut Net,
+    scenario: &Scenario,
+    stakers: &[(usize, AgentId)],
+    proposals: &mut Vec<ProposalState>,
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let d = chain.deployment;
+    let due = scenario
+        .proposals
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.epoch == epoch);
+    for (index, p) in due {
+        let change = p
+            .change()
+            .map_err(|e| EngineError::Scenario(e.to_string()))?;
+        let (target, data) = call_of(&d, &change);
+        let Some(group) = scenario.stakers.iter().position(|g| g.name == p.proposer) else {
+            return Err(EngineError::Scenario(format!(
+                "proposal {index}: unknown staker group `{}`",
+                p.proposer
+            )));
+        };
+        let Some(&(_, proposer)) = stakers.iter().find(|(g, _)| *g == group) else {
+            continue;
+        };
+        let description = if p.description.is_empty() {
+            format!("set {} to {}", p.parameter.name(), p.value)
+        } else {
+            p.description.clone()
+        };
+        let open = Action::call(
+            proposer,
+            "propose",
+            d.governance,
+            &StakingGovernance::proposeCall {
+                target,
+                data,
+                description,
+            },
+        );
+        let Some(receipt) = chain.send(epoch, vec![open])?.pop().flatten() else {
+            continue;
+        };
+        let id = receipt
+            .event::<StakingGovernance::ProposalCreated>(d.governance)?
+            .proposalId;
+        let mut voters = Vec::new();
+        for (g, group) in scenario.stakers.iter().enumerate() {
+            let members: Vec<_> = stakers.iter().filter(|(x, _)| *x == g).collect();
+            let n = (group.participation * members.len() as f64).round() as usize;
+            for &&(_, voter) in members.iter().take(n) {
+                let account = chain.address(voter);
+                let stake = chain.view(d.governance, &StakingGovernance::stakeOfCall(account))?;
+                voters.push((voter, stake));
             }
-            let votes = split_votes(&voters, p.support)
-                .into_iter()
-                .map(|(voter, support)| {
-                    Action::call(
-                        voter,
-                        "vote",
-                        d.governance,
-                        &StakingGovernance::voteCall { id, support },
-                    )
-                })
-                .collect();
-            self.send(epoch, votes)?;
-            self.proposals.push(ProposalState {
-                index,
-                id,
-                opened: epoch,
-                queued: None,
-                executed: None,
-                defeated: false,
-            });
         }
-        Ok(())
-    }
-
-    /// Queues proposals whose vote has ended and executes those past their timelock.
-    pub(super) fn advance_proposals(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        for i in 0..self.proposals.len() {
-            let id = self.proposals[i].id;
-            // Queue a passed proposal, then execute it in the same stage if its timelock
-            // has already run out (a zero delay), so it is not a whole epoch late.
-            for _ in 0..2 {
-                if self.proposals[i].executed.is_some() || self.proposals[i].defeated {
-                    break;
-                }
-                let state = view(
-                    self.chain.as_mut(),
+        let votes = split_votes(&voters, p.support)
+            .into_iter()
+            .map(|(voter, support)| {
+                Action::call(
+                    voter,
+                    "vote",
                     d.governance,
-                    &StakingGovernance::stateCall { id },
-                )?;
-                // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
-                let call = match state {
-                    0 => Action::call(
-                        self.admin,
-                        "queue proposal",
-                        d.governance,
-                        &StakingGovernance::queueCall { id },
-                    ),
-                    2 => {
-                        self.proposals[i].defeated = true;
-                        break;
-                    }
-                    3 => {
-                        let execute = Action::call(
-                            self.admin,
-                            "execute proposal",
-                            d.governance,
-                            &StakingGovernance::executeCall { id },
-                        );
-                        // Executable in the next block? Ask the chain (a read-only call runs
-                        // in the pending block) rather than send a transaction that reverts
-                        // with TimelockNotElapsed every epoch until then.
-                        let dry_run = self.chain.call(&CallRequest {
-                            from: self.actors.address(self.admin),
-                            to: Some(d.governance),
-                            data: execute.data.clone(),
-                            value: U256::ZERO,
-                        });
-                        match dry_run {
-                            Ok(_) => execute,
-                            Err(ChainError::Reverted { .. }) => break,
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    _ => break,
-                };
-                if self.send(epoch, vec![call])?.pop().flatten().is_none() {
+                    &StakingGovernance::voteCall { id, support },
+                )
+            })
+            .collect();
+        chain.send(epoch, votes)?;
+        proposals.push(ProposalState {
+            index,
+            id,
+            opened: epoch,
+            queued: None,
+            executed: None,
+            defeated: false,
+        });
+    }
+    Ok(())
+}
+
+/// Queues proposals whose vote has ended and executes those past their timelock.
+pub(super) fn advance_proposals(
+    chain: &mut Net,
+    proposals: &mut [ProposalState],
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let d = chain.deployment;
+    let admin = chain.admin;
+    for proposal in proposals.iter_mut() {
+        let id = proposal.id;
+        // Queue a passed proposal, then execute it in the same stage if its timelock
+        // has already run out (a zero delay), so it is not a whole epoch late.
+        for _ in 0..2 {
+            if proposal.executed.is_some() || proposal.defeated {
+                break;
+            }
+            let state = chain.view(d.governance, &StakingGovernance::stateCall { id })?;
+            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
+            let call = match state {
+                0 => Action::call(
+                    admin,
+                    "queue proposal",
+                    d.governance,
+                    &StakingGovernance::queueCall { id },
+                ),
+                2 => {
+                    proposal.defeated = true;
                     break;
                 }
-                match state {
-                    0 => self.proposals[i].queued = Some(epoch),
-                    _ => self.proposals[i].executed = Some(epoch),
+                3 => {
+                    let execute = Action::call(
+                        admin,
+                        "execute proposal",
+                        d.governance,
+                        &StakingGovernance::executeCall { id },
+                    );
+                    // Executable in the next block? Ask the chain (a read-only call runs
+                    // in the pending block) rather than send a transaction that reverts
+                    // with TimelockNotElapsed every epoch until then.
+                    let dry_run = chain.chain.call(&CallRequest {
+                        from: chain.address(admin),
+                        to: Some(d.governance),
+                        data: execute.data.clone(),
+                        value: U256::ZERO,
+                    });
+                    match dry_run {
+                        Ok(_) => execute,
+                        Err(ChainError::Reverted { .. }) => break,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
+                _ => break,
+            };
+            if chain.send(epoch, vec![call])?.pop().flatten().is_none() {
+                break;
+            }
+            match state {
+                0 => proposal.queued = Some(epoch),
+                _ => proposal.executed = Some(epoch),
             }
         }
-        Ok(())
     }
+    Ok(())
+}
 
-    /// The proposals for the report, with their on-chain vote totals.
-    pub(super) fn proposal_results(&mut self) -> Result<Vec<ProposalResult>, EngineError> {
-        let d = self.deployment;
-        let mut out = Vec::new();
-        for p in self.proposals.clone() {
-            let onchain = view(
-                self.chain.as_mut(),
-                d.governance,
-                &StakingGovernance::proposalsCall(p.id),
-            )?;
-            let config = &self.scenario.proposals[p.index];
-            let state = view(
-                self.chain.as_mut(),
-                d.governance,
-                &StakingGovernance::stateCall { id: p.id },
-            )?;
-            out.push(ProposalResult {
-                description: format!("{} = {}", config.parameter.name(), config.value),
-                proposed: p.opened,
-                executed: p.executed.is_some(),
-                executed_epoch: p.executed,
-                state: state_name(state).to_string(),
-                votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
-            });
-        }
-        Ok(out)
+/// The proposals for the report, with their on-chain vote totals.
+pub(super) fn proposal_results(
+    chain: &mut Net,
+    scenario: &Scenario,
+    proposals: &[ProposalState],
+) -> Result<Vec<ProposalResult>, EngineError> {
+    let d = chain.deployment;
+    let mut out = Vec::new();
+    for p in proposals {
+        let onchain = chain.view(d.governance, &StakingGovernance::proposalsCall(p.id))?;
+        let config = &scenario.proposals[p.index];
+        let state = chain.view(d.governance, &StakingGovernance::stateCall { id: p.id })?;
+        out.push(ProposalResult {
+            description: format!("{} = {}", config.parameter.name(), config.value),
+            proposed: p.opened,
+            executed: p.executed.is_some(),
+            executed_epoch: p.executed,
+            state: state_name(state).to_string(),
+            votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
+        });
     }
+    Ok(out)
 }
 
 /// The name of a StakingGovernance `ProposalState` (see its Solidity enum).

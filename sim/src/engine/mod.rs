@@ -1,6 +1,13 @@
 //! The epoch engine: turns a validated [`Scenario`] into transactions on a chain and jobs in
 //! `ml`, epoch by epoch, and reads the outcome back from the chain into a [`Report`].
 //!
+//! A run's state is split by what it touches: [`net::Net`] is the chain side (the node, the
+//! agents' wallets, the transaction log, the deployment and the books read from events),
+//! [`lab::Lab`] the ML side (the device, base models, compute and wall-clock ledgers), and
+//! the rest is what the stages keep between epochs (Datanets, models, proposals, grants).
+//! Every stage is a function of its module over just the parts it needs; [`pipeline`] hands
+//! them over, so no module reaches state it does not name.
+//!
 //! Before epoch 0, [`setup`] creates the agents, deploys the protocol, makes the Datanets and
 //! has the stakers stake.
 //! Each epoch is the stage pipeline of [`pipeline`] (its module docs give the order, which
@@ -18,12 +25,17 @@ mod attacks;
 mod books;
 mod data;
 mod economy;
+mod epoch;
+mod factory;
 mod governance;
 mod grants;
+mod lab;
 mod lm;
 mod models;
+mod net;
 mod pipeline;
 mod results;
+mod review;
 mod setup;
 mod truth;
 mod txs;
@@ -31,9 +43,7 @@ mod txs;
 use std::time::Instant;
 
 use alloy_primitives::U256;
-use olsim_chain::{
-    AnvilChain, AnvilConfig, Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig,
-};
+use olsim_chain::{AnvilChain, AnvilConfig, Chain, ChainError, EmbeddedChain, EmbeddedConfig};
 
 use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::device::{BackendTask, Device, DeviceError};
@@ -143,14 +153,14 @@ pub fn run_on<B: AutodiffBackend>(
             &EmbeddedConfig::default(),
         ))?),
     };
-    let mut sim = Sim::<B>::setup(scenario.clone(), chain, device.clone())?;
+    let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone())?;
     let bar = progress_bar(options.progress, scenario.run.epochs);
     for epoch in 0..scenario.run.epochs {
         pipeline::run_epoch(&mut sim, epoch)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut report = sim.report(started)?;
+    let mut report = results::report(sim, started)?;
     report.claims = crate::claims::check(&scenario.expect, &report.result);
     Ok(report)
 }
@@ -225,35 +235,28 @@ impl Timers {
     }
 }
 
-/// The state of a run between epochs, its models on backend `B`.
+/// The state of a run between epochs, its models on backend `B`: the chain side
+/// ([`net::Net`]), the ML side ([`lab::Lab`]) and what the stages keep between epochs. It
+/// has no behaviour of its own: each stage is a function in its module over the parts it
+/// needs, and [`pipeline`] hands them over.
 struct Sim<B: AutodiffBackend> {
     scenario: Scenario,
-    device: B::Device,
-    seed: u64,
-    chain: Box<dyn Chain>,
-    actors: Actors,
-    log: TxLog,
-    deployment: Deployment,
-    admin: AgentId,
+    net: net::Net,
+    lab: lab::Lab<B>,
     committee: Vec<AgentId>,
     users: Vec<AgentId>,
+    /// Every `[[stakers]]` member with its group's index.
     stakers: Vec<(usize, AgentId)>,
     datanets: Vec<data::DatanetState>,
     models: Vec<models::ModelState<B>>,
     proposals: Vec<governance::ProposalState>,
     grants: Vec<grants::GrantState>,
-    books: books::Books,
-    timers: Timers,
-    compute: models::Compute,
-    base: models::BaseModels<B>,
+    /// The report's rows of the epochs run so far.
     epochs: Vec<crate::report::EpochResult>,
-    lm: Option<lm::LmWorld<B>>,
-    served: u64,
     /// The attacker kinds that act in the engine ([`attacks`]), with their agents and plans.
     attacks: Vec<Box<dyn attacks::Attack<B>>>,
     /// Round-robin position of the next paying user, kept across epochs.
     next_payer: usize,
-    attributed: u64,
 }
 
 /// A scenario's OPEN amount `x` in token wei, exactly ([`crate::units`]); an amount the

@@ -7,16 +7,11 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{B256, U256, keccak256};
 use burn::module::AutodiffModule;
+use olsim_ml::data::ContributorId;
 use olsim_ml::data::rng::stream;
-use olsim_ml::data::{
-    ContributorId, Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, TextParams,
-    build_population,
-};
 use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced};
 use olsim_ml::lm::LmAdapterWeights;
-use olsim_ml::model::{
-    LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values, train,
-};
+use olsim_ml::model::{LoraConfig, LoraMlp, MlpConfig, TrainConfig, parameter_values};
 use olsim_ml::serve::{
     AdapterStore, MlpServe, ServeError, ServeMode, ServeModel, Server, ServerConfig,
 };
@@ -25,11 +20,9 @@ use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
-use super::{EngineError, MlError, Sim, Work, open};
+use super::lab::{Infer, Lab};
+use super::{EngineError, MlError, Work, open};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
-
-/// The inference backend under training backend `B` (serving and attribution run on it).
-pub(super) type Infer<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// An OpenLoRA server over `model` holding the adapter of every model in `members` (put
 /// into the store by `insert`, under the model's index) with a device cache that fits them
@@ -251,336 +244,172 @@ pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, Eng
         .ok_or_else(|| EngineError::Scenario(format!("unknown datanet `{name}`")))
 }
 
-/// Pre-trained base classifiers, one per hidden-layer shape, trained once per run on a
-/// generic mix of all four domains (generated from the run's seed, never from the
-/// scenario's Datanets). Base pre-training is shared infrastructure, like the language
-/// model's disk-cached base: the report's compute covers fine-tuning, serving and
-/// attribution only.
-pub struct BaseModels<B: AutodiffBackend> {
-    bases: BTreeMap<Vec<usize>, Mlp<B>>,
-}
-
-impl<B: AutodiffBackend> Default for BaseModels<B> {
-    fn default() -> Self {
-        Self {
-            bases: BTreeMap::new(),
+/// Fine-tunes classifier `m` on its Datanets' accepted records and builds its
+/// influence index.
+pub(super) fn train_classifier<B: AutodiffBackend>(
+    lab: &mut Lab<B>,
+    method: ClassifierAttribution,
+    model: &ModelState<B>,
+    datanets: &[DatanetState],
+) -> Result<Option<TrainedClassifier<B>>, EngineError> {
+    let mut sources = Vec::new();
+    let mut records = Vec::new();
+    for &n in &model.datanets {
+        for &r in &datanets[n].accepted {
+            sources.push((n, r));
+            records.push(datanets[n].data.records[r as usize].clone());
         }
     }
-}
-
-impl<B: AutodiffBackend> BaseModels<B> {
-    /// The base of shape `config`, pre-training it on first use.
-    pub fn get(
-        &mut self,
-        seed: u64,
-        config: &MlpConfig,
-        device: &B::Device,
-    ) -> Result<Mlp<B>, EngineError> {
-        let key = config.hidden.clone();
-        if let Some(base) = self.bases.get(&key) {
-            return Ok(base.clone());
-        }
-        let fail = |source: MlError| EngineError::Model {
-            model: format!("base {:?}", config.hidden),
-            source,
-        };
-        let mut mix: Vec<FeatureRecord> = Vec::new();
-        for domain in [
-            Domain::Finance,
-            Domain::Healthcare,
-            Domain::Depin,
-            Domain::Gaming,
-        ] {
-            let pop = PopulationSpec {
-                honest: 6,
-                label_flip: 0,
-                backdoor: 0,
-                spammer: 0,
-                copycat: 0,
-                ..PopulationSpec::default()
-            };
-            let base_seed = seed ^ 0xba5e;
-            let contributors =
-                build_population(base_seed, domain, &pop).map_err(|e| fail(e.into()))?;
-            let net = Datanet::generate(&DatanetSpec {
-                domain,
-                seed: base_seed,
-                contributors,
-                text: TextParams::default(),
-            })
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let fail = |source: MlError| EngineError::Model {
+        model: model.name.clone(),
+        source,
+    };
+    let method = match method {
+        ClassifierAttribution::Datainf => Method::DATAINF,
+        ClassifierAttribution::Tracin => Method::TracIn,
+        ClassifierAttribution::Exact => Method::EXACT,
+    };
+    let mlp = model.mlp.clone().expect("classifiers have an MLP config");
+    let base = lab.base.get(lab.seed, &mlp, &lab.device)?;
+    let device = lab.device.clone();
+    let lora = LoraMlp::new(base, &model.lora, model.training.seed).map_err(|e| fail(e.into()))?;
+    let (trained, report, trace) =
+        train_traced(lora, &records, &model.training, &device).map_err(|e| fail(e.into()))?;
+    let index =
+        InfluenceIndex::<Infer<B>>::build(&trace, &records, &InfluenceConfig::new(method), &device)
             .map_err(|e| fail(e.into()))?;
-            mix.extend(net.records);
-        }
-        let model = config.init::<B>(seed, device).map_err(|e| fail(e.into()))?;
-        let cfg = TrainConfig {
-            epochs: 4,
-            batch_size: 64,
-            learning_rate: 1e-2,
-            seed,
-        };
-        let (base, _) = train(model, &mix, &cfg, device).map_err(|e| fail(e.into()))?;
-        self.bases.insert(key, base.clone());
-        Ok(base)
-    }
+    lab.compute.add(Work::Training, &report.total);
+    lab.compute.add(Work::Attribution, index.precompute_cost());
+    Ok(Some(TrainedClassifier {
+        model: trained,
+        sources,
+        index,
+    }))
 }
 
-/// Counted FLOPs and measured seconds per compute stage.
-#[derive(Clone, Debug, Default)]
-pub struct Compute {
-    /// One line per kind of work and device, in first-use order.
-    pub lines: Vec<ComputeLine>,
-}
-
-/// Counted FLOPs and measured seconds of one kind of work on one device.
-#[derive(Clone, Debug)]
-pub struct ComputeLine {
-    /// What the compute was for.
-    pub work: Work,
-    /// The device (burn backend) it ran on, or how it was modelled.
-    pub device: String,
-    /// Counted FLOPs.
-    pub flops: u128,
-    /// Measured wall-clock seconds.
-    pub seconds: f64,
-}
-
-impl Compute {
-    /// Adds one step's cost to `work` on the step's device.
-    pub fn add(&mut self, work: Work, cost: &StepCost) {
-        match self
-            .lines
-            .iter_mut()
-            .find(|l| l.work == work && l.device == cost.device)
+/// Serves `calls[m]` inference calls of every trained classifier in heterogeneous batches
+/// (one OpenLoRA server per base shape and adapter layout) and records in `served` the
+/// inputs each served.
+pub(super) fn serve_classifiers<B: AutodiffBackend>(
+    lab: &mut Lab<B>,
+    models: &[ModelState<B>],
+    epoch: u32,
+    calls: &[u64],
+    served: &mut [Served],
+) -> Result<(), EngineError> {
+    let mut inputs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); models.len()];
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (m, model) in models.iter().enumerate() {
+        if let (Some(Trained::Classifier(_)), Some(mlp)) = (&model.trained, &model.mlp)
+            && calls[m] > 0
         {
-            Some(line) => {
-                line.flops += u128::from(cost.flops);
-                line.seconds += cost.wall_seconds;
-            }
-            None => self.lines.push(ComputeLine {
-                work,
-                device: cost.device.clone(),
-                flops: u128::from(cost.flops),
-                seconds: cost.wall_seconds,
-            }),
+            let key = format!("{:?}/{:?}", mlp.hidden, model.lora);
+            groups.entry(key).or_default().push(m);
         }
     }
-}
-
-impl<B: AutodiffBackend> Sim<B> {
-    /// Fine-tunes model `m` on its Datanets' accepted data. A model with no accepted data
-    /// yet stays untrained.
-    pub(super) fn train_model(&mut self, m: usize) -> Result<bool, EngineError> {
-        let start = std::time::Instant::now();
-        let trained = match self.models[m].kind {
-            ModelKind::Classifier => self
-                .train_classifier(m)?
-                .map(|t| Trained::Classifier(Box::new(t))),
-            ModelKind::LanguageModel => self.train_lm(m)?.map(|t| Trained::Lm(Box::new(t))),
-        };
-        self.timers.add(Work::Training, start);
-        let Some(trained) = trained else {
-            return Ok(false);
-        };
-        let model = &mut self.models[m];
-        model.trained = Some(trained);
-        model.version += 1;
-        Ok(true)
-    }
-
-    /// Fine-tunes classifier `m` on its Datanets' accepted records and builds its
-    /// influence index.
-    fn train_classifier(&mut self, m: usize) -> Result<Option<TrainedClassifier<B>>, EngineError> {
-        let model = &self.models[m];
-        let mut sources = Vec::new();
-        let mut records = Vec::new();
-        for &n in &model.datanets {
-            for &r in &self.datanets[n].accepted {
-                sources.push((n, r));
-                records.push(self.datanets[n].data.records[r as usize].clone());
-            }
-        }
-        if records.is_empty() {
-            return Ok(None);
-        }
+    for members in groups.values() {
+        let first = &models[members[0]];
         let fail = |source: MlError| EngineError::Model {
-            model: model.name.clone(),
+            model: first.name.clone(),
             source,
         };
-        let method = match self.scenario.tokenomics.attribution.classifier {
-            ClassifierAttribution::Datainf => Method::DATAINF,
-            ClassifierAttribution::Tracin => Method::TracIn,
-            ClassifierAttribution::Exact => Method::EXACT,
-        };
-        let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-        let base = self.base.get(self.seed, &mlp, &self.device)?;
-        let device = self.device.clone();
-        let lora =
-            LoraMlp::new(base, &model.lora, model.training.seed).map_err(|e| fail(e.into()))?;
-        let (trained, report, trace) =
-            train_traced(lora, &records, &model.training, &device).map_err(|e| fail(e.into()))?;
-        let index = InfluenceIndex::<Infer<B>>::build(
-            &trace,
-            &records,
-            &InfluenceConfig::new(method),
-            &device,
-        )
-        .map_err(|e| fail(e.into()))?;
-        self.compute.add(Work::Training, &report.total);
-        self.compute.add(Work::Attribution, index.precompute_cost());
-        Ok(Some(TrainedClassifier {
-            model: trained,
-            sources,
-            index,
-        }))
-    }
-
-    /// Serves `calls[m]` inference calls of every trained model and returns what each
-    /// served: classifiers in heterogeneous batches (one OpenLoRA server per base shape and
-    /// adapter layout), language models through OpenLoRA too ([`Sim::serve_lm`]).
-    pub(super) fn serve(&mut self, epoch: u32, calls: &[u64]) -> Result<Vec<Served>, EngineError> {
-        let start = std::time::Instant::now();
-        let mut served: Vec<Served> = self.models.iter().map(|_| Served::Nothing).collect();
-        for (m, outputs) in self.serve_lm(epoch, calls)? {
-            served[m] = Served::Outputs(outputs);
-        }
-        let mut inputs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); self.models.len()];
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (m, model) in self.models.iter().enumerate() {
-            if let (Some(Trained::Classifier(_)), Some(mlp)) = (&model.trained, &model.mlp)
-                && calls[m] > 0
-            {
-                let key = format!("{:?}/{:?}", mlp.hidden, model.lora);
-                groups.entry(key).or_default().push(m);
-            }
-        }
-        for members in groups.values() {
-            let first = &self.models[members[0]];
-            let fail = |source: MlError| EngineError::Model {
-                model: first.name.clone(),
-                source,
+        let mlp = first.mlp.clone().expect("grouped models are classifiers");
+        let base = lab.base.get(lab.seed, &mlp, &lab.device)?.valid();
+        let serve_model =
+            MlpServe::<Infer<B>>::new(base, &first.lora).map_err(|e| fail(e.into()))?;
+        let mut server = openlora_server(serve_model, members, 256, |store, m| {
+            let Some(Trained::Classifier(trained)) = &models[m].trained else {
+                unreachable!("grouped models are trained classifiers");
             };
-            let mlp = first.mlp.clone().expect("grouped models are classifiers");
-            let base = self.base.get(self.seed, &mlp, &self.device)?.valid();
-            let serve_model =
-                MlpServe::<Infer<B>>::new(base, &first.lora).map_err(|e| fail(e.into()))?;
-            let mut server = openlora_server(serve_model, members, 256, |store, m| {
-                let Some(Trained::Classifier(trained)) = &self.models[m].trained else {
-                    unreachable!("grouped models are trained classifiers");
-                };
-                store.insert_lora_mlp(m as u64, &trained.model)
-            })
-            .map_err(|e| fail(e.into()))?;
-            // Requests arrive interleaved across the group's models, in a seeded order.
-            let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();
-            for &m in members {
-                let dim = mlp.input_dim;
-                let mut rng = stream(
-                    self.seed,
-                    &format!("engine/queries/{}/{epoch}", self.models[m].name),
-                );
-                for _ in 0..calls[m] {
-                    queue.push((m, query_input(&mut rng, dim)));
-                }
-            }
-            let mut rng = stream(self.seed, &format!("engine/arrivals/{epoch}"));
-            for i in (1..queue.len()).rev() {
-                queue.swap(i, rng.random_range(0..=i));
-            }
-            for chunk in queue.chunks(4096) {
-                for (m, x) in chunk {
-                    server
-                        .submit(*m as u64, x.clone())
-                        .map_err(|e| fail(e.into()))?;
-                }
-                while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
-                    self.compute.add(Work::Serving, &batch.cost);
-                }
-            }
-            for (m, x) in queue {
-                inputs[m].push(x);
+            store.insert_lora_mlp(m as u64, &trained.model)
+        })
+        .map_err(|e| fail(e.into()))?;
+        // Requests arrive interleaved across the group's models, in a seeded order.
+        let mut queue: Vec<(usize, Vec<f32>)> = Vec::new();
+        for &m in members {
+            let dim = mlp.input_dim;
+            let mut rng = stream(
+                lab.seed,
+                &format!("engine/queries/{}/{epoch}", models[m].name),
+            );
+            for _ in 0..calls[m] {
+                queue.push((m, query_input(&mut rng, dim)));
             }
         }
-        for (m, x) in inputs.into_iter().enumerate() {
-            if !x.is_empty() {
-                served[m] = Served::Inputs(x);
+        let mut rng = stream(lab.seed, &format!("engine/arrivals/{epoch}"));
+        for i in (1..queue.len()).rev() {
+            queue.swap(i, rng.random_range(0..=i));
+        }
+        for chunk in queue.chunks(4096) {
+            for (m, x) in chunk {
+                server
+                    .submit(*m as u64, x.clone())
+                    .map_err(|e| fail(e.into()))?;
+            }
+            while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
+                lab.compute.add(Work::Serving, &batch.cost);
             }
         }
-        self.timers.add(Work::Serving, start);
-        Ok(served)
+        for (m, x) in queue {
+            inputs[m].push(x);
+        }
     }
+    for (m, x) in inputs.into_iter().enumerate() {
+        if !x.is_empty() {
+            served[m] = Served::Inputs(x);
+        }
+    }
+    Ok(())
+}
 
-    /// Attribution weight per contributing identity `(datanet, contributor)` of what model
-    /// `m` served this epoch: summed influence (classifiers; may be negative) or summed
-    /// span weights (language models).
-    pub(super) fn attribution_weights(
-        &mut self,
-        m: usize,
-        epoch: u32,
-        served: &Served,
-    ) -> Result<BTreeMap<(usize, ContributorId), f64>, EngineError> {
-        let start = std::time::Instant::now();
-        let mut weights: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
-        match served {
-            Served::Nothing => {}
-            Served::Inputs(inputs) => {
-                for (n, item, s) in self.attribute(m, epoch, inputs)? {
-                    let author = self.datanets[n].item_author(item);
-                    *weights.entry((n, author)).or_default() += s;
-                }
-            }
-            Served::Outputs(outputs) => weights = self.attribute_lm(m, outputs)?,
+/// Influence of each training record of classifier `model` on a sample of its served
+/// inputs, summed over the sample; `(datanet, record, score)` per training record.
+pub(super) fn attribute<B: AutodiffBackend>(
+    lab: &mut Lab<B>,
+    model: &ModelState<B>,
+    epoch: u32,
+    served: &[Vec<f32>],
+) -> Result<Vec<(usize, u32, f64)>, EngineError> {
+    let Some(Trained::Classifier(trained)) = &model.trained else {
+        return Ok(Vec::new());
+    };
+    let mut rng = stream(
+        lab.seed,
+        &format!("engine/attribute/{}/{epoch}", model.name),
+    );
+    let budget = (ATTRIBUTION_PAIRS / trained.sources.len().max(1))
+        .clamp(MIN_ATTRIBUTED, ATTRIBUTED_PER_EPOCH);
+    let sample: Vec<Vec<f32>> = if served.len() <= budget {
+        served.to_vec()
+    } else {
+        (0..budget)
+            .map(|_| served[rng.random_range(0..served.len())].clone())
+            .collect()
+    };
+    let mut totals = vec![0.0f64; trained.sources.len()];
+    for chunk in sample.chunks(32) {
+        let attribution =
+            trained
+                .index
+                .attribute_outputs(chunk)
+                .map_err(|e| EngineError::Model {
+                    model: model.name.clone(),
+                    source: e.into(),
+                })?;
+        for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
+            *t += s;
         }
-        self.timers.add(Work::Attribution, start);
-        Ok(weights)
+        lab.compute.add(Work::Attribution, &attribution.cost);
     }
-
-    /// Influence of each training record of classifier `m` on a sample of its served
-    /// inputs, summed over the sample; `(datanet, record, score)` per training record.
-    fn attribute(
-        &mut self,
-        m: usize,
-        epoch: u32,
-        served: &[Vec<f32>],
-    ) -> Result<Vec<(usize, u32, f64)>, EngineError> {
-        let model = &self.models[m];
-        let Some(Trained::Classifier(trained)) = &model.trained else {
-            return Ok(Vec::new());
-        };
-        let mut rng = stream(
-            self.seed,
-            &format!("engine/attribute/{}/{epoch}", model.name),
-        );
-        let budget = (ATTRIBUTION_PAIRS / trained.sources.len().max(1))
-            .clamp(MIN_ATTRIBUTED, ATTRIBUTED_PER_EPOCH);
-        let sample: Vec<Vec<f32>> = if served.len() <= budget {
-            served.to_vec()
-        } else {
-            (0..budget)
-                .map(|_| served[rng.random_range(0..served.len())].clone())
-                .collect()
-        };
-        let mut totals = vec![0.0f64; trained.sources.len()];
-        for chunk in sample.chunks(32) {
-            let attribution =
-                trained
-                    .index
-                    .attribute_outputs(chunk)
-                    .map_err(|e| EngineError::Model {
-                        model: model.name.clone(),
-                        source: e.into(),
-                    })?;
-            for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
-                *t += s;
-            }
-            self.compute.add(Work::Attribution, &attribution.cost);
-        }
-        self.attributed += sample.len() as u64;
-        let out = trained
-            .sources
-            .iter()
-            .zip(totals)
-            .map(|(&(n, r), s)| (n, r, s))
-            .collect();
-        Ok(out)
-    }
+    lab.attributed += sample.len() as u64;
+    let out = trained
+        .sources
+        .iter()
+        .zip(totals)
+        .map(|(&(n, r), s)| (n, r, s))
+        .collect();
+    Ok(out)
 }

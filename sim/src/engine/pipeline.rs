@@ -24,39 +24,11 @@
 //! Then the epoch's books are closed and the simulated clock moves one epoch on. (The
 //! `[[stakers]]` stake once, in setup, before epoch 0.)
 
-use std::collections::BTreeMap;
-
 use burn::tensor::backend::AutodiffBackend;
-use olsim_ml::data::ContributorId;
 
 use super::attacks::{self, Moment};
-use super::models::Served;
-use super::{EngineError, Sim};
-
-/// A stage of the epoch pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    /// Proposals advance and open.
-    Governance,
-    /// Contributions arrive with their stake.
-    Arrivals,
-    /// Reviewers decide pending contributions.
-    Review,
-    /// OpenCircle grants move.
-    Grants,
-    /// Models are fine-tuned and registered.
-    Training,
-    /// Inference calls are paid for.
-    Payment,
-    /// Paid calls are served.
-    Serving,
-    /// Served outputs are attributed to training data.
-    Attribution,
-    /// Harmful data is slashed; reward pools are paid out.
-    Settlement,
-    /// Stakers claim their share.
-    StakingClaims,
-}
+use super::epoch::{EpochState, Stage};
+use super::{EngineError, Sim, data, economy, factory, governance, grants, results, review};
 
 /// Every stage, in the order an epoch runs them.
 pub const PIPELINE: [Stage; 10] = [
@@ -71,23 +43,6 @@ pub const PIPELINE: [Stage; 10] = [
     Stage::Settlement,
     Stage::StakingClaims,
 ];
-
-/// Attribution weight per contributing identity `(datanet, contributor)`.
-pub type Weights = BTreeMap<(usize, ContributorId), f64>;
-
-/// What one stage hands the next within an epoch (attacks see it in their hooks).
-#[derive(Default)]
-pub struct EpochState {
-    /// The epoch, from 0.
-    pub number: u32,
-    /// Calls paid per model (Payment -> Serving).
-    pub paid: Vec<u64>,
-    /// What each model served (Serving -> Attribution).
-    served: Vec<Served>,
-    /// Attribution weights per model, `None` for models that served nothing
-    /// (Attribution -> Settlement).
-    weights: Vec<Option<Weights>>,
-}
 
 /// Runs epoch `epoch`: every stage of [`PIPELINE`] in order, the attacks acting just before
 /// and just after each ([`super::attacks::Attack::act`]), then closes the epoch's books and
@@ -107,66 +62,85 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         let after = Moment::After(stage);
         attacks::each(sim, |attack, sim| attack.act(after, sim, &mut state))?;
     }
-    sim.close_epoch(epoch)?;
-    sim.chain.advance_time(sim.scenario.run.epoch_seconds)?;
+    results::close_epoch(&mut sim.net, &mut sim.epochs, epoch)?;
+    sim.net.chain.advance_time(sim.scenario.run.epoch_seconds)?;
     Ok(())
 }
 
+/// Runs one stage: the function of its module, over the parts of the run it needs.
 fn run_stage<B: AutodiffBackend>(
     sim: &mut Sim<B>,
     stage: Stage,
     carry: &mut EpochState,
 ) -> Result<(), EngineError> {
     let epoch = carry.number;
+    let Sim {
+        scenario,
+        net: chain,
+        lab,
+        committee,
+        users,
+        stakers,
+        datanets,
+        models,
+        proposals,
+        grants,
+        next_payer,
+        ..
+    } = sim;
     match stage {
-        Stage::Arrivals => sim.contribute(epoch),
-        Stage::Review => sim.review(epoch),
-        Stage::Grants => sim.run_grants(epoch),
+        Stage::Governance => {
+            governance::advance_proposals(chain, proposals, epoch)?;
+            governance::propose(chain, scenario, stakers, proposals, epoch)
+        }
+        Stage::Arrivals => data::contribute(chain, datanets, epoch),
+        Stage::Review => review::review(chain, scenario, datanets, epoch),
+        Stage::Grants => {
+            grants::run_grants(chain, scenario, committee, grants, models, datanets, epoch)
+        }
         Stage::Training => {
+            let method = scenario.tokenomics.attribution.classifier;
             let mut fresh = Vec::new();
-            for m in 0..sim.models.len() {
-                if sim.models[m].due(epoch)
-                    && sim.train_model(m)?
-                    && sim.models[m].chain_id.is_none()
+            for (m, model) in models.iter_mut().enumerate() {
+                if model.due(epoch)
+                    && factory::train_model(lab, method, model, datanets)?
+                    && model.chain_id.is_none()
                 {
                     fresh.push(m);
                 }
             }
-            sim.register(epoch, &fresh)
-        }
-        Stage::Governance => {
-            sim.advance_proposals(epoch)?;
-            sim.propose(epoch)
+            economy::register(chain, datanets, models, epoch, &fresh)
         }
         Stage::Payment => {
-            let demand = sim.demand();
-            carry.paid = sim.pay(epoch, &demand)?;
+            let demand = economy::demand(scenario, models);
+            carry.paid = economy::pay(chain, scenario, users, next_payer, models, epoch, &demand)?;
             Ok(())
         }
         Stage::Serving => {
-            carry.served = sim.serve(epoch, &carry.paid)?;
-            sim.served += carry.served.iter().map(|s| s.len() as u64).sum::<u64>();
+            carry.served = factory::serve(lab, models, datanets, epoch, &carry.paid)?;
             Ok(())
         }
         Stage::Attribution => {
             carry.weights = Vec::with_capacity(carry.served.len());
-            for (m, served) in carry.served.iter().enumerate() {
-                let live = sim.models[m].chain_id.is_some() && served.len() > 0;
+            for (model, served) in models.iter().zip(&carry.served) {
+                let live = model.chain_id.is_some() && served.len() > 0;
                 carry.weights.push(match live {
-                    true => Some(sim.attribution_weights(m, epoch, served)?),
+                    true => Some(factory::attribution_weights(
+                        lab, model, datanets, epoch, served,
+                    )?),
                     false => None,
                 });
             }
             Ok(())
         }
         Stage::Settlement => {
-            for (m, weights) in std::mem::take(&mut carry.weights).into_iter().enumerate() {
-                if let Some(weights) = weights {
-                    sim.settle(epoch, m, &weights)?;
+            for (model, weights) in models.iter().zip(std::mem::take(&mut carry.weights)) {
+                if let (Some(id), Some(weights)) = (model.chain_id, weights) {
+                    economy::settle(chain, scenario, datanets, id, epoch, &weights)?;
                 }
             }
             Ok(())
         }
-        Stage::StakingClaims => sim.claim_staking(epoch),
+        Stage::StakingClaims => economy::claim_staking(chain, stakers, epoch),
     }
 }

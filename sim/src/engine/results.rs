@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use alloy_primitives::U256;
-use olsim_chain::client::view;
 use olsim_chain::contracts::{InferenceMarket, StakingGovernance};
 use olsim_ml::groundtruth::spearman;
 use olsim_ml::model::cost::{DeviceProfile, Precision};
 
 use super::actors::Role;
-use super::data::Status;
-use super::truth::Truth;
+use super::data::{Contribution, DatanetState, Status};
+use super::governance::proposal_results;
+use super::grants::GrantState;
+use super::models::ModelState;
+use super::net::Net;
+use super::truth::{Truth, ground_truth};
 use super::{EngineError, Sim, Work, to_open};
 use crate::metrics::fairness::{gini, lorenz};
 use crate::report::HONEST;
@@ -21,364 +24,354 @@ use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
     GrantTierResult, PerfSection, Refusal, Report, ResultSection, ScenarioInfo,
 };
-use crate::scenario::{AttackKind, Tier};
+use crate::scenario::{AttackKind, Scenario, Tier};
 use olsim_ml::data::ContributorId;
 
 /// Device profile compute is modelled on when no GPU ran.
 pub const COST_PROFILE: &str = "h100-sxm";
 
-impl<B: AutodiffBackend> Sim<B> {
-    /// Ends epoch `epoch`: its books, read from the chain, become its row of the report.
-    pub(super) fn close_epoch(&mut self, epoch: u32) -> Result<(), EngineError> {
-        let d = self.deployment;
-        let b = self.books.close_epoch();
-        let treasury = d.balance_of(self.chain.as_mut(), d.treasury)?;
-        let staked = view(
-            self.chain.as_mut(),
+/// Ends epoch `epoch`: its books, read from the chain, become its row of the report.
+pub(super) fn close_epoch(
+    chain: &mut Net,
+    epochs: &mut Vec<EpochResult>,
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let d = chain.deployment;
+    let b = chain.books.close_epoch();
+    let treasury = d.balance_of(chain.chain.as_mut(), d.treasury)?;
+    let staked = chain.view(d.governance, &StakingGovernance::totalStakedCall {})?;
+    let split = chain.view(d.market, &InferenceMarket::feeSplitCall {})?;
+    epochs.push(EpochResult {
+        epoch,
+        inference_calls: b.calls,
+        fees: to_open(b.fees),
+        contributor_pool: to_open(b.to_contributors),
+        rewards_paid: to_open(b.rewards),
+        contributions: [b.submitted, b.accepted, b.rejected],
+        slashed: to_open(b.slashed),
+        treasury: to_open(treasury),
+        staked: to_open(staked),
+        fee_split: [split._0, split._1, split._2, split._3],
+    });
+    Ok(())
+}
+
+/// The report of the finished run.
+pub(super) fn report<B: AutodiffBackend>(
+    mut sim: Sim<B>,
+    started: Instant,
+) -> Result<Report, EngineError> {
+    let d = sim.net.deployment;
+    let truth = ground_truth(&mut sim.lab, &sim.models, &sim.datanets)?;
+    let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
+    let fairness = fairness(&contributors, truth.label(&sim.datanets));
+    let attacks = attack_results(&sim.scenario, &sim.net, &sim.datanets);
+    let net = &mut sim.net;
+    let ledger = d.ledger(net.chain.as_mut())?;
+    // The long-term stakers' yield: what the [[stakers]] groups earned (claimed, and
+    // pending at the end) over the stake they hold.
+    let (mut earned, mut held) = (U256::ZERO, U256::ZERO);
+    for &(_, staker) in &sim.stakers {
+        let account = net.address(staker);
+        earned += net
+            .books
+            .staking_claimed
+            .get(&account)
+            .copied()
+            .unwrap_or_default();
+        earned += net.view(
             d.governance,
-            &StakingGovernance::totalStakedCall {},
+            &StakingGovernance::pendingRewardsCall { account },
         )?;
-        let split = view(
-            self.chain.as_mut(),
-            d.market,
-            &InferenceMarket::feeSplitCall {},
-        )?;
-        self.epochs.push(EpochResult {
-            epoch,
-            inference_calls: b.calls,
-            fees: to_open(b.fees),
-            contributor_pool: to_open(b.to_contributors),
-            rewards_paid: to_open(b.rewards),
-            contributions: [b.submitted, b.accepted, b.rejected],
-            slashed: to_open(b.slashed),
-            treasury: to_open(treasury),
-            staked: to_open(staked),
-            fee_split: [split._0, split._1, split._2, split._3],
+        held += net
+            .books
+            .stake_peak
+            .get(&account)
+            .copied()
+            .unwrap_or_default();
+    }
+    let staker_rewards = to_open(net.books.split_totals[2]);
+    let economy = Economy {
+        fees: sim.epochs.iter().map(|e| e.fees).sum(),
+        contributor_rewards: to_open(net.books.rewards.values().copied().sum()),
+        owner_fees: to_open(net.books.split_totals[1]),
+        staker_rewards,
+        treasury: to_open(ledger.treasury),
+        pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
+        staking_yield: (!held.is_zero()).then(|| to_open(earned) / to_open(held)),
+        slashed: to_open(net.books.slashed.values().copied().sum()),
+    };
+    let governance = proposal_results(net, &sim.scenario, &sim.proposals)?;
+    let grants = grant_results(&sim.scenario, net, &sim.grants, &sim.models);
+    let head = net.chain.head()?;
+    let mut groups: BTreeMap<(&str, &str), Refusal> = BTreeMap::new();
+    for f in &net.log.failures {
+        groups
+            .entry((f.action, f.error.as_str()))
+            .or_insert_with(|| Refusal {
+                action: f.action.to_string(),
+                error: f.error.clone(),
+                count: 0,
+                first: format!("epoch {}, {}: {}", f.epoch, f.agent, f.reason),
+            })
+            .count += 1;
+    }
+    let mut refusals: Vec<Refusal> = groups.into_values().collect();
+    refusals.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.error.cmp(&b.error)));
+    let chain = ChainResult {
+        blocks: head.number,
+        transactions: net.log.included,
+        refused: net.log.failures.len() as u64,
+        gas_used: net.log.gas_used,
+        gas_fees_eth: to_open(net.log.execution_fees + net.log.l1_fees),
+        refusals,
+        state_digest: state_digest(net)?,
+    };
+    let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
+    let mut compute = Vec::new();
+    let mut measured = Vec::new();
+    let lab = &sim.lab;
+    for line in &lab.compute.lines {
+        let modelled = profile
+            .model(line.flops, Precision::F32)
+            .expect("every profile has f32 figures");
+        compute.push(ComputeResult {
+            stage: line.work.name().to_string(),
+            flops: line.flops as f64,
+            profile: format!(
+                "{} (f32, {:.0}% of peak)",
+                profile.name,
+                profile.utilisation * 100.0
+            ),
+            modelled_seconds: modelled.seconds,
+            modelled_cost_usd: modelled.usd,
         });
-        Ok(())
+        measured.push((
+            line.work.name().to_string(),
+            line.device.clone(),
+            line.seconds,
+        ));
     }
-
-    /// The report of the finished run.
-    pub(super) fn report(mut self, started: Instant) -> Result<Report, EngineError> {
-        let d = self.deployment;
-        let truth = self.ground_truth()?;
-        let contributors = self.contributor_results(&truth);
-        let fairness = fairness(&contributors, truth.label(&self.datanets));
-        let attacks = self.attack_results();
-        let ledger = d.ledger(self.chain.as_mut())?;
-        // The long-term stakers' yield: what the [[stakers]] groups earned (claimed, and
-        // pending at the end) over the stake they hold.
-        let (mut earned, mut held) = (U256::ZERO, U256::ZERO);
-        for &(_, staker) in &self.stakers {
-            let account = self.actors.address(staker);
-            earned += self
-                .books
-                .staking_claimed
-                .get(&account)
-                .copied()
-                .unwrap_or_default();
-            earned += view(
-                self.chain.as_mut(),
-                d.governance,
-                &StakingGovernance::pendingRewardsCall { account },
-            )?;
-            held += self
-                .books
-                .stake_peak
-                .get(&account)
-                .copied()
-                .unwrap_or_default();
-        }
-        let staker_rewards = to_open(self.books.split_totals[2]);
-        let economy = Economy {
-            fees: self.epochs.iter().map(|e| e.fees).sum(),
-            contributor_rewards: to_open(self.books.rewards.values().copied().sum()),
-            owner_fees: to_open(self.books.split_totals[1]),
-            staker_rewards,
-            treasury: to_open(ledger.treasury),
-            pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
-            staking_yield: (!held.is_zero()).then(|| to_open(earned) / to_open(held)),
-            slashed: to_open(self.books.slashed.values().copied().sum()),
-        };
-        let governance = self.proposal_results()?;
-        let grants = self.grant_results();
-        let head = self.chain.head()?;
-        let mut groups: BTreeMap<(&str, &str), Refusal> = BTreeMap::new();
-        for f in &self.log.failures {
-            groups
-                .entry((f.action, f.error.as_str()))
-                .or_insert_with(|| Refusal {
-                    action: f.action.to_string(),
-                    error: f.error.clone(),
-                    count: 0,
-                    first: format!("epoch {}, {}: {}", f.epoch, f.agent, f.reason),
-                })
-                .count += 1;
-        }
-        let mut refusals: Vec<Refusal> = groups.into_values().collect();
-        refusals.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.error.cmp(&b.error)));
-        let chain = ChainResult {
-            blocks: head.number,
-            transactions: self.log.included,
-            refused: self.log.failures.len() as u64,
-            gas_used: self.log.gas_used,
-            gas_fees_eth: to_open(self.log.execution_fees + self.log.l1_fees),
-            refusals,
-            state_digest: self.state_digest()?,
-        };
-        let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
-        let mut compute = Vec::new();
-        let mut measured = Vec::new();
-        for line in &self.compute.lines {
-            let modelled = profile
-                .model(line.flops, Precision::F32)
-                .expect("every profile has f32 figures");
-            compute.push(ComputeResult {
-                stage: line.work.name().to_string(),
-                flops: line.flops as f64,
-                profile: format!(
-                    "{} (f32, {:.0}% of peak)",
-                    profile.name,
-                    profile.utilisation * 100.0
-                ),
-                modelled_seconds: modelled.seconds,
-                modelled_cost_usd: modelled.usd,
-            });
-            measured.push((
-                line.work.name().to_string(),
-                line.device.clone(),
-                line.seconds,
-            ));
-        }
-        let chain_s = self.timers.get(Work::Chain);
-        let perf = PerfSection {
-            stages: self
-                .timers
-                .spent
-                .iter()
-                .map(|(w, t)| (w.name().to_string(), *t))
-                .collect(),
-            total_seconds: started.elapsed().as_secs_f64(),
-            tx_per_second: rate(self.log.included as f64, chain_s),
-            gas_per_second: rate(self.log.gas_used as f64, chain_s),
-            inferences_per_second: rate(self.served as f64, self.timers.get(Work::Serving)),
-            attributions_per_second: rate(
-                self.attributed as f64,
-                self.timers.get(Work::Attribution),
-            ),
-            measured_compute: measured,
-            threads: std::thread::available_parallelism().map_or(1, usize::from),
-        };
-        let sc = &self.scenario.run;
-        let info = ScenarioInfo {
-            name: sc.name.clone(),
-            seed: sc.seed,
-            epochs: sc.epochs,
-            backend: self.chain.backend().to_string(),
-            device: format!(
-                "{} ({})",
-                B::name(&self.device),
-                std::any::type_name::<B::FloatElem>()
-            ),
-        };
-        let result = ResultSection {
-            epochs: std::mem::take(&mut self.epochs),
-            contributors,
-            fairness,
-            attacks,
-            economy,
-            grants,
-            governance,
-            chain,
-            compute,
-        };
-        Ok(Report::new(info, result, perf))
-    }
-
-    /// A digest of the final chain state: the contracts' books and every agent's OPEN.
-    fn state_digest(&mut self) -> Result<String, EngineError> {
-        let d = self.deployment;
-        let ledger = d.ledger(self.chain.as_mut())?;
-        let mut bytes = format!("{ledger:?}").into_bytes();
-        let addresses: Vec<_> = self
-            .actors
+    let chain_s = net.timers.get(Work::Chain);
+    let perf = PerfSection {
+        stages: net
+            .timers
+            .spent
             .iter()
-            .map(|(_, a)| a.wallet.address())
-            .collect();
-        for a in addresses {
-            let balance = d.balance_of(self.chain.as_mut(), a)?;
-            bytes.extend_from_slice(&balance.to_be_bytes::<32>());
-        }
-        Ok(alloy_primitives::keccak256(bytes).to_string())
-    }
+            .chain(&lab.timers.spent)
+            .map(|(w, t)| (w.name().to_string(), *t))
+            .collect(),
+        total_seconds: started.elapsed().as_secs_f64(),
+        tx_per_second: rate(net.log.included as f64, chain_s),
+        gas_per_second: rate(net.log.gas_used as f64, chain_s),
+        inferences_per_second: rate(lab.served as f64, lab.timers.get(Work::Serving)),
+        attributions_per_second: rate(lab.attributed as f64, lab.timers.get(Work::Attribution)),
+        measured_compute: measured,
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let sc = &sim.scenario.run;
+    let info = ScenarioInfo {
+        name: sc.name.clone(),
+        seed: sc.seed,
+        epochs: sc.epochs,
+        backend: net.chain.backend().to_string(),
+        device: format!(
+            "{} ({})",
+            B::name(&lab.device),
+            std::any::type_name::<B::FloatElem>()
+        ),
+    };
+    let result = ResultSection {
+        epochs: sim.epochs,
+        contributors,
+        fairness,
+        attacks,
+        economy,
+        grants,
+        governance,
+        chain,
+        compute,
+    };
+    Ok(Report::new(info, result, perf))
+}
 
-    fn contributor_results(&self, truth: &Truth) -> Vec<ContributorResult> {
-        let mut out = Vec::new();
-        for (n, net) in self.datanets.iter().enumerate() {
-            let mut by_contributor = vec![Vec::new(); net.identities.len()];
-            for c in &net.contributions {
-                by_contributor[c.contributor.0 as usize].push(c);
-            }
-            for (i, (identity, mine)) in net.identities.iter().zip(by_contributor).enumerate() {
-                let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
-                let accepted: u64 = mine
-                    .iter()
-                    .filter(|c| c.status == Status::Accepted)
-                    .map(|c| c.items.len() as u64)
-                    .sum();
-                let slashed: U256 = mine
-                    .iter()
-                    .filter_map(|c| self.books.slashed.get(&c.chain_id))
-                    .copied()
-                    .sum();
-                let address = self.actors.address(identity.agent);
-                let items = mine.iter().flat_map(|c| c.items.iter().copied());
-                let truth = truth.value(n, ContributorId(i as u32), net, items);
-                out.push(ContributorResult {
-                    name: self.actors.get(identity.agent).name.clone(),
-                    kind: identity.attack.map_or(HONEST, AttackKind::name).to_string(),
-                    records,
-                    accepted,
-                    rewards: to_open(
-                        self.books
-                            .rewards
-                            .get(&address)
-                            .copied()
-                            .unwrap_or_default(),
-                    ),
-                    slashed: to_open(slashed),
-                    truth,
-                });
-            }
-        }
-        out
+/// A digest of the final chain state: the contracts' books and every agent's OPEN.
+fn state_digest(net: &mut Net) -> Result<String, EngineError> {
+    let d = net.deployment;
+    let ledger = d.ledger(net.chain.as_mut())?;
+    let mut bytes = format!("{ledger:?}").into_bytes();
+    let addresses: Vec<_> = net.actors.iter().map(|(_, a)| a.wallet.address()).collect();
+    for a in addresses {
+        let balance = d.balance_of(net.chain.as_mut(), a)?;
+        bytes.extend_from_slice(&balance.to_be_bytes::<32>());
     }
+    Ok(alloy_primitives::keccak256(bytes).to_string())
+}
 
-    /// One row per attacker kind of the scenario; every figure is defined in
-    /// docs/metrics.md ("Attacks").
-    fn attack_results(&self) -> Vec<AttackResult> {
-        let mut kinds: Vec<AttackKind> = self.scenario.attackers.iter().map(|a| a.kind).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        let flagged = |c: &super::data::Contribution| {
-            c.status == Status::Rejected || self.books.harmful.contains_key(&c.chain_id)
-        };
-        let mut honest_flagged = 0u64;
-        for net in &self.datanets {
-            for c in &net.contributions {
-                if net.identities[c.contributor.0 as usize].attack.is_none() && flagged(c) {
-                    honest_flagged += 1;
-                }
+fn contributor_results(
+    chain: &Net,
+    datanets: &[DatanetState],
+    truth: &Truth,
+) -> Vec<ContributorResult> {
+    let mut out = Vec::new();
+    for (n, net) in datanets.iter().enumerate() {
+        let mut by_contributor = vec![Vec::new(); net.identities.len()];
+        for c in &net.contributions {
+            by_contributor[c.contributor.0 as usize].push(c);
+        }
+        for (i, (identity, mine)) in net.identities.iter().zip(by_contributor).enumerate() {
+            let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
+            let accepted: u64 = mine
+                .iter()
+                .filter(|c| c.status == Status::Accepted)
+                .map(|c| c.items.len() as u64)
+                .sum();
+            let slashed: U256 = mine
+                .iter()
+                .filter_map(|c| chain.books.slashed.get(&c.chain_id))
+                .copied()
+                .sum();
+            let address = chain.address(identity.agent);
+            let items = mine.iter().flat_map(|c| c.items.iter().copied());
+            let truth = truth.value(n, ContributorId(i as u32), net, items);
+            out.push(ContributorResult {
+                name: chain.actors.get(identity.agent).name.clone(),
+                kind: identity.attack.map_or(HONEST, AttackKind::name).to_string(),
+                records,
+                accepted,
+                rewards: to_open(
+                    chain
+                        .books
+                        .rewards
+                        .get(&address)
+                        .copied()
+                        .unwrap_or_default(),
+                ),
+                slashed: to_open(slashed),
+                truth,
+            });
+        }
+    }
+    out
+}
+
+/// One row per attacker kind of the scenario; every figure is defined in
+/// docs/metrics.md ("Attacks").
+fn attack_results(
+    scenario: &Scenario,
+    chain: &Net,
+    datanets: &[DatanetState],
+) -> Vec<AttackResult> {
+    let mut kinds: Vec<AttackKind> = scenario.attackers.iter().map(|a| a.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let books = &chain.books;
+    let flagged =
+        |c: &Contribution| c.status == Status::Rejected || books.harmful.contains_key(&c.chain_id);
+    let mut honest_flagged = 0u64;
+    for net in datanets {
+        for c in &net.contributions {
+            if net.identities[c.contributor.0 as usize].attack.is_none() && flagged(c) {
+                honest_flagged += 1;
             }
         }
-        let mut out = Vec::new();
-        for kind in kinds {
-            let (mut mine, mut caught) = (0u64, 0u64);
-            let (mut stake_posted, mut slashed) = (U256::ZERO, U256::ZERO);
-            for net in &self.datanets {
-                for c in &net.contributions {
-                    let identity = &net.identities[c.contributor.0 as usize];
-                    if identity.attack == Some(kind) {
-                        mine += 1;
-                        stake_posted += identity.stake;
-                        slashed += self
-                            .books
-                            .slashed
-                            .get(&c.chain_id)
-                            .copied()
-                            .unwrap_or_default();
-                        if flagged(c) {
-                            caught += 1;
-                        }
+    }
+    let mut out = Vec::new();
+    for kind in kinds {
+        let (mut mine, mut caught) = (0u64, 0u64);
+        let (mut stake_posted, mut slashed) = (U256::ZERO, U256::ZERO);
+        for net in datanets {
+            for c in &net.contributions {
+                let identity = &net.identities[c.contributor.0 as usize];
+                if identity.attack == Some(kind) {
+                    mine += 1;
+                    stake_posted += identity.stake;
+                    slashed += books.slashed.get(&c.chain_id).copied().unwrap_or_default();
+                    if flagged(c) {
+                        caught += 1;
                     }
                 }
             }
-            let agents: Vec<_> = self
-                .actors
-                .iter()
-                .filter(|(_, agent)| agent.role == Role::Attacker(kind))
-                .map(|(id, _)| self.actors.address(id))
-                .collect();
-            let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> U256 {
-                agents
-                    .iter()
-                    .map(|a| map.get(a).copied().unwrap_or_default())
-                    .sum()
-            };
-            let slashed = to_open(slashed);
-            let fees_paid = to_open(sum(&self.books.fees_paid));
-            let revenue = to_open(
-                sum(&self.books.rewards)
-                    + sum(&self.books.owner_income)
-                    + sum(&self.books.staking_claimed),
-            );
-            let capital = to_open(stake_posted + sum(&self.books.stake_peak)) + fees_paid;
-            let cost = slashed + fees_paid;
-            out.push(AttackResult {
-                kind: kind.name().to_string(),
-                identities: agents.len() as u32,
-                capital,
-                cost,
-                revenue,
-                slashed,
-                roi: (capital > 0.0).then(|| (revenue - cost) / capital),
-                // Precision is a property of what a kind submitted: none for kinds that
-                // submit nothing.
-                detection_precision: ratio(caught, caught + honest_flagged).filter(|_| mine > 0),
-                detection_recall: ratio(caught, mine),
-            });
         }
-        out
+        let agents: Vec<_> = chain
+            .actors
+            .iter()
+            .filter(|(_, agent)| agent.role == Role::Attacker(kind))
+            .map(|(id, _)| chain.address(id))
+            .collect();
+        let sum = |map: &BTreeMap<alloy_primitives::Address, U256>| -> U256 {
+            agents
+                .iter()
+                .map(|a| map.get(a).copied().unwrap_or_default())
+                .sum()
+        };
+        let slashed = to_open(slashed);
+        let fees_paid = to_open(sum(&books.fees_paid));
+        let revenue =
+            to_open(sum(&books.rewards) + sum(&books.owner_income) + sum(&books.staking_claimed));
+        let capital = to_open(stake_posted + sum(&books.stake_peak)) + fees_paid;
+        let cost = slashed + fees_paid;
+        out.push(AttackResult {
+            kind: kind.name().to_string(),
+            identities: agents.len() as u32,
+            capital,
+            cost,
+            revenue,
+            slashed,
+            roi: (capital > 0.0).then(|| (revenue - cost) / capital),
+            // Precision is a property of what a kind submitted: none for kinds that
+            // submit nothing.
+            detection_precision: ratio(caught, caught + honest_flagged).filter(|_| mine > 0),
+            detection_recall: ratio(caught, mine),
+        });
     }
+    out
+}
 
-    fn grant_results(&self) -> Vec<GrantTierResult> {
-        let price = self.scenario.tokenomics.open_price_usd;
-        let mut out = Vec::new();
-        for tier in [Tier::Exploration, Tier::Building, Tier::Expansion] {
-            let grants: Vec<_> = self.grants.iter().filter(|g| g.tier == tier).collect();
-            if grants.is_empty() {
-                continue;
-            }
-            let granted_usd: f64 = grants.iter().map(|g| g.usd as f64).sum();
-            let fees: f64 = self
-                .models
-                .iter()
-                .filter(|m| m.grant.is_some_and(|(_, t)| t == tier))
-                .filter_map(|m| m.chain_id)
-                .map(|id| {
-                    to_open(
-                        self.books
-                            .fees_by_model
-                            .get(&id)
-                            .copied()
-                            .unwrap_or_default(),
-                    )
-                })
-                .sum();
-            let amount = |map: &BTreeMap<U256, U256>| -> f64 {
-                grants
-                    .iter()
-                    .map(|g| to_open(map.get(&g.id).copied().unwrap_or_default()))
-                    .sum()
-            };
-            out.push(GrantTierResult {
-                tier: format!("{tier:?}").to_lowercase(),
-                funded: grants.len() as u32,
-                completed: grants.iter().filter(|g| g.outcome == Some(true)).count() as u32,
-                failed: grants.iter().filter(|g| g.outcome == Some(false)).count() as u32,
-                granted_usd,
-                released: amount(&self.books.grant_released),
-                returned: amount(&self.books.grant_returned),
-                fees_generated: fees,
-                roi: if granted_usd > 0.0 {
-                    fees * price / granted_usd
-                } else {
-                    0.0
-                },
-            });
+fn grant_results<B: AutodiffBackend>(
+    scenario: &Scenario,
+    chain: &Net,
+    all: &[GrantState],
+    models: &[ModelState<B>],
+) -> Vec<GrantTierResult> {
+    let price = scenario.tokenomics.open_price_usd;
+    let books = &chain.books;
+    let mut out = Vec::new();
+    for tier in [Tier::Exploration, Tier::Building, Tier::Expansion] {
+        let grants: Vec<_> = all.iter().filter(|g| g.tier == tier).collect();
+        if grants.is_empty() {
+            continue;
         }
-        out
+        let granted_usd: f64 = grants.iter().map(|g| g.usd as f64).sum();
+        let fees: f64 = models
+            .iter()
+            .filter(|m| m.grant.is_some_and(|(_, t)| t == tier))
+            .filter_map(|m| m.chain_id)
+            .map(|id| to_open(books.fees_by_model.get(&id).copied().unwrap_or_default()))
+            .sum();
+        let amount = |map: &BTreeMap<U256, U256>| -> f64 {
+            grants
+                .iter()
+                .map(|g| to_open(map.get(&g.id).copied().unwrap_or_default()))
+                .sum()
+        };
+        out.push(GrantTierResult {
+            tier: format!("{tier:?}").to_lowercase(),
+            funded: grants.len() as u32,
+            completed: grants.iter().filter(|g| g.outcome == Some(true)).count() as u32,
+            failed: grants.iter().filter(|g| g.outcome == Some(false)).count() as u32,
+            granted_usd,
+            released: amount(&books.grant_released),
+            returned: amount(&books.grant_returned),
+            fees_generated: fees,
+            roi: if granted_usd > 0.0 {
+                fees * price / granted_usd
+            } else {
+                0.0
+            },
+        });
     }
+    out
 }
 
 fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness {

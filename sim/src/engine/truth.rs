@@ -15,8 +15,9 @@ use olsim_ml::data::{ContributorId, FeatureRecord};
 use olsim_ml::groundtruth::{Retrainer, ValueMetric, leave_one_out};
 
 use super::data::DatanetState;
-use super::models::Trained;
-use super::{EngineError, MlError, Sim, Work};
+use super::lab::Lab;
+use super::models::{ModelState, Trained};
+use super::{EngineError, MlError, Work};
 
 /// Most contributing identities per model for leave-one-out retraining (one retraining each).
 pub const LOO_MAX_CONTRIBUTORS: usize = 16;
@@ -107,71 +108,72 @@ impl Truth {
     }
 }
 
-impl<B: AutodiffBackend> Sim<B> {
-    /// Leave-one-out values when every trained model is a single-Datanet classifier with at
-    /// most [`LOO_MAX_CONTRIBUTORS`] contributors in its training set and every such
-    /// Datanet has a test set ([`loo_test`]); otherwise the generator's truth.
-    pub(super) fn ground_truth(&mut self) -> Result<Truth, EngineError> {
-        let small = self.models.iter().all(|m| match &m.trained {
-            None => true,
-            Some(Trained::Lm(_)) => false,
-            Some(Trained::Classifier(c)) => {
-                m.datanets.len() == 1 && contributors_of(self, &c.sources) <= LOO_MAX_CONTRIBUTORS
-            }
-        });
-        if !small || self.models.iter().all(|m| m.trained.is_none()) {
-            return Ok(Truth::Generator);
+/// Leave-one-out values when every trained model is a single-Datanet classifier with at
+/// most [`LOO_MAX_CONTRIBUTORS`] contributors in its training set and every such
+/// Datanet has a test set ([`loo_test`]); otherwise the generator's truth.
+pub(super) fn ground_truth<B: AutodiffBackend>(
+    lab: &mut Lab<B>,
+    models: &[ModelState<B>],
+    datanets: &[DatanetState],
+) -> Result<Truth, EngineError> {
+    let small = models.iter().all(|m| match &m.trained {
+        None => true,
+        Some(Trained::Lm(_)) => false,
+        Some(Trained::Classifier(c)) => {
+            m.datanets.len() == 1 && contributors_of(datanets, &c.sources) <= LOO_MAX_CONTRIBUTORS
         }
-        let mut tests = Vec::new();
-        for model in &self.models {
-            if let Some(Trained::Classifier(_)) = &model.trained {
-                match loo_test(&self.datanets[model.datanets[0]]) {
-                    Some(test) => tests.push(test),
-                    None => return Ok(Truth::Generator),
-                }
-            }
-        }
-        let start = std::time::Instant::now();
-        let mut values: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
-        let mut tests = tests.into_iter();
-        for m in 0..self.models.len() {
-            let model = &self.models[m];
-            let Some(Trained::Classifier(c)) = &model.trained else {
-                continue;
-            };
-            let (test, heldout) = tests.next().expect("one test set per trained classifier");
-            let n = model.datanets[0];
-            let net = &self.datanets[n].data;
-            let fail = |source: MlError| EngineError::Model {
-                model: format!("{} (leave-one-out retraining)", model.name),
-                source,
-            };
-            let records: Vec<FeatureRecord> = c
-                .sources
-                .iter()
-                .filter(|(_, r)| !heldout.contains(r))
-                .map(|&(_, r)| net.records[r as usize].clone())
-                .collect();
-            let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-            let retrainer = Retrainer::<B> {
-                base: self.base.get(self.seed, &mlp, &self.device)?,
-                lora: model.lora.clone(),
-                lora_seed: model.training.seed,
-                train: model.training.clone(),
-                records,
-                test,
-                metric: ValueMetric::NegTestLoss,
-                device: self.device.clone(),
-            };
-            let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
-            self.compute.add(Work::GroundTruth, &loo.cost);
-            for (c, v) in loo.contributors.iter().zip(&loo.values) {
-                *values.entry((n, *c)).or_default() += v;
-            }
-        }
-        self.timers.add(Work::GroundTruth, start);
-        Ok(Truth::LeaveOneOut(values))
+    });
+    if !small || models.iter().all(|m| m.trained.is_none()) {
+        return Ok(Truth::Generator);
     }
+    let mut tests = Vec::new();
+    for model in models {
+        if let Some(Trained::Classifier(_)) = &model.trained {
+            match loo_test(&datanets[model.datanets[0]]) {
+                Some(test) => tests.push(test),
+                None => return Ok(Truth::Generator),
+            }
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut values: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
+    let mut tests = tests.into_iter();
+    for model in models {
+        let Some(Trained::Classifier(c)) = &model.trained else {
+            continue;
+        };
+        let (test, heldout) = tests.next().expect("one test set per trained classifier");
+        let n = model.datanets[0];
+        let net = &datanets[n].data;
+        let fail = |source: MlError| EngineError::Model {
+            model: format!("{} (leave-one-out retraining)", model.name),
+            source,
+        };
+        let records: Vec<FeatureRecord> = c
+            .sources
+            .iter()
+            .filter(|(_, r)| !heldout.contains(r))
+            .map(|&(_, r)| net.records[r as usize].clone())
+            .collect();
+        let mlp = model.mlp.clone().expect("classifiers have an MLP config");
+        let retrainer = Retrainer::<B> {
+            base: lab.base.get(lab.seed, &mlp, &lab.device)?,
+            lora: model.lora.clone(),
+            lora_seed: model.training.seed,
+            train: model.training.clone(),
+            records,
+            test,
+            metric: ValueMetric::NegTestLoss,
+            device: lab.device.clone(),
+        };
+        let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
+        lab.compute.add(Work::GroundTruth, &loo.cost);
+        for (c, v) in loo.contributors.iter().zip(&loo.values) {
+            *values.entry((n, *c)).or_default() += v;
+        }
+    }
+    lab.timers.add(Work::GroundTruth, start);
+    Ok(Truth::LeaveOneOut(values))
 }
 
 /// A leave-one-out test set for `net` and the record ids it holds out of training: fresh
@@ -201,10 +203,10 @@ fn loo_test(net: &DatanetState) -> Option<(TestSet, BTreeSet<u32>)> {
 }
 
 /// Distinct contributors among a model's training sources.
-fn contributors_of<B: AutodiffBackend>(sim: &Sim<B>, sources: &[(usize, u32)]) -> usize {
+fn contributors_of(datanets: &[DatanetState], sources: &[(usize, u32)]) -> usize {
     let mut authors: Vec<(usize, ContributorId)> = sources
         .iter()
-        .map(|&(n, r)| (n, sim.datanets[n].item_author(r)))
+        .map(|&(n, r)| (n, datanets[n].item_author(r)))
         .collect();
     authors.sort_unstable();
     authors.dedup();

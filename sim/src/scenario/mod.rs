@@ -189,15 +189,21 @@ impl Scenario {
     }
 
     /// The `[[models]]` entry that attribution gamers on Datanet `datanet` game: the first
-    /// classifier trained on it.
+    /// model of the Datanet's task (a classifier for a classification Datanet, a language
+    /// model for a text one) trained on it.
     pub fn gamed_model(&self, datanet: &str) -> Option<usize> {
-        self.models.iter().position(|m| {
-            m.kind == ModelKind::Classifier && m.datanets.iter().any(|d| d == datanet)
-        })
+        let kind = match self.datanets.iter().find(|d| d.name == datanet)?.task {
+            Task::Classification => ModelKind::Classifier,
+            Task::Text => ModelKind::LanguageModel,
+        };
+        self.models
+            .iter()
+            .position(|m| m.kind == kind && m.datanets.iter().any(|d| d == datanet))
     }
 
-    /// Calls attribution gamers pay for in `epoch` to learn the live model's labels of their
-    /// crafted inputs: one per crafted record, when they contribute after the model they game
+    /// Calls attribution gamers pay for in `epoch` to learn what the live model outputs for
+    /// their crafted items: one per crafted record or document, when they contribute after
+    /// the model they game
     /// was registered (in an earlier epoch's training stage).
     fn probe_calls(&self, epoch: u32) -> u64 {
         let mut calls = 0;
@@ -217,8 +223,12 @@ impl Scenario {
                     continue;
                 }
                 for id in &g.identities {
-                    let records = generated.spec.contributors[id.0 as usize].records;
-                    calls += attacker.crafted(records) as u64;
+                    let spec = &generated.spec.contributors[id.0 as usize];
+                    let items = match d.task {
+                        Task::Classification => spec.records,
+                        Task::Text => spec.documents,
+                    };
+                    calls += attacker.crafted(items) as u64;
                 }
             }
         }

@@ -591,21 +591,21 @@ impl<'a> Checker<'a> {
                         }
                         if let Some(d) = d
                             && a.kind == AttackKind::AttributionGaming
-                            && (d.task != Task::Classification || s.gamed_model(name).is_none())
+                            && s.gamed_model(name).is_none()
                         {
+                            let (items, attribution, model) = match d.task {
+                                Task::Classification => {
+                                    ("classification records", "influence", "a classifier")
+                                }
+                                Task::Text => ("documents", "span", "a language model"),
+                            };
                             self.push(
                                 format!("{p}.datanet"),
                                 format!(
-                                    "kind `attribution_gaming` crafts classification records for the \
-                                     influence attribution of a classifier, but Datanet \
-                                     `{name}` is {}; allowed: a classification Datanet that \
-                                     a classifier in [[models]] trains on (span gaming of \
-                                     language models is not modelled yet)",
-                                    if d.task != Task::Classification {
-                                        "a text Datanet"
-                                    } else {
-                                        "trained on by no classifier"
-                                    }
+                                    "kind `attribution_gaming` crafts {items} to win the \
+                                     {attribution} attribution of the model trained on Datanet \
+                                     `{name}`, but no model in [[models]] trains on it; allowed: \
+                                     a Datanet that {model} in [[models]] trains on"
                                 ),
                             );
                         }

@@ -9,12 +9,11 @@
 
 use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;
-use olsim_chain::client::view;
 use olsim_chain::contracts::StakingGovernance;
 
 use super::{Attack, Budget, Cast, Moment};
 use crate::engine::actors::{AgentId, Role};
-use crate::engine::pipeline::{EpochState, Stage};
+use crate::engine::epoch::{EpochState, Stage};
 use crate::engine::txs::Action;
 use crate::engine::{EngineError, Sim, open};
 use crate::scenario::AttackKind;
@@ -52,7 +51,7 @@ impl<B: AutodiffBackend> Attack<B> for JitStakers {
     }
 
     fn budgets(&self, sim: &Sim<B>) -> Result<Vec<Budget>, EngineError> {
-        let governance = sim.deployment.governance;
+        let governance = sim.net.deployment.governance;
         Ok(self
             .0
             .iter()
@@ -78,7 +77,7 @@ impl<B: AutodiffBackend> Attack<B> for JitStakers {
 
 impl JitStakers {
     fn stake<B: AutodiffBackend>(&self, sim: &mut Sim<B>, epoch: u32) -> Result<(), EngineError> {
-        let governance = sim.deployment.governance;
+        let governance = sim.net.deployment.governance;
         let actions = self
             .0
             .iter()
@@ -92,17 +91,16 @@ impl JitStakers {
                 )
             })
             .collect();
-        sim.send(epoch, actions)?;
+        sim.net.send(epoch, actions)?;
         Ok(())
     }
 
     fn unstake<B: AutodiffBackend>(&self, sim: &mut Sim<B>, epoch: u32) -> Result<(), EngineError> {
-        let governance = sim.deployment.governance;
+        let governance = sim.net.deployment.governance;
         let mut actions = Vec::new();
         for j in self.0.iter().filter(|j| epoch >= j.start_epoch) {
-            let account = sim.actors.address(j.agent);
-            let pending = view(
-                sim.chain.as_mut(),
+            let account = sim.net.actors.address(j.agent);
+            let pending = sim.net.view(
                 governance,
                 &StakingGovernance::pendingRewardsCall { account },
             )?;
@@ -114,11 +112,9 @@ impl JitStakers {
                     &StakingGovernance::claimRewardsCall {},
                 ));
             }
-            let staked = view(
-                sim.chain.as_mut(),
-                governance,
-                &StakingGovernance::stakeOfCall(account),
-            )?;
+            let staked = sim
+                .net
+                .view(governance, &StakingGovernance::stakeOfCall(account))?;
             if !staked.is_zero() {
                 actions.push(Action::call(
                     j.agent,
@@ -128,7 +124,7 @@ impl JitStakers {
                 ));
             }
         }
-        sim.send(epoch, actions)?;
+        sim.net.send(epoch, actions)?;
         Ok(())
     }
 }

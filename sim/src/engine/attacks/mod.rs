@@ -24,7 +24,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::actors::{Actors, AgentId};
 use super::data::DatanetState;
-use super::pipeline::{EpochState, Stage};
+use super::epoch::{EpochState, Stage};
 use super::{EngineError, Sim};
 use crate::scenario::{AttackKind, Scenario};
 

@@ -14,8 +14,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::{Attack, Budget, Cast, Moment};
 use crate::engine::actors::{AgentId, Role};
-use crate::engine::economy::Purchase;
-use crate::engine::pipeline::{EpochState, Stage};
+use crate::engine::economy::{self, Purchase};
+use crate::engine::epoch::{EpochState, Stage};
 use crate::engine::{EngineError, Sim};
 use crate::scenario::AttackKind;
 
@@ -81,7 +81,7 @@ impl<B: AutodiffBackend> Attack<B> for WashTraders {
             let active = epochs.saturating_sub(u64::from(b.start_epoch));
             let calls = U256::from(2 * b.calls * active);
             let price = sim.models[b.model].price_wei;
-            out.push((b.agent, calls * price, sim.deployment.market));
+            out.push((b.agent, calls * price, sim.net.deployment.market));
         }
         Ok(out)
     }
@@ -107,7 +107,7 @@ impl<B: AutodiffBackend> Attack<B> for WashTraders {
                 label: "pay inference (wash)",
             })
             .collect();
-        let paid = sim.buy(epoch.number, &purchases)?;
+        let paid = economy::buy(&mut sim.net, &sim.models, epoch.number, &purchases)?;
         for (total, more) in epoch.paid.iter_mut().zip(paid) {
             *total += more;
         }

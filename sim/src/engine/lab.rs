@@ -1,0 +1,177 @@
+//! The ML side of a run: the device models run on, the shared base models, and the
+//! compute and wall-clock ledgers of training, serving, attribution and ground truth. The
+//! stages that train, serve or attribute take a [`Lab`] with the models and Datanets they
+//! work on.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::AutodiffBackend;
+use olsim_ml::data::{
+    Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, TextParams, build_population,
+};
+use olsim_ml::lm::{Lm, Tokenizer};
+use olsim_ml::model::{Mlp, MlpConfig, StepCost, TrainConfig, train};
+
+use super::{EngineError, MlError, Timers, Work};
+
+/// Where and with what a run's models are trained, served and attributed.
+pub struct Lab<B: AutodiffBackend> {
+    /// The burn device of backend `B`.
+    pub device: B::Device,
+    /// The run's seed (every model's randomness derives from it).
+    pub seed: u64,
+    /// Pre-trained base classifiers, by hidden-layer shape.
+    pub base: BaseModels<B>,
+    /// The shared tokenizer and language-model base, once a language model trains.
+    pub lm: Option<LmWorld<B>>,
+    /// Counted FLOPs and measured seconds per kind of work.
+    pub compute: Compute,
+    /// Wall-clock seconds per kind of work.
+    pub timers: Timers,
+    /// Inference calls served so far.
+    pub served: u64,
+    /// Served outputs attributed so far.
+    pub attributed: u64,
+}
+
+impl<B: AutodiffBackend> Lab<B> {
+    /// A lab on `device` for a run of seed `seed`, with nothing trained yet.
+    pub fn new(device: B::Device, seed: u64) -> Self {
+        Self {
+            device,
+            seed,
+            base: BaseModels::default(),
+            lm: None,
+            compute: Compute::default(),
+            timers: Timers::default(),
+            served: 0,
+            attributed: 0,
+        }
+    }
+}
+
+/// The inference backend under training backend `B` (serving and attribution run on it).
+pub(super) type Infer<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// The shared tokenizer and pre-trained base of a run's language models.
+pub struct LmWorld<B: AutodiffBackend> {
+    /// The tokenizer over the generic mix and every text Datanet.
+    pub tokenizer: Tokenizer,
+    /// The pre-trained base, on the inference backend.
+    pub base: Lm<Infer<B>>,
+}
+
+/// Pre-trained base classifiers, one per hidden-layer shape, trained once per run on a
+/// generic mix of all four domains (generated from the run's seed, never from the
+/// scenario's Datanets). Base pre-training is shared infrastructure, like the language
+/// model's disk-cached base: the report's compute covers fine-tuning, serving and
+/// attribution only.
+pub struct BaseModels<B: AutodiffBackend> {
+    bases: BTreeMap<Vec<usize>, Mlp<B>>,
+}
+
+impl<B: AutodiffBackend> Default for BaseModels<B> {
+    fn default() -> Self {
+        Self {
+            bases: BTreeMap::new(),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> BaseModels<B> {
+    /// The base of shape `config`, pre-training it on first use.
+    pub fn get(
+        &mut self,
+        seed: u64,
+        config: &MlpConfig,
+        device: &B::Device,
+    ) -> Result<Mlp<B>, EngineError> {
+        let key = config.hidden.clone();
+        if let Some(base) = self.bases.get(&key) {
+            return Ok(base.clone());
+        }
+        let fail = |source: MlError| EngineError::Model {
+            model: format!("base {:?}", config.hidden),
+            source,
+        };
+        let mut mix: Vec<FeatureRecord> = Vec::new();
+        for domain in [
+            Domain::Finance,
+            Domain::Healthcare,
+            Domain::Depin,
+            Domain::Gaming,
+        ] {
+            let pop = PopulationSpec {
+                honest: 6,
+                label_flip: 0,
+                backdoor: 0,
+                spammer: 0,
+                copycat: 0,
+                ..PopulationSpec::default()
+            };
+            let base_seed = seed ^ 0xba5e;
+            let contributors =
+                build_population(base_seed, domain, &pop).map_err(|e| fail(e.into()))?;
+            let net = Datanet::generate(&DatanetSpec {
+                domain,
+                seed: base_seed,
+                contributors,
+                text: TextParams::default(),
+            })
+            .map_err(|e| fail(e.into()))?;
+            mix.extend(net.records);
+        }
+        let model = config.init::<B>(seed, device).map_err(|e| fail(e.into()))?;
+        let cfg = TrainConfig {
+            epochs: 4,
+            batch_size: 64,
+            learning_rate: 1e-2,
+            seed,
+        };
+        let (base, _) = train(model, &mix, &cfg, device).map_err(|e| fail(e.into()))?;
+        self.bases.insert(key, base.clone());
+        Ok(base)
+    }
+}
+
+/// Counted FLOPs and measured seconds per compute stage.
+#[derive(Clone, Debug, Default)]
+pub struct Compute {
+    /// One line per kind of work and device, in first-use order.
+    pub lines: Vec<ComputeLine>,
+}
+
+/// Counted FLOPs and measured seconds of one kind of work on one device.
+#[derive(Clone, Debug)]
+pub struct ComputeLine {
+    /// What the compute was for.
+    pub work: Work,
+    /// The device (burn backend) it ran on, or how it was modelled.
+    pub device: String,
+    /// Counted FLOPs.
+    pub flops: u128,
+    /// Measured wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl Compute {
+    /// Adds one step's cost to `work` on the step's device.
+    pub fn add(&mut self, work: Work, cost: &StepCost) {
+        match self
+            .lines
+            .iter_mut()
+            .find(|l| l.work == work && l.device == cost.device)
+        {
+            Some(line) => {
+                line.flops += u128::from(cost.flops);
+                line.seconds += cost.wall_seconds;
+            }
+            None => self.lines.push(ComputeLine {
+                work,
+                device: cost.device.clone(),
+                flops: u128::from(cost.flops),
+                seconds: cost.wall_seconds,
+            }),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The review stage: each Datanet's reviewers vote on its pending contributions, in a seeded
+//! order, until `DatanetRegistry` decides each one (a quorum of accepts or of rejects).
+//! Honest reviewers judge a contribution right with their `accuracy`; colluding ones vote by
+//! their attack's intent ([`colluding_reviewers::vote`]).
+
+use olsim_chain::contracts::DatanetRegistry;
+use olsim_ml::data::rng::stream;
+use rand::RngExt;
+
+use super::EngineError;
+use super::attacks::colluding_reviewers;
+use super::data::{DatanetState, Status};
+use super::net::Net;
+use super::txs::Action;
+use crate::scenario::Scenario;
+
+/// Reviewers vote on pending contributions until the contract decides each one.
+pub(super) fn review(
+    chain: &mut Net,
+    scenario: &Scenario,
+    datanets: &mut [DatanetState],
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let d = chain.deployment;
+    let quorum = usize::from(chain.view(d.datanets, &DatanetRegistry::reviewQuorumCall {})?);
+    for (n, net) in datanets.iter_mut().enumerate() {
+        let mut rng = stream(
+            scenario.run.seed,
+            &format!("engine/review/{}/{epoch}", net.name),
+        );
+        let mut actions = Vec::new();
+        for contribution in net
+            .contributions
+            .iter()
+            .filter(|c| c.status == Status::Pending)
+        {
+            let author = &net.identities[contribution.contributor.0 as usize];
+            let acceptable = net.acceptable(contribution);
+            let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.random_range(0..=i));
+            }
+            let (mut yes, mut no) = (0, 0);
+            for r in order {
+                if yes >= quorum || no >= quorum {
+                    break;
+                }
+                let reviewer = &net.reviewers[r];
+                let accept = match reviewer.colluding {
+                    Some((reject_rate, start)) if epoch >= start => {
+                        colluding_reviewers::vote(&mut rng, author.attack.is_some(), reject_rate)
+                    }
+                    _ => {
+                        let honest_accuracy = scenario.datanets[n].reviewers.accuracy;
+                        acceptable == rng.random_bool(honest_accuracy)
+                    }
+                };
+                if accept {
+                    yes += 1;
+                } else {
+                    no += 1;
+                }
+                actions.push(Action::call(
+                    reviewer.agent,
+                    "review",
+                    d.datanets,
+                    &DatanetRegistry::reviewCall {
+                        contributionId: contribution.chain_id,
+                        accept,
+                    },
+                ));
+            }
+        }
+        chain.send(epoch, actions)?;
+        let decided = &chain.books.decided;
+        for c in net
+            .contributions
+            .iter_mut()
+            .filter(|c| c.status == Status::Pending)
+        {
+            match decided.get(&c.chain_id) {
+                Some(true) => {
+                    c.status = Status::Accepted;
+                    net.accepted.extend_from_slice(&c.items);
+                }
+                Some(false) => c.status = Status::Rejected,
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}

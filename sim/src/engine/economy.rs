@@ -12,17 +12,14 @@ use olsim_chain::contracts::{
 use olsim_chain::merkle::RewardTree;
 
 use super::actors::AgentId;
-use super::data::DatanetState;
+use super::data::{DatanetState, Status};
 use super::epoch::Weights;
 use super::models::ModelState;
 use super::net::Net;
+use super::slashing::Verdict;
 use super::txs::Action;
 use super::{EngineError, open};
 use crate::scenario::{ModelKind, Scenario, Settlement};
-
-/// A contribution is slashed as harmful when its summed influence is below minus this many
-/// times the mean absolute summed influence of the model's contributions.
-pub const HARM_THRESHOLD: f64 = 1.0;
 
 /// `agent` buys `calls` inference calls on model `model` (an index of the run's models).
 #[derive(Clone, Copy, Debug)]
@@ -155,9 +152,8 @@ pub(super) fn buy<B: AutodiffBackend>(
     Ok(paid)
 }
 
-/// Slashes the contributions whose attributed influence on the outputs of the model with
-/// on-chain id `model_id` is harmful, then pays its contributor pool by the positive
-/// weights.
+/// Pays the contributor pool of the model with on-chain id `model_id` by the positive
+/// attribution weights (push or Merkle claims, by `tokenomics.settlement`).
 pub(super) fn settle(
     chain: &mut Net,
     scenario: &Scenario,
@@ -167,7 +163,6 @@ pub(super) fn settle(
     by_contributor: &Weights,
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
-    slash_harmful(chain, datanets, epoch, by_contributor)?;
     let pool = chain.view(d.rewards, &AttributionRewards::poolOfCall(model_id))?;
     let positive: Vec<(Address, f64)> = by_contributor
         .iter()
@@ -272,36 +267,36 @@ fn pay_out(
     Ok(())
 }
 
-/// The attributor slashes accepted contributions whose net influence is harmful.
-fn slash_harmful(
+/// The attributor slashes the contributions of the contributors found harmful (each
+/// contribution at most once), with the convicting figure as evidence.
+pub(super) fn slash(
     chain: &mut Net,
     datanets: &[DatanetState],
     epoch: u32,
-    by_contributor: &Weights,
+    harmful: &[Verdict],
 ) -> Result<(), EngineError> {
-    if by_contributor.is_empty() {
-        return Ok(());
-    }
-    let mean_abs =
-        by_contributor.values().map(|s| s.abs()).sum::<f64>() / by_contributor.len() as f64;
     let d = chain.deployment;
     let mut actions = Vec::new();
-    for (&(n, c), &s) in by_contributor {
-        if s >= -HARM_THRESHOLD * mean_abs {
-            continue;
-        }
-        let net = &datanets[n];
-        for contribution in net.contributions.iter().filter(|x| x.contributor == c) {
-            if chain.books.harmful.contains_key(&contribution.chain_id) {
+    for verdict in harmful {
+        let (n, c) = verdict.identity;
+        for contribution in datanets[n]
+            .contributions
+            .iter()
+            .filter(|x| x.contributor == c)
+        {
+            if contribution.status != Status::Accepted
+                || chain.books.harmful.contains_key(&contribution.chain_id)
+            {
                 continue;
             }
+            let evidence = format!("influence {:e} epoch {epoch}", verdict.influence);
             actions.push(Action::call(
                 chain.admin,
                 "slash harmful contribution",
                 d.datanets,
                 &DatanetRegistry::slashHarmfulCall {
                     contributionId: contribution.chain_id,
-                    evidence: keccak256(format!("influence {s:e} epoch {epoch}")),
+                    evidence: keccak256(evidence),
                 },
             ));
         }

@@ -37,6 +37,7 @@ mod pipeline;
 mod results;
 mod review;
 mod setup;
+mod slashing;
 mod truth;
 mod txs;
 
@@ -251,6 +252,8 @@ struct Sim<B: AutodiffBackend> {
     models: Vec<models::ModelState<B>>,
     proposals: Vec<governance::ProposalState>,
     grants: Vec<grants::GrantState>,
+    /// What the slash rule knows of each model (by index of `models`).
+    evidence: Vec<slashing::Evidence>,
     /// The report's rows of the epochs run so far.
     epochs: Vec<crate::report::EpochResult>,
     /// The attacker kinds that act in the engine ([`attacks`]), with their agents and plans.

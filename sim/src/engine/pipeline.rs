@@ -28,7 +28,9 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::attacks::{self, Moment};
 use super::epoch::{EpochState, Stage};
-use super::{EngineError, Sim, data, economy, factory, governance, grants, results, review};
+use super::{
+    EngineError, Sim, data, economy, factory, governance, grants, results, review, slashing,
+};
 
 /// Every stage, in the order an epoch runs them.
 pub const PIPELINE: [Stage; 10] = [
@@ -85,6 +87,7 @@ fn run_stage<B: AutodiffBackend>(
         models,
         proposals,
         grants,
+        evidence,
         next_payer,
         ..
     } = sim;
@@ -121,8 +124,13 @@ fn run_stage<B: AutodiffBackend>(
             Ok(())
         }
         Stage::Attribution => {
+            let rule = scenario.tokenomics.slash_rule;
+            evidence.resize_with(models.len(), Default::default);
             carry.weights = Vec::with_capacity(carry.served.len());
-            for (model, served) in models.iter().zip(&carry.served) {
+            for ((model, served), evidence) in models.iter().zip(&carry.served).zip(evidence) {
+                if model.chain_id.is_some() {
+                    slashing::observe(rule, lab, model, datanets, evidence)?;
+                }
                 let live = model.chain_id.is_some() && served.len() > 0;
                 carry.weights.push(match live {
                     true => Some(factory::attribution_weights(
@@ -134,8 +142,20 @@ fn run_stage<B: AutodiffBackend>(
             Ok(())
         }
         Stage::Settlement => {
-            for (model, weights) in models.iter().zip(std::mem::take(&mut carry.weights)) {
-                if let (Some(id), Some(weights)) = (model.chain_id, weights) {
+            let weights = std::mem::take(&mut carry.weights);
+            for ((model, weights), evidence) in models.iter().zip(weights).zip(evidence.iter()) {
+                let Some(id) = model.chain_id else { continue };
+                let seed = scenario.run.seed;
+                let harmful = slashing::harmful(
+                    &scenario.tokenomics,
+                    seed,
+                    &model.name,
+                    epoch,
+                    weights.as_ref(),
+                    evidence,
+                );
+                economy::slash(chain, datanets, epoch, &harmful)?;
+                if let Some(weights) = weights {
                     economy::settle(chain, scenario, datanets, id, epoch, &weights)?;
                 }
             }

@@ -64,7 +64,12 @@ pub(super) fn report<B: AutodiffBackend>(
     let d = sim.net.deployment;
     let truth = ground_truth(&mut sim.lab, &sim.models, &sim.datanets)?;
     let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
-    let fairness = fairness(&contributors, truth.label(&sim.datanets));
+    let mut fairness = fairness(&contributors, truth.label(&sim.datanets));
+    fairness.slash_rule = sim.scenario.tokenomics.slash_rule.name().to_string();
+    (
+        fairness.honest_slash_rate,
+        fairness.honest_slashed_as_harmful,
+    ) = honest_slashes(&sim.net, &sim.datanets);
     let attacks = attack_results(&sim.scenario, &sim.net, &sim.datanets);
     let net = &mut sim.net;
     let ledger = d.ledger(net.chain.as_mut())?;
@@ -249,6 +254,13 @@ fn contributor_results(
                 ),
                 slashed: to_open(slashed),
                 truth,
+                quality: net
+                    .data
+                    .truth
+                    .as_ref()
+                    .and_then(|t| t.contributors.get(i))
+                    .map(|spec| f64::from(spec.quality)),
+                harmful: mine.iter().any(|c| chain.books.harmful.contains_key(&c.chain_id)),
             });
         }
     }
@@ -396,7 +408,34 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
             .then(|| spearman(&judged, &truth)),
         truth: truth_label,
         lorenz: lorenz(&rewards, 50),
+        slash_rule: String::new(),
+        honest_slash_rate: None,
+        honest_slashed_as_harmful: 0,
     }
+}
+
+/// Honest stake slashed over honest stake posted (`None` when none was posted), and the
+/// honest contributions slashed as harmful.
+fn honest_slashes(chain: &Net, datanets: &[DatanetState]) -> (Option<f64>, u64) {
+    let (mut posted, mut slashed, mut harmful) = (U256::ZERO, U256::ZERO, 0u64);
+    for net in datanets {
+        for c in &net.contributions {
+            let identity = &net.identities[c.contributor.0 as usize];
+            if identity.attack.is_some() {
+                continue;
+            }
+            posted += identity.stake;
+            slashed += chain
+                .books
+                .slashed
+                .get(&c.chain_id)
+                .copied()
+                .unwrap_or_default();
+            harmful += u64::from(chain.books.harmful.contains_key(&c.chain_id));
+        }
+    }
+    let rate = (!posted.is_zero()).then(|| to_open(slashed) / to_open(posted));
+    (rate, harmful)
 }
 
 /// `a / b`, or `None` when `b` is 0 (the share of nothing is undefined).

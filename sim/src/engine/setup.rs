@@ -150,6 +150,7 @@ pub(super) fn setup<B: AutodiffBackend>(
         models,
         proposals: Vec::new(),
         grants: Vec::new(),
+        evidence: Vec::new(),
         attacks,
         epochs: Vec::new(),
         next_payer: 0,

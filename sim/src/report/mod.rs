@@ -14,7 +14,7 @@ use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
-pub const REPORT_VERSION: u32 = 3;
+pub const REPORT_VERSION: u32 = 4;
 
 /// A whole run report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,6 +172,11 @@ pub struct ContributorResult {
     /// Ground-truth value (see [`Fairness::truth`]); `None` where its Datanet has none (a
     /// file Datanet under generator truth).
     pub truth: Option<f64>,
+    /// The generator's true quality (each label correct with this probability); `None` for
+    /// a file Datanet's contributors.
+    pub quality: Option<f64>,
+    /// Whether any of its contributions was slashed as proven harmful (not by review).
+    pub harmful: bool,
 }
 
 /// [`ContributorResult::kind`] of an honest contributor.
@@ -194,6 +199,13 @@ pub struct Fairness {
     pub truth: String,
     /// Lorenz curve of rewards.
     pub lorenz: Vec<(f64, f64)>,
+    /// The attributor's slash rule (`tokenomics.slash_rule`).
+    pub slash_rule: String,
+    /// Honest stake slashed (on rejection or as harmful) over honest stake posted behind
+    /// contributions; `None` when honest contributors posted none.
+    pub honest_slash_rate: Option<f64>,
+    /// Contributions of honest contributors the attributor slashed as harmful.
+    pub honest_slashed_as_harmful: u64,
 }
 
 /// Outcome of one attacker kind (amounts in OPEN).

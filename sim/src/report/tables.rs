@@ -94,6 +94,15 @@ pub fn all(report: &Report) -> Vec<Table> {
             rows: vec![
                 vec!["Gini of rewards".into(), maybe(f.gini)],
                 vec!["honest share of rewards".into(), maybe(f.honest_share)],
+                vec!["slash rule".into(), f.slash_rule.clone()],
+                vec![
+                    "honest stake slashed / honest stake posted".into(),
+                    maybe(f.honest_slash_rate),
+                ],
+                vec![
+                    "honest contributions slashed as harmful".into(),
+                    f.honest_slashed_as_harmful.to_string(),
+                ],
                 vec![
                     format!("Spearman(reward, {})", f.truth),
                     maybe(f.spearman_vs_truth),

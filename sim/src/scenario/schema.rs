@@ -118,6 +118,9 @@ pub enum DeviceKind {
     Cuda,
 }
 
+/// Default `tokenomics.slash_confidence`.
+pub const DEFAULT_SLASH_CONFIDENCE: f64 = 0.95;
+
 /// `[tokenomics]`: the protocol parameters at genesis. Defaults are
 /// [`ProtocolParams::default()`], push settlement and DataInf / suffix-array attribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +154,42 @@ pub struct Tokenomics {
     pub settlement: Settlement,
     /// Attribution method per model kind.
     pub attribution: AttributionMethods,
+    /// The attributor's rule for slashing an accepted contribution as harmful.
+    pub slash_rule: SlashRule,
+    /// How sure the `validation` slash rule must be that a contributor's data is harmful,
+    /// `[0.5, 0.9999]`: slashed when that share of bootstrap resamples of the validation
+    /// set finds its accumulated influence negative.
+    pub slash_confidence: f64,
+}
+
+/// The attributor's rule for "proven harmful" (docs/metrics.md, "Slash rules").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlashRule {
+    /// A contributor's influence on the loss of a protocol-held clean validation set,
+    /// accumulated over epochs, is negative at confidence `slash_confidence` (a bootstrap
+    /// over the validation points). Classifiers on generated Datanets only (a file Datanet
+    /// has no clean validation set).
+    #[default]
+    Validation,
+    /// The rule olsim used before: a contributor's summed influence on this epoch's sampled
+    /// served outputs (labelled as the model predicted them) is below minus the mean
+    /// absolute summed influence of the model's contributors. Flags the noisiest honest
+    /// contributor of every model, every epoch; kept for comparison.
+    Served,
+    /// The attributor never slashes (review rejections still do).
+    None,
+}
+
+impl SlashRule {
+    /// Its name in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SlashRule::Validation => "validation",
+            SlashRule::Served => "served",
+            SlashRule::None => "none",
+        }
+    }
 }
 
 impl Default for Tokenomics {
@@ -176,6 +215,8 @@ impl Default for Tokenomics {
             open_price_usd: from_fixed(p.open_price_usd_e8, USD_DECIMALS),
             settlement: Settlement::default(),
             attribution: AttributionMethods::default(),
+            slash_rule: SlashRule::default(),
+            slash_confidence: DEFAULT_SLASH_CONFIDENCE,
         }
     }
 }

@@ -138,6 +138,16 @@ impl<'a> Checker<'a> {
                 self.push(format!("tokenomics.{}", e.field), e.message);
             }
         }
+        let confidence = self.s.tokenomics.slash_confidence;
+        if !(0.5..=0.9999).contains(&confidence) {
+            self.push(
+                "tokenomics.slash_confidence",
+                format!(
+                    "slash_confidence = {confidence} is not a confidence the validation slash \
+                     rule can use; allowed: 0.5 to 0.9999 (default 0.95)"
+                ),
+            );
+        }
     }
 
     fn datanets(&mut self) {

@@ -82,6 +82,19 @@ fn shipped(name: &str) -> Report {
     report
 }
 
+/// The default slash rule convicts no honest contributor of quality 0.9 or more.
+fn no_good_contributor_slashed_as_harmful(report: &Report) {
+    let convicted: Vec<String> = report
+        .result
+        .contributors
+        .iter()
+        .filter(|c| c.kind == "honest" && c.harmful && c.quality.is_some_and(|q| q >= 0.9))
+        .map(|c| format!("{} (quality {:?})", c.name, c.quality))
+        .collect();
+    assert!(convicted.is_empty(), "slashed as harmful: {convicted:?}");
+    assert_eq!(report.result.fairness.slash_rule, "validation");
+}
+
 #[test]
 fn every_shipped_scenario_has_a_test_here() {
     let here = include_str!("scenarios.rs");
@@ -103,7 +116,7 @@ fn smoke() {
 
 #[test]
 fn baseline() {
-    shipped("baseline.toml");
+    no_good_contributor_slashed_as_harmful(&shipped("baseline.toml"));
 }
 
 #[test]
@@ -113,12 +126,14 @@ fn byod() {
 
 #[test]
 fn grants() {
-    shipped("grants.toml");
+    no_good_contributor_slashed_as_harmful(&shipped("grants.toml"));
 }
 
 #[test]
 fn governance() {
-    let r = shipped("governance.toml").result;
+    let report = shipped("governance.toml");
+    no_good_contributor_slashed_as_harmful(&report);
+    let r = report.result;
     // The slash cut had 30% of the voting stake for it: defeated, by stake.
     let cut = &r.governance[2];
     assert!(cut.votes[1] > cut.votes[0], "{cut:?}");

@@ -261,3 +261,56 @@ fn colluding_reviewers_start_colluding_at_their_start_epoch() {
     let late = honest_rejected(&s);
     assert!(from_start > late, "{from_start} honest rejected vs {late}");
 }
+
+#[test]
+fn the_slash_rule_decides_who_is_slashed_as_harmful() {
+    // Noisy honest contributors and two label-flippers: the validation rule convicts the
+    // flippers and no honest contributor; `none` convicts nobody; the report names the rule.
+    let text = |rule: &str| {
+        smoke_with(
+            &format!("slash_rule = \"{rule}\""),
+            "0.01",
+            "calls_per_epoch = 400",
+        )
+        .replace("count = 6\n", "count = 6\nquality = [0.7, 0.9]\n")
+            + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\ncount = 2\nrate = 0.9\n"
+    };
+    let harmful = |r: &Report, kind: &str| {
+        r.result
+            .contributors
+            .iter()
+            .filter(|c| c.kind == kind && c.harmful)
+            .count()
+    };
+    let validation = run(&text("validation"));
+    let f = &validation.result.fairness;
+    assert_eq!(f.slash_rule, "validation");
+    assert_eq!(f.honest_slashed_as_harmful, 0, "{f:?}");
+    assert_eq!(harmful(&validation, "honest"), 0);
+    assert_eq!(
+        harmful(&validation, "label_flip"),
+        2,
+        "{:?}",
+        validation.result.contributors
+    );
+    let none = run(&text("none"));
+    assert_eq!(none.result.fairness.slash_rule, "none");
+    assert_eq!(harmful(&none, "honest") + harmful(&none, "label_flip"), 0);
+    let served = run(&text("served"));
+    assert_eq!(served.result.fairness.slash_rule, "served");
+    assert_ne!(served.digest, validation.digest);
+    // A confidence outside [0.5, 0.9999] is a located error.
+    let err = Scenario::parse(
+        "settings.toml",
+        &text("validation").replace(
+            "slash_rule = \"validation\"",
+            "slash_rule = \"validation\"\nslash_confidence = 1.0",
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("settings.toml:") && err.contains("slash_confidence"),
+        "{err}"
+    );
+}

@@ -260,7 +260,9 @@ fn contributor_results(
                     .as_ref()
                     .and_then(|t| t.contributors.get(i))
                     .map(|spec| f64::from(spec.quality)),
-                harmful: mine.iter().any(|c| chain.books.harmful.contains_key(&c.chain_id)),
+                harmful: mine
+                    .iter()
+                    .any(|c| chain.books.harmful.contains_key(&c.chain_id)),
             });
         }
     }

@@ -5,7 +5,9 @@
 //! - `validation` (default): every epoch a classifier is live, the influence of each of its
 //!   training records on the loss of a protocol-held clean validation set (fresh points
 //!   labelled by the true function, never trained on) is added up per contributor and per
-//!   validation point, over the epochs. A contributor is harmful when its mean influence
+//!   validation point, over the epochs. Each record's influence is relative (divided by
+//!   the length of its training gradient), so a contributor is judged by which way its
+//!   records push the model rather than by its few records the model fits worst. A contributor is harmful when its mean influence
 //!   over the validation points is negative in at least `slash_confidence` of
 //!   [`BOOTSTRAP_RESAMPLES`] bootstrap resamples of those points: harm to held-out clean
 //!   data, significant, and judged on all the evidence so far rather than one epoch's noise.
@@ -35,6 +37,10 @@ pub const BOOTSTRAP_RESAMPLES: usize = 1000;
 
 /// Names the validation set's draw (apart from the ground truth's test sets).
 const VALIDATION_SALT: &str = "slash-validation";
+
+/// Floor on a record's self-influence before its square root divides its scores (a record
+/// the model fits perfectly has a gradient of length about 0).
+const MIN_SELF_INFLUENCE: f64 = 1e-12;
 
 /// The served rule's threshold: harmful below minus this many times the mean absolute
 /// summed influence of the model's contributors.
@@ -100,6 +106,27 @@ pub(super) fn observe<B: AutodiffBackend>(
             source: e.into(),
         })?;
     lab.compute.add(Work::Attribution, &attribution.cost);
+    // Relative influence: each record's score over its gradient's length (the square root
+    // of its self-influence), so a record counts by the direction it pushes the model, not
+    // by how badly the model fits it (a mislabelled record's gradient is long).
+    let records: Vec<_> = trained
+        .sources
+        .iter()
+        .map(|&(n, r)| datanets[n].data.records[r as usize].clone())
+        .collect();
+    let (self_influence, cost) =
+        trained
+            .index
+            .self_influence(&records)
+            .map_err(|e| EngineError::Model {
+                model: format!("{} (self-influence for slashing)", model.name),
+                source: e.into(),
+            })?;
+    lab.compute.add(Work::Attribution, &cost);
+    let lengths: Vec<f64> = self_influence
+        .iter()
+        .map(|&s| f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())
+        .collect();
     let points = validation.len();
     let authors: Vec<(usize, ContributorId)> = trained
         .sources
@@ -112,7 +139,7 @@ pub(super) fn observe<B: AutodiffBackend>(
             .entry(*identity)
             .or_insert_with(|| vec![0.0; points]);
         for (q, sum) in sums.iter_mut().enumerate() {
-            *sum += f64::from(attribution.score(q, r));
+            *sum += f64::from(attribution.score(q, r)) / lengths[r];
         }
     }
     lab.timers.add(Work::Attribution, start);

@@ -82,6 +82,14 @@ fn shipped(name: &str) -> Report {
     report
 }
 
+/// Rewards and accepted items of the contributors of `kind`, summed.
+fn rewards_and_accepted(r: &olsim::report::ResultSection, kind: &str) -> (f64, u64) {
+    r.contributors
+        .iter()
+        .filter(|c| c.kind == kind)
+        .fold((0.0, 0u64), |(w, n), c| (w + c.rewards, n + c.accepted))
+}
+
 /// The default slash rule convicts no honest contributor of quality 0.9 or more.
 fn no_good_contributor_slashed_as_harmful(report: &Report) {
     let convicted: Vec<String> = report
@@ -192,11 +200,7 @@ fn attack_attribution_gaming() {
     // (influence credits low-loss records little), so the probes are not paid back.
     assert!(gaming.cost > 0.0 && gaming.slashed == 0.0, "{gaming:?}");
     let per_record = |kind: &str| {
-        let (rewards, records) = r
-            .contributors
-            .iter()
-            .filter(|c| c.kind == kind)
-            .fold((0.0, 0u64), |(w, n), c| (w + c.rewards, n + c.accepted));
+        let (rewards, records) = rewards_and_accepted(&r, kind);
         rewards / records.max(1) as f64
     };
     let (gamer, honest) = (per_record("attribution_gaming"), per_record("honest"));
@@ -223,11 +227,7 @@ fn attack_span_gaming() {
     // epoch 0 and in the model from epoch 1 (4 epochs); the gamers' in epoch 2, in the model
     // retrained that epoch (3 epochs).
     let per_document_epoch = |kind: &str, epochs: f64| {
-        let (rewards, accepted) = r
-            .contributors
-            .iter()
-            .filter(|c| c.kind == kind)
-            .fold((0.0, 0u64), |(w, n), c| (w + c.rewards, n + c.accepted));
+        let (rewards, accepted) = rewards_and_accepted(&r, kind);
         (accepted > 0).then(|| rewards / accepted as f64 / epochs)
     };
     let honest = per_document_epoch("honest", 4.0).expect("honest documents are accepted");

@@ -166,9 +166,10 @@ pub struct Tokenomics {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlashRule {
-    /// A contributor's influence on the loss of a protocol-held clean validation set,
-    /// accumulated over epochs, is negative at confidence `slash_confidence` (a bootstrap
-    /// over the validation points). Classifiers on generated Datanets only (a file Datanet
+    /// A contributor's relative influence (each record's influence over its gradient's
+    /// length) on the loss of a protocol-held clean validation set, accumulated over
+    /// epochs, is negative at confidence `slash_confidence` (a bootstrap over the
+    /// validation points). Classifiers on generated Datanets only (a file Datanet
     /// has no clean validation set).
     #[default]
     Validation,

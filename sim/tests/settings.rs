@@ -264,8 +264,10 @@ fn colluding_reviewers_start_colluding_at_their_start_epoch() {
 
 #[test]
 fn the_slash_rule_decides_who_is_slashed_as_harmful() {
-    // Noisy honest contributors and two label-flippers: the validation rule convicts the
-    // flippers and no honest contributor; `none` convicts nobody; the report names the rule.
+    // Noisy honest contributors, four label-flippers and lax reviewers (one flipper gets
+    // through review on this seed): the validation rule convicts the accepted flipper and
+    // no honest contributor; the old served rule convicts honest contributors and misses
+    // the flipper; `none` convicts nobody. The report names the rule.
     let text = |rule: &str| {
         smoke_with(
             &format!("slash_rule = \"{rule}\""),
@@ -273,42 +275,57 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
             "calls_per_epoch = 400",
         )
         .replace("count = 6\n", "count = 6\nquality = [0.7, 0.9]\n")
-            + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\ncount = 2\nrate = 0.9\n"
+        .replace("accuracy = 0.95", "accuracy = 0.7")
+            + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\ncount = 4\nrate = 0.9\n"
     };
-    let harmful = |r: &Report, kind: &str| {
+    let convicted = |r: &Report, kind: &str| {
         r.result
             .contributors
             .iter()
             .filter(|c| c.kind == kind && c.harmful)
             .count()
     };
+    let accepted_flippers = |r: &Report| {
+        r.result
+            .contributors
+            .iter()
+            .filter(|c| c.kind == "label_flip" && c.accepted > 0)
+            .count()
+    };
     let validation = run(&text("validation"));
     let f = &validation.result.fairness;
     assert_eq!(f.slash_rule, "validation");
     assert_eq!(f.honest_slashed_as_harmful, 0, "{f:?}");
-    assert_eq!(harmful(&validation, "honest"), 0);
+    assert_eq!(convicted(&validation, "honest"), 0);
+    assert!(accepted_flippers(&validation) >= 1);
     assert_eq!(
-        harmful(&validation, "label_flip"),
-        2,
+        convicted(&validation, "label_flip"),
+        accepted_flippers(&validation),
         "{:?}",
         validation.result.contributors
     );
-    let none = run(&text("none"));
-    assert_eq!(none.result.fairness.slash_rule, "none");
-    assert_eq!(harmful(&none, "honest") + harmful(&none, "label_flip"), 0);
     let served = run(&text("served"));
     assert_eq!(served.result.fairness.slash_rule, "served");
-    assert_ne!(served.digest, validation.digest);
+    assert!(
+        convicted(&served, "honest") >= 1,
+        "{:?}",
+        served.result.contributors
+    );
+    assert!(served.result.fairness.honest_slash_rate > f.honest_slash_rate);
+    let none = run(&text("none"));
+    assert_eq!(none.result.fairness.slash_rule, "none");
+    assert_eq!(
+        convicted(&none, "honest") + convicted(&none, "label_flip"),
+        0
+    );
     // A confidence outside [0.5, 0.9999] is a located error.
-    let err = Scenario::parse(
-        "settings.toml",
-        &text("validation").replace(
-            "slash_rule = \"validation\"",
-            "slash_rule = \"validation\"\nslash_confidence = 1.0",
-        ),
-    )
-    .unwrap_err()
-    .to_string();
+    let bad = text("validation").replace(
+        "slash_rule = \"validation\"",
+        "slash_rule = \"validation\"\nslash_confidence = 1.0",
+    );
+    let err = Scenario::parse("settings.toml", &bad)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("settings.toml:") && err.contains("slash_confidence"),
         "{err}"

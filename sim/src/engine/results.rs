@@ -395,6 +395,10 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
         .iter()
         .filter_map(|c| Some((c.rewards, c.truth?)))
         .unzip();
+    let (volume, volume_truth): (Vec<f64>, Vec<f64>) = contributors
+        .iter()
+        .filter_map(|c| Some((c.accepted as f64, c.truth?)))
+        .unzip();
     let total: f64 = rewards.iter().sum();
     let honest: f64 = contributors
         .iter()
@@ -408,6 +412,10 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
         honest_share: (total > 0.0).then(|| honest / total),
         spearman_vs_truth: (truth.len() >= 2 && varies(&judged) && varies(&truth))
             .then(|| spearman(&judged, &truth)),
+        spearman_volume_vs_truth: (volume_truth.len() >= 2
+            && varies(&volume)
+            && varies(&volume_truth))
+        .then(|| spearman(&volume, &volume_truth)),
         truth: truth_label,
         lorenz: lorenz(&rewards, 50),
         slash_rule: String::new(),

@@ -194,6 +194,9 @@ pub struct Fairness {
     /// have one; `None` when fewer than two have one, or when the rewards or the values are
     /// all equal (a rank correlation is then undefined).
     pub spearman_vs_truth: Option<f64>,
+    /// The same correlation for accepted items instead of reward: what paying by volume
+    /// (no attribution) would rank; undefined as [`Fairness::spearman_vs_truth`] is.
+    pub spearman_volume_vs_truth: Option<f64>,
     /// Which ground truth: leave-one-out retraining or the generator's clean original items,
     /// and what file Datanets were judged against (or that they have no ground truth).
     pub truth: String,

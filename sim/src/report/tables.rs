@@ -107,6 +107,10 @@ pub fn all(report: &Report) -> Vec<Table> {
                     format!("Spearman(reward, {})", f.truth),
                     maybe(f.spearman_vs_truth),
                 ],
+                vec![
+                    format!("Spearman(accepted items, {}): paying by volume", f.truth),
+                    maybe(f.spearman_volume_vs_truth),
+                ],
             ],
         },
         Table {

@@ -66,7 +66,7 @@ fn byod_pays_file_contributors_on_chain_says_there_is_no_ground_truth_and_is_det
             "no generator quality for loaded data: {c:?}"
         );
         // Loaded data has no clean validation set: the default slash rule never convicts it.
-        assert!(!c.harmful, "{c:?}");
+        assert_eq!(c.harmful_contributions, 0, "{c:?}");
     }
     // Paid from the model's pool unless rejected by review; an accepted contributor whose
     // records never helped the served outputs on net earns nothing, at most one per file.

@@ -96,7 +96,9 @@ fn no_good_contributor_slashed_as_harmful(report: &Report) {
         .result
         .contributors
         .iter()
-        .filter(|c| c.kind == "honest" && c.harmful && c.quality.is_some_and(|q| q >= 0.9))
+        .filter(|c| {
+            c.kind == "honest" && c.harmful_contributions > 0 && c.quality.is_some_and(|q| q >= 0.9)
+        })
         .map(|c| format!("{} (quality {:?})", c.name, c.quality))
         .collect();
     assert!(convicted.is_empty(), "slashed as harmful: {convicted:?}");

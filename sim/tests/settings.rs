@@ -282,7 +282,7 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
         r.result
             .contributors
             .iter()
-            .filter(|c| c.kind == kind && c.harmful)
+            .filter(|c| c.kind == kind && c.harmful_contributions > 0)
             .count()
     };
     let accepted_flippers = |r: &Report| {
@@ -328,6 +328,18 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
         .to_string();
     assert!(
         err.contains("settings.toml:") && err.contains("slash_confidence"),
+        "{err}"
+    );
+    // A confidence under a rule that would ignore it is a located error too.
+    let ignored = text("served").replace(
+        "slash_rule = \"served\"",
+        "slash_rule = \"served\"\nslash_confidence = 0.99",
+    );
+    let err = Scenario::parse("settings.toml", &ignored)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("slash_confidence only applies") && err.contains("settings.toml:"),
         "{err}"
     );
 }

@@ -66,10 +66,12 @@ pub(super) fn report<B: AutodiffBackend>(
     let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
     let mut fairness = fairness(&contributors, truth.label(&sim.datanets));
     fairness.slash_rule = sim.scenario.tokenomics.slash_rule.name().to_string();
-    (
-        fairness.honest_slash_rate,
-        fairness.honest_slashed_as_harmful,
-    ) = honest_slashes(&sim.net, &sim.datanets);
+    fairness.honest_slash_rate = honest_slash_rate(&sim.net, &sim.datanets);
+    fairness.honest_slashed_as_harmful = contributors
+        .iter()
+        .filter(|c| c.kind == HONEST)
+        .map(|c| c.harmful_contributions)
+        .sum();
     let attacks = attack_results(&sim.scenario, &sim.net, &sim.datanets);
     let net = &mut sim.net;
     let ledger = d.ledger(net.chain.as_mut())?;
@@ -260,9 +262,10 @@ fn contributor_results(
                     .as_ref()
                     .and_then(|t| t.contributors.get(i))
                     .map(|spec| f64::from(spec.quality)),
-                harmful: mine
+                harmful_contributions: mine
                     .iter()
-                    .any(|c| chain.books.harmful.contains_key(&c.chain_id)),
+                    .filter(|c| chain.books.harmful.contains_key(&c.chain_id))
+                    .count() as u64,
             });
         }
     }
@@ -405,17 +408,11 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
         .filter(|c| c.kind == HONEST)
         .map(|c| c.rewards)
         .sum();
-    // A rank correlation needs two distinct values on each side.
-    let varies = |v: &[f64]| v.iter().any(|x| *x != v[0]);
     Fairness {
         gini: gini(&rewards),
         honest_share: (total > 0.0).then(|| honest / total),
-        spearman_vs_truth: (truth.len() >= 2 && varies(&judged) && varies(&truth))
-            .then(|| spearman(&judged, &truth)),
-        spearman_volume_vs_truth: (volume_truth.len() >= 2
-            && varies(&volume)
-            && varies(&volume_truth))
-        .then(|| spearman(&volume, &volume_truth)),
+        spearman_vs_truth: rank_correlation(&judged, &truth),
+        spearman_volume_vs_truth: rank_correlation(&volume, &volume_truth),
         truth: truth_label,
         lorenz: lorenz(&rewards, 50),
         slash_rule: String::new(),
@@ -424,10 +421,16 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
     }
 }
 
-/// Honest stake slashed over honest stake posted (`None` when none was posted), and the
-/// honest contributions slashed as harmful.
-fn honest_slashes(chain: &Net, datanets: &[DatanetState]) -> (Option<f64>, u64) {
-    let (mut posted, mut slashed, mut harmful) = (U256::ZERO, U256::ZERO, 0u64);
+/// Spearman correlation of `a` and `b`; `None` unless each has two distinct values (ranks
+/// then carry no order).
+fn rank_correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    let varies = |v: &[f64]| v.iter().any(|x| *x != v[0]);
+    (a.len() >= 2 && varies(a) && varies(b)).then(|| spearman(a, b))
+}
+
+/// Honest stake slashed over honest stake posted (`None` when none was posted).
+fn honest_slash_rate(chain: &Net, datanets: &[DatanetState]) -> Option<f64> {
+    let (mut posted, mut slashed) = (U256::ZERO, U256::ZERO);
     for net in datanets {
         for c in &net.contributions {
             let identity = &net.identities[c.contributor.0 as usize];
@@ -441,11 +444,9 @@ fn honest_slashes(chain: &Net, datanets: &[DatanetState]) -> (Option<f64>, u64) 
                 .get(&c.chain_id)
                 .copied()
                 .unwrap_or_default();
-            harmful += u64::from(chain.books.harmful.contains_key(&c.chain_id));
         }
     }
-    let rate = (!posted.is_zero()).then(|| to_open(slashed) / to_open(posted));
-    (rate, harmful)
+    (!posted.is_zero()).then(|| to_open(slashed) / to_open(posted))
 }
 
 /// `a / b`, or `None` when `b` is 0 (the share of nothing is undefined).

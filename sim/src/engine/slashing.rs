@@ -7,10 +7,11 @@
 //!   labelled by the true function, never trained on) is added up per contributor and per
 //!   validation point, over the epochs. Each record's influence is relative (divided by
 //!   the length of its training gradient), so a contributor is judged by which way its
-//!   records push the model rather than by its few records the model fits worst. A contributor is harmful when its mean influence
-//!   over the validation points is negative in at least `slash_confidence` of
-//!   [`BOOTSTRAP_RESAMPLES`] bootstrap resamples of those points: harm to held-out clean
-//!   data, significant, and judged on all the evidence so far rather than one epoch's noise.
+//!   records push the model rather than by its few records the model fits worst. A
+//!   contributor is harmful when its mean influence over the validation points is negative
+//!   in at least `slash_confidence` of [`BOOTSTRAP_RESAMPLES`] bootstrap resamples of those
+//!   points: harm to held-out clean data, significant, and judged on all the evidence so
+//!   far rather than one epoch's noise.
 //! - `served`: the old rule, on this epoch's served outputs labelled as the model predicted
 //!   them (see [`crate::scenario::SlashRule::Served`]).
 //! - `none`: never.
@@ -25,7 +26,7 @@ use rand::RngExt;
 use super::data::DatanetState;
 use super::epoch::Weights;
 use super::lab::Lab;
-use super::models::{ModelState, Trained};
+use super::models::{ModelState, Trained, TrainedClassifier};
 use super::{EngineError, Work};
 use crate::scenario::{SlashRule, Tokenomics};
 
@@ -54,8 +55,14 @@ pub struct Evidence {
     /// model, or only file Datanets).
     validation: Option<Vec<(Vec<f32>, u8)>>,
     /// Per `(datanet, contributor)`: summed influence on each validation point.
-    by_identity: BTreeMap<(usize, ContributorId), Vec<f64>>,
+    by_identity: PerIdentity,
+    /// The model version last measured and its per-identity influence: an epoch that
+    /// serves the same version adds it again without recomputing it.
+    measured: Option<(u32, PerIdentity)>,
 }
+
+/// Influence on each validation point, per `(datanet, contributor)`.
+type PerIdentity = BTreeMap<(usize, ContributorId), Vec<f64>>;
 
 /// A contributor found harmful, with the figure that convicted it.
 #[derive(Clone, Copy, Debug)]
@@ -98,9 +105,38 @@ pub(super) fn observe<B: AutodiffBackend>(
         return Ok(());
     }
     let start = std::time::Instant::now();
+    let this = match &mut evidence.measured {
+        Some((version, this)) if *version == model.version => this,
+        slot => {
+            let this = measure(lab, model, trained, datanets, validation)?;
+            &mut slot.insert((model.version, this)).1
+        }
+    };
+    for (identity, delta) in this.iter() {
+        let sums = evidence
+            .by_identity
+            .entry(*identity)
+            .or_insert_with(|| vec![0.0; delta.len()]);
+        for (sum, d) in sums.iter_mut().zip(delta) {
+            *sum += d;
+        }
+    }
+    lab.timers.add(Work::Attribution, start);
+    Ok(())
+}
+
+/// Relative influence of each of `trained`'s training records on each point of
+/// `validation`, summed per contributing identity.
+fn measure<B: AutodiffBackend>(
+    lab: &mut Lab<B>,
+    model: &ModelState<B>,
+    trained: &TrainedClassifier<B>,
+    datanets: &[DatanetState],
+    validation: &[(Vec<f32>, u8)],
+) -> Result<PerIdentity, EngineError> {
     let attribution = trained
         .index
-        .attribute(validation.as_slice())
+        .attribute(validation)
         .map_err(|e| EngineError::Model {
             model: format!("{} (validation influence for slashing)", model.name),
             source: e.into(),
@@ -133,17 +169,14 @@ pub(super) fn observe<B: AutodiffBackend>(
         .iter()
         .map(|&(n, r)| (n, datanets[n].item_author(r)))
         .collect();
+    let mut out = PerIdentity::new();
     for (r, identity) in authors.iter().enumerate() {
-        let sums = evidence
-            .by_identity
-            .entry(*identity)
-            .or_insert_with(|| vec![0.0; points]);
+        let sums = out.entry(*identity).or_insert_with(|| vec![0.0; points]);
         for (q, sum) in sums.iter_mut().enumerate() {
             *sum += f64::from(attribution.score(q, r)) / lengths[r];
         }
     }
-    lab.timers.add(Work::Attribution, start);
-    Ok(())
+    Ok(out)
 }
 
 /// The contributors to model `name` that `tokenomics.slash_rule` finds harmful in `epoch`:

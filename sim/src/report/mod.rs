@@ -175,8 +175,8 @@ pub struct ContributorResult {
     /// The generator's true quality (each label correct with this probability); `None` for
     /// a file Datanet's contributors.
     pub quality: Option<f64>,
-    /// Whether any of its contributions was slashed as proven harmful (not by review).
-    pub harmful: bool,
+    /// Its contributions slashed as proven harmful by the slash rule (not by review).
+    pub harmful_contributions: u64,
 }
 
 /// [`ContributorResult::kind`] of an honest contributor.

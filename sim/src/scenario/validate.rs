@@ -10,8 +10,8 @@ use olsim_chain::protocol::{OPEN, total_supply};
 
 use super::convert::fund_open_wei;
 use super::schema::{
-    AttackKind, Attacker, Cohort, Contributors, DatanetConfig, Interval, MAX_MILESTONES,
-    ModelConfig, ModelKind, Scenario, Source, Task, TextConfig,
+    AttackKind, Attacker, Cohort, Contributors, DEFAULT_SLASH_CONFIDENCE, DatanetConfig, Interval,
+    MAX_MILESTONES, ModelConfig, ModelKind, Scenario, SlashRule, Source, Task, TextConfig,
 };
 use crate::units::{got, open_wei, positive_open};
 
@@ -139,7 +139,17 @@ impl<'a> Checker<'a> {
             }
         }
         let confidence = self.s.tokenomics.slash_confidence;
-        if !(0.5..=0.9999).contains(&confidence) {
+        let rule = self.s.tokenomics.slash_rule;
+        if rule != SlashRule::Validation && confidence != DEFAULT_SLASH_CONFIDENCE {
+            self.push(
+                "tokenomics.slash_confidence",
+                format!(
+                    "slash_confidence only applies to slash_rule = \"validation\"; this \
+                     scenario's rule is \"{}\", which would ignore it",
+                    rule.name()
+                ),
+            );
+        } else if !(0.5..=0.9999).contains(&confidence) {
             self.push(
                 "tokenomics.slash_confidence",
                 format!(

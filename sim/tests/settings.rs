@@ -318,28 +318,25 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
         convicted(&none, "honest") + convicted(&none, "label_flip"),
         0
     );
-    // A confidence outside [0.5, 0.9999] is a located error.
-    let bad = text("validation").replace(
-        "slash_rule = \"validation\"",
-        "slash_rule = \"validation\"\nslash_confidence = 1.0",
-    );
-    let err = Scenario::parse("settings.toml", &bad)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("settings.toml:") && err.contains("slash_confidence"),
-        "{err}"
-    );
-    // A confidence under a rule that would ignore it is a located error too.
-    let ignored = text("served").replace(
-        "slash_rule = \"served\"",
-        "slash_rule = \"served\"\nslash_confidence = 0.99",
-    );
-    let err = Scenario::parse("settings.toml", &ignored)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("slash_confidence only applies") && err.contains("settings.toml:"),
-        "{err}"
-    );
+    // A confidence outside [0.5, 0.9999], or under a rule that would ignore it, is a
+    // located error.
+    for (rule, confidence, says) in [
+        ("validation", "1.0", "allowed: 0.5 to 0.9999"),
+        ("served", "0.99", "slash_confidence only applies"),
+    ] {
+        let rule_line = format!("slash_rule = \"{rule}\"");
+        let bad = text(rule).replace(
+            &rule_line,
+            &format!("{rule_line}\nslash_confidence = {confidence}"),
+        );
+        let err = Scenario::parse("settings.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("settings.toml:")
+                && err.contains("tokenomics.slash_confidence")
+                && err.contains(says),
+            "{err}"
+        );
+    }
 }

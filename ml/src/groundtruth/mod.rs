@@ -3,10 +3,11 @@
 //! A [`Retrainer`] trains a fresh LoRA adapter (same initialisation, same recipe) on any
 //! subset of the training records and values it on a clean held-out set: minus the mean
 //! test cross-entropy ([`ValueMetric::NegTestLoss`]) or accuracy. On it rest
-//! leave-one-contributor-out ([`leave_one_out`]) and truncated Monte Carlo Shapley over
+//! leave-one-contributor-out ([`leave_one_out`]), truncated Monte Carlo Shapley over
 //! contributors ([`tmc_shapley`], permutations from the named stream
 //! `"groundtruth/tmc-shapley/permutations"`, truncation tolerance stated in
-//! [`TmcConfig`]). These are the honest references attribution scores are judged against,
+//! [`TmcConfig`]) and Data Banzhaf by maximum sample reuse ([`data_banzhaf`], a cost in
+//! retrainings that does not grow with the number of contributors). These are the honest references attribution scores are judged against,
 //! never the scores themselves.
 //!
 //! Fidelity measures ([`fidelity`]): Spearman correlation, AUC of detecting bad records
@@ -16,6 +17,7 @@
 //! Retraining is only feasible for small scenarios: its cost is reported as a
 //! [`StepCost`](crate::model::StepCost) (measured wall time, counted training FLOPs).
 
+pub mod banzhaf;
 pub mod fidelity;
 pub mod retrain;
 pub mod scenario;
@@ -24,6 +26,7 @@ pub mod shapley;
 #[cfg(test)]
 mod tests;
 
+pub use banzhaf::{BanzhafConfig, BanzhafValues, data_banzhaf};
 pub use fidelity::{LdsConfig, LdsReport, auc, lds, pearson, ranks, spearman};
 pub use retrain::{Evaluation, Retrainer, ValueMetric};
 pub use scenario::{Scenario, ScenarioSpec};

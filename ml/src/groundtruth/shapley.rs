@@ -30,15 +30,15 @@ pub struct ContributorValues {
 }
 
 /// Values of contributor subsets, each trained once and cached by membership.
-struct Valuer<'a, B: AutodiffBackend> {
+pub(super) struct Valuer<'a, B: AutodiffBackend> {
     retrainer: &'a Retrainer<B>,
-    contributors: Vec<ContributorId>,
+    pub(super) contributors: Vec<ContributorId>,
     cache: BTreeMap<Vec<bool>, f64>,
     cost: StepCost,
 }
 
 impl<'a, B: AutodiffBackend> Valuer<'a, B> {
-    fn new(retrainer: &'a Retrainer<B>) -> Self {
+    pub(super) fn new(retrainer: &'a Retrainer<B>) -> Self {
         Valuer {
             retrainer,
             contributors: retrainer.contributors(),
@@ -51,7 +51,7 @@ impl<'a, B: AutodiffBackend> Valuer<'a, B> {
         }
     }
 
-    fn value(&mut self, members: &[bool]) -> Result<f64, GroundTruthError> {
+    pub(super) fn value(&mut self, members: &[bool]) -> Result<f64, GroundTruthError> {
         if let Some(v) = self.cache.get(members) {
             return Ok(*v);
         }
@@ -64,7 +64,7 @@ impl<'a, B: AutodiffBackend> Valuer<'a, B> {
         Ok(v)
     }
 
-    fn finish(self, values: Vec<f64>, full: f64, empty: f64) -> ContributorValues {
+    pub(super) fn finish(self, values: Vec<f64>, full: f64, empty: f64) -> ContributorValues {
         ContributorValues {
             contributors: self.contributors,
             values,

@@ -138,3 +138,50 @@ fn retraining_and_bad_configs() {
     let harm: Vec<f64> = a.per_record().iter().map(|v| -v).collect();
     assert!((0.0..=1.0).contains(&detection_auc(&s.records, &harm, RecordKind::Poisoned)));
 }
+
+/// Data Banzhaf (24 subsets of seed 3) on the same scenario: the label-flip contributor is
+/// valued lowest, as by leave-one-out; every value lies in its bootstrap interval; the two
+/// halves of the subsets agree (their Spearman is the estimate's reliability; measured
+/// 0.738, and 0.619 against leave-one-out). Retrainings are 26 however many contributors
+/// there are.
+#[test]
+fn data_banzhaf_values_contributors_with_noise_and_reliability() {
+    let s = scenario();
+    let retrainer = retrainer(ValueMetric::NegTestLoss);
+    let config = BanzhafConfig {
+        subsets: 24,
+        seed: 3,
+    };
+    let b = data_banzhaf(&retrainer, &config).unwrap();
+    let loo = leave_one_out(&retrainer).unwrap();
+    let reliability = spearman(&b.halves[0], &b.halves[1]);
+    let vs_loo = spearman(&b.values.values, &loo.values);
+    eprintln!(
+        "Banzhaf {:?}\nintervals {:?}\nreliability {reliability:.3}, vs LOO {vs_loo:.3}",
+        b.values.values, b.intervals
+    );
+    assert!(b.values.retrainings <= config.subsets + 2);
+    let flipper = s
+        .records
+        .iter()
+        .find(|r| r.kind == RecordKind::Poisoned)
+        .map(|r| r.author)
+        .expect("the scenario has a label flipper");
+    let i = b.values.contributors.binary_search(&flipper).unwrap();
+    let lowest = (0..b.values.values.len())
+        .min_by(|&a, &c| b.values.values[a].total_cmp(&b.values.values[c]))
+        .unwrap();
+    assert_eq!(lowest, i, "the label flipper is valued lowest");
+    for (v, (lo, hi)) in b.values.values.iter().zip(&b.intervals) {
+        assert!(lo <= v && v <= hi, "{v} outside [{lo}, {hi}]");
+    }
+    assert!(reliability >= 0.5, "halves disagree: {reliability}");
+    let few = BanzhafConfig {
+        subsets: 3,
+        seed: 1,
+    };
+    assert!(matches!(
+        data_banzhaf(&retrainer, &few),
+        Err(GroundTruthError::Config(_))
+    ));
+}

@@ -152,19 +152,20 @@ pub(super) fn buy<B: AutodiffBackend>(
     Ok(paid)
 }
 
-/// Pays the contributor pool of the model with on-chain id `model_id` by the positive
-/// attribution weights (push or Merkle claims, by `tokenomics.settlement`).
+/// Pays the contributor pool of the model with on-chain id `model_id` in proportion to the
+/// positive `shares` (the reward rule's, [`super::rewarding`]; push or Merkle claims, by
+/// `tokenomics.settlement`).
 pub(super) fn settle(
     chain: &mut Net,
     scenario: &Scenario,
     datanets: &[DatanetState],
     model_id: U256,
     epoch: u32,
-    by_contributor: &Weights,
+    shares: &Weights,
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
     let pool = chain.view(d.rewards, &AttributionRewards::poolOfCall(model_id))?;
-    let positive: Vec<(Address, f64)> = by_contributor
+    let positive: Vec<(Address, f64)> = shares
         .iter()
         .filter(|(_, s)| **s > 0.0)
         .map(|(&(n, c), &s)| {

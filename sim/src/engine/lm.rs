@@ -144,6 +144,7 @@ pub(super) fn train_lm<B: AutodiffBackend>(
     let mut index = IndexBuilder::new();
     let mut owners: Vec<(usize, ContributorId)> = Vec::new();
     let mut owner_ids: BTreeMap<(usize, ContributorId), u32> = BTreeMap::new();
+    let mut documents: Vec<u64> = Vec::new();
     for &n in &model.datanets {
         let net = &datanets[n];
         for &d in &net.accepted {
@@ -152,8 +153,10 @@ pub(super) fn train_lm<B: AutodiffBackend>(
             framed.push(world.tokenizer.encode_document(&text));
             let owner = *owner_ids.entry((n, doc.author)).or_insert_with(|| {
                 owners.push((n, doc.author));
+                documents.push(0);
                 (owners.len() - 1) as u32
             });
+            documents[owner as usize] += 1;
             index
                 .add_document(
                     framed.len() as u32 - 1,
@@ -189,6 +192,7 @@ pub(super) fn train_lm<B: AutodiffBackend>(
         adapter: tuned.adapter,
         index,
         owners,
+        documents,
     }))
 }
 

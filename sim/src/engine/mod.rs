@@ -36,6 +36,7 @@ mod net;
 mod pipeline;
 mod results;
 mod review;
+mod rewarding;
 mod setup;
 mod slashing;
 mod truth;
@@ -254,6 +255,8 @@ struct Sim<B: AutodiffBackend> {
     grants: Vec<grants::GrantState>,
     /// What the slash rule knows of each model (by index of `models`).
     evidence: Vec<slashing::Evidence>,
+    /// Moving average of each model's attribution weights (the `smoothed` reward rule).
+    smoothed: Vec<epoch::Weights>,
     /// The report's rows of the epochs run so far.
     epochs: Vec<crate::report::EpochResult>,
     /// The attacker kinds that act in the engine ([`attacks`]), with their agents and plans.

@@ -20,6 +20,7 @@ use rand::RngExt;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
+use super::epoch::Weights;
 use super::lab::{Infer, Lab};
 use super::{EngineError, MlError, Work, open};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
@@ -121,6 +122,25 @@ impl<B: AutodiffBackend> Trained<B> {
         }
         keccak256(bytes)
     }
+
+    /// Records (classifiers) or documents (language models) each contributing identity
+    /// has in the training set: what the `volume` reward rule pays by.
+    pub fn volume(&self, datanets: &[DatanetState]) -> Weights {
+        let mut volume = Weights::new();
+        match self {
+            Trained::Classifier(c) => {
+                for &(n, r) in &c.sources {
+                    *volume.entry((n, datanets[n].item_author(r))).or_default() += 1.0;
+                }
+            }
+            Trained::Lm(l) => {
+                for (owner, &docs) in l.owners.iter().zip(&l.documents) {
+                    *volume.entry(*owner).or_default() += docs as f64;
+                }
+            }
+        }
+        volume
+    }
 }
 
 /// A trained classifier adapter, what it was trained on, and its stored training gradients.
@@ -141,6 +161,8 @@ pub struct TrainedLm {
     pub index: SuffixIndex,
     /// Owner `(datanet, contributor)` of each index contributor id.
     pub owners: Vec<(usize, ContributorId)>,
+    /// Documents of each owner in the index (same order as `owners`).
+    pub documents: Vec<u64>,
 }
 
 /// What a model served this epoch.

@@ -17,7 +17,8 @@
 //! 8. **Attribution**: a sample of each model's served outputs is attributed to the
 //!    contributors of its training data (influence or suffix-array spans).
 //! 9. **Settlement and slashing**: the attributor slashes harmful contributions and pays
-//!    each model's contributor pool by attribution weight (push or Merkle claims).
+//!    each model's contributor pool by the reward rule's shares of the attribution weights
+//!    (push or Merkle claims).
 //! 10. **Staking claims**: stakers claim their fee share; just-in-time stakers claim and
 //!     unstake.
 //!
@@ -29,7 +30,8 @@ use burn::tensor::backend::AutodiffBackend;
 use super::attacks::{self, Moment};
 use super::epoch::{EpochState, Stage};
 use super::{
-    EngineError, Sim, data, economy, factory, governance, grants, results, review, slashing,
+    EngineError, Sim, data, economy, factory, governance, grants, results, review, rewarding,
+    slashing,
 };
 
 /// Every stage, in the order an epoch runs them.
@@ -88,6 +90,7 @@ fn run_stage<B: AutodiffBackend>(
         proposals,
         grants,
         evidence,
+        smoothed,
         next_payer,
         ..
     } = sim;
@@ -143,7 +146,13 @@ fn run_stage<B: AutodiffBackend>(
         }
         Stage::Settlement => {
             let weights = std::mem::take(&mut carry.weights);
-            for ((model, weights), evidence) in models.iter().zip(weights).zip(evidence.iter()) {
+            smoothed.resize_with(models.len(), Default::default);
+            let each = models
+                .iter()
+                .zip(weights)
+                .zip(evidence.iter())
+                .zip(smoothed);
+            for (((model, weights), evidence), smoothed) in each {
                 let Some(id) = model.chain_id else { continue };
                 let seed = scenario.run.seed;
                 let harmful = slashing::harmful(
@@ -155,8 +164,11 @@ fn run_stage<B: AutodiffBackend>(
                     evidence,
                 );
                 economy::slash(chain, datanets, epoch, &harmful)?;
-                if let Some(weights) = weights {
-                    economy::settle(chain, scenario, datanets, id, epoch, &weights)?;
+                if let (Some(weights), Some(trained)) = (weights, &model.trained) {
+                    let rule = scenario.tokenomics.reward_rule;
+                    let volume = trained.volume(datanets);
+                    let shares = rewarding::shares(rule, &weights, smoothed, &volume);
+                    economy::settle(chain, scenario, datanets, id, epoch, &shares)?;
                 }
             }
             Ok(())

@@ -66,6 +66,7 @@ pub(super) fn report<B: AutodiffBackend>(
     let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
     let mut fairness = fairness(&contributors, truth.label(&sim.datanets));
     fairness.slash_rule = sim.scenario.tokenomics.slash_rule.name().to_string();
+    fairness.reward_rule = sim.scenario.tokenomics.reward_rule.name().to_string();
     fairness.honest_slash_rate = honest_slash_rate(&sim.net, &sim.datanets);
     fairness.honest_slashed_as_harmful = contributors
         .iter()
@@ -416,6 +417,7 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
         truth: truth_label,
         lorenz: lorenz(&rewards, 50),
         slash_rule: String::new(),
+        reward_rule: String::new(),
         honest_slash_rate: None,
         honest_slashed_as_harmful: 0,
     }

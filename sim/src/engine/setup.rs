@@ -151,6 +151,7 @@ pub(super) fn setup<B: AutodiffBackend>(
         proposals: Vec::new(),
         grants: Vec::new(),
         evidence: Vec::new(),
+        smoothed: Vec::new(),
         attacks,
         epochs: Vec::new(),
         next_payer: 0,

@@ -204,6 +204,8 @@ pub struct Fairness {
     pub lorenz: Vec<(f64, f64)>,
     /// The attributor's slash rule (`tokenomics.slash_rule`).
     pub slash_rule: String,
+    /// The attributor's reward rule (`tokenomics.reward_rule`).
+    pub reward_rule: String,
     /// Honest stake slashed (on rejection or as harmful) over honest stake posted behind
     /// contributions; `None` when honest contributors posted none.
     pub honest_slash_rate: Option<f64>,

@@ -95,6 +95,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 vec!["Gini of rewards".into(), maybe(f.gini)],
                 vec!["honest share of rewards".into(), maybe(f.honest_share)],
                 vec!["slash rule".into(), f.slash_rule.clone()],
+                vec!["reward rule".into(), f.reward_rule.clone()],
                 vec![
                     "honest stake slashed / honest stake posted".into(),
                     maybe(f.honest_slash_rate),

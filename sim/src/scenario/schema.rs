@@ -160,6 +160,8 @@ pub struct Tokenomics {
     /// `[0.5, 0.9999]`: slashed when that share of bootstrap resamples of the validation
     /// set finds its accumulated influence negative.
     pub slash_confidence: f64,
+    /// The attributor's rule for dividing a model's contributor pool among its contributors.
+    pub reward_rule: RewardRule,
 }
 
 /// The attributor's rule for "proven harmful" (docs/metrics.md, "Slash rules").
@@ -193,6 +195,40 @@ impl SlashRule {
     }
 }
 
+/// How a model's contributor pool is divided each epoch (docs/metrics.md, "Reward rules").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardRule {
+    /// In proportion to the positive part of each contributor's summed attribution weight of
+    /// this epoch's sampled outputs.
+    #[default]
+    Influence,
+    /// In proportion to the positive part of an exponential moving average of each
+    /// contributor's epoch weights (half of the old average plus half of this epoch's).
+    Smoothed,
+    /// As `influence`, with each contributor's weight capped at 3 times the median positive
+    /// weight of the model's contributors this epoch.
+    Clipped,
+    /// In proportion to the rank (1 = smallest) of each contributor's positive weight.
+    Rank,
+    /// In proportion to each contributor's records (or documents) in the model's training
+    /// set: paying by volume, no attribution (the control).
+    Volume,
+}
+
+impl RewardRule {
+    /// Its name in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RewardRule::Influence => "influence",
+            RewardRule::Smoothed => "smoothed",
+            RewardRule::Clipped => "clipped",
+            RewardRule::Rank => "rank",
+            RewardRule::Volume => "volume",
+        }
+    }
+}
+
 impl Default for Tokenomics {
     fn default() -> Self {
         let p = ProtocolParams::default();
@@ -218,6 +254,7 @@ impl Default for Tokenomics {
             attribution: AttributionMethods::default(),
             slash_rule: SlashRule::default(),
             slash_confidence: DEFAULT_SLASH_CONFIDENCE,
+            reward_rule: RewardRule::default(),
         }
     }
 }

@@ -1,0 +1,126 @@
+//! The attributor's reward rule (`tokenomics.reward_rule`, docs/metrics.md "Reward rules"):
+//! how a model's attribution weights of an epoch become each contributor's share of the
+//! model's contributor pool. Shares are weights (not yet normalised); settlement pays every
+//! positive share its part of the pool.
+
+use olsim_ml::groundtruth::ranks;
+
+use super::epoch::Weights;
+use crate::scenario::RewardRule;
+
+/// Weight of the old average in the `smoothed` rule's moving average.
+pub const SMOOTHING: f64 = 0.5;
+
+/// The `clipped` rule caps a weight at this multiple of the median positive weight.
+pub const CLIP_MEDIANS: f64 = 3.0;
+
+/// Shares of this epoch's pool under `rule`, from the epoch's attribution `weights`, the
+/// model's moving average of past weights `smoothed` (updated here under `smoothed`) and
+/// its training `volume` (records or documents per contributor).
+pub(super) fn shares(
+    rule: RewardRule,
+    weights: &Weights,
+    smoothed: &mut Weights,
+    volume: &Weights,
+) -> Weights {
+    match rule {
+        RewardRule::Influence => positive(weights),
+        RewardRule::Smoothed => {
+            for (identity, average) in smoothed.iter_mut() {
+                *average *= SMOOTHING;
+                *average += (1.0 - SMOOTHING) * weights.get(identity).copied().unwrap_or(0.0);
+            }
+            for (identity, w) in weights {
+                smoothed.entry(*identity).or_insert((1.0 - SMOOTHING) * w);
+            }
+            positive(smoothed)
+        }
+        RewardRule::Clipped => {
+            let mut shares = positive(weights);
+            let mut values: Vec<f64> = shares.values().copied().collect();
+            values.sort_by(f64::total_cmp);
+            if let Some(median) = median(&values) {
+                for share in shares.values_mut() {
+                    *share = share.min(CLIP_MEDIANS * median);
+                }
+            }
+            shares
+        }
+        RewardRule::Rank => {
+            let shares = positive(weights);
+            let values: Vec<f64> = shares.values().copied().collect();
+            shares.into_keys().zip(ranks(&values)).collect()
+        }
+        RewardRule::Volume => positive(volume),
+    }
+}
+
+/// The positive entries of `weights`.
+fn positive(weights: &Weights) -> Weights {
+    weights
+        .iter()
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(k, w)| (*k, *w))
+        .collect()
+}
+
+/// Median of ascending `sorted`; `None` when empty.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olsim_ml::data::ContributorId;
+
+    fn weights(values: &[f64]) -> Weights {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| ((0, ContributorId(i as u32)), w))
+            .collect()
+    }
+
+    fn run(rule: RewardRule, values: &[f64]) -> Vec<f64> {
+        let volume = weights(&[10.0, 20.0, 30.0, 40.0]);
+        let shares = shares(rule, &weights(values), &mut Weights::new(), &volume);
+        (0..values.len() as u32)
+            .map(|i| shares.get(&(0, ContributorId(i))).copied().unwrap_or(0.0))
+            .collect()
+    }
+
+    #[test]
+    fn each_rule_divides_the_pool_as_documented() {
+        let w = [-1.0, 1.0, 2.0, 100.0];
+        assert_eq!(run(RewardRule::Influence, &w), [0.0, 1.0, 2.0, 100.0]);
+        // Median of the positive weights is 2: the outlier is capped at 6.
+        assert_eq!(run(RewardRule::Clipped, &w), [0.0, 1.0, 2.0, 6.0]);
+        assert_eq!(run(RewardRule::Rank, &w), [0.0, 1.0, 2.0, 3.0]);
+        // Volume ignores attribution, even the negative weight.
+        assert_eq!(run(RewardRule::Volume, &w), [10.0, 20.0, 30.0, 40.0]);
+    }
+
+    #[test]
+    fn smoothing_carries_past_epochs_into_this_one() {
+        let volume = Weights::new();
+        let mut average = Weights::new();
+        let first = shares(
+            RewardRule::Smoothed,
+            &weights(&[4.0, 0.0]),
+            &mut average,
+            &volume,
+        );
+        assert_eq!(first.get(&(0, ContributorId(0))), Some(&2.0));
+        // Contributor 0 is absent the next epoch and 1 earns 4: 0 keeps half its average.
+        let next: Weights = [((0, ContributorId(1)), 4.0)].into_iter().collect();
+        let second = shares(RewardRule::Smoothed, &next, &mut average, &volume);
+        assert_eq!(second.get(&(0, ContributorId(0))), Some(&1.0));
+        assert_eq!(second.get(&(0, ContributorId(1))), Some(&2.0));
+    }
+}

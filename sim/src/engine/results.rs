@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use alloy_primitives::U256;
 use olsim_chain::contracts::{InferenceMarket, StakingGovernance};
-use olsim_ml::groundtruth::spearman;
 use olsim_ml::model::cost::{DeviceProfile, Precision};
 
 use super::actors::Role;
@@ -18,7 +17,7 @@ use super::models::ModelState;
 use super::net::Net;
 use super::truth::{Truth, ground_truth};
 use super::{EngineError, Sim, Work, to_open};
-use crate::metrics::fairness::{gini, lorenz};
+use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_interval};
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
@@ -62,9 +61,12 @@ pub(super) fn report<B: AutodiffBackend>(
     started: Instant,
 ) -> Result<Report, EngineError> {
     let d = sim.net.deployment;
-    let truth = ground_truth(&mut sim.lab, &sim.models, &sim.datanets)?;
+    let subsets = sim.scenario.run.truth_subsets;
+    let truth = ground_truth(&mut sim.lab, &sim.models, &sim.datanets, subsets)?;
     let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
-    let mut fairness = fairness(&contributors, truth.label(&sim.datanets));
+    let mut fairness = fairness(&contributors, sim.scenario.run.seed);
+    fairness.truth = truth.label(&sim.datanets);
+    fairness.truth_reliability = truth.reliability();
     fairness.slash_rule = sim.scenario.tokenomics.slash_rule.name().to_string();
     fairness.reward_rule = sim.scenario.tokenomics.reward_rule.name().to_string();
     fairness.honest_slash_rate = honest_slash_rate(&sim.net, &sim.datanets);
@@ -241,7 +243,9 @@ fn contributor_results(
                 .sum();
             let address = chain.address(identity.agent);
             let items = mine.iter().flat_map(|c| c.items.iter().copied());
-            let truth = truth.value(n, ContributorId(i as u32), net, items);
+            let id = ContributorId(i as u32);
+            let truth_interval = truth.interval(n, id).map(|(lo, hi)| [lo, hi]);
+            let truth = truth.value(n, id, net, items);
             out.push(ContributorResult {
                 name: chain.actors.get(identity.agent).name.clone(),
                 kind: identity.attack.map_or(HONEST, AttackKind::name).to_string(),
@@ -257,6 +261,7 @@ fn contributor_results(
                 ),
                 slashed: to_open(slashed),
                 truth,
+                truth_interval,
                 quality: net
                     .data
                     .truth
@@ -392,17 +397,21 @@ fn grant_results<B: AutodiffBackend>(
     out
 }
 
-fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness {
+/// The fairness figures of `contributors` (bootstrap stream of run seed `seed`); the rules
+/// and the truth's name and reliability are the caller's to fill in.
+fn fairness(contributors: &[ContributorResult], seed: u64) -> Fairness {
     let rewards: Vec<f64> = contributors.iter().map(|c| c.rewards).collect();
-    // Spearman over the contributors that have a ground-truth value (at least two).
-    let (judged, truth): (Vec<f64>, Vec<f64>) = contributors
-        .iter()
-        .filter_map(|c| Some((c.rewards, c.truth?)))
-        .unzip();
-    let (volume, volume_truth): (Vec<f64>, Vec<f64>) = contributors
-        .iter()
-        .filter_map(|c| Some((c.accepted as f64, c.truth?)))
-        .unzip();
+    // Correlations over the contributors that have a ground-truth value.
+    let pairs = |x: fn(&ContributorResult) -> f64, accepted_only: bool| -> (Vec<f64>, Vec<f64>) {
+        contributors
+            .iter()
+            .filter(|c| !accepted_only || c.accepted > 0)
+            .filter_map(|c| Some((x(c), c.truth?)))
+            .unzip()
+    };
+    let (judged, truth) = pairs(|c| c.rewards, false);
+    let (accepted, accepted_truth) = pairs(|c| c.rewards, true);
+    let (volume, volume_truth) = pairs(|c| c.accepted as f64, false);
     let total: f64 = rewards.iter().sum();
     let honest: f64 = contributors
         .iter()
@@ -413,21 +422,13 @@ fn fairness(contributors: &[ContributorResult], truth_label: String) -> Fairness
         gini: gini(&rewards),
         honest_share: (total > 0.0).then(|| honest / total),
         spearman_vs_truth: rank_correlation(&judged, &truth),
+        spearman_vs_truth_interval: rank_correlation_interval(&judged, &truth, seed)
+            .map(|(lo, hi)| [lo, hi]),
+        spearman_vs_truth_accepted: rank_correlation(&accepted, &accepted_truth),
         spearman_volume_vs_truth: rank_correlation(&volume, &volume_truth),
-        truth: truth_label,
         lorenz: lorenz(&rewards, 50),
-        slash_rule: String::new(),
-        reward_rule: String::new(),
-        honest_slash_rate: None,
-        honest_slashed_as_harmful: 0,
+        ..Fairness::default()
     }
-}
-
-/// Spearman correlation of `a` and `b`; `None` unless each has two distinct values (ranks
-/// then carry no order).
-fn rank_correlation(a: &[f64], b: &[f64]) -> Option<f64> {
-    let varies = |v: &[f64]| v.iter().any(|x| *x != v[0]);
-    (a.len() >= 2 && varies(a) && varies(b)).then(|| spearman(a, b))
 }
 
 /// Honest stake slashed over honest stake posted (`None` when none was posted).

@@ -1,31 +1,47 @@
-//! Ground truth for the fairness metrics: leave-one-contributor-out retraining where every
-//! model is a classifier small enough to retrain, the generator's count of clean original
-//! items otherwise (the report says which).
+//! Ground truth for the fairness metrics (docs/metrics.md, "Ground truth"): contributor
+//! values by retraining wherever every model is a classifier, the generator's count of
+//! clean original items otherwise (the report says which).
 //!
-//! File Datanets (bring your own data) have no generator truth. Under leave-one-out their
+//! Retraining values: leave-one-contributor-out (averaged over [`LOO_SEEDS`] retraining
+//! seeds) when no model has more than [`LOO_MAX_CONTRIBUTORS`] contributors, Data Banzhaf
+//! over `run.truth_subsets` random contributor subsets when none has more than
+//! [`BANZHAF_MAX_CONTRIBUTORS`]. Each comes with its reliability: the Spearman correlation
+//! of two independent estimates (the two seeds, or the two halves of the subsets).
+//!
+//! File Datanets (bring your own data) have no generator truth. Under retraining their
 //! contributors are valued like any other, on a test set of the file's own records held out
 //! by content hash (labels as contributed; the held-out records are left out of every
 //! retraining). Under generator truth they have no ground-truth value at all (`None` in the
 //! report) and the label says so.
 
 use burn::tensor::backend::AutodiffBackend;
+use rand::RngExt;
 use std::collections::{BTreeMap, BTreeSet};
 
+use olsim_ml::data::rng::stream;
 use olsim_ml::data::{ContributorId, FeatureRecord};
-use olsim_ml::groundtruth::{Retrainer, ValueMetric, leave_one_out};
+use olsim_ml::groundtruth::{BanzhafConfig, Retrainer, ValueMetric, data_banzhaf, leave_one_out};
 
 use super::data::DatanetState;
 use super::lab::Lab;
 use super::models::{ModelState, Trained};
 use super::{EngineError, MlError, Work};
+use crate::metrics::fairness::rank_correlation;
 
-/// Most contributing identities per model for leave-one-out retraining (one retraining each).
+/// Most contributing identities per model for leave-one-out retraining (one retraining
+/// each, per seed).
 pub const LOO_MAX_CONTRIBUTORS: usize = 16;
+
+/// Most contributing identities per model for Data Banzhaf retraining.
+pub const BANZHAF_MAX_CONTRIBUTORS: usize = 1000;
+
+/// Retraining seeds leave-one-out values are averaged over: the model's own and one more.
+pub const LOO_SEEDS: u64 = 2;
 
 /// Clean test points the retrained adapters are valued on (generated Datanets).
 const LOO_TEST_POINTS: usize = 500;
 
-/// Share of a file Datanet's records held out (by content hash) as its leave-one-out test
+/// Share of a file Datanet's records held out (by content hash) as its retraining test
 /// set.
 pub const FILE_HELDOUT_FRACTION: f64 = 0.25;
 
@@ -35,12 +51,33 @@ type TestSet = Vec<(Vec<f32>, u8)>;
 /// Stream name of the clean test points, and salt of the file Datanets' held-out split.
 const LOO_SALT: &str = "engine/leave-one-out";
 
+/// A contributing identity: `(datanet, contributor)`.
+type Identity = (usize, ContributorId);
+
+/// How retraining values were estimated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retraining {
+    /// Leave-one-contributor-out, averaged over [`LOO_SEEDS`] seeds.
+    LeaveOneOut,
+    /// Data Banzhaf by maximum sample reuse over this many subsets.
+    Banzhaf(u32),
+}
+
 /// Which ground truth a report's fairness is judged against.
 pub enum Truth {
-    /// Leave-one-out value per `(datanet, contributor)`: the drop in the test value (minus
-    /// mean cross-entropy) of each model when its records are left out, summed over the
-    /// models that trained on them.
-    LeaveOneOut(BTreeMap<(usize, ContributorId), f64>),
+    /// Retraining values per identity, in nats of test loss, summed over the models that
+    /// trained on its records.
+    Retrained {
+        /// The estimator.
+        method: Retraining,
+        /// Each identity's value.
+        values: BTreeMap<Identity, f64>,
+        /// Each identity's 95% bootstrap interval (Data Banzhaf only).
+        intervals: BTreeMap<Identity, (f64, f64)>,
+        /// Spearman correlation of two independent estimates; `None` when either has no
+        /// spread.
+        reliability: Option<f64>,
+    },
     /// The generator's count of clean, original items each identity submitted (none for
     /// file Datanets).
     Generator,
@@ -57,38 +94,48 @@ impl Truth {
             .collect();
         let files = files.join(", ");
         let generated = datanets.iter().any(|d| d.data.truth.is_some());
-        match (self, files.is_empty(), generated) {
-            (Truth::LeaveOneOut(_), true, _) => {
-                "leave-one-out retraining value (nats of clean-test loss)".into()
-            }
-            (Truth::LeaveOneOut(_), false, true) => format!(
-                "leave-one-out retraining value (nats of test loss: fresh clean points for \
-                 generated Datanets; for file Datanets {files}, records of the file held out \
-                 of training, labels as contributed)"
-            ),
-            (Truth::LeaveOneOut(_), false, false) => format!(
-                "leave-one-out retraining value (nats of test loss on records of the file held \
-                 out of training, labels as contributed: file Datanets {files} have no \
-                 generator truth)"
-            ),
-            (Truth::Generator, true, _) => {
-                "clean original items submitted (generator truth)".into()
-            }
-            (Truth::Generator, false, generated) => format!(
-                "{}none for file Datanets {files}: loaded data has no generator truth, and \
-                 leave-one-out retraining runs only when every model is a classifier on one \
-                 Datanet with at most {LOO_MAX_CONTRIBUTORS} contributors",
-                if generated {
-                    "clean original items submitted (generator truth); "
-                } else {
-                    ""
+        let Truth::Retrained { method, .. } = self else {
+            let retrainable = format!(
+                "retraining runs only when every model is a classifier on one Datanet with \
+                 at most {BANZHAF_MAX_CONTRIBUTORS} contributors (and run.truth_subsets > 0)"
+            );
+            return match (files.is_empty(), generated) {
+                (true, _) => {
+                    format!("clean original items submitted (generator truth; {retrainable})")
                 }
+                (false, generated) => format!(
+                    "{}none for file Datanets {files}: loaded data has no generator truth, \
+                     and {retrainable}",
+                    if generated {
+                        "clean original items submitted (generator truth); "
+                    } else {
+                        ""
+                    }
+                ),
+            };
+        };
+        let method = match method {
+            Retraining::LeaveOneOut => {
+                format!("leave-one-out retraining value, mean of {LOO_SEEDS} seeds")
+            }
+            Retraining::Banzhaf(n) => format!("Data Banzhaf retraining value, {n} subsets"),
+        };
+        match (files.is_empty(), generated) {
+            (true, _) => format!("{method} (nats of clean-test loss)"),
+            (false, true) => format!(
+                "{method} (nats of test loss: fresh clean points for generated Datanets; for \
+                 file Datanets {files}, records of the file held out of training, labels as \
+                 contributed)"
+            ),
+            (false, false) => format!(
+                "{method} (nats of test loss on records of the file held out of training, \
+                 labels as contributed: file Datanets {files} have no generator truth)"
             ),
         }
     }
 
     /// Ground-truth value of contributor `c` of Datanet `n` (`net`), who submitted `items`:
-    /// its leave-one-out value (0 when no model trained on its records), or its count of
+    /// its retraining value (0 when no model trained on its records), or its count of
     /// clean original items; `None` under generator truth on a file Datanet.
     pub fn value(
         &self,
@@ -98,7 +145,7 @@ impl Truth {
         items: impl Iterator<Item = u32>,
     ) -> Option<f64> {
         match self {
-            Truth::LeaveOneOut(values) => Some(values.get(&(n, c)).copied().unwrap_or(0.0)),
+            Truth::Retrained { values, .. } => Some(values.get(&(n, c)).copied().unwrap_or(0.0)),
             Truth::Generator => {
                 net.data.truth.as_ref()?;
                 let clean_originals = items.filter(|&i| net.item_truth(i) == Some((true, true)));
@@ -106,26 +153,54 @@ impl Truth {
             }
         }
     }
+
+    /// The 95% interval of contributor `c` of Datanet `n`'s value, where the estimator
+    /// gives one (Data Banzhaf, for identities a model trained on).
+    pub fn interval(&self, n: usize, c: ContributorId) -> Option<(f64, f64)> {
+        match self {
+            Truth::Retrained { intervals, .. } => intervals.get(&(n, c)).copied(),
+            Truth::Generator => None,
+        }
+    }
+
+    /// Spearman correlation of two independent estimates of the truth; `None` for the
+    /// generator's count (exact) and when an estimate has no spread.
+    pub fn reliability(&self) -> Option<f64> {
+        match self {
+            Truth::Retrained { reliability, .. } => *reliability,
+            Truth::Generator => None,
+        }
+    }
 }
 
-/// Leave-one-out values when every trained model is a single-Datanet classifier with at
-/// most [`LOO_MAX_CONTRIBUTORS`] contributors in its training set and every such
-/// Datanet has a test set ([`loo_test`]); otherwise the generator's truth.
+/// Retraining values when every trained model is a single-Datanet classifier whose
+/// Datanet has a test set ([`loo_test`]): leave-one-out when none has more than
+/// [`LOO_MAX_CONTRIBUTORS`] contributors, Data Banzhaf over `subsets` subsets when none has
+/// more than [`BANZHAF_MAX_CONTRIBUTORS`] (and `subsets > 0`); otherwise the generator's
+/// truth.
 pub(super) fn ground_truth<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     models: &[ModelState<B>],
     datanets: &[DatanetState],
+    subsets: u32,
 ) -> Result<Truth, EngineError> {
-    let small = models.iter().all(|m| match &m.trained {
-        None => true,
-        Some(Trained::Lm(_)) => false,
-        Some(Trained::Classifier(c)) => {
-            m.datanets.len() == 1 && contributors_of(datanets, &c.sources) <= LOO_MAX_CONTRIBUTORS
+    let mut largest = 0;
+    for m in models {
+        match &m.trained {
+            None => {}
+            Some(Trained::Lm(_)) => return Ok(Truth::Generator),
+            Some(Trained::Classifier(c)) if m.datanets.len() == 1 => {
+                largest = largest.max(contributors_of(datanets, &c.sources));
+            }
+            Some(Trained::Classifier(_)) => return Ok(Truth::Generator),
         }
-    });
-    if !small || models.iter().all(|m| m.trained.is_none()) {
-        return Ok(Truth::Generator);
     }
+    let method = match largest {
+        0 => return Ok(Truth::Generator),
+        n if n <= LOO_MAX_CONTRIBUTORS => Retraining::LeaveOneOut,
+        n if n <= BANZHAF_MAX_CONTRIBUTORS && subsets > 0 => Retraining::Banzhaf(subsets),
+        _ => return Ok(Truth::Generator),
+    };
     let mut tests = Vec::new();
     for model in models {
         if let Some(Trained::Classifier(_)) = &model.trained {
@@ -136,7 +211,9 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
         }
     }
     let start = std::time::Instant::now();
-    let mut values: BTreeMap<(usize, ContributorId), f64> = BTreeMap::new();
+    let mut values: BTreeMap<Identity, f64> = BTreeMap::new();
+    let mut intervals: BTreeMap<Identity, (f64, f64)> = BTreeMap::new();
+    let mut halves: [BTreeMap<Identity, f64>; 2] = Default::default();
     let mut tests = tests.into_iter();
     for model in models {
         let Some(Trained::Classifier(c)) = &model.trained else {
@@ -146,7 +223,7 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
         let n = model.datanets[0];
         let net = &datanets[n].data;
         let fail = |source: MlError| EngineError::Model {
-            model: format!("{} (leave-one-out retraining)", model.name),
+            model: format!("{} (ground-truth retraining)", model.name),
             source,
         };
         let records: Vec<FeatureRecord> = c
@@ -156,7 +233,7 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
             .map(|&(_, r)| net.records[r as usize].clone())
             .collect();
         let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-        let retrainer = Retrainer::<B> {
+        let mut retrainer = Retrainer::<B> {
             base: lab.base.get(lab.seed, &mlp, &lab.device)?,
             lora: model.lora.clone(),
             lora_seed: model.training.seed,
@@ -166,17 +243,52 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
             metric: ValueMetric::NegTestLoss,
             device: lab.device.clone(),
         };
-        let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
-        lab.compute.add(Work::GroundTruth, &loo.cost);
-        for (c, v) in loo.contributors.iter().zip(&loo.values) {
-            *values.entry((n, *c)).or_default() += v;
+        match method {
+            Retraining::LeaveOneOut => {
+                for (k, half) in halves.iter_mut().enumerate().take(LOO_SEEDS as usize) {
+                    retrainer.lora_seed = model.training.seed.wrapping_add(k as u64);
+                    retrainer.train.seed = model.training.seed.wrapping_add(k as u64);
+                    let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
+                    lab.compute.add(Work::GroundTruth, &loo.cost);
+                    for (c, v) in loo.contributors.iter().zip(&loo.values) {
+                        *half.entry((n, *c)).or_default() += v;
+                        *values.entry((n, *c)).or_default() += v / LOO_SEEDS as f64;
+                    }
+                }
+            }
+            Retraining::Banzhaf(subsets) => {
+                let name = format!("engine/ground-truth/{}", model.name);
+                let config = BanzhafConfig {
+                    subsets: subsets as usize,
+                    seed: stream(lab.seed, &name).random(),
+                };
+                let b = data_banzhaf(&retrainer, &config).map_err(|e| fail(e.into()))?;
+                lab.compute.add(Work::GroundTruth, &b.values.cost);
+                for (i, c) in b.values.contributors.iter().enumerate() {
+                    *values.entry((n, *c)).or_default() += b.values.values[i];
+                    let (lo, hi) = b.intervals[i];
+                    let interval = intervals.entry((n, *c)).or_default();
+                    *interval = (interval.0 + lo, interval.1 + hi);
+                    for (half, estimate) in halves.iter_mut().zip(&b.halves) {
+                        *half.entry((n, *c)).or_default() += estimate[i];
+                    }
+                }
+            }
         }
     }
     lab.timers.add(Work::GroundTruth, start);
-    Ok(Truth::LeaveOneOut(values))
+    let [a, b] = halves;
+    let (a, b): (Vec<f64>, Vec<f64>) = a.into_iter().zip(b).map(|(x, y)| (x.1, y.1)).unzip();
+    let reliability = rank_correlation(&a, &b);
+    Ok(Truth::Retrained {
+        method,
+        values,
+        intervals,
+        reliability,
+    })
 }
 
-/// A leave-one-out test set for `net` and the record ids it holds out of training: fresh
+/// A retraining test set for `net` and the record ids it holds out of training: fresh
 /// clean points labelled by the true function on a generated Datanet (nothing held out); on
 /// a file Datanet, its records held out by content hash ([`FILE_HELDOUT_FRACTION`]) with
 /// their contributed labels. `None` when there is none (a file too small to hold any out).

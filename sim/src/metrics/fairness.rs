@@ -1,5 +1,44 @@
 //! Inequality and agreement measures over reward vectors.
 
+use olsim_ml::data::rng::stream;
+use olsim_ml::groundtruth::spearman;
+use rand::RngExt;
+
+/// Bootstrap resamples behind [`rank_correlation_interval`].
+pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// Spearman correlation of `a` and `b`; `None` unless there are at least two pairs and
+/// each side has two distinct values (ranks otherwise carry no order).
+pub fn rank_correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    let varies = |v: &[f64]| v.iter().any(|x| *x != v[0]);
+    (a.len() >= 2 && varies(a) && varies(b)).then(|| spearman(a, b))
+}
+
+/// 95% bootstrap interval of [`rank_correlation`] of the pairs `(a[i], b[i])`: percentiles
+/// over [`BOOTSTRAP_RESAMPLES`] resamples of the pairs (stream `"metrics/fairness/bootstrap"`
+/// of `seed`), leaving out resamples where the correlation is undefined. `None` when the
+/// correlation itself is undefined or most resamples are.
+pub fn rank_correlation_interval(a: &[f64], b: &[f64], seed: u64) -> Option<(f64, f64)> {
+    rank_correlation(a, b)?;
+    let mut rng = stream(seed, "metrics/fairness/bootstrap");
+    let n = a.len();
+    let mut values = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    let (mut x, mut y) = (vec![0.0; n], vec![0.0; n]);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for k in 0..n {
+            let i = rng.random_range(0..n);
+            (x[k], y[k]) = (a[i], b[i]);
+        }
+        values.extend(rank_correlation(&x, &y));
+    }
+    if values.len() * 2 < BOOTSTRAP_RESAMPLES {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    Some((at(0.025), at(0.975)))
+}
+
 /// Gini coefficient of non-negative amounts: 0 when everyone gets the same, approaching 1
 /// when one gets everything. `None` for an empty or all-zero vector (undefined).
 pub fn gini(amounts: &[f64]) -> Option<f64> {
@@ -73,6 +112,19 @@ mod tests {
         assert_eq!(points.last(), Some(&(1.0, 1.0)));
         assert!(points.iter().all(|(x, y)| y <= x));
         assert_eq!(lorenz(&[1.0; 1000], 10).len(), 11);
+    }
+
+    #[test]
+    fn rank_correlation_is_undefined_without_spread_and_its_interval_holds_it() {
+        assert_eq!(rank_correlation(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+        assert_eq!(rank_correlation(&[1.0], &[1.0]), None);
+        let a: Vec<f64> = (0..30).map(f64::from).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 8.0 * (x * 1.7).sin()).collect();
+        let r = rank_correlation(&a, &b).unwrap();
+        let (lo, hi) = rank_correlation_interval(&a, &b, 1).unwrap();
+        assert!(lo < r && r < hi && hi <= 1.0, "{lo} {r} {hi}");
+        assert_eq!(rank_correlation_interval(&a, &a, 1), Some((1.0, 1.0)));
+        assert_eq!(rank_correlation_interval(&[1.0, 1.0], &[1.0, 2.0], 1), None);
     }
 
     proptest! {

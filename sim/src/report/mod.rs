@@ -14,7 +14,7 @@ use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
-pub const REPORT_VERSION: u32 = 4;
+pub const REPORT_VERSION: u32 = 5;
 
 /// A whole run report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,6 +172,9 @@ pub struct ContributorResult {
     /// Ground-truth value (see [`Fairness::truth`]); `None` where its Datanet has none (a
     /// file Datanet under generator truth).
     pub truth: Option<f64>,
+    /// 95% bootstrap interval of `truth` where its estimator gives one (Data Banzhaf);
+    /// `None` otherwise.
+    pub truth_interval: Option<[f64; 2]>,
     /// The generator's true quality (each label correct with this probability); `None` for
     /// a file Datanet's contributors.
     pub quality: Option<f64>,
@@ -194,12 +197,21 @@ pub struct Fairness {
     /// have one; `None` when fewer than two have one, or when the rewards or the values are
     /// all equal (a rank correlation is then undefined).
     pub spearman_vs_truth: Option<f64>,
+    /// 95% bootstrap interval of [`Fairness::spearman_vs_truth`] (1,000 resamples of the
+    /// contributors); `None` where it is undefined or most resamples are.
+    pub spearman_vs_truth_interval: Option<[f64; 2]>,
+    /// [`Fairness::spearman_vs_truth`] over the contributors with accepted records only.
+    pub spearman_vs_truth_accepted: Option<f64>,
     /// The same correlation for accepted items instead of reward: what paying by volume
     /// (no attribution) would rank; undefined as [`Fairness::spearman_vs_truth`] is.
     pub spearman_volume_vs_truth: Option<f64>,
     /// Which ground truth: leave-one-out retraining or the generator's clean original items,
     /// and what file Datanets were judged against (or that they have no ground truth).
     pub truth: String,
+    /// Spearman correlation of two independent estimates of the truth (two retraining seeds
+    /// or two halves of the subsets); `None` under generator truth (an exact count) or when
+    /// an estimate has no spread.
+    pub truth_reliability: Option<f64>,
     /// Lorenz curve of rewards.
     pub lorenz: Vec<(f64, f64)>,
     /// The attributor's slash rule (`tokenomics.slash_rule`).

@@ -84,6 +84,19 @@ pub struct Run {
     /// Device for training, serving and attribution. Default `cpu`.
     #[serde(default)]
     pub device: DeviceKind,
+    /// Random contributor subsets retrained for the Data Banzhaf ground truth of models
+    /// with more than 16 and at most 1,000 contributors (docs/metrics.md, "Ground truth");
+    /// 0 or 4 to 4,096. 0 judges such runs against the generator's count of clean items.
+    /// Default 32.
+    #[serde(default = "default_truth_subsets")]
+    pub truth_subsets: u32,
+}
+
+/// Default `run.truth_subsets`.
+pub const DEFAULT_TRUTH_SUBSETS: u32 = 32;
+
+fn default_truth_subsets() -> u32 {
+    DEFAULT_TRUTH_SUBSETS
 }
 
 fn default_seed() -> u64 {

@@ -260,6 +260,7 @@ fn exhaustive() -> Scenario {
             epoch_seconds: 10,
             chain: ChainBackend::Anvil,
             device: DeviceKind::Cuda,
+            truth_subsets: 8,
         },
         tokenomics: Tokenomics::default(),
         datanets: vec![DatanetConfig {

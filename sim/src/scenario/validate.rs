@@ -130,6 +130,17 @@ impl<'a> Checker<'a> {
         }
         self.count("run.epochs", r.epochs.into(), 1);
         self.count("run.epoch_seconds", r.epoch_seconds, 1);
+        if r.truth_subsets != 0 && !(4..=4096).contains(&r.truth_subsets) {
+            self.push(
+                "run.truth_subsets",
+                format!(
+                    "truth_subsets = {} cannot give a Data Banzhaf estimate with two \
+                     independent halves; allowed: 0 (no retraining truth beyond 16 \
+                     contributors) or 4 to 4096",
+                    r.truth_subsets
+                ),
+            );
+        }
     }
 
     fn tokenomics(&mut self) {

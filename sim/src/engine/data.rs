@@ -119,11 +119,15 @@ pub struct Identity {
     pub epoch: u32,
     /// Stake it puts behind its contribution, wei.
     pub stake: U256,
+    /// Its honest contributor group (index of `[[datanets.contributors]]`); `None` for
+    /// attackers and a file Datanet's contributors.
+    pub group: Option<usize>,
 }
 
 impl Identity {
-    /// One identity per generated contributor: honest ones arrive evenly over
-    /// `arrival_epochs`; attackers at their group's `start_epoch`.
+    /// One identity per generated contributor: honest ones arrive evenly over their
+    /// group's `arrival_epochs` and stake what it says; attackers arrive at their entry's
+    /// `start_epoch`.
     pub fn assign(
         scenario: &Scenario,
         config: &DatanetConfig,
@@ -131,18 +135,20 @@ impl Identity {
         data: &Datanet,
         actors: &mut Actors,
     ) -> Result<Vec<Identity>, EngineError> {
-        let honest = config.contributors.clone().unwrap_or_default();
+        let groups = config.contributor_groups();
         let truth = data.truth.as_ref().ok_or_else(|| {
             EngineError::Scenario(format!("datanet `{}` has no ground truth", config.name))
         })?;
-        let stake = open(honest.stake.unwrap_or(scenario.tokenomics.min_stake))?;
-        let arrivals = honest.arrival_epochs.max(1) as usize;
-        let honest_total = truth
-            .contributors
-            .iter()
-            .filter(|c| c.behaviour.is_honest() && generated.attack_of(c.id).is_none())
-            .count()
-            .max(1);
+        let mut stakes = Vec::with_capacity(groups.len());
+        for group in &groups {
+            stakes.push(open(group.stake.unwrap_or(scenario.tokenomics.min_stake))?);
+        }
+        // Each group's members arrive evenly over its own arrival epochs.
+        let mut members = vec![0usize; groups.len()];
+        for g in generated.honest_group.values() {
+            members[*g] += 1;
+        }
+        let mut seen = vec![0usize; groups.len()];
         let start_of = |kind: AttackKind| {
             scenario
                 .attackers
@@ -152,20 +158,23 @@ impl Identity {
                 .min()
                 .unwrap_or(0)
         };
-        let mut honest_seen = 0usize;
         let mut out = Vec::with_capacity(truth.contributors.len());
         for spec in &truth.contributors {
-            let (attack, epoch) = match (
+            let (attack, epoch, group) = match (
                 generated.attack_of(spec.id),
                 AttackKind::of_behaviour(&spec.behaviour),
             ) {
-                (Some((entry, kind)), _) => (Some(kind), scenario.attackers[entry].start_epoch),
-                (None, None) => {
-                    let epoch = (honest_seen * arrivals / honest_total) as u32;
-                    honest_seen += 1;
-                    (None, epoch)
+                (Some((entry, kind)), _) => {
+                    (Some(kind), scenario.attackers[entry].start_epoch, None)
                 }
-                (None, Some(kind)) => (Some(kind), start_of(kind)),
+                (None, None) => {
+                    let g = generated.honest_group.get(&spec.id).copied().unwrap_or(0);
+                    let arrivals = groups[g].arrival_epochs.max(1) as usize;
+                    let epoch = (seen[g] * arrivals / members[g].max(1)) as u32;
+                    seen[g] += 1;
+                    (None, epoch, Some(g))
+                }
+                (None, Some(kind)) => (Some(kind), start_of(kind), None),
             };
             let role = attack.map_or(Role::Contributor, Role::Attacker);
             let agent = actors.add(format!("{}/contributor-{}", config.name, spec.id.0), role);
@@ -173,7 +182,9 @@ impl Identity {
                 agent,
                 attack,
                 epoch,
-                stake,
+                // Attackers post what the first group posts.
+                stake: stakes[group.unwrap_or(0)],
+                group,
             });
         }
         Ok(out)
@@ -199,6 +210,7 @@ impl Identity {
                 attack: None,
                 epoch: 0,
                 stake,
+                group: None,
             })
             .collect())
     }
@@ -274,6 +286,8 @@ pub struct DatanetState {
     /// Ground truth: the identities of attackers whose data the generator drew as honest
     /// (sybils, attribution gamers); empty on a file Datanet.
     pub attackers: Vec<AttackerIdentities>,
+    /// The names of its honest contributor groups, by [`Identity::group`].
+    pub group_names: Vec<String>,
 }
 
 impl DatanetState {

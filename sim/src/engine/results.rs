@@ -244,6 +244,7 @@ fn contributor_results(
             let address = chain.address(identity.agent);
             let items = mine.iter().flat_map(|c| c.items.iter().copied());
             let id = ContributorId(i as u32);
+            let spec = net.data.truth.as_ref().and_then(|t| t.contributors.get(i));
             let truth_interval = truth.interval(n, id).map(|(lo, hi)| [lo, hi]);
             let truth = truth.value(n, id, net, items);
             out.push(ContributorResult {
@@ -262,12 +263,9 @@ fn contributor_results(
                 slashed: to_open(slashed),
                 truth,
                 truth_interval,
-                quality: net
-                    .data
-                    .truth
-                    .as_ref()
-                    .and_then(|t| t.contributors.get(i))
-                    .map(|spec| f64::from(spec.quality)),
+                group: identity.group.map(|g| net.group_names[g].clone()),
+                quality: spec.map(|spec| f64::from(spec.quality)),
+                coverage: spec.map(|spec| f64::from(spec.coverage.volume_fraction())),
                 harmful_contributions: mine
                     .iter()
                     .filter(|c| chain.books.harmful.contains_key(&c.chain_id))

@@ -86,6 +86,9 @@ pub(super) fn setup<B: AutodiffBackend>(
             accepted: Vec::new(),
             submitted: Default::default(),
             attackers: generated.map(|g| g.groups).unwrap_or_default(),
+            group_names: (config.contributor_groups().iter().enumerate())
+                .map(|(g, c)| c.name.clone().unwrap_or_else(|| format!("group-{g}")))
+                .collect(),
         });
     }
 

@@ -4,7 +4,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::ResultSection;
+use super::tables::group_label;
+use super::{HONEST, ResultSection};
 
 const SIZE: (u32, u32) = (560, 360);
 
@@ -25,7 +26,7 @@ pub fn all(result: &ResultSection) -> Result<Vec<Chart>, String> {
             svg: lorenz(result)?,
         },
         Chart {
-            title: "Reward against ground-truth value",
+            title: "Reward against ground-truth value, by contributor group",
             svg: reward_vs_truth(result)?,
         },
         Chart {
@@ -98,12 +99,33 @@ fn lorenz(result: &ResultSection) -> Result<String, String> {
     })
 }
 
+/// Colours of the honest groups in the reward-against-truth chart, in order.
+const GROUP_COLOURS: [RGBColor; 6] = [
+    BLUE,
+    RGBColor(0, 150, 80),
+    RGBColor(230, 140, 0),
+    RGBColor(130, 60, 180),
+    RGBColor(0, 160, 190),
+    RGBColor(120, 120, 120),
+];
+
+/// Colours of the attacker kinds in that chart, in order (reds).
+const ATTACKER_COLOURS: [RGBColor; 3] = [RED, RGBColor(200, 0, 120), RGBColor(120, 0, 0)];
+
+/// Each contributor with a truth value as a point, one colour per honest group (by name)
+/// and reds for attacker kinds.
 fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
-    let points: Vec<(f64, f64, bool)> = result
+    let points: Vec<(f64, f64, String, bool)> = result
         .contributors
         .iter()
-        .filter_map(|c| Some((c.truth?, c.rewards, c.kind == "honest")))
+        .filter_map(|c| Some((c.truth?, c.rewards, group_label(c), c.kind == HONEST)))
         .collect();
+    let mut labels: Vec<(&str, bool)> = Vec::new();
+    for p in &points {
+        if !labels.iter().any(|l| l.0 == p.2) {
+            labels.push((p.2.as_str(), p.3));
+        }
+    }
     let (x, y) = bounds(points.iter().map(|p| (p.0, p.1)));
     render(|root| {
         let mut chart = ChartBuilder::on(root)
@@ -118,17 +140,24 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
             .y_desc("rewards (OPEN)")
             .draw()
             .map_err(|e| e.to_string())?;
-        for (honest, color) in [(true, BLUE), (false, RED)] {
+        let (mut honest_seen, mut attackers_seen) = (0, 0);
+        for (label, honest) in labels {
+            let (palette, seen): (&[RGBColor], _) = match honest {
+                true => (&GROUP_COLOURS, &mut honest_seen),
+                false => (&ATTACKER_COLOURS, &mut attackers_seen),
+            };
+            let colour = palette[*seen % palette.len()];
+            *seen += 1;
             chart
                 .draw_series(
                     points
                         .iter()
-                        .filter(|p| p.2 == honest)
-                        .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+                        .filter(|p| p.2 == label)
+                        .map(|p| Circle::new((p.0, p.1), 3, colour.filled())),
                 )
                 .map_err(|e| e.to_string())?
-                .label(if honest { "honest" } else { "attacker" })
-                .legend(move |(x, y)| Circle::new((x, y), 3, color.filled()));
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x, y), 3, colour.filled()));
         }
         chart
             .configure_series_labels()

@@ -161,6 +161,9 @@ pub struct ContributorResult {
     pub name: String,
     /// `honest`, or the attacker kind.
     pub kind: String,
+    /// Its honest contributor group's name (`datanets.contributors[].name`); `None` for
+    /// attackers and a file Datanet's contributors.
+    pub group: Option<String>,
     /// Records submitted.
     pub records: u64,
     /// Records accepted by review.
@@ -178,6 +181,9 @@ pub struct ContributorResult {
     /// The generator's true quality (each label correct with this probability); `None` for
     /// a file Datanet's contributors.
     pub quality: Option<f64>,
+    /// The generator's coverage: the fraction of the feature space's volume its data is
+    /// drawn from; `None` for a file Datanet's contributors.
+    pub coverage: Option<f64>,
     /// Its contributions slashed as proven harmful by the slash rule (not by review).
     pub harmful_contributions: u64,
 }

@@ -1,6 +1,6 @@
 //! The report's figures as titled tables, shared by the Markdown and HTML renderings.
 
-use super::Report;
+use super::{ContributorResult, Report, ResultSection};
 
 /// A titled table of text cells.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +50,98 @@ pub fn ratio(x: f64) -> String {
 /// when each figure is).
 pub fn maybe(x: Option<f64>) -> String {
     x.map_or_else(|| UNDEFINED.into(), ratio)
+}
+
+/// Most rows of the per-contributor table (every contributor is in `report.json`).
+pub const CONTRIBUTOR_ROWS: usize = 100;
+
+/// What a contributor is grouped under: its honest group's name, else its kind.
+pub fn group_label(c: &ContributorResult) -> String {
+    c.group.clone().unwrap_or_else(|| c.kind.clone())
+}
+
+/// The per-group summary and the per-contributor table (the first [`CONTRIBUTOR_ROWS`]).
+fn contributor_tables(r: &ResultSection) -> Vec<Table> {
+    if r.contributors.is_empty() {
+        return Vec::new();
+    }
+    let mut groups: Vec<(String, Vec<&ContributorResult>)> = Vec::new();
+    for c in &r.contributors {
+        let label = group_label(c);
+        match groups.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(c),
+            None => groups.push((label, vec![c])),
+        }
+    }
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let summary = Table {
+        title: "Contributor groups (honest groups by name, attackers by kind)",
+        headers: vec![
+            "group",
+            "contributors",
+            "mean quality",
+            "mean coverage",
+            "records",
+            "accepted",
+            "rewards",
+            "rewards per contributor",
+            "slashed",
+            "mean truth",
+        ],
+        rows: groups
+            .iter()
+            .map(|(label, members)| {
+                let sum = |x: fn(&ContributorResult) -> f64| members.iter().map(|c| x(c)).sum();
+                let n = members.len() as f64;
+                let rewards: f64 = sum(|c| c.rewards);
+                vec![
+                    label.clone(),
+                    members.len().to_string(),
+                    maybe(mean(members.iter().filter_map(|c| c.quality).collect())),
+                    maybe(mean(members.iter().filter_map(|c| c.coverage).collect())),
+                    sum(|c| c.records as f64).to_string(),
+                    sum(|c| c.accepted as f64).to_string(),
+                    amount(rewards),
+                    amount(rewards / n),
+                    amount(sum(|c| c.slashed)),
+                    maybe(mean(members.iter().filter_map(|c| c.truth).collect())),
+                ]
+            })
+            .collect(),
+    };
+    let contributors = Table {
+        title: "Contributors (the first 100 by Datanet and id; every one is in report.json)",
+        headers: vec![
+            "contributor",
+            "group",
+            "quality",
+            "coverage",
+            "records",
+            "accepted",
+            "rewards",
+            "slashed",
+            "truth",
+        ],
+        rows: r
+            .contributors
+            .iter()
+            .take(CONTRIBUTOR_ROWS)
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    group_label(c),
+                    maybe(c.quality),
+                    maybe(c.coverage),
+                    c.records.to_string(),
+                    c.accepted.to_string(),
+                    amount(c.rewards),
+                    amount(c.slashed),
+                    maybe(c.truth),
+                ]
+            })
+            .collect(),
+    };
+    vec![summary, contributors]
 }
 
 /// How an undefined (null) figure is shown.
@@ -109,6 +201,21 @@ pub fn all(report: &Report) -> Vec<Table> {
                     maybe(f.spearman_vs_truth),
                 ],
                 vec![
+                    "  its 95% bootstrap interval".into(),
+                    f.spearman_vs_truth_interval.map_or_else(
+                        || UNDEFINED.into(),
+                        |[lo, hi]| format!("[{}, {}]", ratio(lo), ratio(hi)),
+                    ),
+                ],
+                vec![
+                    "  over contributors with accepted items".into(),
+                    maybe(f.spearman_vs_truth_accepted),
+                ],
+                vec![
+                    "  reliability of the truth (two independent estimates)".into(),
+                    maybe(f.truth_reliability),
+                ],
+                vec![
                     format!("Spearman(accepted items, {}): paying by volume", f.truth),
                     maybe(f.spearman_volume_vs_truth),
                 ],
@@ -166,6 +273,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 .collect(),
         },
     ]);
+    tables.extend(contributor_tables(r));
     if !r.attacks.is_empty() {
         tables.push(Table {
             title: "Attacks",

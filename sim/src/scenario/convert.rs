@@ -6,6 +6,8 @@
 //! panicking, so it is safe on a scenario that was built in code and never validated; the
 //! validator runs the same checks and reports them with their file positions.
 
+use std::collections::BTreeMap;
+
 use alloy_primitives::U256;
 use olsim_chain::protocol::{FeeSplit, ProtocolParams, total_supply};
 use olsim_ml::data::rng::stream;
@@ -315,6 +317,9 @@ pub struct GeneratedDatanet {
     pub spec: DatanetSpec,
     /// One entry per such attacker: the identities it controls (ground truth).
     pub groups: Vec<AttackerIdentities>,
+    /// The honest contributor group (index of `[[datanets.contributors]]`) of each honest
+    /// contributor.
+    pub honest_group: BTreeMap<ContributorId, usize>,
 }
 
 impl GeneratedDatanet {
@@ -368,14 +373,15 @@ impl Scenario {
         self.datanets.iter().find(|d| d.name == name)
     }
 
-    /// The generator's population spec for generated Datanet `index`: its honest
-    /// contributors plus the label-flip, backdoor, spammer and copycat attackers on it.
+    /// The generator's population spec for generated Datanet `index`: its first group of
+    /// honest contributors plus the label-flip, backdoor, spammer and copycat attackers on
+    /// it (the other groups are added by [`Scenario::datanet_spec`]).
     pub fn population(&self, index: usize) -> Result<PopulationSpec, ConvertError> {
         let d = Self::entry(&self.datanets, "datanets", index)?;
         if d.source != Source::Generated {
             return Err(ConvertError::NotGenerated(d.name.clone()));
         }
-        let c = d.contributors.clone().unwrap_or_default();
+        let c = d.contributor_groups().swap_remove(0);
         let mut p = PopulationSpec {
             honest: c.count as usize,
             label_flip: 0,
@@ -426,18 +432,45 @@ impl Scenario {
 
     /// The generator spec of generated Datanet `index`, seeded with `run.seed`:
     /// [`Scenario::population`] built by [`build_population`], then one honest-quality
-    /// contributor per sybil identity and per attribution gamer. Such an attacker draws its
-    /// quality, coverage and counts like an honest contributor from the stream
+    /// the honest groups after the first, then one honest-quality contributor per sybil
+    /// identity and per attribution gamer. Such an attacker draws its quality, coverage and counts like an
+    /// honest contributor of the first group from the stream
     /// `"scenario/<datanet>/<kind>/<entry>/<member>"`; a sybil splits its records and
     /// documents evenly over its identities, an attribution gamer has one identity whose
-    /// data the engine then crafts (`engine::attacks::attribution_gaming`).
+    /// data the engine then crafts (`engine::attacks::attribution_gaming`). Member `m` of
+    /// group `g >= 1` draws from its group's ranges with the stream
+    /// `"scenario/<datanet>/group/<g>/<m>"`.
     pub fn datanet_spec(&self, index: usize) -> Result<GeneratedDatanet, ConvertError> {
         let pop = self.population(index)?;
         let d = &self.datanets[index];
         let seed = self.run.seed;
         let mut contributors = build_population(seed, d.domain, &pop)?;
-        let mut groups = Vec::new();
+        let mut honest_group: BTreeMap<ContributorId, usize> = contributors
+            .iter()
+            .filter(|c| c.behaviour.is_honest())
+            .map(|c| (c.id, 0))
+            .collect();
         let dim = d.domain.dim();
+        for (g, group) in d.contributor_groups().iter().enumerate().skip(1) {
+            for member in 0..group.count {
+                let name = format!("scenario/{}/group/{g}/{member}", d.name);
+                let mut rng = stream(seed, &name);
+                let (quality, coverage) = (group.quality, group.coverage);
+                let quality = rng.random_range(quality.lo..=quality.hi);
+                let fraction = rng.random_range(coverage.lo..=coverage.hi);
+                let id = ContributorId(contributors.len() as u32);
+                honest_group.insert(id, g);
+                contributors.push(ContributorSpec {
+                    id,
+                    behaviour: Behaviour::Honest,
+                    quality,
+                    coverage: Coverage::random(&mut rng, dim, fraction),
+                    records: rng.random_range(group.records.lo..=group.records.hi) as usize,
+                    documents: rng.random_range(group.documents.lo..=group.documents.hi) as usize,
+                });
+            }
+        }
+        let mut groups = Vec::new();
         for (entry, a) in self.attackers.iter().enumerate() {
             let ids = match a.kind {
                 AttackKind::Sybil => a.identities().max(1) as usize,
@@ -493,7 +526,11 @@ impl Scenario {
                 sentences: range_usize(t.sentences),
             },
         };
-        Ok(GeneratedDatanet { spec, groups })
+        Ok(GeneratedDatanet {
+            spec,
+            groups,
+            honest_group,
+        })
     }
 
     /// The domain a classifier's features come from (that of its first Datanet).

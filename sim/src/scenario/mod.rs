@@ -131,7 +131,8 @@ impl Scenario {
             .datanets
             .iter()
             .filter(|d| d.source == Source::Generated)
-            .map(|d| u64::from(d.contributors.clone().unwrap_or_default().count))
+            .flat_map(|d| d.contributor_groups())
+            .map(|g| u64::from(g.count))
             .sum();
         let attackers: u64 = self
             .attackers

@@ -382,10 +382,11 @@ pub struct DatanetConfig {
     /// documents (`text`), relative to the scenario file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// The honest contributor population (generated Datanets only; default
-    /// [`Contributors::default`]).
+    /// The honest contributor population (generated Datanets only): one group
+    /// (`[datanets.contributors]`) or several (`[[datanets.contributors]]`); default one
+    /// group of [`Contributors::default`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contributors: Option<Contributors>,
+    pub contributors: Option<ContributorGroups>,
     /// Text generator parameters (generated Datanets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextConfig>,
@@ -394,11 +395,60 @@ pub struct DatanetConfig {
     pub reviewers: Reviewers,
 }
 
-/// `[datanets.contributors]`: honest contributors of a generated Datanet. Each draws its
-/// quality, coverage and counts uniformly from the ranges.
+impl DatanetConfig {
+    /// Its honest contributor groups (one default group when none is given).
+    pub fn contributor_groups(&self) -> Vec<Contributors> {
+        self.contributors
+            .as_ref()
+            .map_or_else(|| vec![Contributors::default()], |g| g.0.clone())
+    }
+}
+
+/// The honest contributor groups of a generated Datanet: written as one table
+/// (`[datanets.contributors]`, one group) or an array of tables
+/// (`[[datanets.contributors]]`, one group each).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContributorGroups(pub Vec<Contributors>);
+
+impl Serialize for ContributorGroups {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ContributorGroups {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ContributorGroups;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of contributors, or an array of such tables (groups)")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let one = Contributors::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ContributorGroups(vec![one]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let many =
+                    Vec::<Contributors>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ContributorGroups(many))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[datanets.contributors]`: a group of honest contributors of a generated Datanet. Each
+/// draws its quality, coverage and counts uniformly from the group's ranges.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Contributors {
+    /// The group's name in reports. Default `group-<i>` (its place in the list, from 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Number of honest contributors (at least 1). Default 10.
     pub count: u32,
     /// Feature records per contributor. Default `[50, 150]`.
@@ -424,6 +474,7 @@ impl Default for Contributors {
         let p = PopulationSpec::default();
         let count = |r: (usize, usize)| Interval::new(r.0 as u32, r.1 as u32);
         Contributors {
+            name: None,
             count: 10,
             records: count(p.records),
             documents: count(p.documents),

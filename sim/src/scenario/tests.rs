@@ -269,10 +269,10 @@ fn exhaustive() -> Scenario {
             task: Task::Classification,
             source: Source::File,
             file: Some("a.csv".into()),
-            contributors: Some(Contributors {
+            contributors: Some(ContributorGroups(vec![Contributors {
                 stake: Some(100.0),
                 ..Contributors::default()
-            }),
+            }])),
             text: Some(TextConfig::default()),
             reviewers: Reviewers::default(),
         }],
@@ -497,7 +497,7 @@ fn proposals_become_typed_governance_calls() {
 fn generated_datanet_spec_holds_every_contributor_and_generates() {
     let s = load("attack-sybil.toml");
     let g = s.datanet_spec(0).unwrap();
-    let honest = s.datanets[0].contributors.as_ref().unwrap().count as usize;
+    let honest = s.datanets[0].contributor_groups()[0].count as usize;
     let sybil = &s.attackers[0];
     assert_eq!(
         g.spec.contributors.len(),
@@ -656,4 +656,36 @@ fn unreadable_file_is_a_read_error() {
         e.to_string()
             .starts_with("/nonexistent/olsim.toml: cannot read")
     );
+}
+
+#[test]
+fn contributor_groups_parse_as_a_list_and_their_errors_name_the_group() {
+    let two = "[[datanets.contributors]]\nname = \"clean\"\ncount = 3\nquality = [1.0, 1.0]\n\n\
+               [[datanets.contributors]]\ncount = 2\n";
+    let s = Scenario::parse("case.toml", &format!("{MINIMAL}\n{two}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let groups = s.datanets[0].contributor_groups();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(
+        (groups[0].name.as_deref(), groups[0].count),
+        (Some("clean"), 3)
+    );
+    assert_eq!((groups[1].name.as_deref(), groups[1].count), (None, 2));
+    assert_eq!(s.contributor_count(), 5);
+    // A bad field of the second group is located at it.
+    let bad = format!("{MINIMAL}\n{two}coverage = [0.0, 0.5]\n");
+    single(&bad, 15, 1, "datanets[0].contributors[1].coverage");
+    let unknown = format!("{MINIMAL}\n{two}cout = 2\n");
+    single(&unknown, 15, 1, "datanets[0].contributors[1].cout");
+    // Two groups of one name cannot be told apart in the report.
+    let twins = format!("{MINIMAL}\n{two}name = \"clean\"\n");
+    let shown = single(&twins, 15, 1, "datanets[0].contributors[1].name");
+    assert!(
+        shown.contains("different from the Datanet's other groups"),
+        "{shown}"
+    );
+    // The single-table form is one group, as before.
+    let one = format!("{MINIMAL}\n[datanets.contributors]\ncount = 4\n");
+    let s = Scenario::parse("case.toml", &one).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.datanets[0].contributor_groups().len(), 1);
 }

@@ -237,8 +237,37 @@ impl<'a> Checker<'a> {
     }
 
     fn contributors(&mut self, p: &str, d: &DatanetConfig) {
-        let c: Contributors = d.contributors.clone().unwrap_or_default();
-        let p = format!("{p}.contributors");
+        let groups = d.contributor_groups();
+        let many = groups.len() > 1;
+        if groups.is_empty() {
+            self.push(
+                format!("{p}.contributors"),
+                "an empty list of contributor groups; allowed: one table or at least one \
+                 [[datanets.contributors]] group",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (g, c) in groups.into_iter().enumerate() {
+            let at = match many {
+                true => format!("{p}.contributors[{g}]"),
+                false => format!("{p}.contributors"),
+            };
+            if let Some(name) = &c.name {
+                if name.trim().is_empty() || !names.insert(name.clone()) {
+                    self.push(
+                        format!("{at}.name"),
+                        got(
+                            format!("{name:?}"),
+                            "a non-empty group name, different from the Datanet's other groups",
+                        ),
+                    );
+                }
+            }
+            self.contributor_group(&at, d, c);
+        }
+    }
+
+    fn contributor_group(&mut self, p: &str, d: &DatanetConfig, c: Contributors) {
         self.count(format!("{p}.count"), c.count.into(), 1);
         let counts = "a range [lo, hi] of integers with lo <= hi";
         self.interval(&format!("{p}.records"), c.records, 0, None, counts);

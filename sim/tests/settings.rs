@@ -125,6 +125,10 @@ fn undefined_figures_are_null_never_zero() {
         (f.gini, f.honest_share, f.spearman_vs_truth),
         (None, None, None)
     );
+    assert_eq!(
+        (f.spearman_vs_truth_interval, f.spearman_vs_truth_accepted),
+        (None, None)
+    );
     assert_eq!(report.result.economy.staking_yield, None, "no stakers");
     let json = report.to_json();
     assert!(json.contains("\"gini\": null"), "{json}");
@@ -339,4 +343,59 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn the_reward_rule_decides_how_the_pool_is_divided() {
+    // The shipped smoke setting: six honest contributors and a label-flipper.
+    let text = |rule: &str| {
+        smoke_with(
+            &format!("reward_rule = \"{rule}\""),
+            "0.01",
+            "calls_per_epoch = 400",
+        ) + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\nrate = 0.8\n"
+    };
+    let paid = |r: &Report| -> Vec<(u64, f64)> {
+        r.result
+            .contributors
+            .iter()
+            .map(|c| (c.accepted, c.rewards))
+            .collect()
+    };
+    let influence = run(&text("influence"));
+    assert_eq!(influence.result.fairness.reward_rule, "influence");
+    // Volume: every accepted record earns the same (the model trains on all of them from
+    // epoch 0), whatever its attribution.
+    let volume = run(&text("volume"));
+    assert_eq!(volume.result.fairness.reward_rule, "volume");
+    let per_record: Vec<f64> = paid(&volume)
+        .into_iter()
+        .filter(|(accepted, _)| *accepted > 0)
+        .map(|(accepted, rewards)| rewards / accepted as f64)
+        .collect();
+    assert!(per_record.len() >= 2, "{per_record:?}");
+    for r in &per_record {
+        assert!((r / per_record[0] - 1.0).abs() < 1e-6, "{per_record:?}");
+    }
+    assert_ne!(paid(&volume), paid(&influence));
+    // Smoothing and ranking divide the same pools differently; clipping changes nothing
+    // here (no weight is 3 medians above the rest; its arithmetic is unit-tested). Each
+    // pays the pools out in full.
+    for rule in ["smoothed", "clipped", "rank"] {
+        let r = run(&text(rule));
+        assert_eq!(r.result.fairness.reward_rule, rule);
+        assert_eq!(paid(&r) == paid(&influence), rule == "clipped", "{rule}");
+        let (a, b) = (r.result.economy, influence.result.economy.clone());
+        assert!(
+            (a.contributor_rewards - b.contributor_rewards).abs() < 1e-6,
+            "{rule}"
+        );
+    }
+    let err = Scenario::parse("settings.toml", &text("shapley"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenomics.reward_rule") && err.contains("`volume`"),
+        "{err}"
+    );
 }

@@ -6,11 +6,13 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
+use rayon::prelude::*;
 
 use super::GroundTruthError;
 use super::retrain::Retrainer;
 use super::shapley::{ContributorValues, Valuer};
 use crate::data::rng::stream;
+use crate::model::cost::StepCost;
 
 /// Data Banzhaf settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,10 +55,17 @@ pub fn data_banzhaf<B: AutodiffBackend>(
     let full = valuer.value(&vec![true; c])?;
     let empty = valuer.value(&vec![false; c])?;
     let mut rng = stream(config.seed, "groundtruth/banzhaf/subsets");
+    let subsets: Vec<Vec<bool>> = (0..config.subsets)
+        .map(|_| (0..c).map(|_| rng.random_bool(0.5)).collect())
+        .collect();
+    // Subsets train independently: in parallel, each the same on any thread count.
+    let values: Vec<(f64, StepCost)> = subsets
+        .par_iter()
+        .map(|members| retrainer.value_of_contributors(&valuer.contributors, members))
+        .collect::<Result<_, _>>()?;
     let mut samples: Vec<(Vec<bool>, f64)> = Vec::with_capacity(config.subsets);
-    for _ in 0..config.subsets {
-        let members: Vec<bool> = (0..c).map(|_| rng.random_bool(0.5)).collect();
-        let value = valuer.value(&members)?;
+    for (members, (value, cost)) in subsets.into_iter().zip(values) {
+        valuer.record(&members, value, &cost);
         samples.push((members, value));
     }
     let half = samples.len() / 2;

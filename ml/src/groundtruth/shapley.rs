@@ -58,10 +58,15 @@ impl<'a, B: AutodiffBackend> Valuer<'a, B> {
         let (v, cost) = self
             .retrainer
             .value_of_contributors(&self.contributors, members)?;
+        self.record(members, v, &cost);
+        Ok(v)
+    }
+
+    /// Caches `value` of subset `members`, trained at `cost` (elsewhere).
+    pub(super) fn record(&mut self, members: &[bool], value: f64, cost: &StepCost) {
         self.cost.wall_seconds += cost.wall_seconds;
         self.cost.flops += cost.flops;
-        self.cache.insert(members.to_vec(), v);
-        Ok(v)
+        self.cache.insert(members.to_vec(), value);
     }
 
     pub(super) fn finish(self, values: Vec<f64>, full: f64, empty: f64) -> ContributorValues {

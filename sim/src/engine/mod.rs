@@ -148,6 +148,39 @@ pub fn run_on<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Report, EngineError> {
+    let mut report = simulate::<B>(scenario, options, device)?;
+    if let Some(single) = sybils_as_one(scenario) {
+        let counterfactual = simulate::<B>(&single, &RunOptions::default(), device)?;
+        results::add_split_gain(&mut report.result, &counterfactual.result);
+    }
+    report.claims = crate::claims::check(&scenario.expect, &report.result);
+    Ok(report)
+}
+
+/// The counterfactual of a scenario with sybils (docs/metrics.md, "Replication
+/// robustness"): the same scenario and seed with each sybil submitting its data under one
+/// identity, with no claims and only the generator's ground truth (the truth plays no part
+/// in rewards). `None` when there is no sybil.
+fn sybils_as_one(scenario: &Scenario) -> Option<Scenario> {
+    let sybil = |a: &crate::scenario::Attacker| a.kind == crate::scenario::AttackKind::Sybil;
+    if !scenario.attackers.iter().any(sybil) {
+        return None;
+    }
+    let mut single = scenario.clone();
+    for a in single.attackers.iter_mut().filter(|a| sybil(a)) {
+        a.identities = Some(1);
+    }
+    single.run.truth_subsets = 0;
+    single.expect.clear();
+    Some(single)
+}
+
+/// One run of `scenario` to its report (claims not yet checked).
+fn simulate<B: AutodiffBackend>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    device: &B::Device,
+) -> Result<Report, EngineError> {
     let started = Instant::now();
     let chain: Box<dyn Chain> = match scenario.run.chain {
         ChainBackend::Embedded => Box::new(EmbeddedChain::new(EmbeddedConfig::default())),
@@ -162,9 +195,7 @@ pub fn run_on<B: AutodiffBackend>(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut report = results::report(sim, started)?;
-    report.claims = crate::claims::check(&scenario.expect, &report.result);
-    Ok(report)
+    results::report(sim, started)
 }
 
 fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {

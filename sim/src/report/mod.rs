@@ -257,6 +257,10 @@ pub struct AttackResult {
     /// Share of this kind's contributions that were flagged; `None` when the kind made no
     /// contributions.
     pub detection_recall: Option<f64>,
+    /// `sybil` only: its contributor rewards over those of the same data under one identity
+    /// (a counterfactual run with the same seed); above 1, splitting pays. `None` for other
+    /// kinds, and when the single identity earned nothing.
+    pub split_gain: Option<f64>,
 }
 
 /// Whole-run economy (amounts in OPEN).

@@ -287,6 +287,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 "return on capital",
                 "detection precision",
                 "detection recall",
+                "split gain",
             ],
             rows: r
                 .attacks
@@ -302,6 +303,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                         maybe(a.roi),
                         maybe(a.detection_precision),
                         maybe(a.detection_recall),
+                        maybe(a.split_gain),
                     ]
                 })
                 .collect(),

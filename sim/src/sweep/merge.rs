@@ -65,10 +65,21 @@ type Metric = (&'static str, fn(&Report) -> Option<f64>);
 /// The metrics every run has (`None` where a figure is undefined, docs/metrics.md);
 /// `claims_failed` counts the scenario's `[[expect]]` claims that do not hold at the point
 /// (`None` when it states none), so a sweep shows where a design goal stops holding.
-const FIXED: [Metric; 6] = [
+const FIXED: [Metric; 11] = [
     ("gini", |r| r.result.fairness.gini),
     ("honest_share", |r| r.result.fairness.honest_share),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
+    ("spearman_low", |r| {
+        r.result.fairness.spearman_vs_truth_interval.map(|i| i[0])
+    }),
+    ("spearman_high", |r| {
+        r.result.fairness.spearman_vs_truth_interval.map(|i| i[1])
+    }),
+    ("truth_reliability", |r| r.result.fairness.truth_reliability),
+    ("honest_slash_rate", |r| r.result.fairness.honest_slash_rate),
+    ("sybil_split_gain", |r| {
+        r.result.attacks.iter().find_map(|a| a.split_gain)
+    }),
     ("fees", |r| Some(r.result.economy.fees)),
     ("contributor_rewards", |r| {
         Some(r.result.economy.contributor_rewards)

@@ -119,6 +119,41 @@ fn every_shipped_scenario_has_a_test_here() {
     }
 }
 
+/// Reward follows data quality group by group, and every fairness figure of the report is
+/// defined and consistent: the truth's reliability, Spearman inside its interval, the
+/// sybil's split gain from its counterfactual run.
+#[test]
+fn fairness() {
+    let report = shipped("fairness.toml");
+    let r = &report.result;
+    let per_contributor = |name: &str| {
+        r.groups
+            .iter()
+            .find(|g| g.name == name)
+            .unwrap_or_else(|| panic!("no group {name}: {:?}", r.groups))
+            .rewards_per_contributor
+    };
+    assert!(per_contributor("clean") > per_contributor("noisy"));
+    assert!(per_contributor("noisy") >= per_contributor("poor"));
+    let f = &r.fairness;
+    assert!(f.truth.starts_with("Data Banzhaf"), "{}", f.truth);
+    assert!(f.truth_reliability.is_some_and(|t| t > 0.0), "{f:?}");
+    let [lo, hi] = f.spearman_vs_truth_interval.expect("an interval");
+    let s = f.spearman_vs_truth.expect("a correlation");
+    assert!(lo <= s && s <= hi, "{lo} {s} {hi}");
+    for c in r.contributors.iter().filter(|c| c.accepted > 0) {
+        let [lo, hi] = c
+            .truth_interval
+            .expect("trained-on contributors have an interval");
+        assert!(lo <= hi, "{c:?}");
+    }
+    let sybil = r.attacks.iter().find(|a| a.kind == "sybil").unwrap();
+    assert!(sybil.split_gain.is_some(), "{sybil:?}");
+    let md = olsim::report::markdown::render(&report);
+    assert!(md.contains("| clean | 20 |"), "{md}");
+    no_good_contributor_slashed_as_harmful(&report);
+}
+
 #[test]
 fn smoke() {
     shipped("smoke.toml");

@@ -21,7 +21,7 @@ use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
-    GrantTierResult, PerfSection, Refusal, Report, ResultSection, ScenarioInfo,
+    GrantTierResult, GroupResult, PerfSection, Refusal, Report, ResultSection, ScenarioInfo,
 };
 use crate::scenario::{AttackKind, Scenario, Tier};
 use olsim_ml::data::ContributorId;
@@ -193,6 +193,7 @@ pub(super) fn report<B: AutodiffBackend>(
     };
     let result = ResultSection {
         epochs: sim.epochs,
+        groups: group_results(&contributors),
         contributors,
         fairness,
         attacks,
@@ -274,6 +275,38 @@ fn contributor_results(
         }
     }
     out
+}
+
+/// The contributors summed by group (honest groups by name, attackers by kind), in order
+/// of first appearance.
+fn group_results(contributors: &[ContributorResult]) -> Vec<GroupResult> {
+    let mut groups: Vec<(String, Vec<&ContributorResult>)> = Vec::new();
+    for c in contributors {
+        let label = c.group.clone().unwrap_or_else(|| c.kind.clone());
+        match groups.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(c),
+            None => groups.push((label, vec![c])),
+        }
+    }
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    groups
+        .into_iter()
+        .map(|(name, members)| {
+            let rewards: f64 = members.iter().map(|c| c.rewards).sum();
+            GroupResult {
+                name,
+                contributors: members.len() as u64,
+                mean_quality: mean(members.iter().filter_map(|c| c.quality).collect()),
+                mean_coverage: mean(members.iter().filter_map(|c| c.coverage).collect()),
+                records: members.iter().map(|c| c.records).sum(),
+                accepted: members.iter().map(|c| c.accepted).sum(),
+                rewards,
+                rewards_per_contributor: rewards / members.len() as f64,
+                slashed: members.iter().map(|c| c.slashed).sum(),
+                mean_truth: mean(members.iter().filter_map(|c| c.truth).collect()),
+            }
+        })
+        .collect()
 }
 
 /// One row per attacker kind of the scenario; every figure is defined in

@@ -113,6 +113,8 @@ pub struct ResultSection {
     pub epochs: Vec<EpochResult>,
     /// Per-contributor outcome (honest and attacking identities alike).
     pub contributors: Vec<ContributorResult>,
+    /// The contributors summed by group: honest groups by name, attackers by kind.
+    pub groups: Vec<GroupResult>,
     /// Reward fairness.
     pub fairness: Fairness,
     /// Per attacker kind.
@@ -186,6 +188,31 @@ pub struct ContributorResult {
     pub coverage: Option<f64>,
     /// Its contributions slashed as proven harmful by the slash rule (not by review).
     pub harmful_contributions: u64,
+}
+
+/// The contributors of one group (docs/metrics.md, "groups[]").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupResult {
+    /// The honest group's name, or the attacker kind.
+    pub name: String,
+    /// Contributing identities.
+    pub contributors: u64,
+    /// Mean generator quality; `None` when no member has one (file Datanets).
+    pub mean_quality: Option<f64>,
+    /// Mean generator coverage; `None` when no member has one.
+    pub mean_coverage: Option<f64>,
+    /// Items submitted.
+    pub records: u64,
+    /// Items accepted.
+    pub accepted: u64,
+    /// Rewards received.
+    pub rewards: f64,
+    /// Rewards per identity.
+    pub rewards_per_contributor: f64,
+    /// Stake slashed.
+    pub slashed: f64,
+    /// Mean ground-truth value; `None` when no member has one.
+    pub mean_truth: Option<f64>,
 }
 
 /// [`ContributorResult::kind`] of an honest contributor.

@@ -65,15 +65,6 @@ fn contributor_tables(r: &ResultSection) -> Vec<Table> {
     if r.contributors.is_empty() {
         return Vec::new();
     }
-    let mut groups: Vec<(String, Vec<&ContributorResult>)> = Vec::new();
-    for c in &r.contributors {
-        let label = group_label(c);
-        match groups.iter_mut().find(|g| g.0 == label) {
-            Some(g) => g.1.push(c),
-            None => groups.push((label, vec![c])),
-        }
-    }
-    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let summary = Table {
         title: "Contributor groups (honest groups by name, attackers by kind)",
         headers: vec![
@@ -88,23 +79,21 @@ fn contributor_tables(r: &ResultSection) -> Vec<Table> {
             "slashed",
             "mean truth",
         ],
-        rows: groups
+        rows: r
+            .groups
             .iter()
-            .map(|(label, members)| {
-                let sum = |x: fn(&ContributorResult) -> f64| members.iter().map(|c| x(c)).sum();
-                let n = members.len() as f64;
-                let rewards: f64 = sum(|c| c.rewards);
+            .map(|g| {
                 vec![
-                    label.clone(),
-                    members.len().to_string(),
-                    maybe(mean(members.iter().filter_map(|c| c.quality).collect())),
-                    maybe(mean(members.iter().filter_map(|c| c.coverage).collect())),
-                    sum(|c| c.records as f64).to_string(),
-                    sum(|c| c.accepted as f64).to_string(),
-                    amount(rewards),
-                    amount(rewards / n),
-                    amount(sum(|c| c.slashed)),
-                    maybe(mean(members.iter().filter_map(|c| c.truth).collect())),
+                    g.name.clone(),
+                    g.contributors.to_string(),
+                    maybe(g.mean_quality),
+                    maybe(g.mean_coverage),
+                    g.records.to_string(),
+                    g.accepted.to_string(),
+                    amount(g.rewards),
+                    amount(g.rewards_per_contributor),
+                    amount(g.slashed),
+                    maybe(g.mean_truth),
                 ]
             })
             .collect(),

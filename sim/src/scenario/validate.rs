@@ -252,16 +252,16 @@ impl<'a> Checker<'a> {
                 true => format!("{p}.contributors[{g}]"),
                 false => format!("{p}.contributors"),
             };
-            if let Some(name) = &c.name {
-                if name.trim().is_empty() || !names.insert(name.clone()) {
-                    self.push(
-                        format!("{at}.name"),
-                        got(
-                            format!("{name:?}"),
-                            "a non-empty group name, different from the Datanet's other groups",
-                        ),
-                    );
-                }
+            if let Some(name) = &c.name
+                && (name.trim().is_empty() || !names.insert(name.clone()))
+            {
+                self.push(
+                    format!("{at}.name"),
+                    got(
+                        format!("{name:?}"),
+                        "a non-empty group name, different from the Datanet's other groups",
+                    ),
+                );
             }
             self.contributor_group(&at, d, c);
         }

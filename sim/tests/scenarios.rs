@@ -149,6 +149,8 @@ fn fairness() {
     }
     let sybil = r.attacks.iter().find(|a| a.kind == "sybil").unwrap();
     assert!(sybil.split_gain.is_some(), "{sybil:?}");
+    // The split gain comes from a second run; the digest covers it.
+    assert_eq!(report.digest, olsim::report::digest_of(r));
     let md = olsim::report::markdown::render(&report);
     assert!(md.contains("| clean | 20 |"), "{md}");
     no_good_contributor_slashed_as_harmful(&report);

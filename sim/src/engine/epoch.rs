@@ -36,6 +36,16 @@ pub enum Stage {
 /// Attribution weight per contributing identity `(datanet, contributor)`.
 pub type Weights = BTreeMap<(usize, ContributorId), f64>;
 
+/// What attribution found for one model in one epoch, per contributing identity.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attributed {
+    /// Summed weight of its items (classifier influence may be negative).
+    pub net: Weights,
+    /// Summed positive part of each item's weight: additive over items, so the same no
+    /// matter how the items are split over identities.
+    pub positive_items: Weights,
+}
+
 /// What one stage hands the next within an epoch (attacks see it in their hooks).
 #[derive(Default)]
 pub struct EpochState {
@@ -47,5 +57,5 @@ pub struct EpochState {
     pub(super) served: Vec<Served>,
     /// Attribution weights per model, `None` for models that served nothing
     /// (Attribution -> Settlement).
-    pub(super) weights: Vec<Option<Weights>>,
+    pub(super) weights: Vec<Option<Attributed>>,
 }

@@ -6,7 +6,7 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use super::data::DatanetState;
-use super::epoch::Weights;
+use super::epoch::Attributed;
 use super::lab::Lab;
 use super::lm::{attribute_lm, serve_lm, train_lm};
 use super::models::{ModelState, Served, Trained, attribute, serve_classifiers, train_classifier};
@@ -40,25 +40,32 @@ pub(super) fn train_model<B: AutodiffBackend>(
 
 /// Attribution weight per contributing identity `(datanet, contributor)` of what `model`
 /// served this epoch: summed influence (classifiers; may be negative) or summed span
-/// weights (language models).
+/// weights (language models, never negative), with the sum of each item's positive part.
 pub(super) fn attribution_weights<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     model: &ModelState<B>,
     datanets: &[DatanetState],
     epoch: u32,
     served: &Served,
-) -> Result<Weights, EngineError> {
+) -> Result<Attributed, EngineError> {
     let start = std::time::Instant::now();
-    let mut weights = Weights::new();
+    let mut weights = Attributed::default();
     match served {
         Served::Nothing => {}
         Served::Inputs(inputs) => {
             for (n, item, s) in attribute(lab, model, epoch, inputs)? {
-                let author = datanets[n].item_author(item);
-                *weights.entry((n, author)).or_default() += s;
+                let author = (n, datanets[n].item_author(item));
+                *weights.net.entry(author).or_default() += s;
+                *weights.positive_items.entry(author).or_default() += s.max(0.0);
             }
         }
-        Served::Outputs(outputs) => weights = attribute_lm(lab, model, outputs),
+        Served::Outputs(outputs) => {
+            let spans = attribute_lm(lab, model, outputs);
+            weights = Attributed {
+                net: spans.clone(),
+                positive_items: spans,
+            };
+        }
     }
     lab.timers.add(Work::Attribution, start);
     Ok(weights)

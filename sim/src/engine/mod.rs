@@ -152,6 +152,7 @@ pub fn run_on<B: AutodiffBackend>(
     if let Some(single) = sybils_as_one(scenario) {
         let counterfactual = simulate::<B>(&single, &RunOptions::default(), device)?;
         results::add_split_gain(&mut report.result, &counterfactual.result);
+        report.digest = crate::report::digest_of(&report.result);
     }
     report.claims = crate::claims::check(&scenario.expect, &report.result);
     Ok(report)

@@ -160,7 +160,7 @@ fn run_stage<B: AutodiffBackend>(
                     seed,
                     &model.name,
                     epoch,
-                    weights.as_ref(),
+                    weights.as_ref().map(|w| &w.net),
                     evidence,
                 );
                 economy::slash(chain, datanets, epoch, &harmful)?;

@@ -5,7 +5,7 @@
 
 use olsim_ml::groundtruth::ranks;
 
-use super::epoch::Weights;
+use super::epoch::{Attributed, Weights};
 use crate::scenario::RewardRule;
 
 /// Weight of the old average in the `smoothed` rule's moving average.
@@ -14,15 +14,16 @@ pub const SMOOTHING: f64 = 0.5;
 /// The `clipped` rule caps a weight at this multiple of the median positive weight.
 pub const CLIP_MEDIANS: f64 = 3.0;
 
-/// Shares of this epoch's pool under `rule`, from the epoch's attribution `weights`, the
+/// Shares of this epoch's pool under `rule`, from the epoch's attribution `found`, the
 /// model's moving average of past weights `smoothed` (updated here under `smoothed`) and
 /// its training `volume` (records or documents per contributor).
 pub(super) fn shares(
     rule: RewardRule,
-    weights: &Weights,
+    found: &Attributed,
     smoothed: &mut Weights,
     volume: &Weights,
 ) -> Weights {
+    let weights = &found.net;
     match rule {
         RewardRule::Influence => positive(weights),
         RewardRule::Smoothed => {
@@ -51,6 +52,7 @@ pub(super) fn shares(
             let values: Vec<f64> = shares.values().copied().collect();
             shares.into_keys().zip(ranks(&values)).collect()
         }
+        RewardRule::PerItem => positive(&found.positive_items),
         RewardRule::Volume => positive(volume),
     }
 }
@@ -87,9 +89,21 @@ mod tests {
             .collect()
     }
 
+    fn found(net: &[f64]) -> Attributed {
+        Attributed {
+            net: weights(net),
+            // As if each contributor's items had weights +5 and (net - 5).
+            positive_items: weights(
+                &net.iter()
+                    .map(|w| 5.0 + (w - 5.0).max(0.0))
+                    .collect::<Vec<_>>(),
+            ),
+        }
+    }
+
     fn run(rule: RewardRule, values: &[f64]) -> Vec<f64> {
         let volume = weights(&[10.0, 20.0, 30.0, 40.0]);
-        let shares = shares(rule, &weights(values), &mut Weights::new(), &volume);
+        let shares = shares(rule, &found(values), &mut Weights::new(), &volume);
         (0..values.len() as u32)
             .map(|i| shares.get(&(0, ContributorId(i))).copied().unwrap_or(0.0))
             .collect()
@@ -104,6 +118,8 @@ mod tests {
         assert_eq!(run(RewardRule::Rank, &w), [0.0, 1.0, 2.0, 3.0]);
         // Volume ignores attribution, even the negative weight.
         assert_eq!(run(RewardRule::Volume, &w), [10.0, 20.0, 30.0, 40.0]);
+        // Per item: a contributor's negative items do not cancel its positive ones.
+        assert_eq!(run(RewardRule::PerItem, &w), [5.0, 5.0, 5.0, 100.0]);
     }
 
     #[test]
@@ -112,13 +128,16 @@ mod tests {
         let mut average = Weights::new();
         let first = shares(
             RewardRule::Smoothed,
-            &weights(&[4.0, 0.0]),
+            &found(&[4.0, 0.0]),
             &mut average,
             &volume,
         );
         assert_eq!(first.get(&(0, ContributorId(0))), Some(&2.0));
         // Contributor 0 is absent the next epoch and 1 earns 4: 0 keeps half its average.
-        let next: Weights = [((0, ContributorId(1)), 4.0)].into_iter().collect();
+        let next = Attributed {
+            net: [((0, ContributorId(1)), 4.0)].into_iter().collect(),
+            positive_items: Weights::new(),
+        };
         let second = shares(RewardRule::Smoothed, &next, &mut average, &volume);
         assert_eq!(second.get(&(0, ContributorId(0))), Some(&1.0));
         assert_eq!(second.get(&(0, ContributorId(1))), Some(&2.0));

@@ -57,9 +57,10 @@ pub enum Step {
 
 /// The fields of a report's `result` section, which every path starts with (a test keeps
 /// this list and the report in step).
-pub const RESULT_FIELDS: [&str; 9] = [
+pub const RESULT_FIELDS: [&str; 10] = [
     "epochs",
     "contributors",
+    "groups",
     "fairness",
     "attacks",
     "economy",

@@ -224,6 +224,9 @@ pub enum RewardRule {
     Clipped,
     /// In proportion to the rank (1 = smallest) of each contributor's positive weight.
     Rank,
+    /// In proportion to the summed positive part of each of the contributor's items'
+    /// weights: additive over items, so splitting data over identities gains nothing.
+    PerItem,
     /// In proportion to each contributor's records (or documents) in the model's training
     /// set: paying by volume, no attribution (the control).
     Volume,
@@ -237,6 +240,7 @@ impl RewardRule {
             RewardRule::Smoothed => "smoothed",
             RewardRule::Clipped => "clipped",
             RewardRule::Rank => "rank",
+            RewardRule::PerItem => "per_item",
             RewardRule::Volume => "volume",
         }
     }

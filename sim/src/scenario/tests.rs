@@ -270,6 +270,7 @@ fn exhaustive() -> Scenario {
             source: Source::File,
             file: Some("a.csv".into()),
             contributors: Some(ContributorGroups(vec![Contributors {
+                name: Some("desks".into()),
                 stake: Some(100.0),
                 ..Contributors::default()
             }])),

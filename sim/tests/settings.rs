@@ -399,3 +399,20 @@ fn the_reward_rule_decides_how_the_pool_is_divided() {
         "{err}"
     );
 }
+
+#[test]
+fn a_split_vote_stays_pending_and_no_reviewer_reviews_twice() {
+    // As many reviewers as the quorum: on this seed two contributions get one accept and
+    // one reject. They stay pending (the registry has no review deadline) and later epochs
+    // do not send the same reviewers again (the registry would refuse: AlreadyReviewed).
+    let text = smoke_with("", "0.01", "calls_per_epoch = 200").replace("seed = 7", "seed = 9")
+        + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\nrate = 0.8\n";
+    let r = run(&text).result;
+    let pending: u64 = r
+        .epochs
+        .iter()
+        .map(|e| e.contributions[0] - e.contributions[1] - e.contributions[2])
+        .sum();
+    assert!(pending >= 1, "no split vote on this seed: {:?}", r.epochs);
+    assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
+}

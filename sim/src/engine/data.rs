@@ -255,6 +255,10 @@ pub struct Contribution {
     pub fresh: Option<usize>,
     /// Review outcome.
     pub status: Status,
+    /// The reviews the registry took: `(index into the Datanet's reviewers, accept)`. A
+    /// reviewer reviews a contribution once; one that every reviewer has reviewed without
+    /// a quorum either way stays pending.
+    pub votes: Vec<(usize, bool)>,
 }
 
 /// A Datanet during a run.
@@ -420,6 +424,7 @@ pub(super) fn contribute(
                 items,
                 fresh,
                 status: Status::Pending,
+                votes: Vec::new(),
             });
         }
     }

@@ -1,5 +1,8 @@
 //! The review stage: each Datanet's reviewers vote on its pending contributions, in a seeded
 //! order, until `DatanetRegistry` decides each one (a quorum of accepts or of rejects).
+//! Each reviewer reviews a contribution at most once, across epochs: a contribution that
+//! every reviewer has reviewed without reaching a quorum either way (a split vote) stays
+//! pending, its stake locked, since the registry has no review deadline.
 //! Honest reviewers judge a contribution right with their `accuracy`; colluding ones vote by
 //! their attack's intent ([`colluding_reviewers::vote`]).
 
@@ -29,11 +32,12 @@ pub(super) fn review(
             &format!("engine/review/{}/{epoch}", net.name),
         );
         let mut actions = Vec::new();
-        for contribution in net
-            .contributions
-            .iter()
-            .filter(|c| c.status == Status::Pending)
-        {
+        // (contribution, reviewer, accept) of each action, to record the votes taken.
+        let mut cast: Vec<(usize, usize, bool)> = Vec::new();
+        for (k, contribution) in net.contributions.iter().enumerate() {
+            if contribution.status != Status::Pending {
+                continue;
+            }
             let author = &net.identities[contribution.contributor.0 as usize];
             let acceptable = net.acceptable(contribution);
             let mut order: Vec<usize> = (0..net.reviewers.len()).collect();
@@ -41,9 +45,15 @@ pub(super) fn review(
                 order.swap(i, rng.random_range(0..=i));
             }
             let (mut yes, mut no) = (0, 0);
+            for &(_, accept) in &contribution.votes {
+                *(if accept { &mut yes } else { &mut no }) += 1;
+            }
             for r in order {
                 if yes >= quorum || no >= quorum {
                     break;
+                }
+                if contribution.votes.iter().any(|&(voter, _)| voter == r) {
+                    continue;
                 }
                 let reviewer = &net.reviewers[r];
                 let accept = match reviewer.colluding {
@@ -69,9 +79,15 @@ pub(super) fn review(
                         accept,
                     },
                 ));
+                cast.push((k, r, accept));
             }
         }
-        chain.send(epoch, actions)?;
+        let receipts = chain.send(epoch, actions)?;
+        for ((k, r, accept), receipt) in cast.into_iter().zip(receipts) {
+            if receipt.is_some() {
+                net.contributions[k].votes.push((r, accept));
+            }
+        }
         let decided = &chain.books.decided;
         for c in net
             .contributions

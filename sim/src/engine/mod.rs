@@ -148,9 +148,9 @@ pub fn run_on<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Report, EngineError> {
-    let mut report = simulate::<B>(scenario, options, device)?;
+    let mut report = simulate::<B>(scenario, options, device, true)?;
     if let Some(single) = sybils_as_one(scenario) {
-        let counterfactual = simulate::<B>(&single, &RunOptions::default(), device)?;
+        let counterfactual = simulate::<B>(&single, &RunOptions::default(), device, false)?;
         results::add_split_gain(&mut report.result, &counterfactual.result);
         report.digest = crate::report::digest_of(&report.result);
     }
@@ -160,8 +160,8 @@ pub fn run_on<B: AutodiffBackend>(
 
 /// The counterfactual of a scenario with sybils (docs/metrics.md, "Replication
 /// robustness"): the same scenario and seed with each sybil submitting its data under one
-/// identity, with no claims and only the generator's ground truth (the truth plays no part
-/// in rewards). `None` when there is no sybil.
+/// identity, with no claims (its report is run without ground-truth retraining: the truth
+/// plays no part in rewards). `None` when there is no sybil.
 fn sybils_as_one(scenario: &Scenario) -> Option<Scenario> {
     let sybil = |a: &crate::scenario::Attacker| a.kind == crate::scenario::AttackKind::Sybil;
     if !scenario.attackers.iter().any(sybil) {
@@ -171,16 +171,17 @@ fn sybils_as_one(scenario: &Scenario) -> Option<Scenario> {
     for a in single.attackers.iter_mut().filter(|a| sybil(a)) {
         a.identities = Some(1);
     }
-    single.run.truth_subsets = 0;
     single.expect.clear();
     Some(single)
 }
 
-/// One run of `scenario` to its report (claims not yet checked).
+/// One run of `scenario` to its report (claims not yet checked), judged against retraining
+/// ground truth where `retrain_truth` and the run allow it, else the generator's.
 fn simulate<B: AutodiffBackend>(
     scenario: &Scenario,
     options: &RunOptions,
     device: &B::Device,
+    retrain_truth: bool,
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
     let chain: Box<dyn Chain> = match scenario.run.chain {
@@ -196,7 +197,7 @@ fn simulate<B: AutodiffBackend>(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    results::report(sim, started)
+    results::report(sim, started, retrain_truth)
 }
 
 fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {

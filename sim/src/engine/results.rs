@@ -59,10 +59,14 @@ pub(super) fn close_epoch(
 pub(super) fn report<B: AutodiffBackend>(
     mut sim: Sim<B>,
     started: Instant,
+    retrain_truth: bool,
 ) -> Result<Report, EngineError> {
     let d = sim.net.deployment;
     let subsets = sim.scenario.run.truth_subsets;
-    let truth = ground_truth(&mut sim.lab, &sim.models, &sim.datanets, subsets)?;
+    let truth = match retrain_truth {
+        true => ground_truth(&mut sim.lab, &sim.models, &sim.datanets, subsets)?,
+        false => Truth::Generator,
+    };
     let contributors = contributor_results(&sim.net, &sim.datanets, &truth);
     let mut fairness = fairness(&contributors, sim.scenario.run.seed);
     fairness.truth = truth.label(&sim.datanets);
@@ -282,7 +286,7 @@ fn contributor_results(
 fn group_results(contributors: &[ContributorResult]) -> Vec<GroupResult> {
     let mut groups: Vec<(String, Vec<&ContributorResult>)> = Vec::new();
     for c in contributors {
-        let label = c.group.clone().unwrap_or_else(|| c.kind.clone());
+        let label = c.group_label();
         match groups.iter_mut().find(|g| g.0 == label) {
             Some(g) => g.1.push(c),
             None => groups.push((label, vec![c])),

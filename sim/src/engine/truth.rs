@@ -35,8 +35,9 @@ pub const LOO_MAX_CONTRIBUTORS: usize = 16;
 /// Most contributing identities per model for Data Banzhaf retraining.
 pub const BANZHAF_MAX_CONTRIBUTORS: usize = 1000;
 
-/// Retraining seeds leave-one-out values are averaged over: the model's own and one more.
-pub const LOO_SEEDS: u64 = 2;
+/// Retraining seeds leave-one-out values are averaged over: the model's own and the next,
+/// which are also the two independent estimates behind its reliability.
+pub const LOO_SEEDS: usize = 2;
 
 /// Clean test points the retrained adapters are valued on (generated Datanets).
 const LOO_TEST_POINTS: usize = 500;
@@ -213,7 +214,7 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
     let start = std::time::Instant::now();
     let mut values: BTreeMap<Identity, f64> = BTreeMap::new();
     let mut intervals: BTreeMap<Identity, (f64, f64)> = BTreeMap::new();
-    let mut halves: [BTreeMap<Identity, f64>; 2] = Default::default();
+    let mut halves: [BTreeMap<Identity, f64>; LOO_SEEDS] = Default::default();
     let mut tests = tests.into_iter();
     for model in models {
         let Some(Trained::Classifier(c)) = &model.trained else {
@@ -245,7 +246,7 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
         };
         match method {
             Retraining::LeaveOneOut => {
-                for (k, half) in halves.iter_mut().enumerate().take(LOO_SEEDS as usize) {
+                for (k, half) in halves.iter_mut().enumerate() {
                     retrainer.lora_seed = model.training.seed.wrapping_add(k as u64);
                     retrainer.train.seed = model.training.seed.wrapping_add(k as u64);
                     let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;

@@ -4,7 +4,6 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::tables::group_label;
 use super::{HONEST, ResultSection};
 
 const SIZE: (u32, u32) = (560, 360);
@@ -118,7 +117,7 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
     let points: Vec<(f64, f64, String, bool)> = result
         .contributors
         .iter()
-        .filter_map(|c| Some((c.truth?, c.rewards, group_label(c), c.kind == HONEST)))
+        .filter_map(|c| Some((c.truth?, c.rewards, c.group_label(), c.kind == HONEST)))
         .collect();
     let mut labels: Vec<(&str, bool)> = Vec::new();
     for p in &points {

@@ -190,6 +190,14 @@ pub struct ContributorResult {
     pub harmful_contributions: u64,
 }
 
+impl ContributorResult {
+    /// What it is grouped under in `groups[]`, tables and charts: its honest group's name,
+    /// else its kind.
+    pub fn group_label(&self) -> String {
+        self.group.clone().unwrap_or_else(|| self.kind.clone())
+    }
+}
+
 /// The contributors of one group (docs/metrics.md, "groups[]").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupResult {

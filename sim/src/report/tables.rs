@@ -1,6 +1,6 @@
 //! The report's figures as titled tables, shared by the Markdown and HTML renderings.
 
-use super::{ContributorResult, Report, ResultSection};
+use super::{Report, ResultSection};
 
 /// A titled table of text cells.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,11 +54,6 @@ pub fn maybe(x: Option<f64>) -> String {
 
 /// Most rows of the per-contributor table (every contributor is in `report.json`).
 pub const CONTRIBUTOR_ROWS: usize = 100;
-
-/// What a contributor is grouped under: its honest group's name, else its kind.
-pub fn group_label(c: &ContributorResult) -> String {
-    c.group.clone().unwrap_or_else(|| c.kind.clone())
-}
 
 /// The per-group summary and the per-contributor table (the first [`CONTRIBUTOR_ROWS`]).
 fn contributor_tables(r: &ResultSection) -> Vec<Table> {
@@ -118,7 +113,7 @@ fn contributor_tables(r: &ResultSection) -> Vec<Table> {
             .map(|c| {
                 vec![
                     c.name.clone(),
-                    group_label(c),
+                    c.group_label(),
                     maybe(c.quality),
                     maybe(c.coverage),
                     c.records.to_string(),

@@ -351,6 +351,29 @@ fn range_usize(r: super::schema::Interval<u32>) -> (usize, usize) {
 }
 
 /// `n` split into `parts` near-equal shares (the first `n % parts` get one more).
+/// An honest contributor `id` drawn from the ranges of `ranges` with the stream `name` of
+/// `seed`: its quality, coverage, records and documents, in that order.
+fn draw_member(
+    seed: u64,
+    name: &str,
+    dim: usize,
+    ranges: &PopulationSpec,
+    id: ContributorId,
+) -> ContributorSpec {
+    let mut rng = stream(seed, name);
+    let quality = rng.random_range(ranges.quality.0..=ranges.quality.1);
+    let fraction = rng.random_range(ranges.coverage.0..=ranges.coverage.1);
+    let coverage = Coverage::random(&mut rng, dim, fraction);
+    ContributorSpec {
+        id,
+        behaviour: Behaviour::Honest,
+        quality,
+        coverage,
+        records: rng.random_range(ranges.records.0..=ranges.records.1),
+        documents: rng.random_range(ranges.documents.0..=ranges.documents.1),
+    }
+}
+
 fn split(n: usize, parts: usize) -> impl Iterator<Item = usize> {
     (0..parts).map(move |k| n / parts + usize::from(k < n % parts))
 }
@@ -454,20 +477,16 @@ impl Scenario {
         for (g, group) in d.contributor_groups().iter().enumerate().skip(1) {
             for member in 0..group.count {
                 let name = format!("scenario/{}/group/{g}/{member}", d.name);
-                let mut rng = stream(seed, &name);
-                let (quality, coverage) = (group.quality, group.coverage);
-                let quality = rng.random_range(quality.lo..=quality.hi);
-                let fraction = rng.random_range(coverage.lo..=coverage.hi);
+                let ranges = PopulationSpec {
+                    quality: (group.quality.lo, group.quality.hi),
+                    coverage: (group.coverage.lo, group.coverage.hi),
+                    records: range_usize(group.records),
+                    documents: range_usize(group.documents),
+                    ..pop.clone()
+                };
                 let id = ContributorId(contributors.len() as u32);
                 honest_group.insert(id, g);
-                contributors.push(ContributorSpec {
-                    id,
-                    behaviour: Behaviour::Honest,
-                    quality,
-                    coverage: Coverage::random(&mut rng, dim, fraction),
-                    records: rng.random_range(group.records.lo..=group.records.hi) as usize,
-                    documents: rng.random_range(group.documents.lo..=group.documents.hi) as usize,
-                });
+                contributors.push(draw_member(seed, &name, dim, &ranges, id));
             }
         }
         let mut groups = Vec::new();
@@ -488,12 +507,9 @@ impl Scenario {
             }
             for member in 0..a.count {
                 let name = format!("scenario/{}/{}/{entry}/{member}", d.name, a.kind.name());
-                let mut rng = stream(seed, &name);
-                let quality = rng.random_range(pop.quality.0..=pop.quality.1);
-                let fraction = rng.random_range(pop.coverage.0..=pop.coverage.1);
-                let coverage = Coverage::random(&mut rng, dim, fraction);
-                let records = rng.random_range(pop.records.0..=pop.records.1);
-                let documents = rng.random_range(pop.documents.0..=pop.documents.1);
+                let drawn = draw_member(seed, &name, dim, &pop, ContributorId(0));
+                let (quality, coverage) = (drawn.quality, drawn.coverage);
+                let (records, documents) = (drawn.records, drawn.documents);
                 let mut identities = Vec::with_capacity(ids);
                 for (r, docs) in split(records, ids).zip(split(documents, ids)) {
                     let id = ContributorId(contributors.len() as u32);

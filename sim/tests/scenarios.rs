@@ -137,10 +137,12 @@ fn fairness() {
     assert!(per_contributor("noisy") >= per_contributor("poor"));
     let f = &r.fairness;
     assert!(f.truth.starts_with("Data Banzhaf"), "{}", f.truth);
-    assert!(f.truth_reliability.is_some_and(|t| t > 0.0), "{f:?}");
+    assert!(f.truth_reliability.is_some_and(|t| t > 0.7), "{f:?}");
+    assert_eq!(f.reward_rule, "confident", "the default rules");
     let [lo, hi] = f.spearman_vs_truth_interval.expect("an interval");
     let s = f.spearman_vs_truth.expect("a correlation");
     assert!(lo <= s && s <= hi, "{lo} {s} {hi}");
+    assert!(s >= 0.8, "Spearman(reward, truth) {s}");
     for c in r.contributors.iter().filter(|c| c.accepted > 0) {
         let [lo, hi] = c
             .truth_interval
@@ -148,7 +150,10 @@ fn fairness() {
         assert!(lo <= hi, "{c:?}");
     }
     let sybil = r.attacks.iter().find(|a| a.kind == "sybil").unwrap();
-    assert!(sybil.split_gain.is_some(), "{sybil:?}");
+    assert!(
+        sybil.split_gain.is_some_and(|g| g <= 1.0),
+        "replication robust: {sybil:?}"
+    );
     // The split gain comes from a second run; the digest covers it.
     assert_eq!(report.digest, olsim::report::digest_of(r));
     let md = olsim::report::markdown::render(&report);

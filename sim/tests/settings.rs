@@ -391,6 +391,18 @@ fn the_reward_rule_decides_how_the_pool_is_divided() {
             "{rule}"
         );
     }
+    // The default, `confident`, pays a lower confidence bound: different shares, never more
+    // in total than `influence` (each bound is below its weight), and nothing to the
+    // label-flipper whose flipped records cancel its others.
+    let confident = run(&text("confident").replace("reward_rule = \"confident\"", ""));
+    assert_eq!(confident.result.fairness.reward_rule, "confident");
+    assert_ne!(paid(&confident), paid(&influence));
+    assert!(
+        confident.result.economy.contributor_rewards
+            <= influence.result.economy.contributor_rewards + 1e-6
+    );
+    let flipper = confident.result.attacks.iter().find(|a| a.kind == "label_flip");
+    assert_eq!(flipper.map(|a| a.revenue), Some(0.0), "{flipper:?}");
     let err = Scenario::parse("settings.toml", &text("shapley"))
         .unwrap_err()
         .to_string();

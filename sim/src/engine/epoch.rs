@@ -44,6 +44,9 @@ pub struct Attributed {
     /// Summed positive part of each item's weight: additive over items, so the same no
     /// matter how the items are split over identities.
     pub positive_items: Weights,
+    /// Summed square of each item's weight: the spread behind `net` (0 for language models,
+    /// whose span weights are per document, not per scored item).
+    pub squares: Weights,
 }
 
 /// What one stage hands the next within an epoch (attacks see it in their hooks).

@@ -6,7 +6,7 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use super::data::DatanetState;
-use super::epoch::Attributed;
+use super::epoch::{Attributed, Weights};
 use super::lab::Lab;
 use super::lm::{attribute_lm, serve_lm, train_lm};
 use super::models::{ModelState, Served, Trained, attribute, serve_classifiers, train_classifier};
@@ -57,6 +57,7 @@ pub(super) fn attribution_weights<B: AutodiffBackend>(
                 let author = (n, datanets[n].item_author(item));
                 *weights.net.entry(author).or_default() += s;
                 *weights.positive_items.entry(author).or_default() += s.max(0.0);
+                *weights.squares.entry(author).or_default() += s * s;
             }
         }
         Served::Outputs(outputs) => {
@@ -64,6 +65,7 @@ pub(super) fn attribution_weights<B: AutodiffBackend>(
             weights = Attributed {
                 net: spans.clone(),
                 positive_items: spans,
+                squares: Weights::new(),
             };
         }
     }

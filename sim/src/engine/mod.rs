@@ -23,6 +23,7 @@
 mod actors;
 mod attacks;
 mod books;
+mod counterfactual;
 mod data;
 mod economy;
 mod epoch;
@@ -149,30 +150,19 @@ pub fn run_on<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Report, EngineError> {
     let mut report = simulate::<B>(scenario, options, device, true)?;
-    if let Some(single) = sybils_as_one(scenario) {
-        let counterfactual = simulate::<B>(&single, &RunOptions::default(), device, false)?;
-        results::add_split_gain(&mut report.result, &counterfactual.result);
-        report.digest = crate::report::digest_of(&report.result);
+    let quiet = RunOptions::default();
+    if let Some(single) = counterfactual::sybils_as_one(scenario) {
+        let single = simulate::<B>(&single, &quiet, device, false)?;
+        counterfactual::add_split_gain(&mut report.result, &single.result);
     }
+    if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
+        let withheld = simulate::<B>(&withheld, &quiet, device, false)?;
+        counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
+    }
+    // The counterfactuals' figures are part of the result the digest covers.
+    report.digest = crate::report::digest_of(&report.result);
     report.claims = crate::claims::check(&scenario.expect, &report.result);
     Ok(report)
-}
-
-/// The counterfactual of a scenario with sybils (docs/metrics.md, "Replication
-/// robustness"): the same scenario and seed with each sybil submitting its data under one
-/// identity, with no claims (its report is run without ground-truth retraining: the truth
-/// plays no part in rewards). `None` when there is no sybil.
-fn sybils_as_one(scenario: &Scenario) -> Option<Scenario> {
-    let sybil = |a: &crate::scenario::Attacker| a.kind == crate::scenario::AttackKind::Sybil;
-    if !scenario.attackers.iter().any(sybil) {
-        return None;
-    }
-    let mut single = scenario.clone();
-    for a in single.attackers.iter_mut().filter(|a| sybil(a)) {
-        a.identities = Some(1);
-    }
-    single.expect.clear();
-    Some(single)
 }
 
 /// One run of `scenario` to its report (claims not yet checked), judged against retraining

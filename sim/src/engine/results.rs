@@ -382,6 +382,8 @@ fn attack_results(
             detection_precision: ratio(caught, caught + honest_flagged).filter(|_| mine > 0),
             detection_recall: ratio(caught, mine),
             split_gain: None,
+            victim_loss: None,
+            copy_gain: None,
         });
     }
     out
@@ -486,29 +488,6 @@ fn honest_slash_rate(chain: &Net, datanets: &[DatanetState]) -> Option<f64> {
         }
     }
     (!posted.is_zero()).then(|| to_open(slashed) / to_open(posted))
-}
-
-/// Sets `attacks[sybil].split_gain` of `result` from the `counterfactual` run with each
-/// sybil under one identity: the sybils' contributor rewards over what the single
-/// identities earned there (`None` when those earned nothing).
-pub(super) fn add_split_gain(result: &mut ResultSection, counterfactual: &ResultSection) {
-    let rewards = |r: &ResultSection| -> f64 {
-        let sybil = AttackKind::Sybil.name();
-        r.contributors
-            .iter()
-            .filter(|c| c.kind == sybil)
-            .map(|c| c.rewards)
-            .sum()
-    };
-    let single = rewards(counterfactual);
-    let split = rewards(result);
-    if let Some(a) = result
-        .attacks
-        .iter_mut()
-        .find(|a| a.kind == AttackKind::Sybil.name())
-    {
-        a.split_gain = (single > 0.0).then(|| split / single);
-    }
 }
 
 /// `a / b`, or `None` when `b` is 0 (the share of nothing is undefined).

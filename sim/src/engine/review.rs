@@ -3,10 +3,16 @@
 //! Each reviewer reviews a contribution at most once, across epochs: a contribution that
 //! every reviewer has reviewed without reaching a quorum either way (a split vote) stays
 //! pending, its stake locked, since the registry has no review deadline.
+//! A contribution's reviews draw from its own stream
+//! `"engine/review/<datanet>/<epoch>/<contributor>/<n>"` (its contributor's `n`-th
+//! contribution), so the counterfactual runs review everyone else alike.
 //! Honest reviewers judge a contribution right with their `accuracy`; colluding ones vote by
 //! their attack's intent ([`colluding_reviewers::vote`]).
 
+use std::collections::BTreeMap;
+
 use olsim_chain::contracts::DatanetRegistry;
+use olsim_ml::data::ContributorId;
 use olsim_ml::data::rng::stream;
 use rand::RngExt;
 
@@ -27,17 +33,24 @@ pub(super) fn review(
     let d = chain.deployment;
     let quorum = usize::from(chain.view(d.datanets, &DatanetRegistry::reviewQuorumCall {})?);
     for (n, net) in datanets.iter_mut().enumerate() {
-        let mut rng = stream(
-            scenario.run.seed,
-            &format!("engine/review/{}/{epoch}", net.name),
-        );
         let mut actions = Vec::new();
         // (contribution, reviewer, accept) of each action, to record the votes taken.
         let mut cast: Vec<(usize, usize, bool)> = Vec::new();
+        // How many contributions each contributor has made before this one.
+        let mut earlier: BTreeMap<ContributorId, u32> = BTreeMap::new();
         for (k, contribution) in net.contributions.iter().enumerate() {
+            let c = contribution.contributor;
+            let nth = *earlier.entry(c).and_modify(|n| *n += 1).or_insert(0);
             if contribution.status != Status::Pending {
                 continue;
             }
+            // One stream per contribution and epoch: its reviews draw the same whatever
+            // other contributions there are (a counterfactual without some of them
+            // reviews the rest alike).
+            let mut rng = stream(
+                scenario.run.seed,
+                &format!("engine/review/{}/{epoch}/{}/{nth}", net.name, c.0),
+            );
             let author = &net.identities[contribution.contributor.0 as usize];
             let acceptable = net.acceptable(contribution);
             let mut order: Vec<usize> = (0..net.reviewers.len()).collect();

@@ -14,6 +14,11 @@ pub const SMOOTHING: f64 = 0.5;
 /// The `clipped` rule caps a weight at this multiple of the median positive weight.
 pub const CLIP_MEDIANS: f64 = 3.0;
 
+/// The `confident` rule subtracts this many roots of a contributor's summed squared item
+/// weights from its summed weight (one standard error when item weights are independent
+/// noise around zero: about 84% one-sided confidence that the sum is positive).
+pub const CONFIDENCE_ROOTS: f64 = 1.0;
+
 /// Shares of this epoch's pool under `rule`, from the epoch's attribution `found`, the
 /// model's moving average of past weights `smoothed` (updated here under `smoothed`) and
 /// its training `volume` (records or documents per contributor).
@@ -53,6 +58,17 @@ pub(super) fn shares(
             shares.into_keys().zip(ranks(&values)).collect()
         }
         RewardRule::PerItem => positive(&found.positive_items),
+        RewardRule::Confident => {
+            let bounds: Weights = found
+                .net
+                .iter()
+                .map(|(identity, w)| {
+                    let spread = found.squares.get(identity).copied().unwrap_or(0.0).sqrt();
+                    (*identity, w - CONFIDENCE_ROOTS * spread)
+                })
+                .collect();
+            positive(&bounds)
+        }
         RewardRule::Volume => positive(volume),
     }
 }
@@ -98,6 +114,8 @@ mod tests {
                     .map(|w| 5.0 + (w - 5.0).max(0.0))
                     .collect::<Vec<_>>(),
             ),
+            // As if each contributor had four items: a spread of 2 x |net| / 2.
+            squares: weights(&net.iter().map(|w| w * w).collect::<Vec<_>>()),
         }
     }
 
@@ -123,6 +141,41 @@ mod tests {
     }
 
     #[test]
+    fn the_confident_rule_pays_a_lower_bound_and_splitting_lowers_it() {
+        let found = |items: &[&[f64]]| Attributed {
+            net: weights(&items.iter().map(|i| i.iter().sum()).collect::<Vec<_>>()),
+            positive_items: Weights::new(),
+            squares: weights(
+                &items
+                    .iter()
+                    .map(|i| i.iter().map(|s| s * s).sum())
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let pay = |items: &[&[f64]]| -> f64 {
+            shares(
+                RewardRule::Confident,
+                &found(items),
+                &mut Weights::new(),
+                &Weights::new(),
+            )
+            .values()
+            .sum()
+        };
+        // Nine items of weight 1: 9 - 3 = 6.
+        let nine = [1.0; 9];
+        assert_eq!(pay(&[&nine]), 6.0);
+        // The same nine items over three identities earn 3 x (3 - 3^0.5), about 3.8.
+        let split = pay(&[&nine[..3], &nine[3..6], &nine[6..]]);
+        assert!((split - 3.0 * (3.0 - 3f64.sqrt())).abs() < 1e-12, "{split}");
+        // Harmful items cancel useful ones before the bound is taken: 16 - 4 = 12 alone,
+        // 4 - 28^0.5 < 0 with twelve harmful ones beside them.
+        assert_eq!(pay(&[&[1.0; 16]]), 12.0);
+        let mixed = [[1.0; 16].as_slice(), &[-1.0; 12]].concat();
+        assert_eq!(pay(&[&mixed]), 0.0);
+    }
+
+    #[test]
     fn smoothing_carries_past_epochs_into_this_one() {
         let volume = Weights::new();
         let mut average = Weights::new();
@@ -137,6 +190,7 @@ mod tests {
         let next = Attributed {
             net: [((0, ContributorId(1)), 4.0)].into_iter().collect(),
             positive_items: Weights::new(),
+            squares: Weights::new(),
         };
         let second = shares(RewardRule::Smoothed, &next, &mut average, &volume);
         assert_eq!(second.get(&(0, ContributorId(0))), Some(&1.0));

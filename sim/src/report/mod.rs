@@ -296,6 +296,13 @@ pub struct AttackResult {
     /// (a counterfactual run with the same seed); above 1, splitting pays. `None` for other
     /// kinds, and when the single identity earned nothing.
     pub split_gain: Option<f64>,
+    /// `copycat` only: OPEN the authors it copied earned less than in a counterfactual run
+    /// with the same seed where it never submits (negative: they earned more). `None` for
+    /// other kinds.
+    pub victim_loss: Option<f64>,
+    /// `copycat` only: its contributor rewards over `victim_loss`; `None` for other kinds
+    /// and when the authors lost nothing.
+    pub copy_gain: Option<f64>,
 }
 
 /// Whole-run economy (amounts in OPEN).

@@ -272,6 +272,8 @@ pub fn all(report: &Report) -> Vec<Table> {
                 "detection precision",
                 "detection recall",
                 "split gain",
+                "victim loss",
+                "copy gain",
             ],
             rows: r
                 .attacks
@@ -288,6 +290,8 @@ pub fn all(report: &Report) -> Vec<Table> {
                         maybe(a.detection_precision),
                         maybe(a.detection_recall),
                         maybe(a.split_gain),
+                        a.victim_loss.map_or_else(|| UNDEFINED.into(), amount),
+                        maybe(a.copy_gain),
                     ]
                 })
                 .collect(),

@@ -214,7 +214,6 @@ impl SlashRule {
 pub enum RewardRule {
     /// In proportion to the positive part of each contributor's summed attribution weight of
     /// this epoch's sampled outputs.
-    #[default]
     Influence,
     /// In proportion to the positive part of an exponential moving average of each
     /// contributor's epoch weights (half of the old average plus half of this epoch's).
@@ -227,6 +226,12 @@ pub enum RewardRule {
     /// In proportion to the summed positive part of each of the contributor's items'
     /// weights: additive over items, so splitting data over identities gains nothing.
     PerItem,
+    /// In proportion to the positive part of a lower confidence bound on each
+    /// contributor's summed weight: the sum minus the root of its items' summed squared
+    /// weights. Splitting data over k identities multiplies the spread subtracted by about
+    /// the root of k, so splitting does not pay. The default.
+    #[default]
+    Confident,
     /// In proportion to each contributor's records (or documents) in the model's training
     /// set: paying by volume, no attribution (the control).
     Volume,
@@ -241,6 +246,7 @@ impl RewardRule {
             RewardRule::Clipped => "clipped",
             RewardRule::Rank => "rank",
             RewardRule::PerItem => "per_item",
+            RewardRule::Confident => "confident",
             RewardRule::Volume => "volume",
         }
     }

@@ -65,7 +65,7 @@ type Metric = (&'static str, fn(&Report) -> Option<f64>);
 /// The metrics every run has (`None` where a figure is undefined, docs/metrics.md);
 /// `claims_failed` counts the scenario's `[[expect]]` claims that do not hold at the point
 /// (`None` when it states none), so a sweep shows where a design goal stops holding.
-const FIXED: [Metric; 11] = [
+const FIXED: [Metric; 12] = [
     ("gini", |r| r.result.fairness.gini),
     ("honest_share", |r| r.result.fairness.honest_share),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
@@ -79,6 +79,9 @@ const FIXED: [Metric; 11] = [
     ("honest_slash_rate", |r| r.result.fairness.honest_slash_rate),
     ("sybil_split_gain", |r| {
         r.result.attacks.iter().find_map(|a| a.split_gain)
+    }),
+    ("copycat_victim_loss", |r| {
+        r.result.attacks.iter().find_map(|a| a.victim_loss)
     }),
     ("fees", |r| Some(r.result.economy.fees)),
     ("contributor_rewards", |r| {

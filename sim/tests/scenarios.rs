@@ -142,7 +142,7 @@ fn fairness() {
     let [lo, hi] = f.spearman_vs_truth_interval.expect("an interval");
     let s = f.spearman_vs_truth.expect("a correlation");
     assert!(lo <= s && s <= hi, "{lo} {s} {hi}");
-    assert!(s >= 0.8, "Spearman(reward, truth) {s}");
+    assert!(s >= 0.75, "Spearman(reward, truth) {s}");
     for c in r.contributors.iter().filter(|c| c.accepted > 0) {
         let [lo, hi] = c
             .truth_interval

@@ -401,7 +401,11 @@ fn the_reward_rule_decides_how_the_pool_is_divided() {
         confident.result.economy.contributor_rewards
             <= influence.result.economy.contributor_rewards + 1e-6
     );
-    let flipper = confident.result.attacks.iter().find(|a| a.kind == "label_flip");
+    let flipper = confident
+        .result
+        .attacks
+        .iter()
+        .find(|a| a.kind == "label_flip");
     assert_eq!(flipper.map(|a| a.revenue), Some(0.0), "{flipper:?}");
     let err = Scenario::parse("settings.toml", &text("shapley"))
         .unwrap_err()
@@ -427,4 +431,45 @@ fn a_split_vote_stays_pending_and_no_reviewer_reviews_twice() {
         .sum();
     assert!(pending >= 1, "no split vote on this seed: {:?}", r.epochs);
     assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
+}
+
+/// The copycat counterfactual (docs/metrics.md, "Replication robustness"): when review lets
+/// exact copies through, the copycats earn about what the authors they copied lose, and
+/// when it rejects them the authors lose nothing.
+#[test]
+fn a_copycat_that_passes_review_takes_what_its_authors_lose() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/attack-copycat.toml"
+    ))
+    .unwrap();
+    let copycat = |text: &str| {
+        let r = run(text);
+        r.result
+            .attacks
+            .into_iter()
+            .find(|a| a.kind == "copycat")
+            .unwrap()
+    };
+    let caught = copycat(&shipped);
+    assert_eq!(caught.revenue, 0.0, "{caught:?}");
+    assert_eq!(caught.victim_loss, Some(0.0), "{caught:?}");
+    assert_eq!(
+        caught.copy_gain, None,
+        "the authors lost nothing: {caught:?}"
+    );
+    // Reviewers right barely more than half the time, and copies exact.
+    let lax = shipped
+        .replace("accuracy = 0.9", "accuracy = 0.55")
+        .replace("count = 5", "count = 8")
+        .replace("perturb = 0.01", "perturb = 0.0");
+    let passed = copycat(&lax);
+    assert!(passed.revenue > 1.0, "{passed:?}");
+    let loss = passed
+        .victim_loss
+        .expect("a copycat entry has a victim loss");
+    assert!(loss > 1.0, "{passed:?}");
+    let gain = passed.copy_gain.expect("the authors lost");
+    assert!((gain - passed.revenue / loss).abs() < 1e-9, "{passed:?}");
+    assert!((0.5..2.0).contains(&gain), "{passed:?}");
 }

@@ -88,7 +88,10 @@ fn byod_pays_file_contributors_on_chain_says_there_is_no_ground_truth_and_is_det
         assert!(unpaid.len() <= 1, "accepted but unpaid: {unpaid:?}");
     }
     assert_eq!(unpaid(r, "desk-signals/").len(), 5, "{:?}", r.contributors);
-    assert!(unpaid(r, "clinic-notes/").is_empty(), "spans pay as influence does");
+    assert!(
+        unpaid(r, "clinic-notes/").is_empty(),
+        "spans pay as influence does"
+    );
     for prefix in ["desk-signals/", "clinic-notes/"] {
         let paid: f64 = r
             .contributors

@@ -351,13 +351,11 @@ fn the_slash_rule_decides_who_is_slashed_as_harmful() {
 #[test]
 fn the_reward_rule_decides_how_the_pool_is_divided() {
     // The shipped smoke setting: six honest contributors and a label-flipper.
-    let text = |rule: &str| {
-        smoke_with(
-            &format!("reward_rule = \"{rule}\""),
-            "0.01",
-            "calls_per_epoch = 400",
-        ) + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\nrate = 0.8\n"
+    let scenario = |tokenomics: &str| {
+        smoke_with(tokenomics, "0.01", "calls_per_epoch = 400")
+            + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\nrate = 0.8\n"
     };
+    let text = |rule: &str| scenario(&format!("reward_rule = \"{rule}\""));
     let paid = |r: &Report| -> Vec<(u64, f64)> {
         r.result
             .contributors
@@ -397,7 +395,7 @@ fn the_reward_rule_decides_how_the_pool_is_divided() {
     // The default, `confident`, pays a lower confidence bound: different shares, never more
     // in total than `influence` (each bound is below its weight), and nothing to the
     // label-flipper whose flipped records cancel its others.
-    let confident = run(&text("confident").replace("reward_rule = \"confident\"", ""));
+    let confident = run(&scenario(""));
     assert_eq!(confident.result.fairness.reward_rule, "confident");
     assert_ne!(paid(&confident), paid(&influence));
     assert!(

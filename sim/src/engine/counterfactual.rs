@@ -13,6 +13,7 @@
 use olsim_ml::data::Behaviour;
 
 use super::EngineError;
+use super::data::generated_contributor_name;
 use crate::report::ResultSection;
 use crate::scenario::{AttackKind, Scenario, Source};
 
@@ -96,7 +97,8 @@ pub(super) fn add_copy_loss(
     Ok(())
 }
 
-/// Report names of the contributors a copycat copies, on every generated Datanet.
+/// Report names of the contributors a copycat copies, on every generated Datanet (from the
+/// generator spec setup drew the population from: cheap, no data is generated).
 fn copied_authors(scenario: &Scenario) -> Result<Vec<String>, EngineError> {
     let mut names = Vec::new();
     for (i, d) in scenario.datanets.iter().enumerate() {
@@ -108,7 +110,7 @@ fn copied_authors(scenario: &Scenario) -> Result<Vec<String>, EngineError> {
             .map_err(|e| EngineError::Scenario(e.to_string()))?;
         for c in &generated.spec.contributors {
             if let Behaviour::Copycat { target, .. } = c.behaviour {
-                names.push(format!("{}/contributor-{}", d.name, target.0));
+                names.push(generated_contributor_name(&d.name, target));
             }
         }
     }

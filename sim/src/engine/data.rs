@@ -108,6 +108,11 @@ fn data_lines(path: &Path) -> Vec<usize> {
         .unwrap_or_default()
 }
 
+/// The agent (and report) name of generated contributor `id` of Datanet `datanet`.
+pub(super) fn generated_contributor_name(datanet: &str, id: ContributorId) -> String {
+    format!("{datanet}/contributor-{}", id.0)
+}
+
 /// A contributing identity of a Datanet, indexed by its `ContributorId`.
 #[derive(Clone, Debug)]
 pub struct Identity {
@@ -177,7 +182,7 @@ impl Identity {
                 (None, Some(kind)) => (Some(kind), start_of(kind), None),
             };
             let role = attack.map_or(Role::Contributor, Role::Attacker);
-            let agent = actors.add(format!("{}/contributor-{}", config.name, spec.id.0), role);
+            let agent = actors.add(generated_contributor_name(&config.name, spec.id), role);
             out.push(Identity {
                 agent,
                 attack,

@@ -114,7 +114,7 @@ mod tests {
                     .map(|w| 5.0 + (w - 5.0).max(0.0))
                     .collect::<Vec<_>>(),
             ),
-            // As if each contributor had four items: a spread of 2 x |net| / 2.
+            // As if each contributor had one item: a spread of |net|.
             squares: weights(&net.iter().map(|w| w * w).collect::<Vec<_>>()),
         }
     }

@@ -10,12 +10,12 @@ use olsim_chain::contracts::{
     AttributionRewards, DatanetRegistry, InferenceMarket, ModelRegistry, OpenToken,
 };
 use olsim_chain::protocol::OPEN;
-use olsim_chain::{Chain, ChainError, Deployment, ProtocolParams, SignedTx, Wallet};
+use olsim_chain::{Chain, ChainError, Deployment, ProtocolParams, Roles, SignedTx, Wallet};
 
 /// Inferences bought per payment transaction.
 const INFERENCES_PER_PAYMENT: u32 = 10;
 /// Gas limit for contributions and payments; settlements get more per recipient.
-const TX_GAS: u64 = 400_000;
+const TX_GAS: u64 = 600_000;
 
 /// Price per inference: 0.1 OPEN.
 fn price() -> U256 {
@@ -25,7 +25,7 @@ fn price() -> U256 {
 /// A deployed protocol with funded, approved contributors and users.
 pub struct TxWorkload {
     d: Deployment,
-    admin: Wallet,
+    attributor: Wallet,
     contributors: Vec<Wallet>,
     users: Vec<Wallet>,
     contributors_bps: u16,
@@ -40,6 +40,7 @@ impl TxWorkload {
         users: usize,
     ) -> Result<Self, ChainError> {
         let mut admin = Wallet::derive(seed, "admin");
+        let attributor = Wallet::derive(seed, "attributor");
         let mut contributors: Vec<Wallet> = (0..contributors)
             .map(|i| Wallet::derive(seed, &format!("contributor-{i}")))
             .collect();
@@ -47,7 +48,7 @@ impl TxWorkload {
             .map(|i| Wallet::derive(seed, &format!("user-{i}")))
             .collect();
         let eth = U256::from(10u64).pow(U256::from(18));
-        for w in contributors.iter().chain(&users).chain([&admin]) {
+        for w in contributors.iter().chain(&users).chain([&admin, &attributor]) {
             chain.deposit(w.address(), eth)?;
         }
         let params = ProtocolParams {
@@ -57,7 +58,11 @@ impl TxWorkload {
         };
         let treasury = Wallet::derive(seed, "treasury").address();
         let committee = [admin.address()];
-        let d = Deployment::deploy(chain, &mut admin, treasury, &committee, &params)?;
+        let roles = Roles {
+            attributor: attributor.address(),
+            guardian: admin.address(),
+        };
+        let d = Deployment::deploy(chain, &mut admin, treasury, &committee, roles, &params)?;
         let create = DatanetRegistry::createDatanetCall {
             name: "bench".into(),
             domain: "finance".into(),
@@ -91,7 +96,7 @@ impl TxWorkload {
         }
         Ok(Self {
             d,
-            admin,
+            attributor,
             contributors,
             users,
             contributors_bps: params.fee_split.contributors_bps,
@@ -100,7 +105,8 @@ impl TxWorkload {
 
     /// Signs round `round` of the workload against the chain's current nonces: one
     /// contribution per contributor, one payment per user, then one settlement paying half
-    /// of the round's contributor fees to the contributors.
+    /// of the round's contributor fees to the contributors (as settlement epoch `round`, which
+    /// must be the contract's current epoch: replay a round on a state prepared in it).
     pub fn sign_round<C: Chain + ?Sized>(
         &mut self,
         chain: &mut C,
@@ -111,7 +117,7 @@ impl TxWorkload {
             .contributors
             .iter_mut()
             .chain(self.users.iter_mut())
-            .chain([&mut self.admin])
+            .chain([&mut self.attributor])
         {
             w.set_nonce(chain.nonce(w.address())?);
         }
@@ -139,11 +145,12 @@ impl TxWorkload {
         let settle = AttributionRewards::settlePushCall {
             modelId: U256::from(1),
             epoch: round,
+            total: share * U256::from(self.contributors.len()),
             recipients: self.contributors.iter().map(Wallet::address).collect(),
             amounts: vec![share; self.contributors.len()],
         };
         let gas = TX_GAS + 40_000 * self.contributors.len() as u64;
-        txs.push(prepare(chain, &mut self.admin, d.rewards, &settle, gas)?);
+        txs.push(prepare(chain, &mut self.attributor, d.rewards, &settle, gas)?);
         Ok(txs)
     }
 }

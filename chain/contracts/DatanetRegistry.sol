@@ -7,13 +7,29 @@ import {IOpenToken} from "./interfaces/IOpenToken.sol";
 /// @notice Datanets (domain data networks), staked data contributions, reviewer votes and
 ///         slashing. Contribution stakes are escrowed here; slashed amounts go to the treasury.
 /// @dev Ids of datanets and contributions start at 1 (0 never exists). Invariant:
-///      totalEscrowed() == token.balanceOf(address(this)) (absent direct token donations).
+///      totalEscrowed() <= token.balanceOf(address(this)) (equal absent direct token
+///      donations).
+///
+///      A contribution's stake stays escrowed until `unlockAt` and, once accepted, until
+///      `attributionWindow` seconds after acceptance, so it is still there when attribution
+///      proves the data harmful. A contribution still pending `reviewPeriod` seconds after
+///      submission (too few reviewers, a split vote, reviewers removed) lapses: it can no
+///      longer be reviewed and its contributor withdraws the whole stake. A content hash is a
+///      claim of its submitter: uniqueness is per (datanet, contributor, hash), so another
+///      key copying a hash seen in the mempool registers its own contribution and takes
+///      nothing from the author's; the registry does not judge originality (reviewers and
+///      attribution do). Every governed parameter has bounds.
+///
+///      Trust: a Datanet's owner chooses its reviewers, so an owner with reviewers of its own
+///      can have its data accepted; such data is still escrowed through the attribution
+///      window and slashable as harmful.
 contract DatanetRegistry {
     enum Status {
         Pending,
         Accepted,
         Rejected,
-        Harmful
+        Harmful,
+        Lapsed // pending past its review deadline; the whole stake is withdrawable
     }
 
     struct Datanet {
@@ -32,6 +48,8 @@ contract DatanetRegistry {
         uint256 initialStake;
         uint64 submittedAt;
         uint64 unlockAt;
+        uint64 reviewDeadline;
+        uint64 decidedAt;
         Status status;
         uint8 acceptVotes;
         uint8 rejectVotes;
@@ -39,6 +57,11 @@ contract DatanetRegistry {
     }
 
     uint16 public constant MAX_BPS = 10_000;
+    uint8 public constant MAX_REVIEW_QUORUM = 15;
+    uint256 public constant MAX_MIN_STAKE = 10_000_000e18;
+    uint64 public constant MAX_LOCK_PERIOD = 365 days;
+    uint64 public constant MIN_WINDOW = 1 days;
+    uint64 public constant MAX_WINDOW = 180 days;
 
     IOpenToken public immutable token;
     address public immutable admin;
@@ -50,15 +73,17 @@ contract DatanetRegistry {
     uint16 public slashBps;
     uint64 public lockPeriod;
     uint8 public reviewQuorum;
+    uint64 public reviewPeriod;
+    uint64 public attributionWindow;
 
     uint256 public datanetCount;
     uint256 public contributionCount;
     uint256 public totalEscrowed;
 
     mapping(uint256 => Datanet) public datanets;
-    mapping(uint256 => Contribution) public contributions;
+    mapping(uint256 => Contribution) private _contributions;
     mapping(uint256 => mapping(address => bool)) public isReviewer;
-    mapping(uint256 => mapping(bytes32 => uint256)) public contributionByHash;
+    mapping(uint256 => mapping(address => mapping(bytes32 => uint256))) public contributionByHash;
     mapping(uint256 => mapping(address => bool)) public hasReviewed;
 
     /// @notice The admin wired the governance contract (once).
@@ -83,6 +108,7 @@ contract DatanetRegistry {
     event ContributionAccepted(uint256 indexed contributionId);
     event ContributionRejected(uint256 indexed contributionId);
     event ContributionHarmful(uint256 indexed contributionId, bytes32 evidence);
+    event ContributionLapsed(uint256 indexed contributionId);
     event Slashed(uint256 indexed contributionId, uint256 amount);
     event StakeWithdrawn(uint256 indexed contributionId, address indexed contributor, uint256 amount);
 
@@ -91,8 +117,7 @@ contract DatanetRegistry {
     error GovernanceAlreadySet();
     error ZeroAddress();
     error NotAttributor(address caller);
-    error BpsTooHigh(uint256 bps);
-    error QuorumZero();
+    error OutOfBounds(bytes32 name, uint256 value, uint256 min, uint256 max);
     error UnknownDatanet(uint256 datanetId);
     error NotDatanetOwner(uint256 datanetId, address caller);
     error AlreadyReviewer(uint256 datanetId, address reviewer);
@@ -107,6 +132,7 @@ contract DatanetRegistry {
     error AlreadySlashed(uint256 contributionId);
     error NotContributor(uint256 contributionId, address caller);
     error StillLocked(uint256 contributionId, uint64 unlockAt, uint256 nowTs);
+    error ReviewPeriodOver(uint256 contributionId, uint64 reviewDeadline);
     error NothingToWithdraw(uint256 contributionId);
     error TransferFailed();
 
@@ -115,27 +141,34 @@ contract DatanetRegistry {
         _;
     }
 
+    /// @param attributor_ the key allowed to slash harmful contributions
+    /// @param windows_ (reviewPeriod, attributionWindow) in seconds, each 1..180 days
     constructor(
         IOpenToken token_,
         address admin_,
         address treasury_,
+        address attributor_,
         uint256 minStake_,
         uint16 slashBps_,
         uint64 lockPeriod_,
-        uint8 reviewQuorum_
+        uint8 reviewQuorum_,
+        uint64[2] memory windows_
     ) {
-        if (address(token_) == address(0) || admin_ == address(0) || treasury_ == address(0)) revert ZeroAddress();
-        if (slashBps_ > MAX_BPS) revert BpsTooHigh(slashBps_);
-        if (reviewQuorum_ == 0) revert QuorumZero();
+        if (
+            address(token_) == address(0) || admin_ == address(0) || treasury_ == address(0)
+                || attributor_ == address(0)
+        ) revert ZeroAddress();
         token = token_;
         admin = admin_;
         treasury = treasury_;
-        minStake = minStake_;
-        slashBps = slashBps_;
-        lockPeriod = lockPeriod_;
-        reviewQuorum = reviewQuorum_;
-        attributor = admin_;
-        emit AttributorChanged(address(0), admin_);
+        attributor = attributor_;
+        emit AttributorChanged(address(0), attributor_);
+        _setMinStake(minStake_);
+        _setSlashBps(slashBps_);
+        _setLockPeriod(lockPeriod_);
+        _setReviewQuorum(reviewQuorum_);
+        _setReviewPeriod(windows_[0]);
+        _setAttributionWindow(windows_[1]);
     }
 
     // ----------------------------------------------------------------- wiring / governance
@@ -149,30 +182,35 @@ contract DatanetRegistry {
         emit GovernanceInitialized(governance_);
     }
 
-    /// @notice Governance: minimum stake per contribution (token wei).
+    /// @notice Governance: minimum stake per contribution (token wei, <= 10M OPEN).
     function setMinStake(uint256 v) external onlyGovernance {
-        emit ParameterChanged("minStake", minStake, v);
-        minStake = v;
+        _setMinStake(v);
     }
 
     /// @notice Governance: fraction of stake slashed on rejection / harm, in bps (<= 10000).
     function setSlashBps(uint16 v) external onlyGovernance {
-        if (v > MAX_BPS) revert BpsTooHigh(v);
-        emit ParameterChanged("slashBps", slashBps, v);
-        slashBps = v;
+        _setSlashBps(v);
     }
 
-    /// @notice Governance: stake lock period in seconds for new contributions.
+    /// @notice Governance: stake lock period in seconds (<= 365 days) for new contributions.
     function setLockPeriod(uint64 v) external onlyGovernance {
-        emit ParameterChanged("lockPeriod", lockPeriod, v);
-        lockPeriod = v;
+        _setLockPeriod(v);
     }
 
-    /// @notice Governance: number of same-direction reviews that decides a contribution (>= 1).
+    /// @notice Governance: number of same-direction reviews that decides a contribution (1..15).
     function setReviewQuorum(uint8 v) external onlyGovernance {
-        if (v == 0) revert QuorumZero();
-        emit ParameterChanged("reviewQuorum", reviewQuorum, v);
-        reviewQuorum = v;
+        _setReviewQuorum(v);
+    }
+
+    /// @notice Governance: seconds (1..180 days) a new contribution may wait for its reviews.
+    function setReviewPeriod(uint64 v) external onlyGovernance {
+        _setReviewPeriod(v);
+    }
+
+    /// @notice Governance: seconds (1..180 days) an accepted stake stays slashable after
+    ///         acceptance before it can be withdrawn.
+    function setAttributionWindow(uint64 v) external onlyGovernance {
+        _setAttributionWindow(v);
     }
 
     /// @notice Governance: sets the attributor role allowed to slash harmful contributions.
@@ -219,12 +257,12 @@ contract DatanetRegistry {
     {
         if (datanets[datanetId].owner == address(0)) revert UnknownDatanet(datanetId);
         if (stake < minStake) revert StakeTooLow(stake, minStake);
-        uint256 existing = contributionByHash[datanetId][contentHash];
+        uint256 existing = contributionByHash[datanetId][msg.sender][contentHash];
         if (existing != 0) revert DuplicateContent(datanetId, contentHash, existing);
 
         contributionId = ++contributionCount;
         uint64 unlockAt = uint64(block.timestamp) + lockPeriod;
-        contributions[contributionId] = Contribution({
+        _contributions[contributionId] = Contribution({
             contributor: msg.sender,
             datanetId: datanetId,
             contentHash: contentHash,
@@ -233,25 +271,29 @@ contract DatanetRegistry {
             initialStake: stake,
             submittedAt: uint64(block.timestamp),
             unlockAt: unlockAt,
+            reviewDeadline: uint64(block.timestamp) + reviewPeriod,
+            decidedAt: 0,
             status: Status.Pending,
             acceptVotes: 0,
             rejectVotes: 0,
             slashed: false
         });
-        contributionByHash[datanetId][contentHash] = contributionId;
+        contributionByHash[datanetId][msg.sender][contentHash] = contributionId;
         totalEscrowed += stake;
         if (!token.transferFrom(msg.sender, address(this), stake)) revert TransferFailed();
         emit ContributionSubmitted(contributionId, datanetId, msg.sender, contentHash, recordCount, stake, unlockAt);
     }
 
-    /// @notice A reviewer of the contribution's datanet votes once; reviewQuorum same-direction
-    ///         votes decide. Rejection slashes slashBps of the stake to the treasury at once.
+    /// @notice A reviewer of the contribution's datanet votes once, before its review deadline;
+    ///         reviewQuorum same-direction votes decide. Rejection slashes slashBps of the stake
+    ///         to the treasury at once.
     function review(uint256 contributionId, bool accept) external {
         Contribution storage c = _get(contributionId);
         if (!isReviewer[c.datanetId][msg.sender]) revert NotReviewer(c.datanetId, msg.sender);
         if (c.status != Status.Pending) revert NotPending(contributionId, c.status);
         if (c.contributor == msg.sender) revert SelfReview(contributionId);
         if (hasReviewed[contributionId][msg.sender]) revert AlreadyReviewed(contributionId, msg.sender);
+        if (block.timestamp > c.reviewDeadline) revert ReviewPeriodOver(contributionId, c.reviewDeadline);
         hasReviewed[contributionId][msg.sender] = true;
         if (accept) c.acceptVotes += 1;
         else c.rejectVotes += 1;
@@ -259,9 +301,11 @@ contract DatanetRegistry {
 
         if (c.acceptVotes >= reviewQuorum) {
             c.status = Status.Accepted;
+            c.decidedAt = uint64(block.timestamp);
             emit ContributionAccepted(contributionId);
         } else if (c.rejectVotes >= reviewQuorum) {
             c.status = Status.Rejected;
+            c.decidedAt = uint64(block.timestamp);
             emit ContributionRejected(contributionId);
             _slash(contributionId, c);
         }
@@ -279,12 +323,23 @@ contract DatanetRegistry {
         _slash(contributionId, c);
     }
 
-    /// @notice Contributor withdraws the remaining stake once decided and unlocked.
+    /// @notice Contributor withdraws the remaining stake once decided and unlocked (an accepted
+    ///         stake also waits out the attribution window), or, whole, once a pending
+    ///         contribution lapsed at its review deadline.
     function withdrawStake(uint256 contributionId) external {
         Contribution storage c = _get(contributionId);
         if (c.contributor != msg.sender) revert NotContributor(contributionId, msg.sender);
-        if (c.status == Status.Pending) revert NotPending(contributionId, c.status);
-        if (block.timestamp < c.unlockAt) revert StillLocked(contributionId, c.unlockAt, block.timestamp);
+        if (c.status == Status.Pending) {
+            if (block.timestamp <= c.reviewDeadline) revert NotPending(contributionId, c.status);
+            c.status = Status.Lapsed;
+            emit ContributionLapsed(contributionId);
+        } else {
+            uint64 unlock = c.unlockAt;
+            if (c.status == Status.Accepted && c.decidedAt + attributionWindow > unlock) {
+                unlock = c.decidedAt + attributionWindow;
+            }
+            if (block.timestamp < unlock) revert StillLocked(contributionId, unlock, block.timestamp);
+        }
         uint256 amount = c.stake;
         if (amount == 0) revert NothingToWithdraw(contributionId);
         c.stake = 0;
@@ -295,10 +350,16 @@ contract DatanetRegistry {
 
     // ----------------------------------------------------------------- views
 
+    /// @notice The contribution with id `id` (all zero if it does not exist).
+    function contributions(uint256 id) external view returns (Contribution memory) {
+        return _contributions[id];
+    }
+
+
     /// @notice Whether the contribution exists and was accepted (and not later marked harmful).
     function isAccepted(uint256 contributionId) external view returns (bool) {
-        return contributions[contributionId].status == Status.Accepted
-            && contributions[contributionId].contributor != address(0);
+        return _contributions[contributionId].status == Status.Accepted
+            && _contributions[contributionId].contributor != address(0);
     }
 
     // ----------------------------------------------------------------- internals
@@ -306,16 +367,50 @@ contract DatanetRegistry {
     function _slash(uint256 contributionId, Contribution storage c) private {
         c.slashed = true;
         uint256 amount = (c.stake * slashBps) / MAX_BPS;
-        if (amount > 0) {
-            c.stake -= amount;
-            totalEscrowed -= amount;
-            if (!token.transfer(treasury, amount)) revert TransferFailed();
-        }
+        if (amount == 0) return; // nothing taken: not reported as a slash
+        c.stake -= amount;
+        totalEscrowed -= amount;
+        if (!token.transfer(treasury, amount)) revert TransferFailed();
         emit Slashed(contributionId, amount);
     }
 
+    function _bounded(bytes32 name, uint256 v, uint256 min, uint256 max, uint256 old) private {
+        if (v < min || v > max) revert OutOfBounds(name, v, min, max);
+        emit ParameterChanged(name, old, v);
+    }
+
+    function _setMinStake(uint256 v) private {
+        _bounded("minStake", v, 0, MAX_MIN_STAKE, minStake);
+        minStake = v;
+    }
+
+    function _setSlashBps(uint16 v) private {
+        _bounded("slashBps", v, 0, MAX_BPS, slashBps);
+        slashBps = v;
+    }
+
+    function _setLockPeriod(uint64 v) private {
+        _bounded("lockPeriod", v, 0, MAX_LOCK_PERIOD, lockPeriod);
+        lockPeriod = v;
+    }
+
+    function _setReviewQuorum(uint8 v) private {
+        _bounded("reviewQuorum", v, 1, MAX_REVIEW_QUORUM, reviewQuorum);
+        reviewQuorum = v;
+    }
+
+    function _setReviewPeriod(uint64 v) private {
+        _bounded("reviewPeriod", v, MIN_WINDOW, MAX_WINDOW, reviewPeriod);
+        reviewPeriod = v;
+    }
+
+    function _setAttributionWindow(uint64 v) private {
+        _bounded("attributionWindow", v, MIN_WINDOW, MAX_WINDOW, attributionWindow);
+        attributionWindow = v;
+    }
+
     function _get(uint256 contributionId) private view returns (Contribution storage c) {
-        c = contributions[contributionId];
+        c = _contributions[contributionId];
         if (c.contributor == address(0)) revert UnknownContribution(contributionId);
     }
 

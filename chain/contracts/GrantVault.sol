@@ -6,8 +6,12 @@ import {IOpenToken} from "./interfaces/IOpenToken.sol";
 /// @title GrantVault (OpenCircle)
 /// @notice OpenCircle grant fund: OPEN deposits, USD-denominated grant applications in three
 ///         tiers, committee approval (threshold), milestone tranches and failure refunds.
-/// @dev Grant ids start at 1. Invariant: available() + reserved() == token.balanceOf(this)
-///      (absent direct token donations).
+/// @dev Grant ids start at 1. Invariant: available() + reserved() <= token.balanceOf(this)
+///      (equal absent direct token donations). Every committee decision needs
+///      `approvalThreshold` distinct members: activating a grant, releasing each milestone
+///      tranche, failing a grant; a grantee who sits on the committee takes no part in
+///      decisions on its own grant. The OPEN price moves at most by a factor of two per
+///      change, so one captured vote cannot price a grant at the whole vault.
 contract GrantVault {
     enum GrantStatus {
         Pending,
@@ -23,6 +27,8 @@ contract GrantVault {
         uint8 milestonesReleased;
         GrantStatus status;
         uint8 approvals;
+        uint8 releaseVotes; // votes for releasing the next milestone
+        uint8 failVotes;
         uint64 appliedAt;
         uint256 amountUsd;
         uint256 amountOpen;
@@ -47,6 +53,8 @@ contract GrantVault {
     mapping(address => bool) public isCommittee;
     mapping(uint256 => Grant) public grants;
     mapping(uint256 => mapping(address => bool)) public hasApproved;
+    /// @dev grant => milestone (1-based; 0 for failing) => member => voted
+    mapping(uint256 => mapping(uint8 => mapping(address => bool))) public hasVotedOn;
 
     event GovernanceInitialized(address indexed governance);
     event ParameterChanged(bytes32 indexed name, uint256 oldValue, uint256 newValue);
@@ -56,6 +64,8 @@ contract GrantVault {
     );
     event GrantApproved(uint256 indexed grantId, address indexed member, uint8 approvals);
     event GrantActivated(uint256 indexed grantId, uint256 amountOpen, uint256 openPriceUsdE8);
+    event MilestoneVoted(uint256 indexed grantId, uint8 milestone, address indexed member, uint8 votes);
+    event FailVoted(uint256 indexed grantId, address indexed member, uint8 votes);
     event MilestoneReleased(uint256 indexed grantId, uint8 milestone, uint256 amount, address indexed grantee);
     event GrantCompleted(uint256 indexed grantId);
     event GrantFailed(uint256 indexed grantId);
@@ -79,6 +89,8 @@ contract GrantVault {
     error GrantNotActive(uint256 grantId, GrantStatus status);
     error AlreadyApproved(uint256 grantId, address member);
     error SelfApproval(uint256 grantId);
+    error AlreadyVoted(uint256 grantId, uint8 milestone, address member);
+    error PriceStepTooLarge(uint256 oldPriceUsdE8, uint256 newPriceUsdE8);
     error InsufficientFunds(uint256 available, uint256 needed);
     error TransferFailed();
 
@@ -109,6 +121,8 @@ contract GrantVault {
         _committee = committee_;
         approvalThreshold = approvalThreshold_;
         openPriceUsdE8 = openPriceUsdE8_;
+        emit ParameterChanged("approvalThreshold", 0, approvalThreshold_);
+        emit ParameterChanged("openPriceUsdE8", 0, openPriceUsdE8_);
     }
 
     modifier onlyCommittee() {
@@ -125,10 +139,13 @@ contract GrantVault {
         emit GovernanceInitialized(governance_);
     }
 
-    /// @notice Governance: OPEN price in USD (8 decimals) used when grants are activated.
+    /// @notice Governance: OPEN price in USD (8 decimals) used when grants are activated; at
+    ///         most twice or half the current price per change.
     function setOpenPrice(uint256 priceUsdE8) external {
         if (msg.sender != governance || governance == address(0)) revert NotGovernance(msg.sender);
         if (priceUsdE8 == 0) revert ZeroPrice();
+        uint256 old = openPriceUsdE8;
+        if (priceUsdE8 > old * 2 || priceUsdE8 * 2 < old) revert PriceStepTooLarge(old, priceUsdE8);
         emit ParameterChanged("openPriceUsdE8", openPriceUsdE8, priceUsdE8);
         openPriceUsdE8 = priceUsdE8;
     }
@@ -197,11 +214,17 @@ contract GrantVault {
         }
     }
 
-    /// @notice Committee releases the next milestone tranche (the last takes the remainder).
+    /// @notice A committee member votes to release the next milestone tranche; at
+    ///         approvalThreshold votes it is paid (the last takes the remainder).
     function releaseMilestone(uint256 grantId) external onlyCommittee {
         Grant storage g = _get(grantId);
         if (g.status != GrantStatus.Active) revert GrantNotActive(grantId, g.status);
         uint8 milestone = g.milestonesReleased + 1;
+        _vote(grantId, g, milestone);
+        g.releaseVotes += 1;
+        emit MilestoneVoted(grantId, milestone, msg.sender, g.releaseVotes);
+        if (g.releaseVotes < approvalThreshold) return;
+        g.releaseVotes = 0;
         uint256 amount = milestone == g.milestones ? g.amountOpen - g.released : g.amountOpen / g.milestones;
         g.milestonesReleased = milestone;
         g.released += amount;
@@ -212,16 +235,28 @@ contract GrantVault {
         if (g.status == GrantStatus.Completed) emit GrantCompleted(grantId);
     }
 
-    /// @notice Committee marks an active grant failed; the unreleased amount returns to available.
+    /// @notice A committee member votes to fail an active grant; at approvalThreshold votes the
+    ///         unreleased amount returns to available.
     function failGrant(uint256 grantId) external onlyCommittee {
         Grant storage g = _get(grantId);
         if (g.status != GrantStatus.Active) revert GrantNotActive(grantId, g.status);
+        _vote(grantId, g, 0);
+        g.failVotes += 1;
+        emit FailVoted(grantId, msg.sender, g.failVotes);
+        if (g.failVotes < approvalThreshold) return;
         uint256 back = g.amountOpen - g.released;
         g.status = GrantStatus.Failed;
         reserved -= back;
         available += back;
         emit GrantFailed(grantId);
         emit FundsReturned(grantId, back, available);
+    }
+
+    /// @dev Records the caller's vote on `milestone` (0: failing) of a grant that is not its own.
+    function _vote(uint256 grantId, Grant storage g, uint8 milestone) private {
+        if (g.grantee == msg.sender) revert SelfApproval(grantId);
+        if (hasVotedOn[grantId][milestone][msg.sender]) revert AlreadyVoted(grantId, milestone, msg.sender);
+        hasVotedOn[grantId][milestone][msg.sender] = true;
     }
 
     function _get(uint256 grantId) private view returns (Grant storage g) {

@@ -4,8 +4,10 @@ pragma solidity 0.8.30;
 /// @title ModelRegistry
 /// @notice On-chain registry of fine-tuned models (base model + adapter) with the Datanets
 ///         they were trained on, so attribution can be tracked; each has a per-inference price.
-/// @dev Model ids start at 1. It has no governed parameters yet but follows the common
-///      admin/initGovernance pattern so it can be a governance target.
+/// @dev Model ids start at 1. An adapter hash is a claim of its registrant: uniqueness is per
+///      (owner, adapter hash), so a key that copies a hash seen in the mempool registers its
+///      own model and takes nothing from the author's. It has no governed parameters yet but
+///      follows the common admin/initGovernance pattern so it can be a governance target.
 contract ModelRegistry {
     struct Model {
         address owner;
@@ -21,9 +23,10 @@ contract ModelRegistry {
     uint256 public modelCount;
 
     mapping(uint256 => Model) public models;
-    mapping(bytes32 => uint256) public modelByAdapter;
+    mapping(address => mapping(bytes32 => uint256)) public modelByAdapter;
     mapping(uint256 => uint256[]) private _datanets;
 
+    event AdminSet(address indexed admin);
     event GovernanceInitialized(address indexed governance);
     event ModelRegistered(
         uint256 indexed modelId,
@@ -46,6 +49,7 @@ contract ModelRegistry {
     constructor(address admin_) {
         if (admin_ == address(0)) revert ZeroAddress();
         admin = admin_;
+        emit AdminSet(admin_);
     }
 
     /// @notice One-time wiring by the admin: sets the governance contract.
@@ -59,7 +63,7 @@ contract ModelRegistry {
 
     /// @notice Registers a model owned by the caller.
     /// @param baseModel identifier hash of the base model
-    /// @param adapterHash content hash of the adapter weights (unique)
+    /// @param adapterHash content hash of the adapter weights (unique per owner)
     /// @param datanetIds Datanets the model was trained on
     /// @param kind model kind (simulator-defined, e.g. 0 = LoRA adapter, 1 = small model)
     /// @param pricePerInference fee per inference in token wei
@@ -71,7 +75,7 @@ contract ModelRegistry {
         uint8 kind,
         uint256 pricePerInference
     ) external returns (uint256 modelId) {
-        uint256 existing = modelByAdapter[adapterHash];
+        uint256 existing = modelByAdapter[msg.sender][adapterHash];
         if (existing != 0) revert DuplicateAdapter(adapterHash, existing);
         modelId = ++modelCount;
         models[modelId] = Model({
@@ -82,7 +86,7 @@ contract ModelRegistry {
             price: pricePerInference,
             registeredAt: uint64(block.timestamp)
         });
-        modelByAdapter[adapterHash] = modelId;
+        modelByAdapter[msg.sender][adapterHash] = modelId;
         _datanets[modelId] = datanetIds;
         emit ModelRegistered(modelId, msg.sender, baseModel, adapterHash, kind, pricePerInference, datanetIds);
     }

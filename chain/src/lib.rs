@@ -26,5 +26,5 @@ pub use anvil::{AnvilChain, AnvilConfig};
 pub use api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::ChainError;
-pub use protocol::{Deployment, Ledger, ProtocolParams};
+pub use protocol::{Deployment, Ledger, ProtocolParams, Roles};
 pub use wallet::{TxRequest, Wallet};

@@ -1,8 +1,10 @@
 //! Merkle trees of per-epoch rewards, built exactly as `AttributionRewards` verifies them.
 //!
-//! The contract pays `(account, amount)` against a root posted by the attributor. A leaf is
-//! `keccak256(bytes.concat(keccak256(abi.encode(account, amount))))` (double hashed, so no
-//! 64-byte inner node can pass for a leaf), and a proof is folded with sorted-pair hashing:
+//! The contract pays `(account, amount)` for one (model, epoch) against a root posted by the
+//! attributor. A leaf is
+//! `keccak256(bytes.concat(keccak256(abi.encode(modelId, epoch, account, amount))))` (double
+//! hashed, so no 64-byte inner node can pass for a leaf; committing to its (model, epoch), so
+//! a root posted for another one proves nothing), and a proof is folded with sorted-pair hashing:
 //! `node = keccak256(min(node, p) ++ max(node, p))` for each proof element `p`.
 //!
 //! [`RewardTree`] is deterministic: leaves are sorted by hash before the tree is built, so
@@ -40,12 +42,23 @@ pub enum MerkleError {
     TotalOverflow,
 }
 
-/// The leaf `AttributionRewards.claim` recomputes for `account` claiming `amount`:
-/// `keccak256(bytes.concat(keccak256(abi.encode(account, amount))))`.
-pub fn leaf(account: Address, amount: U256) -> B256 {
-    let mut encoded = [0u8; 64];
-    encoded[12..32].copy_from_slice(account.as_slice());
-    encoded[32..].copy_from_slice(&amount.to_be_bytes::<32>());
+/// The (model, epoch) a reward tree pays for; every leaf commits to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// On-chain model id.
+    pub model_id: U256,
+    /// Settlement epoch (`AttributionRewards.currentEpoch()` when the root is posted).
+    pub epoch: u64,
+}
+
+/// The leaf `AttributionRewards.claim` recomputes for `account` claiming `amount` in `scope`:
+/// `keccak256(bytes.concat(keccak256(abi.encode(modelId, epoch, account, amount))))`.
+pub fn leaf(scope: Scope, account: Address, amount: U256) -> B256 {
+    let mut encoded = [0u8; 128];
+    encoded[..32].copy_from_slice(&scope.model_id.to_be_bytes::<32>());
+    encoded[56..64].copy_from_slice(&scope.epoch.to_be_bytes());
+    encoded[76..96].copy_from_slice(account.as_slice());
+    encoded[96..].copy_from_slice(&amount.to_be_bytes::<32>());
     keccak256(keccak256(encoded))
 }
 
@@ -79,11 +92,11 @@ pub struct RewardTree {
 }
 
 impl RewardTree {
-    /// Builds the tree over `entries`, each an account and the amount it may claim.
+    /// Builds the tree over `entries` for `scope`, each an account and the amount it may claim.
     ///
     /// Fails on an empty list, on an account listed twice, or when the amounts overflow a
     /// `uint256`. Zero amounts are allowed (the contract accepts a zero claim).
-    pub fn new(entries: &[(Address, U256)]) -> Result<Self, MerkleError> {
+    pub fn new(scope: Scope, entries: &[(Address, U256)]) -> Result<Self, MerkleError> {
         if entries.is_empty() {
             return Err(MerkleError::Empty);
         }
@@ -105,7 +118,7 @@ impl RewardTree {
 
         let mut leaves: Vec<(B256, Address, U256)> = entries
             .iter()
-            .map(|&(account, amount)| (leaf(account, amount), account, amount))
+            .map(|&(account, amount)| (leaf(scope, account, amount), account, amount))
             .collect();
         // Canonical order: by leaf hash (distinct accounts give distinct leaves).
         leaves.sort_unstable_by_key(|(hash, _, _)| *hash);
@@ -197,6 +210,11 @@ mod tests {
     use alloy_primitives::b256;
     use proptest::prelude::*;
 
+    const S: Scope = Scope {
+        model_id: U256::from_limbs([3, 0, 0, 0]),
+        epoch: 5,
+    };
+
     fn account(i: u8) -> Address {
         Address::repeat_byte(i)
     }
@@ -209,15 +227,19 @@ mod tests {
 
     #[test]
     fn leaf_matches_solidity_encoding() {
-        // keccak256(bytes.concat(keccak256(abi.encode(address(0x11..11), uint256(1000))))),
-        // computed independently from the ABI encoding written out by hand.
+        // keccak256(bytes.concat(keccak256(abi.encode(uint256(3), uint64(5),
+        // address(0x11..11), uint256(1000))))), from the ABI encoding written out by hand.
         let mut encoded = Vec::new();
+        encoded.extend_from_slice(&U256::from(3).to_be_bytes::<32>());
+        encoded.extend_from_slice(&U256::from(5).to_be_bytes::<32>());
         encoded.extend_from_slice(&[0u8; 12]);
         encoded.extend_from_slice(&[0x11; 20]);
         encoded.extend_from_slice(&U256::from(1000).to_be_bytes::<32>());
         let expected = keccak256(keccak256(&encoded));
-        assert_eq!(leaf(account(0x11), U256::from(1000)), expected);
-        assert_ne!(leaf(account(0x11), U256::from(1000)), keccak256(&encoded));
+        assert_eq!(leaf(S, account(0x11), U256::from(1000)), expected);
+        assert_ne!(leaf(S, account(0x11), U256::from(1000)), keccak256(&encoded));
+        let other = Scope { epoch: 6, ..S };
+        assert_ne!(leaf(other, account(0x11), U256::from(1000)), expected);
     }
 
     #[test]
@@ -233,8 +255,8 @@ mod tests {
 
     #[test]
     fn empty_and_duplicate_inputs_are_refused() {
-        assert_eq!(RewardTree::new(&[]).unwrap_err(), MerkleError::Empty);
-        let err = RewardTree::new(&[
+        assert_eq!(RewardTree::new(S, &[]).unwrap_err(), MerkleError::Empty);
+        let err = RewardTree::new(S, &[
             (account(1), U256::from(5)),
             (account(2), U256::from(6)),
             (account(1), U256::from(7)),
@@ -250,28 +272,28 @@ mod tests {
         );
         assert!(err.to_string().contains("appears more than once"));
         assert_eq!(
-            RewardTree::new(&[(account(1), U256::MAX), (account(2), U256::from(1))]).unwrap_err(),
+            RewardTree::new(S, &[(account(1), U256::MAX), (account(2), U256::from(1))]).unwrap_err(),
             MerkleError::TotalOverflow
         );
     }
 
     #[test]
     fn single_entry_root_is_its_leaf() {
-        let tree = RewardTree::new(&[(account(9), U256::from(42))]).unwrap();
-        assert_eq!(tree.root(), leaf(account(9), U256::from(42)));
+        let tree = RewardTree::new(S, &[(account(9), U256::from(42))]).unwrap();
+        assert_eq!(tree.root(), leaf(S, account(9), U256::from(42)));
         assert_eq!(tree.proof(account(9)), Some(vec![]));
         assert_eq!(tree.total(), U256::from(42));
-        assert!(verify(tree.root(), leaf(account(9), U256::from(42)), &[]));
-        assert!(!verify(tree.root(), leaf(account(9), U256::from(43)), &[]));
+        assert!(verify(tree.root(), leaf(S, account(9), U256::from(42)), &[]));
+        assert!(!verify(tree.root(), leaf(S, account(9), U256::from(43)), &[]));
     }
 
     #[test]
     fn two_entries_root_is_their_sorted_pair() {
         let entries = sample(2);
-        let tree = RewardTree::new(&entries).unwrap();
+        let tree = RewardTree::new(S, &entries).unwrap();
         let (a, b) = (
-            leaf(entries[0].0, entries[0].1),
-            leaf(entries[1].0, entries[1].1),
+            leaf(S, entries[0].0, entries[0].1),
+            leaf(S, entries[1].0, entries[1].1),
         );
         assert_eq!(tree.root(), hash_pair(a, b));
         assert_eq!(tree.proof(entries[0].0), Some(vec![b]));
@@ -280,7 +302,7 @@ mod tests {
 
     #[test]
     fn odd_node_is_carried_up_without_a_sibling() {
-        let tree = RewardTree::new(&sample(3)).unwrap();
+        let tree = RewardTree::new(S, &sample(3)).unwrap();
         let last = tree.entries()[2].0;
         // The third leaf is paired with nothing at the bottom level: one proof element only.
         assert_eq!(tree.proof(last).unwrap().len(), 1);
@@ -293,20 +315,20 @@ mod tests {
     fn every_proof_verifies_and_tampering_fails() {
         for n in 1..=17 {
             let entries = sample(n);
-            let tree = RewardTree::new(&entries).unwrap();
+            let tree = RewardTree::new(S, &entries).unwrap();
             assert_eq!(tree.len(), entries.len());
             for &(who, amount) in &entries {
                 let proof = tree.proof(who).unwrap();
                 assert!(
-                    verify(tree.root(), leaf(who, amount), &proof),
+                    verify(tree.root(), leaf(S, who, amount), &proof),
                     "n={n} {who}"
                 );
                 assert!(!verify(
                     tree.root(),
-                    leaf(who, amount + U256::from(1)),
+                    leaf(S, who, amount + U256::from(1)),
                     &proof
                 ));
-                assert!(!verify(tree.root(), leaf(account(200), amount), &proof));
+                assert!(!verify(tree.root(), leaf(S, account(200), amount), &proof));
             }
             assert_eq!(tree.proof(account(200)), None);
         }
@@ -327,21 +349,21 @@ mod tests {
             bump in 1u64..,
             stranger in any::<[u8; 20]>(),
         ) {
-            let tree = RewardTree::new(&entries).unwrap();
+            let tree = RewardTree::new(S, &entries).unwrap();
             let stranger = Address::from(stranger);
             let expected: U256 = entries.iter().map(|(_, v)| *v).sum();
             prop_assert_eq!(tree.total(), expected);
             for &(who, amount) in &entries {
                 let proof = tree.proof(who).unwrap();
                 prop_assert!(proof.len() <= 6);
-                prop_assert!(verify(tree.root(), leaf(who, amount), &proof));
-                prop_assert!(!verify(tree.root(), leaf(who, amount + U256::from(bump)), &proof));
+                prop_assert!(verify(tree.root(), leaf(S, who, amount), &proof));
+                prop_assert!(!verify(tree.root(), leaf(S, who, amount + U256::from(bump)), &proof));
                 if tree.amount(stranger).is_none() {
-                    prop_assert!(!verify(tree.root(), leaf(stranger, amount), &proof));
+                    prop_assert!(!verify(tree.root(), leaf(S, stranger, amount), &proof));
                 }
             }
             if entries.len() == 1 {
-                prop_assert_eq!(tree.root(), leaf(entries[0].0, entries[0].1));
+                prop_assert_eq!(tree.root(), leaf(S, entries[0].0, entries[0].1));
             }
         }
 
@@ -350,8 +372,8 @@ mod tests {
             (entries, shuffled) in entries_strategy()
                 .prop_flat_map(|e| (Just(e.clone()), Just(e).prop_shuffle())),
         ) {
-            let a = RewardTree::new(&entries).unwrap();
-            let b = RewardTree::new(&shuffled).unwrap();
+            let a = RewardTree::new(S, &entries).unwrap();
+            let b = RewardTree::new(S, &shuffled).unwrap();
             prop_assert_eq!(a.root(), b.root());
             prop_assert_eq!(a.entries(), b.entries());
             for &(who, _) in &entries {

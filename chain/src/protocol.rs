@@ -1,7 +1,7 @@
 //! The OpenLedger protocol as deployed on a chain: the seven contracts, their wiring, the
 //! governed parameters they start with, and the ledger view that accounting checks read.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, FixedBytes, U256};
 use alloy_sol_types::{SolCall, SolConstructor};
 
 use crate::api::Chain;
@@ -60,6 +60,17 @@ pub struct ProtocolParams {
     pub grant_approvals: u8,
     /// OPEN price in USD with 8 decimals, used to size grants.
     pub open_price_usd_e8: U256,
+    /// Seconds per settlement epoch of AttributionRewards: each model's pool is settled at
+    /// most once per epoch, for at most what it accrued up to that epoch.
+    pub reward_epoch: u64,
+    /// Seconds a reward settlement stays payable before its unpaid rest returns to the pool.
+    pub claim_window: u64,
+    /// Seconds a contribution may wait for its reviews before it lapses (stake withdrawable).
+    pub review_period: u64,
+    /// Seconds an accepted contribution's stake stays slashable after acceptance.
+    pub attribution_window: u64,
+    /// Seconds over which StakingGovernance streams each notified staking reward.
+    pub reward_duration: u64,
 }
 
 impl Default for ProtocolParams {
@@ -82,6 +93,11 @@ impl Default for ProtocolParams {
             quorum_bps: 400,
             grant_approvals: 2,
             open_price_usd_e8: U256::from(50_000_000u64), // 0.50 USD
+            reward_epoch: DAY,
+            claim_window: 30 * DAY,
+            review_period: 14 * DAY,
+            attribution_window: 14 * DAY,
+            reward_duration: DAY,
         }
     }
 }
@@ -107,16 +123,32 @@ pub struct Deployment {
     pub treasury: Address,
     /// Account that received the genesis supply and wired the contracts.
     pub admin: Address,
+    /// The attributor key the deployment named: settles rewards and slashes harmful data
+    /// (governance may replace it; read the contracts for the current one).
+    pub attributor: Address,
+    /// The guardian the deployment named: may cancel governance proposals before execution.
+    pub guardian: Address,
+}
+
+/// Keys a deployment gives protocol roles to, each its own (neither may be the admin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// Settles rewards (AttributionRewards) and slashes harmful data (DatanetRegistry).
+    pub attributor: Address,
+    /// May cancel StakingGovernance proposals before they execute; `Address::ZERO` for none.
+    pub guardian: Address,
 }
 
 impl Deployment {
-    /// Deploys and wires the protocol. `admin` receives the whole OPEN supply, holds the
-    /// attributor role, and hands every parameter to governance.
+    /// Deploys and wires the protocol. `admin` receives the whole OPEN supply, wires the
+    /// contracts and hands every parameter to governance; `roles` names the attributor and
+    /// the guardian.
     pub fn deploy<C: Chain + ?Sized>(
         chain: &mut C,
         admin: &mut Wallet,
         treasury: Address,
         grant_committee: &[Address],
+        roles: Roles,
         params: &ProtocolParams,
     ) -> Result<Self, ChainError> {
         let owner = admin.address();
@@ -137,10 +169,12 @@ impl Deployment {
                 token_: token,
                 admin_: owner,
                 treasury_: treasury,
+                attributor_: roles.attributor,
                 minStake_: params.min_stake,
                 slashBps_: params.slash_bps,
                 lockPeriod_: params.lock_period,
                 reviewQuorum_: params.review_quorum,
+                windows_: [params.review_period, params.attribution_window],
             }
             .abi_encode(),
         )?;
@@ -157,6 +191,9 @@ impl Deployment {
             &AttributionRewards::constructorCall {
                 token_: token,
                 admin_: owner,
+                attributor_: roles.attributor,
+                epochLength_: params.reward_epoch,
+                claimWindow_: params.claim_window,
             }
             .abi_encode(),
         )?;
@@ -167,10 +204,12 @@ impl Deployment {
             &StakingGovernance::constructorCall {
                 token_: token,
                 admin_: owner,
+                guardian_: roles.guardian,
                 proposalThreshold_: params.proposal_threshold,
                 votingPeriod_: params.voting_period,
                 timelockDelay_: params.timelock_delay,
                 quorumBps_: params.quorum_bps,
+                rewardDuration_: params.reward_duration,
             }
             .abi_encode(),
         )?;
@@ -216,6 +255,8 @@ impl Deployment {
             grants,
             treasury,
             admin: owner,
+            attributor: roles.attributor,
+            guardian: roles.guardian,
         };
         deployment.wire(chain, admin)?;
         Ok(deployment)
@@ -239,19 +280,12 @@ impl Deployment {
                 market_: self.market,
             },
         )?;
+        let (targets, selectors) = self.governed_calls().into_iter().unzip();
         transact(
             chain,
             admin,
             self.governance,
-            &StakingGovernance::initTargetsCall {
-                targets: vec![
-                    self.datanets,
-                    self.market,
-                    self.rewards,
-                    self.grants,
-                    self.models,
-                ],
-            },
+            &StakingGovernance::initTargetsCall { targets, selectors },
         )?;
         let init = DatanetRegistry::initGovernanceCall {
             governance_: self.governance,
@@ -274,6 +308,45 @@ impl Deployment {
             )?;
         }
         Ok(())
+    }
+
+    /// The calls a governance proposal may make: every governed setter of every contract.
+    /// Role changes are among them (a compromised attributor key must be replaceable), which
+    /// is what the guardian's veto is for.
+    pub fn governed_calls(&self) -> Vec<(Address, FixedBytes<4>)> {
+        let mut calls = vec![
+            (self.datanets, DatanetRegistry::setMinStakeCall::SELECTOR),
+            (self.datanets, DatanetRegistry::setSlashBpsCall::SELECTOR),
+            (self.datanets, DatanetRegistry::setLockPeriodCall::SELECTOR),
+            (self.datanets, DatanetRegistry::setReviewQuorumCall::SELECTOR),
+            (self.datanets, DatanetRegistry::setReviewPeriodCall::SELECTOR),
+            (
+                self.datanets,
+                DatanetRegistry::setAttributionWindowCall::SELECTOR,
+            ),
+            (self.datanets, DatanetRegistry::setAttributorCall::SELECTOR),
+            (self.market, InferenceMarket::setFeeSplitCall::SELECTOR),
+            (self.rewards, AttributionRewards::setAttributorCall::SELECTOR),
+            (self.rewards, AttributionRewards::setEpochLengthCall::SELECTOR),
+            (self.rewards, AttributionRewards::setClaimWindowCall::SELECTOR),
+            (self.grants, GrantVault::setOpenPriceCall::SELECTOR),
+        ];
+        let own = [
+            StakingGovernance::setQuorumBpsCall::SELECTOR,
+            StakingGovernance::setVotingPeriodCall::SELECTOR,
+            StakingGovernance::setTimelockDelayCall::SELECTOR,
+            StakingGovernance::setProposalThresholdCall::SELECTOR,
+            StakingGovernance::setQueueWindowCall::SELECTOR,
+            StakingGovernance::setExecutionWindowCall::SELECTOR,
+            StakingGovernance::setRewardDurationCall::SELECTOR,
+            StakingGovernance::setGuardianCall::SELECTOR,
+            StakingGovernance::setAllowedCallCall::SELECTOR,
+        ];
+        calls.extend(own.map(|s| (self.governance, s)));
+        calls
+            .into_iter()
+            .map(|(target, selector)| (target, selector.into()))
+            .collect()
     }
 
     /// Every contract with its name, in deployment order.
@@ -366,7 +439,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Each contract's books match its token balance; the first mismatch is described.
+    /// Each contract holds at least what its books say (more only by direct donations,
+    /// which no book counts); the first shortfall is described.
     pub fn check_books(&self) -> Result<(), String> {
         let checks = [
             (
@@ -390,13 +464,13 @@ impl Ledger {
                 self.grants_available + self.grants_reserved,
             ),
             (
-                "InferenceMarket (holds nothing)",
+                "InferenceMarket (books nothing)",
                 self.market_held,
                 U256::ZERO,
             ),
         ];
         for (what, held, booked) in checks {
-            if held != booked {
+            if held < booked {
                 return Err(format!("{what}: holds {held} but its books say {booked}"));
             }
         }

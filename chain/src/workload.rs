@@ -17,8 +17,8 @@ use crate::contracts::{
     StakingGovernance,
 };
 use crate::error::ChainError;
-use crate::merkle::RewardTree;
-use crate::protocol::{Deployment, FeeSplit, Ledger, OPEN, ProtocolParams};
+use crate::merkle::{RewardTree, Scope};
+use crate::protocol::{Deployment, FeeSplit, Ledger, OPEN, ProtocolParams, Roles};
 use crate::wallet::Wallet;
 
 /// Size of the workload.
@@ -81,10 +81,11 @@ impl WorkloadRun {
 }
 
 /// Gas limit given to batched transactions, which cannot be estimated one by one.
-const BATCH_GAS: u64 = 400_000;
+const BATCH_GAS: u64 = 600_000;
 
 /// The actors of the workload, each a wallet derived from the seed and a role name.
 struct Actors {
+    attributor: Wallet,
     admin: Wallet,
     treasury: Wallet,
     committee: Vec<Wallet>,
@@ -106,6 +107,7 @@ impl Actors {
         };
         Self {
             admin: Wallet::derive(seed, "admin"),
+            attributor: Wallet::derive(seed, "attributor"),
             treasury: Wallet::derive(seed, "treasury"),
             committee: many("committee", 3),
             curator: Wallet::derive(seed, "curator"),
@@ -119,7 +121,13 @@ impl Actors {
     }
 
     fn all(&self) -> Vec<&Wallet> {
-        let mut all = vec![&self.admin, &self.treasury, &self.curator, &self.developer];
+        let mut all = vec![
+            &self.admin,
+            &self.attributor,
+            &self.treasury,
+            &self.curator,
+            &self.developer,
+        ];
         for group in [
             &self.committee,
             &self.reviewers,
@@ -146,11 +154,16 @@ pub fn run<C: Chain + ?Sized>(
     }
     let committee: Vec<Address> = actors.committee.iter().map(Wallet::address).collect();
     let params = ProtocolParams::default();
+    let roles = Roles {
+        attributor: actors.attributor.address(),
+        guardian: actors.committee[0].address(),
+    };
     let d = Deployment::deploy(
         chain,
         &mut actors.admin,
         actors.treasury.address(),
         &committee,
+        roles,
         &params,
     )?;
     let mut log = Log { steps: Vec::new() };
@@ -260,8 +273,8 @@ pub fn run<C: Chain + ?Sized>(
         stake: params.min_stake,
     };
     log.revert(
-        "copycat re-submits contribution 1",
-        transact(chain, &mut actors.contributors[1], d.datanets, &dup),
+        "contributor 1 re-submits its own contribution",
+        transact(chain, &mut actors.contributors[0], d.datanets, &dup),
         "DuplicateContent(",
     )?;
 
@@ -337,8 +350,10 @@ pub fn run<C: Chain + ?Sized>(
         "FeeExceedsMax(",
     )?;
 
-    // Attribution settlement: half the pool pushed, the rest by Merkle root and claims.
-    let pool = crate::client::view(chain, d.rewards, &AttributionRewards::poolOfCall(model))?;
+    // Attribution settlement: half the pool pushed in this epoch, a third of it by Merkle
+    // root and claims in the next.
+    let pool = crate::client::view(chain, d.rewards, &AttributionRewards::poolOfCall { modelId: model })?;
+    let epoch = crate::client::view(chain, d.rewards, &AttributionRewards::currentEpochCall {})?;
     let accepted: Vec<Address> = actors
         .contributors
         .iter()
@@ -347,40 +362,48 @@ pub fn run<C: Chain + ?Sized>(
         .map(|(_, w)| w.address())
         .collect();
     let (recipients, amounts) = split_evenly(&accepted, pool / U256::from(2));
+    let total = amounts.iter().copied().sum();
+    let push = AttributionRewards::settlePushCall {
+        modelId: model,
+        epoch,
+        total,
+        recipients,
+        amounts,
+    };
     log.ok(
-        "settle rewards by push (epoch 1)",
-        transact(
-            chain,
-            &mut actors.admin,
-            d.rewards,
-            &AttributionRewards::settlePushCall {
-                modelId: model,
-                epoch: 1,
-                recipients,
-                amounts,
-            },
-        ),
+        "settle rewards by push (this epoch)",
+        transact(chain, &mut actors.attributor, d.rewards, &push),
     )?;
+    log.revert(
+        "settle the same epoch again",
+        transact(chain, &mut actors.attributor, d.rewards, &push),
+        "EpochAlreadySettled(",
+    )?;
+    chain.advance_time(params.reward_epoch)?;
     let (accounts, amounts) = split_evenly(&accepted, pool / U256::from(3));
     let entries: Vec<(Address, U256)> = accounts.into_iter().zip(amounts).collect();
-    let tree = RewardTree::new(&entries).map_err(|e| ChainError::Backend {
+    let scope = Scope {
+        model_id: model,
+        epoch: epoch + 1,
+    };
+    let tree = RewardTree::new(scope, &entries).map_err(|e| ChainError::Backend {
         backend: chain.backend(),
         message: e.to_string(),
     })?;
     let post = AttributionRewards::postRootCall {
         modelId: model,
-        epoch: 2,
+        epoch: scope.epoch,
         root: tree.root(),
         total: tree.total(),
     };
     log.ok(
-        "post reward root (epoch 2)",
-        transact(chain, &mut actors.admin, d.rewards, &post),
+        "post reward root (next epoch)",
+        transact(chain, &mut actors.attributor, d.rewards, &post),
     )?;
     for (account, amount) in &entries {
         let claim = AttributionRewards::claimCall {
             modelId: model,
-            epoch: 2,
+            epoch: scope.epoch,
             account: *account,
             amount: *amount,
             proof: tree.proof(*account).unwrap_or_default(),
@@ -393,7 +416,7 @@ pub fn run<C: Chain + ?Sized>(
     let (account, amount) = entries[0];
     let again = AttributionRewards::claimCall {
         modelId: model,
-        epoch: 2,
+        epoch: scope.epoch,
         account,
         amount,
         proof: tree.proof(account).unwrap_or_default(),
@@ -411,7 +434,7 @@ pub fn run<C: Chain + ?Sized>(
     };
     log.ok(
         "slash harmful contribution 3",
-        transact(chain, &mut actors.admin, d.datanets, &slash),
+        transact(chain, &mut actors.attributor, d.datanets, &slash),
     )?;
 
     // Governance: raise the contributors' share, through vote and timelock.
@@ -497,25 +520,35 @@ pub fn run<C: Chain + ?Sized>(
             )?;
         }
     }
+    let quorum = usize::from(params.grant_approvals);
     for _ in 0..2 {
         let call = GrantVault::releaseMilestoneCall {
             grantId: U256::from(1),
         };
-        log.ok(
-            "release milestone of grant 1",
-            transact(chain, &mut actors.committee[0], d.grants, &call),
-        )?;
+        for member in actors.committee.iter_mut().take(quorum) {
+            log.ok(
+                "committee votes to release a milestone of grant 1",
+                transact(chain, member, d.grants, &call),
+            )?;
+        }
     }
     let fail = GrantVault::failGrantCall {
         grantId: U256::from(2),
     };
-    log.ok(
-        "grant 2 fails; funds return",
-        transact(chain, &mut actors.committee[0], d.grants, &fail),
-    )?;
+    for member in actors.committee.iter_mut().take(quorum) {
+        log.ok(
+            "committee votes grant 2 failed (funds return at the threshold)",
+            transact(chain, member, d.grants, &fail),
+        )?;
+    }
 
-    // After the lock: contributors withdraw what is left of their stakes; stakers exit.
-    chain.advance_time(params.lock_period + 1)?;
+    // After the lock and the attribution window: contributors withdraw what is left of
+    // their stakes; stakers exit once their rewards have streamed.
+    let wait = params
+        .lock_period
+        .max(params.attribution_window)
+        .max(params.reward_duration);
+    chain.advance_time(wait + 1)?;
     for (i, contributor) in actors.contributors.iter_mut().enumerate() {
         let call = DatanetRegistry::withdrawStakeCall {
             contributionId: U256::from(i + 1),

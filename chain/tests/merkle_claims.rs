@@ -5,13 +5,17 @@
 use alloy_primitives::{Address, B256, U256};
 use olsim_chain::client::{transact, view};
 use olsim_chain::contracts::{AttributionRewards, InferenceMarket, ModelRegistry, OpenToken};
-use olsim_chain::merkle::{RewardTree, leaf, verify};
+use olsim_chain::merkle::{RewardTree, Scope, leaf, verify};
 use olsim_chain::protocol::OPEN;
-use olsim_chain::{Chain, ChainError, Deployment, EmbeddedChain, ProtocolParams, Wallet};
+use olsim_chain::{Chain, ChainError, Deployment, EmbeddedChain, ProtocolParams, Roles, Wallet};
 use proptest::prelude::*;
 
 const SEED: u64 = 0x5eed;
 const EPOCH: u64 = 1;
+const SCOPE: Scope = Scope {
+    model_id: U256::from_limbs([1, 0, 0, 0]),
+    epoch: EPOCH,
+};
 /// Inferences paid for: at 1 OPEN each with the default 40% contributors' share, the model's
 /// pool holds 400 OPEN.
 const INFERENCES: u32 = 1_000;
@@ -24,7 +28,7 @@ fn eth(n: u64) -> U256 {
 struct Setup {
     chain: EmbeddedChain,
     deployment: Deployment,
-    admin: Wallet,
+    attributor: Wallet,
     relayer: Wallet,
     model_id: U256,
     pool: U256,
@@ -35,7 +39,13 @@ fn setup() -> Setup {
     let mut admin = Wallet::derive(SEED, "admin");
     let mut user = Wallet::derive(SEED, "user");
     let relayer = Wallet::derive(SEED, "relayer");
-    for who in [admin.address(), user.address(), relayer.address()] {
+    let attributor = Wallet::derive(SEED, "attributor");
+    for who in [
+        admin.address(),
+        user.address(),
+        relayer.address(),
+        attributor.address(),
+    ] {
         chain.deposit(who, eth(10)).unwrap();
     }
     let committee: Vec<Address> = (0..3)
@@ -47,6 +57,10 @@ fn setup() -> Setup {
         &mut admin,
         treasury,
         &committee,
+        Roles {
+            attributor: attributor.address(),
+            guardian: committee[0],
+        },
         &ProtocolParams::default(),
     )
     .unwrap();
@@ -102,7 +116,7 @@ fn setup() -> Setup {
     let pool = view(
         &mut chain,
         deployment.rewards,
-        &AttributionRewards::poolOfCall(model_id),
+        &AttributionRewards::poolOfCall { modelId: model_id },
     )
     .unwrap();
     assert_eq!(
@@ -114,7 +128,7 @@ fn setup() -> Setup {
     Setup {
         chain,
         deployment,
-        admin,
+        attributor,
         relayer,
         model_id,
         pool,
@@ -125,7 +139,7 @@ impl Setup {
     fn post_root(&mut self, tree: &RewardTree) -> Result<(), ChainError> {
         transact(
             &mut self.chain,
-            &mut self.admin,
+            &mut self.attributor,
             self.deployment.rewards,
             &AttributionRewards::postRootCall {
                 modelId: self.model_id,
@@ -167,8 +181,8 @@ impl Setup {
             &mut self.chain,
             self.deployment.rewards,
             &AttributionRewards::reservedOfCall {
-                _0: self.model_id,
-                _1: EPOCH,
+                modelId: self.model_id,
+                epoch: EPOCH,
             },
         )
         .unwrap()
@@ -197,7 +211,7 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
         .enumerate()
         .map(|(i, &open)| (account(i as u16), U256::from(open) * OPEN))
         .collect();
-    let tree = RewardTree::new(&entries).unwrap();
+    let tree = RewardTree::new(SCOPE, &entries).unwrap();
     assert!(tree.total() <= s.pool);
 
     // Nothing to claim before a root is posted.
@@ -211,8 +225,8 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
         &mut s.chain,
         rewards,
         &AttributionRewards::rootOfCall {
-            _0: s.model_id,
-            _1: EPOCH,
+            modelId: s.model_id,
+            epoch: EPOCH,
         },
     )
     .unwrap();
@@ -221,7 +235,7 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
     let pool_after = view(
         &mut s.chain,
         rewards,
-        &AttributionRewards::poolOfCall(s.model_id),
+        &AttributionRewards::poolOfCall { modelId: s.model_id },
     )
     .unwrap();
     assert_eq!(pool_after, s.pool - tree.total());
@@ -237,7 +251,7 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
         (a, a_amount, vec![]),
     ];
     for (who, amount, proof) in wrong {
-        assert!(!verify(tree.root(), leaf(who, amount), &proof));
+        assert!(!verify(tree.root(), leaf(SCOPE, who, amount), &proof));
         let err = s.claim(who, amount, proof).unwrap_err();
         assert!(reason(&err).starts_with("InvalidProof("), "{err}");
     }
@@ -272,7 +286,7 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
 
     // The epoch's root cannot be replaced.
     let err = s.post_root(&tree).unwrap_err();
-    assert!(reason(&err).starts_with("RootAlreadyPosted("), "{err}");
+    assert!(reason(&err).starts_with("EpochAlreadySettled("), "{err}");
     s.books_balance();
 }
 
@@ -281,8 +295,8 @@ fn single_entry_tree_claims_with_an_empty_proof() {
     let mut s = setup();
     let who = account(0);
     let amount = s.pool;
-    let tree = RewardTree::new(&[(who, amount)]).unwrap();
-    assert_eq!(tree.root(), leaf(who, amount));
+    let tree = RewardTree::new(SCOPE, &[(who, amount)]).unwrap();
+    assert_eq!(tree.root(), leaf(SCOPE, who, amount));
     s.post_root(&tree).unwrap();
     s.claim(who, amount, vec![]).unwrap();
     assert_eq!(s.balance(who), amount);
@@ -294,7 +308,7 @@ fn single_entry_tree_claims_with_an_empty_proof() {
 #[test]
 fn a_root_reserving_more_than_the_pool_is_refused() {
     let mut s = setup();
-    let tree = RewardTree::new(&[(account(0), s.pool), (account(1), U256::from(1))]).unwrap();
+    let tree = RewardTree::new(SCOPE, &[(account(0), s.pool), (account(1), U256::from(1))]).unwrap();
     let err = s.post_root(&tree).unwrap_err();
     assert!(reason(&err).starts_with("InsufficientPool("), "{err}");
 }
@@ -315,7 +329,7 @@ proptest! {
             .iter()
             .map(|&(i, amount)| (account(i), U256::from(amount)))
             .collect();
-        let tree = RewardTree::new(&entries).unwrap();
+        let tree = RewardTree::new(SCOPE, &entries).unwrap();
         prop_assert!(tree.total() <= s.pool);
         s.post_root(&tree).unwrap();
 

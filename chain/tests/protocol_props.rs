@@ -16,7 +16,7 @@ use olsim_chain::contracts::{
 };
 use olsim_chain::protocol::{OPEN, total_supply};
 use olsim_chain::{
-    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, Receipt,
+    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, Receipt, Roles,
     SnapshotId, Wallet,
 };
 use proptest::prelude::*;
@@ -30,6 +30,7 @@ struct Fixture {
     d: Deployment,
     params: ProtocolParams,
     admin: Wallet,
+    attributor: Wallet,
     actors: Vec<Wallet>,
     committee: Vec<Wallet>,
     snapshot: SnapshotId,
@@ -39,6 +40,7 @@ impl Fixture {
     fn new() -> Self {
         let mut chain = EmbeddedChain::new(EmbeddedConfig::default());
         let mut admin = Wallet::derive(1, "admin");
+        let attributor = Wallet::derive(1, "attributor");
         let mut actors: Vec<Wallet> = (0..ACTORS)
             .map(|i| Wallet::derive(1, &format!("actor-{i}")))
             .collect();
@@ -46,7 +48,7 @@ impl Fixture {
             .map(|i| Wallet::derive(1, &format!("committee-{i}")))
             .collect();
         let eth = U256::from(10u64).pow(U256::from(18));
-        for w in actors.iter().chain(&committee).chain([&admin]) {
+        for w in actors.iter().chain(&committee).chain([&admin, &attributor]) {
             chain.deposit(w.address(), eth).unwrap();
         }
         let params = ProtocolParams {
@@ -55,7 +57,12 @@ impl Fixture {
         };
         let members: Vec<Address> = committee.iter().map(Wallet::address).collect();
         let treasury = Wallet::derive(1, "treasury").address();
-        let d = Deployment::deploy(&mut chain, &mut admin, treasury, &members, &params).unwrap();
+        let roles = Roles {
+            attributor: attributor.address(),
+            guardian: members[0],
+        };
+        let d = Deployment::deploy(&mut chain, &mut admin, treasury, &members, roles, &params)
+            .unwrap();
         // Actor 0 curates a Datanet whose reviewers are actors 1 and 2, and owns a model.
         transact(
             &mut chain,
@@ -124,6 +131,7 @@ impl Fixture {
             d,
             params,
             admin,
+            attributor,
             actors,
             committee,
             snapshot,
@@ -138,7 +146,7 @@ impl Fixture {
             .actors
             .iter_mut()
             .chain(self.committee.iter_mut())
-            .chain([&mut self.admin])
+            .chain([&mut self.admin, &mut self.attributor])
         {
             let nonce = self.chain.nonce(w.address()).unwrap();
             w.set_nonce(nonce);
@@ -153,6 +161,7 @@ impl Fixture {
             .map(Wallet::address)
             .collect();
         all.push(self.admin.address());
+        all.push(self.attributor.address());
         all.push(self.d.treasury);
         all
     }
@@ -310,17 +319,21 @@ fn apply(f: &mut Fixture, action: &Action) -> Result<Receipt, ChainError> {
                 maxFee: U256::MAX,
             },
         ),
-        Action::SettlePush { to, amount } => transact(
-            chain,
-            &mut f.admin,
-            d.rewards,
-            &AttributionRewards::settlePushCall {
-                modelId: U256::from(1),
-                epoch: 1,
-                recipients: vec![f.actors[to].address()],
-                amounts: vec![open(amount)],
-            },
-        ),
+        Action::SettlePush { to, amount } => {
+            let epoch = view(chain, d.rewards, &AttributionRewards::currentEpochCall {})?;
+            transact(
+                chain,
+                &mut f.attributor,
+                d.rewards,
+                &AttributionRewards::settlePushCall {
+                    modelId: U256::from(1),
+                    epoch,
+                    total: open(amount),
+                    recipients: vec![f.actors[to].address()],
+                    amounts: vec![open(amount)],
+                },
+            )
+        }
         Action::Stake { who, amount } => transact(
             chain,
             &mut f.actors[who],
@@ -347,7 +360,7 @@ fn apply(f: &mut Fixture, action: &Action) -> Result<Receipt, ChainError> {
             let contributor = view(
                 chain,
                 d.datanets,
-                &DatanetRegistry::contributionsCall(U256::from(id)),
+                &DatanetRegistry::contributionsCall { id: U256::from(id) },
             )
             .map(|c| c.contributor)
             .unwrap_or_default();
@@ -367,7 +380,7 @@ fn apply(f: &mut Fixture, action: &Action) -> Result<Receipt, ChainError> {
         }
         Action::SlashHarmful { id } => transact(
             chain,
-            &mut f.admin,
+            &mut f.attributor,
             d.datanets,
             &DatanetRegistry::slashHarmfulCall {
                 contributionId: U256::from(id),
@@ -707,6 +720,7 @@ fn only_the_right_role_can_act() {
                 &AttributionRewards::settlePushCall {
                     modelId: U256::from(1),
                     epoch: 1,
+                    total: U256::from(1),
                     recipients: vec![],
                     amounts: vec![],
                 },
@@ -787,10 +801,10 @@ fn only_the_right_role_can_act() {
 }
 
 #[test]
-fn stake_locks_hold_until_unlock_time() {
+fn stake_locks_hold_until_unlock_time_and_attribution_window() {
     let fixture = RefCell::new(Fixture::new());
     runner(12)
-        .run(&(0u64..14 * 86_400), |wait| {
+        .run(&(0u64..20 * 86_400), |wait| {
             let f = &mut *fixture.borrow_mut();
             f.reset();
             let d = f.d;
@@ -819,6 +833,17 @@ fn stake_locks_hold_until_unlock_time() {
                 },
             )
             .unwrap();
+            // An accepted stake waits for its lock and for the attribution window after
+            // acceptance, whichever ends later.
+            let c = view(
+                &mut f.chain,
+                d.datanets,
+                &DatanetRegistry::contributionsCall {
+                    id: submitted.contributionId,
+                },
+            )
+            .unwrap();
+            let unlock = c.unlockAt.max(c.decidedAt + f.params.attribution_window);
             let next_block_time = f.chain.head().unwrap().timestamp + f.chain_block_time() + wait;
             f.chain.advance_time(wait).unwrap();
             let outcome = transact(
@@ -829,7 +854,7 @@ fn stake_locks_hold_until_unlock_time() {
                     contributionId: submitted.contributionId,
                 },
             );
-            if next_block_time >= submitted.unlockAt {
+            if next_block_time >= unlock {
                 prop_assert!(
                     outcome.is_ok(),
                     "unlocked stake could not be withdrawn: {:?}",
@@ -888,15 +913,14 @@ fn governance_changes_apply_only_after_vote_and_timelock() {
         &StakingGovernance::voteCall { id, support: true },
     )
     .unwrap();
-    refused(
-        transact(
-            &mut f.chain,
-            &mut f.actors[5],
-            d.governance,
-            &StakingGovernance::unstakeCall { amount: stake },
-        ),
-        "StakeLocked(",
-    );
+    // Votes keep their snapshot weight: unstaking after the vote changes nothing.
+    transact(
+        &mut f.chain,
+        &mut f.actors[5],
+        d.governance,
+        &StakingGovernance::unstakeCall { amount: stake },
+    )
+    .unwrap();
     refused(
         transact(
             &mut f.chain,

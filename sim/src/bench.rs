@@ -26,7 +26,8 @@ use olsim_chain::contracts::OpenToken;
 use olsim_chain::embedded::{SPEC, op_transaction};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::{
-    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, SignedTx, Wallet,
+    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, Roles, SignedTx,
+    Wallet,
 };
 use olsim_ml::data::rng::stream;
 use olsim_ml::suffix::IndexBuilder;
@@ -315,11 +316,16 @@ fn transfer_round() -> Result<(EmbeddedChain, Vec<SignedTx>), ChainError> {
     }
     let treasury = Wallet::derive(SEED, "bench/treasury").address();
     let committee = [admin.address()];
+    let roles = Roles {
+        attributor: Wallet::derive(SEED, "bench/attributor").address(),
+        guardian: admin.address(),
+    };
     let d = Deployment::deploy(
         &mut chain,
         &mut admin,
         treasury,
         &committee,
+        roles,
         &ProtocolParams {
             grant_approvals: 1,
             ..ProtocolParams::default()

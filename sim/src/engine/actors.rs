@@ -17,8 +17,12 @@ pub struct AgentId(pub u32);
 /// What an agent does in the run; attackers carry the kind of attack they mount.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
-    /// Deploys the protocol, holds the genesis supply and the attributor role.
+    /// Deploys the protocol and holds the genesis supply.
     Admin,
+    /// Settles rewards and slashes harmful data (its own key, not the admin's).
+    Attributor,
+    /// May cancel governance proposals before they execute.
+    Guardian,
     /// Receives the treasury share of fees and slashed stakes.
     Treasury,
     /// Member of the OpenCircle grant committee.

@@ -9,7 +9,7 @@ use alloy_primitives::{Address, U256, keccak256};
 use olsim_chain::contracts::{
     AttributionRewards, DatanetRegistry, InferenceMarket, ModelRegistry, StakingGovernance,
 };
-use olsim_chain::merkle::RewardTree;
+use olsim_chain::merkle::{RewardTree, Scope};
 
 use super::actors::AgentId;
 use super::data::{DatanetState, Status};
@@ -164,7 +164,7 @@ pub(super) fn settle(
     shares: &Weights,
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
-    let pool = chain.view(d.rewards, &AttributionRewards::poolOfCall(model_id))?;
+    let pool = chain.view(d.rewards, &AttributionRewards::poolOfCall { modelId: model_id })?;
     let positive: Vec<(Address, f64)> = shares
         .iter()
         .filter(|(_, s)| **s > 0.0)
@@ -203,35 +203,43 @@ fn pay_out(
         return Ok(());
     }
     let d = chain.deployment;
-    let admin = chain.admin;
-    let epoch_tag = u64::from(epoch) + 1;
+    let attributor = chain.attributor;
+    // The contract's settlement epoch now: one per run epoch (its length is the run's
+    // epoch_seconds), counted by the contract's clock.
+    let epoch_tag = chain.view(d.rewards, &AttributionRewards::currentEpochCall {})?;
     match mode {
         Settlement::Push => {
+            let total = entries.iter().map(|e| e.1).sum();
             let actions = entries
                 .chunks(PUSH_CHUNK)
                 .map(|chunk| {
                     let (recipients, amounts): (Vec<_>, Vec<_>) = chunk.iter().copied().unzip();
                     Action::call(
-                        admin,
+                        attributor,
                         "settle rewards (push)",
                         d.rewards,
                         &AttributionRewards::settlePushCall {
                             modelId: model_id,
                             epoch: epoch_tag,
+                            total,
                             recipients,
                             amounts,
                         },
                     )
-                    .with_gas(100_000 + 40_000 * chunk.len() as u64)
+                    .with_gas(250_000 + 40_000 * chunk.len() as u64)
                 })
                 .collect();
             chain.send(epoch, actions)?;
         }
         Settlement::Merkle => {
-            let tree = RewardTree::new(&entries)
+            let scope = Scope {
+                model_id,
+                epoch: epoch_tag,
+            };
+            let tree = RewardTree::new(scope, &entries)
                 .map_err(|e| EngineError::Scenario(format!("reward tree: {e}")))?;
             let post = Action::call(
-                admin,
+                attributor,
                 "post reward root",
                 d.rewards,
                 &AttributionRewards::postRootCall {
@@ -292,7 +300,7 @@ pub(super) fn slash(
             }
             let evidence = format!("influence {:e} epoch {epoch}", verdict.influence);
             actions.push(Action::call(
-                chain.admin,
+                chain.attributor,
                 "slash harmful contribution",
                 d.datanets,
                 &DatanetRegistry::slashHarmfulCall {

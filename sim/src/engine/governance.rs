@@ -27,8 +27,8 @@ pub struct ProposalState {
     pub queued: Option<u32>,
     /// Epoch it was executed in.
     pub executed: Option<u32>,
-    /// Whether it was defeated.
-    pub defeated: bool,
+    /// Whether it can no longer advance (defeated, canceled or expired).
+    pub closed: bool,
 }
 
 /// The governed call a parameter change makes: `(target contract, calldata)`.
@@ -184,7 +184,7 @@ pub(super) fn propose(
             opened: epoch,
             queued: None,
             executed: None,
-            defeated: false,
+            closed: false,
         });
     }
     Ok(())
@@ -203,11 +203,12 @@ pub(super) fn advance_proposals(
         // Queue a passed proposal, then execute it in the same stage if its timelock
         // has already run out (a zero delay), so it is not a whole epoch late.
         for _ in 0..2 {
-            if proposal.executed.is_some() || proposal.defeated {
+            if proposal.executed.is_some() || proposal.closed {
                 break;
             }
             let state = chain.view(d.governance, &StakingGovernance::stateCall { id })?;
-            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3.
+            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3,
+            // Executed = 4, Canceled = 5, Expired = 6.
             let call = match state {
                 0 => Action::call(
                     admin,
@@ -215,8 +216,8 @@ pub(super) fn advance_proposals(
                     d.governance,
                     &StakingGovernance::queueCall { id },
                 ),
-                2 => {
-                    proposal.defeated = true;
+                2 | 5 | 6 => {
+                    proposal.closed = true;
                     break;
                 }
                 3 => {
@@ -264,7 +265,7 @@ pub(super) fn proposal_results(
     let d = chain.deployment;
     let mut out = Vec::new();
     for p in proposals {
-        let onchain = chain.view(d.governance, &StakingGovernance::proposalsCall(p.id))?;
+        let onchain = chain.view(d.governance, &StakingGovernance::proposalsCall { id: p.id })?;
         let config = &scenario.proposals[p.index];
         let state = chain.view(d.governance, &StakingGovernance::stateCall { id: p.id })?;
         out.push(ProposalResult {
@@ -287,6 +288,8 @@ fn state_name(state: u8) -> &'static str {
         2 => "defeated",
         3 => "queued",
         4 => "executed",
+        5 => "canceled",
+        6 => "expired",
         _ => "unknown",
     }
 }

@@ -144,9 +144,8 @@ fn milestones<B: AutodiffBackend>(
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
     let seed = scenario.run.seed;
-    let Some(&member) = committee.first() else {
-        return Ok(());
-    };
+    // Every decision on a running grant takes as many committee votes as its approval.
+    let quorum = usize::from(scenario.tokenomics.grant_approvals);
     for (g, state) in grants.iter_mut().enumerate() {
         if state.outcome.is_some() || state.next_due != epoch {
             continue;
@@ -157,22 +156,26 @@ fn milestones<B: AutodiffBackend>(
             &format!("engine/grants/{}/milestone-{}", state.id, state.released),
         );
         let delivered = rng.random_bool(cohort.success_probability);
-        let action = if delivered {
-            Action::call(
-                member,
-                "release milestone",
-                d.grants,
-                &GrantVault::releaseMilestoneCall { grantId: state.id },
-            )
-        } else {
-            Action::call(
-                member,
-                "fail grant",
-                d.grants,
-                &GrantVault::failGrantCall { grantId: state.id },
-            )
-        };
-        if chain.send(epoch, vec![action])?.pop().flatten().is_none() {
+        let votes = committee
+            .iter()
+            .take(quorum)
+            .map(|&member| match delivered {
+                true => Action::call(
+                    member,
+                    "vote to release milestone",
+                    d.grants,
+                    &GrantVault::releaseMilestoneCall { grantId: state.id },
+                ),
+                false => Action::call(
+                    member,
+                    "vote to fail grant",
+                    d.grants,
+                    &GrantVault::failGrantCall { grantId: state.id },
+                ),
+            })
+            .collect();
+        let receipts = chain.send(epoch, votes)?;
+        if receipts.is_empty() || receipts.iter().any(Option::is_none) {
             continue;
         }
         if !delivered {

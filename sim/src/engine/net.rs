@@ -21,8 +21,12 @@ pub struct Net {
     pub log: TxLog,
     /// The protocol's contract addresses.
     pub deployment: Deployment,
-    /// The deployer, who holds the attributor and executor roles.
+    /// The deployer, who queues and executes passed proposals (anyone may).
     pub admin: AgentId,
+    /// The attributor: settles reward pools and slashes harmful contributions.
+    pub attributor: AgentId,
+    /// The guardian: may cancel governance proposals before they execute.
+    pub guardian: AgentId,
     /// What the event logs said so far.
     pub books: Books,
     /// Wall-clock seconds of setup and of chain work.

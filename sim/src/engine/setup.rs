@@ -8,7 +8,7 @@ use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
 use olsim_chain::protocol::OPEN;
-use olsim_chain::{Chain, Deployment};
+use olsim_chain::{Chain, Deployment, Roles};
 use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
@@ -36,12 +36,16 @@ pub(super) fn setup<B: AutodiffBackend>(
 ) -> Result<Sim<B>, EngineError> {
     let start = std::time::Instant::now();
     let seed = scenario.run.seed;
-    let params = scenario
+    let mut params = scenario
         .tokenomics
         .protocol_params()
         .map_err(|e| EngineError::Scenario(e.to_string()))?;
+    // The contract's settlement epochs are the run's epochs.
+    params.reward_epoch = scenario.run.epoch_seconds;
     let mut actors = Actors::new(seed);
     let admin = actors.add("admin".into(), Role::Admin);
+    let attributor = actors.add("attributor".into(), Role::Attributor);
+    let guardian = actors.add("guardian".into(), Role::Guardian);
     let treasury = actors.add("treasury".into(), Role::Treasury);
     let committee: Vec<AgentId> = (0..scenario.grants.committee)
         .map(|i| actors.add(format!("committee-{i}"), Role::Committee))
@@ -126,11 +130,16 @@ pub(super) fn setup<B: AutodiffBackend>(
 
     let committee_addrs: Vec<_> = committee.iter().map(|c| actors.address(*c)).collect();
     let treasury_addr = actors.address(treasury);
+    let roles = Roles {
+        attributor: actors.address(attributor),
+        guardian: actors.address(guardian),
+    };
     let deployment = Deployment::deploy(
         chain.as_mut(),
         &mut actors.get_mut(admin).wallet,
         treasury_addr,
         &committee_addrs,
+        roles,
         &params,
     )?;
 
@@ -140,6 +149,8 @@ pub(super) fn setup<B: AutodiffBackend>(
         log,
         deployment,
         admin,
+        attributor,
+        guardian,
         books: Books::default(),
         timers: Timers::default(),
     };

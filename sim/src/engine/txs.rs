@@ -60,8 +60,9 @@ impl Action {
     }
 }
 
-/// Gas limit of an ordinary protocol call (the largest, `contribute`, uses about 200k).
-pub const DEFAULT_GAS: u64 = 400_000;
+/// Gas limit of an ordinary protocol call (the largest, a model's first inference payment
+/// of an epoch, uses about 380k: fee split, pool accrual and the staking stream).
+pub const DEFAULT_GAS: u64 = 600_000;
 
 /// A refused transaction, recorded as data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

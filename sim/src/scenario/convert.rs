@@ -117,6 +117,26 @@ fn fee_split(s: &FeeSplitConfig) -> Result<FeeSplit, String> {
     })
 }
 
+/// Seconds in a day.
+const DAY: u64 = 86_400;
+
+/// The contracts' bound on a minimum stake or proposal threshold, in whole OPEN (1% of
+/// the supply).
+const MAX_STAKE_OPEN: f64 = 10_000_000.0;
+
+/// `v` if it lies in `[lo, hi]` (the contract's bounds), else what is allowed.
+fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T, what: &str) -> Result<T, String> {
+    if v < lo || v > hi { Err(got(v, what)) } else { Ok(v) }
+}
+
+/// `v` OPEN in token wei, if at most `max` OPEN.
+fn open_at_most(v: f64, max: f64) -> Result<U256, String> {
+    if v > max {
+        return Err(got(v, &format!("an amount of OPEN from 0 to {max}")));
+    }
+    open_wei(v)
+}
+
 fn at_least_one<T: Default + PartialEq + std::fmt::Display>(v: T, what: &str) -> Result<T, String> {
     if v == T::default() {
         Err(got(v, what))
@@ -135,12 +155,15 @@ impl Tokenomics {
     pub(crate) fn convert(&self) -> Result<ProtocolParams, Vec<InvalidValue>> {
         let mut c = Collector::default();
         let params = ProtocolParams {
-            min_stake: c.take("min_stake", open_wei(self.min_stake)),
+            min_stake: c.take("min_stake", open_at_most(self.min_stake, MAX_STAKE_OPEN)),
             slash_bps: c.take("slash_fraction", to_bps(self.slash_fraction)),
-            lock_period: self.lock_period_s,
+            lock_period: c.take(
+                "lock_period_s",
+                within(self.lock_period_s, 0, 365 * DAY, "seconds from 0 to 31536000 (365 days)"),
+            ),
             review_quorum: c.take(
                 "review_quorum",
-                at_least_one(self.review_quorum, "an integer from 1 to 255"),
+                within(self.review_quorum, 1, 15, "an integer from 1 to 15"),
             ),
             fee_split: c
                 .take("fee_split", fee_split(&self.fee_split).map(Some))
@@ -150,13 +173,30 @@ impl Tokenomics {
                     stakers_bps: 0,
                     treasury_bps: 0,
                 }),
-            proposal_threshold: c.take("proposal_threshold", open_wei(self.proposal_threshold)),
+            proposal_threshold: c.take(
+                "proposal_threshold",
+                open_at_most(self.proposal_threshold, MAX_STAKE_OPEN),
+            ),
             voting_period: c.take(
                 "voting_period_s",
-                at_least_one(self.voting_period_s, "at least 1 second"),
+                within(
+                    self.voting_period_s,
+                    3_600,
+                    30 * DAY,
+                    "seconds from 3600 (1 hour) to 2592000 (30 days)",
+                ),
             ),
-            timelock_delay: self.timelock_delay_s,
-            quorum_bps: c.take("quorum_fraction", to_bps(self.quorum_fraction)),
+            timelock_delay: c.take(
+                "timelock_delay_s",
+                within(self.timelock_delay_s, 0, 30 * DAY, "seconds from 0 to 2592000 (30 days)"),
+            ),
+            quorum_bps: c.take(
+                "quorum_fraction",
+                to_bps(self.quorum_fraction).and_then(|bps| {
+                    within(bps, 1, 10_000, "a fraction from 0.0001 to 1 in steps of 0.0001")
+                        .map_err(|_| got(self.quorum_fraction, "a fraction from 0.0001 to 1"))
+                }),
+            ),
             grant_approvals: c.take(
                 "grant_approvals",
                 at_least_one(self.grant_approvals, "an integer from 1 to 255"),
@@ -171,6 +211,7 @@ impl Tokenomics {
                     )),
                 },
             ),
+            ..ProtocolParams::default()
         };
         if c.0.is_empty() { Ok(params) } else { Err(c.0) }
     }
@@ -260,7 +301,7 @@ impl Proposal {
             Parameter::SlashFraction => number(v, "a fraction").map(|x| t.slash_fraction = x),
             Parameter::LockPeriodS => integer(v, seconds).map(|x| t.lock_period_s = x),
             Parameter::ReviewQuorum => {
-                integer(v, "an integer from 1 to 255").map(|x| t.review_quorum = x)
+                integer(v, "an integer from 1 to 15").map(|x| t.review_quorum = x)
             }
             Parameter::FeeSplit => v
                 .clone()

@@ -129,7 +129,16 @@ impl<'a> Checker<'a> {
             self.push("run.name", "the name is empty; allowed: a non-empty string");
         }
         self.count("run.epochs", r.epochs.into(), 1);
-        self.count("run.epoch_seconds", r.epoch_seconds, 1);
+        if !(60..=2_592_000).contains(&r.epoch_seconds) {
+            self.push(
+                "run.epoch_seconds",
+                got(
+                    r.epoch_seconds,
+                    "seconds from 60 to 2592000 (30 days): AttributionRewards settles each \
+                     model once per epoch of this length",
+                ),
+            );
+        }
         if r.truth_subsets != 0 && !(4..=4096).contains(&r.truth_subsets) {
             self.push(
                 "run.truth_subsets",

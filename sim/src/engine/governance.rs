@@ -1,10 +1,12 @@
 //! Governance proposals during a run: opened by a staker group, voted by every group's
 //! participating stakers, queued after the voting period and executed after the timelock,
-//! all through StakingGovernance.
+//! all through StakingGovernance; and the guardian's veto of role changes.
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
-use olsim_chain::contracts::{DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance};
+use olsim_chain::contracts::{
+    AttributionRewards, DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance,
+};
 use olsim_chain::{CallRequest, ChainError, Deployment};
 
 use super::actors::AgentId;
@@ -187,6 +189,53 @@ pub(super) fn propose(
             closed: false,
         });
     }
+    Ok(())
+}
+
+/// Whether `data` hands over a protocol role: a new attributor, a new guardian, or a change
+/// to the calls governance may make.
+fn changes_a_role(data: &[u8]) -> bool {
+    let Some(selector) = data.get(..4) else {
+        return false;
+    };
+    [
+        AttributionRewards::setAttributorCall::SELECTOR,
+        DatanetRegistry::setAttributorCall::SELECTOR,
+        StakingGovernance::setGuardianCall::SELECTOR,
+        StakingGovernance::setAllowedCallCall::SELECTOR,
+    ]
+    .iter()
+    .any(|s| s.as_slice() == selector)
+}
+
+/// The guardian's rule (`tokenomics.guardian`): it cancels every proposal still open to
+/// execution (active, passed or queued) that hands over a protocol role. A rule on what a
+/// proposal does, not on who proposed it: the scenario's own `[[proposals]]` change
+/// parameters only, never roles.
+pub(super) fn guardian_veto(chain: &mut Net, scenario: &Scenario, epoch: u32) -> Result<(), EngineError> {
+    if !scenario.tokenomics.guardian {
+        return Ok(());
+    }
+    let d = chain.deployment;
+    let count = chain.view(d.governance, &StakingGovernance::proposalCountCall {})?;
+    let mut vetoes = Vec::new();
+    for id in (1..=count.to::<u64>()).map(U256::from) {
+        // ProposalState: Pending (passed) = 0, Active = 1, Queued = 3 can still execute.
+        let state = chain.view(d.governance, &StakingGovernance::stateCall { id })?;
+        if !matches!(state, 0 | 1 | 3) {
+            continue;
+        }
+        let proposal = chain.view(d.governance, &StakingGovernance::proposalsCall { id })?;
+        if changes_a_role(&proposal.data) {
+            vetoes.push(Action::call(
+                chain.guardian,
+                "guardian cancels a role change",
+                d.governance,
+                &StakingGovernance::cancelCall { id },
+            ));
+        }
+    }
+    chain.send(epoch, vetoes)?;
     Ok(())
 }
 

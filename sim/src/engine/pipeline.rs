@@ -1,6 +1,7 @@
 //! One epoch as a pipeline of stages, in the order they run (written here once):
 //!
-//! 1. **Governance**: proposals past their vote are queued, past their timelock executed (so
+//! 1. **Governance**: the guardian cancels proposals that hand over a role; proposals past
+//!    their vote are queued, past their timelock executed (so
 //!    an executed change holds for the whole epoch); this epoch's proposals are opened and
 //!    voted on. First, so that a vote or timelock of whole epochs ends at an epoch's start
 //!    however many blocks the epochs before it took.
@@ -96,6 +97,7 @@ fn run_stage<B: AutodiffBackend>(
     } = sim;
     match stage {
         Stage::Governance => {
+            governance::guardian_veto(chain, scenario, epoch)?;
             governance::advance_proposals(chain, proposals, epoch)?;
             governance::propose(chain, scenario, stakers, proposals, epoch)
         }

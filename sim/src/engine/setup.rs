@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
 use olsim_chain::protocol::OPEN;
@@ -132,7 +132,10 @@ pub(super) fn setup<B: AutodiffBackend>(
     let treasury_addr = actors.address(treasury);
     let roles = Roles {
         attributor: actors.address(attributor),
-        guardian: actors.address(guardian),
+        guardian: match scenario.tokenomics.guardian {
+            true => actors.address(guardian),
+            false => Address::ZERO,
+        },
     };
     let deployment = Deployment::deploy(
         chain.as_mut(),

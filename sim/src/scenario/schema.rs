@@ -144,21 +144,27 @@ pub struct Tokenomics {
     /// Fraction of a contribution's stake slashed on rejection or proven harm, `[0, 1]`,
     /// in steps of 0.0001 (one basis point).
     pub slash_fraction: f64,
-    /// Seconds a contribution's stake stays locked.
+    /// Seconds a contribution's stake stays locked (at most 365 days).
     pub lock_period_s: u64,
-    /// Matching reviews that accept or reject a contribution (1-255).
+    /// Matching reviews that accept or reject a contribution (1-15).
     pub review_quorum: u8,
     /// How an inference fee is divided.
     pub fee_split: FeeSplitConfig,
-    /// Stake needed to open a governance proposal, OPEN.
+    /// Stake needed to open a governance proposal, OPEN (at most 10,000,000), held the
+    /// second before proposing.
     pub proposal_threshold: f64,
-    /// Seconds a proposal is open for votes (at least 1).
+    /// Seconds a proposal is open for votes (1 hour to 30 days).
     pub voting_period_s: u64,
-    /// Seconds between a passed proposal being queued and becoming executable.
+    /// Seconds between a passed proposal being queued and becoming executable (at most
+    /// 30 days).
     pub timelock_delay_s: u64,
-    /// Votes needed to pass a proposal, as a fraction of total stake, `[0, 1]`, in steps of
-    /// 0.0001.
+    /// Votes needed to pass a proposal, as a fraction of the total stake at the proposal's
+    /// snapshot, `[0.0001, 1]`, in steps of 0.0001.
     pub quorum_fraction: f64,
+    /// Whether the protocol has a guardian: a key that cancels, during the vote or the
+    /// timelock, any proposal handing over a protocol role (attributor, guardian, the
+    /// allow-list of governed calls). Default true.
+    pub guardian: bool,
     /// Committee approvals that activate an OpenCircle grant (at least 1).
     pub grant_approvals: u8,
     /// OPEN price in USD (at most 8 decimals, > 0), used to size grants.
@@ -271,6 +277,7 @@ impl Default for Tokenomics {
             voting_period_s: p.voting_period,
             timelock_delay_s: p.timelock_delay,
             quorum_fraction: bps(p.quorum_bps),
+            guardian: true,
             grant_approvals: p.grant_approvals,
             open_price_usd: from_fixed(p.open_price_usd_e8, USD_DECIMALS),
             settlement: Settlement::default(),

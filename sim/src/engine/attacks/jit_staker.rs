@@ -1,11 +1,12 @@
 //! `jit_staker`: stakes OPEN just before the epoch's inference payments and unstakes right
 //! after them, to take the stakers' share of those fees without holding stake over time.
 //!
-//! StakingGovernance pays each fee's staker share to whoever is staked when the market
-//! notifies it, pro rata to stake, so stake that arrives in the block before the payments
-//! and leaves after them earns as much as stake held all epoch. The attacker uses only the
-//! calls every staker has: `stake`, `claimRewards`, `unstake`. Its capital is its stake, its
-//! revenue the staking rewards it claims (the report's "Attacks" table).
+//! StakingGovernance streams each fee's staker share over `rewardDuration` (one day by
+//! default) to the stake held while it streams, so stake that arrives in the block before
+//! the payments and leaves after them earns only the seconds' worth it held (before the
+//! contracts issue's M2 fix it earned as much as stake held all epoch). The attacker uses
+//! only the calls every staker has: `stake`, `claimRewards`, `unstake`. Its capital is its
+//! stake, its revenue the staking rewards it claims (the report's "Attacks" table).
 
 use alloy_primitives::U256;
 use burn::tensor::backend::AutodiffBackend;

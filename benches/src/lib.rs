@@ -48,7 +48,11 @@ impl TxWorkload {
             .map(|i| Wallet::derive(seed, &format!("user-{i}")))
             .collect();
         let eth = U256::from(10u64).pow(U256::from(18));
-        for w in contributors.iter().chain(&users).chain([&admin, &attributor]) {
+        for w in contributors
+            .iter()
+            .chain(&users)
+            .chain([&admin, &attributor])
+        {
             chain.deposit(w.address(), eth)?;
         }
         let params = ProtocolParams {
@@ -150,7 +154,13 @@ impl TxWorkload {
             amounts: vec![share; self.contributors.len()],
         };
         let gas = TX_GAS + 40_000 * self.contributors.len() as u64;
-        txs.push(prepare(chain, &mut self.attributor, d.rewards, &settle, gas)?);
+        txs.push(prepare(
+            chain,
+            &mut self.attributor,
+            d.rewards,
+            &settle,
+            gas,
+        )?);
         Ok(txs)
     }
 }

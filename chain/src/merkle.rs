@@ -237,7 +237,10 @@ mod tests {
         encoded.extend_from_slice(&U256::from(1000).to_be_bytes::<32>());
         let expected = keccak256(keccak256(&encoded));
         assert_eq!(leaf(S, account(0x11), U256::from(1000)), expected);
-        assert_ne!(leaf(S, account(0x11), U256::from(1000)), keccak256(&encoded));
+        assert_ne!(
+            leaf(S, account(0x11), U256::from(1000)),
+            keccak256(&encoded)
+        );
         let other = Scope { epoch: 6, ..S };
         assert_ne!(leaf(other, account(0x11), U256::from(1000)), expected);
     }
@@ -256,11 +259,14 @@ mod tests {
     #[test]
     fn empty_and_duplicate_inputs_are_refused() {
         assert_eq!(RewardTree::new(S, &[]).unwrap_err(), MerkleError::Empty);
-        let err = RewardTree::new(S, &[
-            (account(1), U256::from(5)),
-            (account(2), U256::from(6)),
-            (account(1), U256::from(7)),
-        ])
+        let err = RewardTree::new(
+            S,
+            &[
+                (account(1), U256::from(5)),
+                (account(2), U256::from(6)),
+                (account(1), U256::from(7)),
+            ],
+        )
         .unwrap_err();
         assert_eq!(
             err,
@@ -272,7 +278,8 @@ mod tests {
         );
         assert!(err.to_string().contains("appears more than once"));
         assert_eq!(
-            RewardTree::new(S, &[(account(1), U256::MAX), (account(2), U256::from(1))]).unwrap_err(),
+            RewardTree::new(S, &[(account(1), U256::MAX), (account(2), U256::from(1))])
+                .unwrap_err(),
             MerkleError::TotalOverflow
         );
     }
@@ -283,8 +290,16 @@ mod tests {
         assert_eq!(tree.root(), leaf(S, account(9), U256::from(42)));
         assert_eq!(tree.proof(account(9)), Some(vec![]));
         assert_eq!(tree.total(), U256::from(42));
-        assert!(verify(tree.root(), leaf(S, account(9), U256::from(42)), &[]));
-        assert!(!verify(tree.root(), leaf(S, account(9), U256::from(43)), &[]));
+        assert!(verify(
+            tree.root(),
+            leaf(S, account(9), U256::from(42)),
+            &[]
+        ));
+        assert!(!verify(
+            tree.root(),
+            leaf(S, account(9), U256::from(43)),
+            &[]
+        ));
     }
 
     #[test]

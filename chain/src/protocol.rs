@@ -318,17 +318,32 @@ impl Deployment {
             (self.datanets, DatanetRegistry::setMinStakeCall::SELECTOR),
             (self.datanets, DatanetRegistry::setSlashBpsCall::SELECTOR),
             (self.datanets, DatanetRegistry::setLockPeriodCall::SELECTOR),
-            (self.datanets, DatanetRegistry::setReviewQuorumCall::SELECTOR),
-            (self.datanets, DatanetRegistry::setReviewPeriodCall::SELECTOR),
+            (
+                self.datanets,
+                DatanetRegistry::setReviewQuorumCall::SELECTOR,
+            ),
+            (
+                self.datanets,
+                DatanetRegistry::setReviewPeriodCall::SELECTOR,
+            ),
             (
                 self.datanets,
                 DatanetRegistry::setAttributionWindowCall::SELECTOR,
             ),
             (self.datanets, DatanetRegistry::setAttributorCall::SELECTOR),
             (self.market, InferenceMarket::setFeeSplitCall::SELECTOR),
-            (self.rewards, AttributionRewards::setAttributorCall::SELECTOR),
-            (self.rewards, AttributionRewards::setEpochLengthCall::SELECTOR),
-            (self.rewards, AttributionRewards::setClaimWindowCall::SELECTOR),
+            (
+                self.rewards,
+                AttributionRewards::setAttributorCall::SELECTOR,
+            ),
+            (
+                self.rewards,
+                AttributionRewards::setEpochLengthCall::SELECTOR,
+            ),
+            (
+                self.rewards,
+                AttributionRewards::setClaimWindowCall::SELECTOR,
+            ),
             (self.grants, GrantVault::setOpenPriceCall::SELECTOR),
         ];
         let own = [

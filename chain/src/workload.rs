@@ -352,7 +352,11 @@ pub fn run<C: Chain + ?Sized>(
 
     // Attribution settlement: half the pool pushed in this epoch, a third of it by Merkle
     // root and claims in the next.
-    let pool = crate::client::view(chain, d.rewards, &AttributionRewards::poolOfCall { modelId: model })?;
+    let pool = crate::client::view(
+        chain,
+        d.rewards,
+        &AttributionRewards::poolOfCall { modelId: model },
+    )?;
     let epoch = crate::client::view(chain, d.rewards, &AttributionRewards::currentEpochCall {})?;
     let accepted: Vec<Address> = actors
         .contributors

@@ -235,7 +235,9 @@ fn every_entry_claims_once_and_bad_proofs_are_refused() {
     let pool_after = view(
         &mut s.chain,
         rewards,
-        &AttributionRewards::poolOfCall { modelId: s.model_id },
+        &AttributionRewards::poolOfCall {
+            modelId: s.model_id,
+        },
     )
     .unwrap();
     assert_eq!(pool_after, s.pool - tree.total());
@@ -308,7 +310,8 @@ fn single_entry_tree_claims_with_an_empty_proof() {
 #[test]
 fn a_root_reserving_more_than_the_pool_is_refused() {
     let mut s = setup();
-    let tree = RewardTree::new(SCOPE, &[(account(0), s.pool), (account(1), U256::from(1))]).unwrap();
+    let tree =
+        RewardTree::new(SCOPE, &[(account(0), s.pool), (account(1), U256::from(1))]).unwrap();
     let err = s.post_root(&tree).unwrap_err();
     assert!(reason(&err).starts_with("InsufficientPool("), "{err}");
 }

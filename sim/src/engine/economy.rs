@@ -164,7 +164,10 @@ pub(super) fn settle(
     shares: &Weights,
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
-    let pool = chain.view(d.rewards, &AttributionRewards::poolOfCall { modelId: model_id })?;
+    let pool = chain.view(
+        d.rewards,
+        &AttributionRewards::poolOfCall { modelId: model_id },
+    )?;
     let positive: Vec<(Address, f64)> = shares
         .iter()
         .filter(|(_, s)| **s > 0.0)

@@ -212,7 +212,11 @@ fn changes_a_role(data: &[u8]) -> bool {
 /// execution (active, passed or queued) that hands over a protocol role. A rule on what a
 /// proposal does, not on who proposed it: the scenario's own `[[proposals]]` change
 /// parameters only, never roles.
-pub(super) fn guardian_veto(chain: &mut Net, scenario: &Scenario, epoch: u32) -> Result<(), EngineError> {
+pub(super) fn guardian_veto(
+    chain: &mut Net,
+    scenario: &Scenario,
+    epoch: u32,
+) -> Result<(), EngineError> {
     if !scenario.tokenomics.guardian {
         return Ok(());
     }

@@ -126,7 +126,11 @@ const MAX_STAKE_OPEN: f64 = 10_000_000.0;
 
 /// `v` if it lies in `[lo, hi]` (the contract's bounds), else what is allowed.
 fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T, what: &str) -> Result<T, String> {
-    if v < lo || v > hi { Err(got(v, what)) } else { Ok(v) }
+    if v < lo || v > hi {
+        Err(got(v, what))
+    } else {
+        Ok(v)
+    }
 }
 
 /// `v` OPEN in token wei, if at most `max` OPEN.
@@ -159,7 +163,12 @@ impl Tokenomics {
             slash_bps: c.take("slash_fraction", to_bps(self.slash_fraction)),
             lock_period: c.take(
                 "lock_period_s",
-                within(self.lock_period_s, 0, 365 * DAY, "seconds from 0 to 31536000 (365 days)"),
+                within(
+                    self.lock_period_s,
+                    0,
+                    365 * DAY,
+                    "seconds from 0 to 31536000 (365 days)",
+                ),
             ),
             review_quorum: c.take(
                 "review_quorum",
@@ -188,13 +197,23 @@ impl Tokenomics {
             ),
             timelock_delay: c.take(
                 "timelock_delay_s",
-                within(self.timelock_delay_s, 0, 30 * DAY, "seconds from 0 to 2592000 (30 days)"),
+                within(
+                    self.timelock_delay_s,
+                    0,
+                    30 * DAY,
+                    "seconds from 0 to 2592000 (30 days)",
+                ),
             ),
             quorum_bps: c.take(
                 "quorum_fraction",
                 to_bps(self.quorum_fraction).and_then(|bps| {
-                    within(bps, 1, 10_000, "a fraction from 0.0001 to 1 in steps of 0.0001")
-                        .map_err(|_| got(self.quorum_fraction, "a fraction from 0.0001 to 1"))
+                    within(
+                        bps,
+                        1,
+                        10_000,
+                        "a fraction from 0.0001 to 1 in steps of 0.0001",
+                    )
+                    .map_err(|_| got(self.quorum_fraction, "a fraction from 0.0001 to 1"))
                 }),
             ),
             grant_approvals: c.take(

@@ -530,7 +530,7 @@ fn slash_bps_call(v: u16) -> Vec<u8> {
 
 // ================================================================= attacks
 
-/// 1. A defeated proposal stays defeated when stake leaves after the vote.
+/// Attack 1: A defeated proposal stays defeated when stake leaves after the vote.
 /// Old: the quorum was recomputed from the live total stake, so once non-voting stakers
 /// unstaked, a proposal defeated for lack of quorum became Pending and anyone queued it
 /// (the majority case was already safe: cast votes were kept).
@@ -562,7 +562,7 @@ fn defeated_proposal_stays_defeated(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 2. A whale staking in the last blocks of a vote has no voting power.
+/// Attack 2: A whale staking in the last blocks of a vote has no voting power.
 /// Old: votes weighed the voter's live stake (locked only until vote end), so a whale that
 /// staked 10x everyone else just before the vote ended outvoted them and unstaked right after.
 fn last_minute_whale_cannot_vote(chain: &mut dyn Chain) {
@@ -600,7 +600,7 @@ fn last_minute_whale_cannot_vote(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 3. Stake moved after a vote ended cannot change its outcome.
+/// Attack 3: Stake moved after a vote ended cannot change its outcome.
 /// Old: `state` recomputed the quorum from the live total stake, so a whale staking after
 /// the vote turned a passed proposal into Defeated (and back when it unstaked).
 fn stake_after_vote_end_changes_nothing(chain: &mut dyn Chain) {
@@ -620,7 +620,7 @@ fn stake_after_vote_end_changes_nothing(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 4. Governed parameters are bounded, and proposals may only make allow-listed calls.
+/// Attack 4: Governed parameters are bounded, and proposals may only make allow-listed calls.
 /// Old: setters took any value (`setTimelockDelay(max)` or `setVotingPeriod(0)` bricked or
 /// bypassed governance, `setReviewQuorum(255)` froze every contribution, `setEpochLength(0)`
 /// divided by zero), and a proposal could call any selector of a registered target.
@@ -736,7 +736,7 @@ fn governed_parameters_are_bounded(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 5. Staking around one's own inference payment earns back ~nothing of the stakers' share.
+/// Attack 5: Staking around one's own inference payment earns back ~nothing of the stakers' share.
 /// Old: `notifyReward` credited the share at once pro rata to the stake at that moment, so a
 /// whale staking right before its own `payInference` took back ~all of the stakers' share.
 fn stake_around_own_fee_earns_nothing(chain: &mut dyn Chain) {
@@ -780,7 +780,7 @@ fn stake_around_own_fee_earns_nothing(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 6. Push settlements are bounded: once per (model, epoch), in order, by the attributor, for
+/// Attack 6: Push settlements are bounded: once per (model, epoch), in order, by the attributor, for
 /// at most what the model accrued up to that epoch.
 /// Old: the admin-held attributor could settle the same pool again and again under any epoch
 /// number, past or future, and funds paid in a later epoch under an earlier one.
@@ -859,7 +859,7 @@ fn settlements_are_bounded_per_epoch(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 7. Merkle roots pay once, only their own (model, epoch), never beyond their reservation,
+/// Attack 7: Merkle roots pay once, only their own (model, epoch), never beyond their reservation,
 /// and an over-reserving root's rest returns to the pool after the claim window.
 /// Old: leaves were `(account, amount)` only, so one root posted for two models paid the
 /// same proof on both; a total above the leaves stayed reserved forever.
@@ -927,7 +927,7 @@ fn merkle_roots_pay_their_own_scope_once(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 8. An accepted stake stays escrowed and slashable through the attribution window.
+/// Attack 8: An accepted stake stays escrowed and slashable through the attribution window.
 /// Old: an accepted stake unlocked at `unlockAt` (counted from submission), so a contributor
 /// who waited out the lock before acceptance withdrew at once and escaped any slash; a zero
 /// slash was still reported as `Slashed`.
@@ -980,7 +980,7 @@ fn accepted_stake_stays_slashable(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 9. Sybil reviewers get an owner's data accepted but it stays escrowed and slashable; a
+/// Attack 9: Sybil reviewers get an owner's data accepted but it stays escrowed and slashable; a
 /// contribution whose reviewers were removed lapses and its stake comes back whole.
 /// Old: an accepted sybil contribution unlocked at `unlockAt`, and a pending contribution
 /// whose quorum had become unreachable stayed escrowed forever.
@@ -1075,7 +1075,7 @@ fn sybil_reviewers_and_removed_reviewers(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 10. Front-running a content hash or an adapter hash takes nothing from its author.
+/// Attack 10: Front-running a content hash or an adapter hash takes nothing from its author.
 /// Old: content and adapter hashes were unique globally, so a key copying a hash from the
 /// mempool registered it first and the author's own transaction reverted as a duplicate.
 fn front_running_hashes_takes_nothing(chain: &mut dyn Chain) {
@@ -1126,7 +1126,7 @@ fn front_running_hashes_takes_nothing(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 11. Every grant decision needs the committee threshold, and a grantee on the committee
+/// Attack 11: Every grant decision needs the committee threshold, and a grantee on the committee
 /// takes no part in its own grant.
 /// Old: any single member released a milestone or failed an active grant on its own (self
 /// approval of the application was already refused).
@@ -1206,7 +1206,7 @@ fn grant_decisions_need_the_threshold(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 12. Direct token donations break no book and no flow.
+/// Attack 12: Direct token donations break no book and no flow.
 /// Old: the books already tolerated donations (`>=` checks); kept as a regression guard
 /// since the hardened contracts added new balance arithmetic (streamed rewards, reservations).
 fn donations_break_nothing(chain: &mut dyn Chain) {
@@ -1281,7 +1281,7 @@ fn donations_break_nothing(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 13. A price raised in front of a payment is refused by the payer's `maxFee`.
+/// Attack 13: A price raised in front of a payment is refused by the payer's `maxFee`.
 /// Old: the same (`maxFee` predates the audit); kept as a regression guard of the quote.
 fn price_hike_is_refused_by_max_fee(chain: &mut dyn Chain) {
     let mut f = Fx::new(chain);
@@ -1317,7 +1317,7 @@ fn price_hike_is_refused_by_max_fee(chain: &mut dyn Chain) {
     f.books();
 }
 
-/// 14. Governance lifecycle: an out-of-bounds review quorum cannot freeze pending
+/// Attack 14: Governance lifecycle: an out-of-bounds review quorum cannot freeze pending
 /// contributions, a lowered quorum does not revive a defeated proposal, the guardian's veto
 /// holds, and a passed proposal left unqueued expires.
 /// Old: `setReviewQuorum(255)` executed and froze every pending contribution; the quorum was

@@ -236,6 +236,32 @@ fn semantic_errors_are_reported_together_in_file_order() {
     );
 }
 
+#[test]
+fn values_outside_the_contracts_bounds_are_located_errors() {
+    // Each of these would make the deployment (or the governed setter) revert with
+    // OutOfBounds: validation names the field and the contract's bounds instead.
+    let text = "[run]\nname = \"t\"\nepoch_seconds = 30\n\n[tokenomics]\nreview_quorum = 20\n\
+                voting_period_s = 60\nquorum_fraction = 0.0\nmin_stake = 20000000\n\
+                timelock_delay_s = 9999999\n\n[[datanets]]\nname = \"a\"\ndomain = \"finance\"\n\n\
+                [datanets.reviewers]\ncount = 15\n";
+    let errs = errors("bounds.toml", text);
+    let found: Vec<(usize, &str)> = errs.iter().map(|d| (d.line, d.path.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (3, "run.epoch_seconds"),
+            (6, "tokenomics.review_quorum"),
+            (7, "tokenomics.voting_period_s"),
+            (8, "tokenomics.quorum_fraction"),
+            (9, "tokenomics.min_stake"),
+            (10, "tokenomics.timelock_delay_s"),
+            (17, "datanets[0].reviewers.count"),
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[1].to_string().contains("from 1 to 15"), "{}", errs[1]);
+}
+
 /// A scenario with every optional field set and every array holding an entry, so that
 /// serialising it names every field of the schema.
 fn exhaustive() -> Scenario {

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IOpenToken} from "./interfaces/IOpenToken.sol";
+import {checkChange} from "./Bounds.sol";
 
 /// @title AttributionRewards
 /// @notice Holds the contributors' share of inference fees per model and pays it out by
@@ -62,7 +63,6 @@ contract AttributionRewards {
     event GovernanceInitialized(address indexed governance);
     event MarketInitialized(address indexed market);
     event AttributorChanged(address indexed oldAttributor, address indexed newAttributor);
-    event ParameterChanged(bytes32 indexed name, uint256 oldValue, uint256 newValue);
     event Funded(uint256 indexed modelId, uint256 amount, uint256 pool);
     event RewardPaid(uint256 indexed modelId, uint64 indexed epoch, address indexed recipient, uint256 amount);
     event Settled(uint256 indexed modelId, uint64 indexed epoch, uint256 total, uint8 mode);
@@ -79,7 +79,6 @@ contract AttributionRewards {
     error MarketAlreadySet();
     error ZeroAddress();
     error ZeroTotal();
-    error OutOfBounds(bytes32 name, uint256 value, uint256 min, uint256 max);
     error LengthMismatch(uint256 recipients, uint256 amounts);
     error EpochNotReached(uint64 epoch, uint64 currentEpoch);
     error EpochAlreadySettled(uint256 modelId, uint64 epoch, uint64 lastSettledEpoch);
@@ -306,18 +305,16 @@ contract AttributionRewards {
     }
 
     function _setEpochLength(uint64 v) private {
-        if (v < MIN_EPOCH_LENGTH || v > MAX_EPOCH_LENGTH) revert OutOfBounds("epochLength", v, MIN_EPOCH_LENGTH, MAX_EPOCH_LENGTH);
+        checkChange("epochLength", epochLength, v, MIN_EPOCH_LENGTH, MAX_EPOCH_LENGTH);
         if (epochLength != 0) {
             anchorEpoch = currentEpoch();
             anchorTime = uint64(block.timestamp);
         }
-        emit ParameterChanged("epochLength", epochLength, v);
         epochLength = v;
     }
 
     function _setClaimWindow(uint64 v) private {
-        if (v < MIN_CLAIM_WINDOW || v > MAX_CLAIM_WINDOW) revert OutOfBounds("claimWindow", v, MIN_CLAIM_WINDOW, MAX_CLAIM_WINDOW);
-        emit ParameterChanged("claimWindow", claimWindow, v);
+        checkChange("claimWindow", claimWindow, v, MIN_CLAIM_WINDOW, MAX_CLAIM_WINDOW);
         claimWindow = v;
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IOpenToken} from "./interfaces/IOpenToken.sol";
+import {checkChange} from "./Bounds.sol";
 
 /// @title DatanetRegistry
 /// @notice Datanets (domain data networks), staked data contributions, reviewer votes and
@@ -88,8 +89,6 @@ contract DatanetRegistry {
 
     /// @notice The admin wired the governance contract (once).
     event GovernanceInitialized(address indexed governance);
-    /// @notice A governed numeric parameter changed.
-    event ParameterChanged(bytes32 indexed name, uint256 oldValue, uint256 newValue);
     /// @notice The attributor role changed.
     event AttributorChanged(address indexed oldAttributor, address indexed newAttributor);
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, string name, string domain);
@@ -117,7 +116,6 @@ contract DatanetRegistry {
     error GovernanceAlreadySet();
     error ZeroAddress();
     error NotAttributor(address caller);
-    error OutOfBounds(bytes32 name, uint256 value, uint256 min, uint256 max);
     error UnknownDatanet(uint256 datanetId);
     error NotDatanetOwner(uint256 datanetId, address caller);
     error AlreadyReviewer(uint256 datanetId, address reviewer);
@@ -374,38 +372,33 @@ contract DatanetRegistry {
         emit Slashed(contributionId, amount);
     }
 
-    function _bounded(bytes32 name, uint256 v, uint256 min, uint256 max, uint256 old) private {
-        if (v < min || v > max) revert OutOfBounds(name, v, min, max);
-        emit ParameterChanged(name, old, v);
-    }
-
     function _setMinStake(uint256 v) private {
-        _bounded("minStake", v, 0, MAX_MIN_STAKE, minStake);
+        checkChange("minStake", minStake, v, 0, MAX_MIN_STAKE);
         minStake = v;
     }
 
     function _setSlashBps(uint16 v) private {
-        _bounded("slashBps", v, 0, MAX_BPS, slashBps);
+        checkChange("slashBps", slashBps, v, 0, MAX_BPS);
         slashBps = v;
     }
 
     function _setLockPeriod(uint64 v) private {
-        _bounded("lockPeriod", v, 0, MAX_LOCK_PERIOD, lockPeriod);
+        checkChange("lockPeriod", lockPeriod, v, 0, MAX_LOCK_PERIOD);
         lockPeriod = v;
     }
 
     function _setReviewQuorum(uint8 v) private {
-        _bounded("reviewQuorum", v, 1, MAX_REVIEW_QUORUM, reviewQuorum);
+        checkChange("reviewQuorum", reviewQuorum, v, 1, MAX_REVIEW_QUORUM);
         reviewQuorum = v;
     }
 
     function _setReviewPeriod(uint64 v) private {
-        _bounded("reviewPeriod", v, MIN_WINDOW, MAX_WINDOW, reviewPeriod);
+        checkChange("reviewPeriod", reviewPeriod, v, MIN_WINDOW, MAX_WINDOW);
         reviewPeriod = v;
     }
 
     function _setAttributionWindow(uint64 v) private {
-        _bounded("attributionWindow", v, MIN_WINDOW, MAX_WINDOW, attributionWindow);
+        checkChange("attributionWindow", attributionWindow, v, MIN_WINDOW, MAX_WINDOW);
         attributionWindow = v;
     }
 

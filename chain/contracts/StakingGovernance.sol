@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IOpenToken} from "./interfaces/IOpenToken.sol";
+import {checkChange} from "./Bounds.sol";
 
 /// @title StakingGovernance
 /// @notice OPEN staking with a share of inference fees as rewards, and stake-weighted
@@ -112,7 +113,6 @@ contract StakingGovernance {
     event TargetRegistered(address indexed target);
     event AllowedCallChanged(address indexed target, bytes4 indexed selector, bool allowed);
     event GuardianChanged(address indexed oldGuardian, address indexed newGuardian);
-    event ParameterChanged(bytes32 indexed name, uint256 oldValue, uint256 newValue);
     event Staked(address indexed account, uint256 amount, uint256 newStake);
     event Unstaked(address indexed account, uint256 amount, uint256 newStake);
     event RewardNotified(uint256 amount, uint256 streaming, uint64 periodEnd);
@@ -138,7 +138,7 @@ contract StakingGovernance {
     error TargetsAlreadySet();
     error ZeroAddress();
     error ZeroAmount();
-    error OutOfBounds(bytes32 name, uint256 value, uint256 min, uint256 max);
+    error LengthMismatch(uint256 targets, uint256 selectors);
     error InsufficientStake(uint256 available, uint256 needed);
     error NoStakers();
     error RewardExceedsBalance(uint256 unreserved, uint256 amount);
@@ -184,8 +184,8 @@ contract StakingGovernance {
         _setTimelockDelay(timelockDelay_);
         _setQuorumBps(quorumBps_);
         _setRewardDuration(rewardDuration_);
-        _setWindow("queueWindow", 30 days);
-        _setWindow("executionWindow", 30 days);
+        _setQueueWindow(30 days);
+        _setExecutionWindow(30 days);
         isTarget[address(this)] = true;
         emit TargetRegistered(address(this));
     }
@@ -211,7 +211,7 @@ contract StakingGovernance {
     function initTargets(address[] calldata targets, bytes4[] calldata selectors) external {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         if (targetsInitialized) revert TargetsAlreadySet();
-        if (targets.length != selectors.length) revert OutOfBounds("selectors", selectors.length, targets.length, targets.length);
+        if (targets.length != selectors.length) revert LengthMismatch(targets.length, selectors.length);
         targetsInitialized = true;
         for (uint256 i = 0; i < targets.length; i++) {
             if (targets[i] == address(0)) revert ZeroAddress();
@@ -261,12 +261,12 @@ contract StakingGovernance {
 
     /// @notice Governance: seconds (1..90 days) a passed proposal may wait to be queued.
     function setQueueWindow(uint64 v) external onlyGovernance {
-        _setWindow("queueWindow", v);
+        _setQueueWindow(v);
     }
 
     /// @notice Governance: seconds (1..90 days) a queued proposal stays executable after its eta.
     function setExecutionWindow(uint64 v) external onlyGovernance {
-        _setWindow("executionWindow", v);
+        _setExecutionWindow(v);
     }
 
     /// @notice Governance: seconds (1 hour..30 days) over which each notified reward streams
@@ -525,43 +525,38 @@ contract StakingGovernance {
         return lo == 0 ? 0 : history[lo - 1].value;
     }
 
-    function _bounded(bytes32 name, uint256 v, uint256 min, uint256 max, uint256 old) private {
-        if (v < min || v > max) revert OutOfBounds(name, v, min, max);
-        emit ParameterChanged(name, old, v);
-    }
-
     function _setQuorumBps(uint16 v) private {
-        _bounded("quorumBps", v, MIN_QUORUM_BPS, MAX_BPS, quorumBps);
+        checkChange("quorumBps", quorumBps, v, MIN_QUORUM_BPS, MAX_BPS);
         quorumBps = v;
     }
 
     function _setVotingPeriod(uint64 v) private {
-        _bounded("votingPeriod", v, MIN_VOTING_PERIOD, MAX_VOTING_PERIOD, votingPeriod);
+        checkChange("votingPeriod", votingPeriod, v, MIN_VOTING_PERIOD, MAX_VOTING_PERIOD);
         votingPeriod = v;
     }
 
     function _setTimelockDelay(uint64 v) private {
-        _bounded("timelockDelay", v, 0, MAX_TIMELOCK_DELAY, timelockDelay);
+        checkChange("timelockDelay", timelockDelay, v, 0, MAX_TIMELOCK_DELAY);
         timelockDelay = v;
     }
 
     function _setProposalThreshold(uint256 v) private {
-        _bounded("proposalThreshold", v, 0, MAX_PROPOSAL_THRESHOLD, proposalThreshold);
+        checkChange("proposalThreshold", proposalThreshold, v, 0, MAX_PROPOSAL_THRESHOLD);
         proposalThreshold = v;
     }
 
     function _setRewardDuration(uint64 v) private {
-        _bounded("rewardDuration", v, MIN_REWARD_DURATION, MAX_REWARD_DURATION, rewardDuration);
+        checkChange("rewardDuration", rewardDuration, v, MIN_REWARD_DURATION, MAX_REWARD_DURATION);
         rewardDuration = v;
     }
 
-    function _setWindow(bytes32 name, uint64 v) private {
-        if (name == "queueWindow") {
-            _bounded(name, v, MIN_WINDOW, MAX_WINDOW, queueWindow);
-            queueWindow = v;
-        } else {
-            _bounded(name, v, MIN_WINDOW, MAX_WINDOW, executionWindow);
-            executionWindow = v;
-        }
+    function _setQueueWindow(uint64 v) private {
+        checkChange("queueWindow", queueWindow, v, MIN_WINDOW, MAX_WINDOW);
+        queueWindow = v;
+    }
+
+    function _setExecutionWindow(uint64 v) private {
+        checkChange("executionWindow", executionWindow, v, MIN_WINDOW, MAX_WINDOW);
+        executionWindow = v;
     }
 }

@@ -21,6 +21,29 @@ pub fn total_supply() -> U256 {
     U256::from(1_000_000_000u64) * OPEN
 }
 
+/// The bounds the contracts enforce on the governed parameters a scenario sets: their
+/// `MIN_*` / `MAX_*` constants, written once here for validation (a test reads them back
+/// from the deployed contracts).
+pub mod bounds {
+    use std::ops::RangeInclusive;
+
+    /// Seconds in a day.
+    pub const DAY: u64 = 86_400;
+    /// `DatanetRegistry.MAX_MIN_STAKE` and `StakingGovernance.MAX_PROPOSAL_THRESHOLD`, in
+    /// whole OPEN (1% of the supply).
+    pub const MAX_STAKE_OPEN: u64 = 10_000_000;
+    /// `DatanetRegistry.MAX_LOCK_PERIOD`, seconds.
+    pub const MAX_LOCK_PERIOD: u64 = 365 * DAY;
+    /// `1..=DatanetRegistry.MAX_REVIEW_QUORUM`.
+    pub const REVIEW_QUORUM: RangeInclusive<u8> = 1..=15;
+    /// `StakingGovernance.MIN_VOTING_PERIOD..=MAX_VOTING_PERIOD`, seconds.
+    pub const VOTING_PERIOD: RangeInclusive<u64> = 3_600..=30 * DAY;
+    /// `StakingGovernance.MAX_TIMELOCK_DELAY`, seconds.
+    pub const MAX_TIMELOCK_DELAY: u64 = 30 * DAY;
+    /// `AttributionRewards.MIN_EPOCH_LENGTH..=MAX_EPOCH_LENGTH`, seconds (a run's epoch).
+    pub const EPOCH_LENGTH: RangeInclusive<u64> = 60..=30 * DAY;
+}
+
 /// How an inference fee is divided, in basis points that sum to 10,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeeSplit {
@@ -123,11 +146,6 @@ pub struct Deployment {
     pub treasury: Address,
     /// Account that received the genesis supply and wired the contracts.
     pub admin: Address,
-    /// The attributor key the deployment named: settles rewards and slashes harmful data
-    /// (governance may replace it; read the contracts for the current one).
-    pub attributor: Address,
-    /// The guardian the deployment named: may cancel governance proposals before execution.
-    pub guardian: Address,
 }
 
 /// Keys a deployment gives protocol roles to, each its own (neither may be the admin).
@@ -255,8 +273,6 @@ impl Deployment {
             grants,
             treasury,
             admin: owner,
-            attributor: roles.attributor,
-            guardian: roles.guardian,
         };
         deployment.wire(chain, admin)?;
         Ok(deployment)

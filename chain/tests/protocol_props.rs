@@ -579,7 +579,12 @@ fn random_action_sequences_keep_supply_books_and_revert_atomicity() {
                     continue;
                 }
                 let before = f.chain.state_digest();
+                // Stakes before the only actions that can slash (a rejecting review, a
+                // harmful verdict), to check each slash against them.
+                let can_slash =
+                    matches!(action, Action::Review { .. } | Action::SlashHarmful { .. });
                 let escrow: Vec<U256> = (0..=8u64)
+                    .filter(|_| can_slash)
                     .map(|id| {
                         view(
                             &mut f.chain,
@@ -1142,4 +1147,61 @@ fn governance_changes_apply_only_after_vote_and_timelock() {
         ),
         "ProposalNotQueued(",
     );
+}
+
+/// The bounds scenario validation checks ([`olsim_chain::protocol::bounds`]) are the
+/// deployed contracts' own constants.
+#[test]
+fn validation_bounds_match_the_contracts() {
+    use olsim_chain::protocol::bounds::*;
+    let mut f = Fixture::new();
+    let d = f.d;
+    let c = &mut f.chain;
+    let stake = U256::from(MAX_STAKE_OPEN) * OPEN;
+    assert_eq!(
+        view(c, d.datanets, &DatanetRegistry::MAX_MIN_STAKECall {}).unwrap(),
+        stake
+    );
+    assert_eq!(
+        view(
+            c,
+            d.governance,
+            &StakingGovernance::MAX_PROPOSAL_THRESHOLDCall {}
+        )
+        .unwrap(),
+        stake
+    );
+    assert_eq!(
+        view(c, d.datanets, &DatanetRegistry::MAX_LOCK_PERIODCall {}).unwrap(),
+        MAX_LOCK_PERIOD
+    );
+    assert_eq!(
+        view(c, d.datanets, &DatanetRegistry::MAX_REVIEW_QUORUMCall {}).unwrap(),
+        *REVIEW_QUORUM.end()
+    );
+    let voting = view(
+        c,
+        d.governance,
+        &StakingGovernance::MIN_VOTING_PERIODCall {},
+    )
+    .unwrap()
+        ..=view(
+            c,
+            d.governance,
+            &StakingGovernance::MAX_VOTING_PERIODCall {},
+        )
+        .unwrap();
+    assert_eq!(voting, VOTING_PERIOD);
+    assert_eq!(
+        view(
+            c,
+            d.governance,
+            &StakingGovernance::MAX_TIMELOCK_DELAYCall {}
+        )
+        .unwrap(),
+        MAX_TIMELOCK_DELAY
+    );
+    let epoch = view(c, d.rewards, &AttributionRewards::MIN_EPOCH_LENGTHCall {}).unwrap()
+        ..=view(c, d.rewards, &AttributionRewards::MAX_EPOCH_LENGTHCall {}).unwrap();
+    assert_eq!(epoch, EPOCH_LENGTH);
 }

@@ -152,9 +152,9 @@ pub(super) fn buy<B: AutodiffBackend>(
     Ok(paid)
 }
 
-/// Pays the contributor pool of the model with on-chain id `model_id` in proportion to the
-/// positive `shares` (the reward rule's, [`super::rewarding`]; push or Merkle claims, by
-/// `tokenomics.settlement`).
+/// Pays what the model with on-chain id `model_id` may settle in the contract's current
+/// epoch (`AttributionRewards.settleable`) in proportion to the positive `shares` (the reward
+/// rule's, [`super::rewarding`]; push or Merkle claims, by `tokenomics.settlement`).
 pub(super) fn settle(
     chain: &mut Net,
     scenario: &Scenario,
@@ -164,9 +164,18 @@ pub(super) fn settle(
     shares: &Weights,
 ) -> Result<(), EngineError> {
     let d = chain.deployment;
+    // The contract's settlement epoch now: one per run epoch (its length is the run's
+    // epoch_seconds), counted by the contract's clock.
+    let scope = Scope {
+        model_id,
+        epoch: chain.view(d.rewards, &AttributionRewards::currentEpochCall {})?,
+    };
     let pool = chain.view(
         d.rewards,
-        &AttributionRewards::poolOfCall { modelId: model_id },
+        &AttributionRewards::settleableCall {
+            modelId: model_id,
+            epoch: scope.epoch,
+        },
     )?;
     let positive: Vec<(Address, f64)> = shares
         .iter()
@@ -191,15 +200,15 @@ pub(super) fn settle(
         }
     }
     let mode = scenario.tokenomics.settlement;
-    pay_out(chain, mode, epoch, model_id, entries.into_iter().collect())
+    pay_out(chain, mode, epoch, scope, entries.into_iter().collect())
 }
 
-/// Pays `entries` from the model's pool by the scenario's settlement mode.
+/// Pays `entries` for `scope` (model and settlement epoch) by the scenario's settlement mode.
 fn pay_out(
     chain: &mut Net,
     mode: Settlement,
     epoch: u32,
-    model_id: U256,
+    scope: Scope,
     entries: Vec<(Address, U256)>,
 ) -> Result<(), EngineError> {
     if entries.is_empty() {
@@ -207,9 +216,10 @@ fn pay_out(
     }
     let d = chain.deployment;
     let attributor = chain.attributor;
-    // The contract's settlement epoch now: one per run epoch (its length is the run's
-    // epoch_seconds), counted by the contract's clock.
-    let epoch_tag = chain.view(d.rewards, &AttributionRewards::currentEpochCall {})?;
+    let Scope {
+        model_id,
+        epoch: epoch_tag,
+    } = scope;
     match mode {
         Settlement::Push => {
             let total = entries.iter().map(|e| e.1).sum();
@@ -235,10 +245,6 @@ fn pay_out(
             chain.send(epoch, actions)?;
         }
         Settlement::Merkle => {
-            let scope = Scope {
-                model_id,
-                epoch: epoch_tag,
-            };
             let tree = RewardTree::new(scope, &entries)
                 .map_err(|e| EngineError::Scenario(format!("reward tree: {e}")))?;
             let post = Action::call(

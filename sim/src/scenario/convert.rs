@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
+use olsim_chain::protocol::bounds::{
+    MAX_LOCK_PERIOD, MAX_STAKE_OPEN, MAX_TIMELOCK_DELAY, REVIEW_QUORUM, VOTING_PERIOD,
+};
 use olsim_chain::protocol::{FeeSplit, ProtocolParams, total_supply};
 use olsim_ml::data::rng::stream;
 use olsim_ml::data::{
@@ -117,26 +120,26 @@ fn fee_split(s: &FeeSplitConfig) -> Result<FeeSplit, String> {
     })
 }
 
-/// Seconds in a day.
-const DAY: u64 = 86_400;
-
-/// The contracts' bound on a minimum stake or proposal threshold, in whole OPEN (1% of
-/// the supply).
-const MAX_STAKE_OPEN: f64 = 10_000_000.0;
-
-/// `v` if it lies in `[lo, hi]` (the contract's bounds), else what is allowed.
-fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T, what: &str) -> Result<T, String> {
-    if v < lo || v > hi {
-        Err(got(v, what))
-    } else {
+/// `v` if it lies in `range` (a contract's bounds, [`olsim_chain::protocol::bounds`]), else
+/// what is allowed, in `unit`.
+fn within<T: PartialOrd + std::fmt::Display>(
+    v: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, String> {
+    if range.contains(&v) {
         Ok(v)
+    } else {
+        let allowed = format!("{unit} from {} to {}", range.start(), range.end());
+        Err(got(v, &allowed))
     }
 }
 
-/// `v` OPEN in token wei, if at most `max` OPEN.
-fn open_at_most(v: f64, max: f64) -> Result<U256, String> {
-    if v > max {
-        return Err(got(v, &format!("an amount of OPEN from 0 to {max}")));
+/// `v` OPEN in token wei, if at most the contracts' [`MAX_STAKE_OPEN`].
+fn stake_open_wei(v: f64) -> Result<U256, String> {
+    if v > MAX_STAKE_OPEN as f64 {
+        let allowed = format!("an amount of OPEN from 0 to {MAX_STAKE_OPEN}");
+        return Err(got(v, &allowed));
     }
     open_wei(v)
 }
@@ -159,20 +162,15 @@ impl Tokenomics {
     pub(crate) fn convert(&self) -> Result<ProtocolParams, Vec<InvalidValue>> {
         let mut c = Collector::default();
         let params = ProtocolParams {
-            min_stake: c.take("min_stake", open_at_most(self.min_stake, MAX_STAKE_OPEN)),
+            min_stake: c.take("min_stake", stake_open_wei(self.min_stake)),
             slash_bps: c.take("slash_fraction", to_bps(self.slash_fraction)),
             lock_period: c.take(
                 "lock_period_s",
-                within(
-                    self.lock_period_s,
-                    0,
-                    365 * DAY,
-                    "seconds from 0 to 31536000 (365 days)",
-                ),
+                within(self.lock_period_s, 0..=MAX_LOCK_PERIOD, "seconds"),
             ),
             review_quorum: c.take(
                 "review_quorum",
-                within(self.review_quorum, 1, 15, "an integer from 1 to 15"),
+                within(self.review_quorum, REVIEW_QUORUM, "an integer"),
             ),
             fee_split: c
                 .take("fee_split", fee_split(&self.fee_split).map(Some))
@@ -184,37 +182,22 @@ impl Tokenomics {
                 }),
             proposal_threshold: c.take(
                 "proposal_threshold",
-                open_at_most(self.proposal_threshold, MAX_STAKE_OPEN),
+                stake_open_wei(self.proposal_threshold),
             ),
             voting_period: c.take(
                 "voting_period_s",
-                within(
-                    self.voting_period_s,
-                    3_600,
-                    30 * DAY,
-                    "seconds from 3600 (1 hour) to 2592000 (30 days)",
-                ),
+                within(self.voting_period_s, VOTING_PERIOD, "seconds"),
             ),
             timelock_delay: c.take(
                 "timelock_delay_s",
-                within(
-                    self.timelock_delay_s,
-                    0,
-                    30 * DAY,
-                    "seconds from 0 to 2592000 (30 days)",
-                ),
+                within(self.timelock_delay_s, 0..=MAX_TIMELOCK_DELAY, "seconds"),
             ),
             quorum_bps: c.take(
                 "quorum_fraction",
-                to_bps(self.quorum_fraction).and_then(|bps| {
-                    within(
-                        bps,
-                        1,
-                        10_000,
-                        "a fraction from 0.0001 to 1 in steps of 0.0001",
-                    )
-                    .map_err(|_| got(self.quorum_fraction, "a fraction from 0.0001 to 1"))
-                }),
+                match to_bps(self.quorum_fraction) {
+                    Ok(0) => Err(got(0, "a fraction from 0.0001 to 1 in steps of 0.0001")),
+                    bps => bps,
+                },
             ),
             grant_approvals: c.take(
                 "grant_approvals",
@@ -320,7 +303,12 @@ impl Proposal {
             Parameter::SlashFraction => number(v, "a fraction").map(|x| t.slash_fraction = x),
             Parameter::LockPeriodS => integer(v, seconds).map(|x| t.lock_period_s = x),
             Parameter::ReviewQuorum => {
-                integer(v, "an integer from 1 to 15").map(|x| t.review_quorum = x)
+                let allowed = format!(
+                    "an integer from {} to {}",
+                    REVIEW_QUORUM.start(),
+                    REVIEW_QUORUM.end()
+                );
+                integer(v, &allowed).map(|x| t.review_quorum = x)
             }
             Parameter::FeeSplit => v
                 .clone()

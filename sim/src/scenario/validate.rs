@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use alloy_primitives::U256;
+use olsim_chain::protocol::bounds::EPOCH_LENGTH;
 use olsim_chain::protocol::{OPEN, total_supply};
 
 use super::convert::fund_open_wei;
@@ -129,15 +130,14 @@ impl<'a> Checker<'a> {
             self.push("run.name", "the name is empty; allowed: a non-empty string");
         }
         self.count("run.epochs", r.epochs.into(), 1);
-        if !(60..=2_592_000).contains(&r.epoch_seconds) {
-            self.push(
-                "run.epoch_seconds",
-                got(
-                    r.epoch_seconds,
-                    "seconds from 60 to 2592000 (30 days): AttributionRewards settles each \
-                     model once per epoch of this length",
-                ),
+        if !EPOCH_LENGTH.contains(&r.epoch_seconds) {
+            let allowed = format!(
+                "seconds from {} to {}: AttributionRewards settles each model once per epoch \
+                 of this length",
+                EPOCH_LENGTH.start(),
+                EPOCH_LENGTH.end()
             );
+            self.push("run.epoch_seconds", got(r.epoch_seconds, &allowed));
         }
         if r.truth_subsets != 0 && !(4..=4096).contains(&r.truth_subsets) {
             self.push(

@@ -299,6 +299,37 @@ fn attack_jit_staker() {
     shipped("attack-jit-staker.toml");
 }
 
+/// On today's contracts the capture passes and its figures add up: from the epoch its
+/// proposal executes (opened in 1, voted in 2, queued in 3, executed in 4) every contributor
+/// pool is its revenue, the honest contributors get the rest, and the borrowed stake is back
+/// once the vote has ended.
+#[test]
+fn attack_governance_capture() {
+    let r = shipped("attack-governance-capture.toml").result;
+    let capture = r
+        .attacks
+        .iter()
+        .find(|a| a.kind == "governance_capture")
+        .expect("the attack is in the table");
+    assert_eq!(capture.captured, Some(true), "{capture:?}");
+    assert_eq!(
+        (capture.capital, capture.cost),
+        (100_000.0, 0.0),
+        "{capture:?}"
+    );
+    let taken: f64 = r.epochs[4..].iter().map(|e| e.contributor_pool).sum();
+    assert!((capture.revenue - taken).abs() < 1e-6, "{capture:?}");
+    let honest: f64 = r.contributors.iter().map(|c| c.rewards).sum();
+    let paid = r.economy.contributor_rewards;
+    assert!(
+        (honest + capture.revenue - paid).abs() < 1e-6,
+        "{honest} + {capture:?}"
+    );
+    let staked: Vec<f64> = r.epochs.iter().map(|e| e.staked).collect();
+    assert_eq!(staked[2], 200_000.0, "{staked:?}");
+    assert!(staked[3..].iter().all(|&s| s == 100_000.0), "{staked:?}");
+}
+
 /// The engine's attack modules keep the run deterministic: the same scenario and seed give
 /// the same result and digest, whatever the thread count.
 #[test]
@@ -307,6 +338,7 @@ fn attack_modules_are_deterministic() {
         "attack-attribution-gaming.toml",
         "attack-span-gaming.toml",
         "attack-jit-staker.toml",
+        "attack-governance-capture.toml",
         "attack-wash-inference.toml",
         "attack-colluding-reviewers.toml",
     ] {

@@ -152,6 +152,11 @@ pub(super) fn buy<B: AutodiffBackend>(
     Ok(paid)
 }
 
+/// The epoch number AttributionRewards settlements of engine epoch `epoch` carry (from 1).
+pub(super) fn epoch_tag(epoch: u32) -> u64 {
+    u64::from(epoch) + 1
+}
+
 /// Pays the contributor pool of the model with on-chain id `model_id` in proportion to the
 /// positive `shares` (the reward rule's, [`super::rewarding`]; push or Merkle claims, by
 /// `tokenomics.settlement`).
@@ -204,7 +209,7 @@ fn pay_out(
     }
     let d = chain.deployment;
     let admin = chain.admin;
-    let epoch_tag = u64::from(epoch) + 1;
+    let epoch_tag = epoch_tag(epoch);
     match mode {
         Settlement::Push => {
             let actions = entries

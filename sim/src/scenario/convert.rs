@@ -438,7 +438,8 @@ impl Scenario {
                 | AttackKind::AttributionGaming
                 | AttackKind::WashInference
                 | AttackKind::ColludingReviewers
-                | AttackKind::JitStaker => {}
+                | AttackKind::JitStaker
+                | AttackKind::GovernanceCapture => {}
             }
         }
         Ok(p)
@@ -500,7 +501,8 @@ impl Scenario {
                 | AttackKind::Spammer
                 | AttackKind::WashInference
                 | AttackKind::ColludingReviewers
-                | AttackKind::JitStaker => continue,
+                | AttackKind::JitStaker
+                | AttackKind::GovernanceCapture => continue,
             };
             if a.datanet.as_deref() != Some(d.name.as_str()) {
                 continue;

@@ -299,6 +299,61 @@ fn attack_jit_staker() {
     shipped("attack-jit-staker.toml");
 }
 
+/// On today's contracts the capture passes and its figures add up: from the epoch its
+/// proposal executes (opened in 1, voted in 2, queued in 3, executed in 4) every contributor
+/// pool is its revenue, the honest contributors get the rest, and the borrowed stake is back
+/// once the vote has ended.
+#[test]
+fn attack_governance_capture() {
+    let capture_of = |r: &olsim::report::ResultSection| {
+        r.attacks
+            .iter()
+            .find(|a| a.kind == "governance_capture")
+            .cloned()
+            .expect("the attack is in the table")
+    };
+    // With the guardian (the default), the passed proposal is canceled.
+    let r = shipped("attack-governance-capture.toml").result;
+    let vetoed = capture_of(&r);
+    assert_eq!(vetoed.captured, Some(false), "{vetoed:?}");
+    assert_eq!(
+        (vetoed.capital, vetoed.revenue),
+        (100_000.0, 0.0),
+        "{vetoed:?}"
+    );
+    // The borrowed stake was staked and unstaked within epoch 1 (snapshot voting needs it
+    // only the second before the proposal).
+    assert!(
+        r.epochs.iter().all(|e| e.staked == 100_000.0),
+        "{:?}",
+        r.epochs
+    );
+
+    // Without a guardian the same vote hands it the attributor role: it takes every pool
+    // from the epoch after execution on, and honest contributors get the rest.
+    let mut s = Scenario::load(&path("attack-governance-capture.toml")).unwrap();
+    s.tokenomics.guardian = false;
+    let r = engine::run(&s, &RunOptions::default()).unwrap().result;
+    let capture = capture_of(&r);
+    assert_eq!(capture.captured, Some(true), "{capture:?}");
+    assert_eq!(
+        (capture.capital, capture.cost),
+        (100_000.0, 0.0),
+        "{capture:?}"
+    );
+    let taken: f64 = r.epochs[4..].iter().map(|e| e.contributor_pool).sum();
+    assert!(
+        taken > 0.0 && (capture.revenue - taken).abs() < 1e-6,
+        "{capture:?}"
+    );
+    let honest: f64 = r.contributors.iter().map(|c| c.rewards).sum();
+    let paid = r.economy.contributor_rewards;
+    assert!(
+        (honest + capture.revenue - paid).abs() < 1e-6,
+        "{honest} + {capture:?}"
+    );
+}
+
 /// The engine's attack modules keep the run deterministic: the same scenario and seed give
 /// the same result and digest, whatever the thread count.
 #[test]
@@ -307,6 +362,7 @@ fn attack_modules_are_deterministic() {
         "attack-attribution-gaming.toml",
         "attack-span-gaming.toml",
         "attack-jit-staker.toml",
+        "attack-governance-capture.toml",
         "attack-wash-inference.toml",
         "attack-colluding-reviewers.toml",
     ] {

@@ -1,8 +1,8 @@
 //! What the chain's event logs say happened, gathered from every receipt as it comes back:
-//! fees, pools, rewards, slashes, grants. Metrics are read from here and from view calls,
-//! never from the engine's own intentions.
+//! fees, pools, rewards, slashes, grants, proposals. Metrics are read from here and from view
+//! calls, never from the engine's own intentions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, U256};
 use olsim_chain::contracts::{
@@ -47,6 +47,10 @@ pub struct Books {
     pub fees_by_model: BTreeMap<U256, U256>,
     /// Staking rewards claimed, by staker.
     pub staking_claimed: BTreeMap<Address, U256>,
+    /// Proposer of each governance proposal, by proposal id.
+    pub proposers: BTreeMap<U256, Address>,
+    /// Governance proposals executed.
+    pub executed: BTreeSet<U256>,
     /// Largest governance stake each account held at any point (from `Staked` events).
     pub stake_peak: BTreeMap<Address, U256>,
     /// Stake slashed, by contribution id.
@@ -115,6 +119,12 @@ impl Books {
         for s in receipt.events::<StakingGovernance::Staked>(d.governance) {
             let peak = self.stake_peak.entry(s.account).or_default();
             *peak = (*peak).max(s.newStake);
+        }
+        for p in receipt.events::<StakingGovernance::ProposalCreated>(d.governance) {
+            self.proposers.insert(p.proposalId, p.proposer);
+        }
+        for x in receipt.events::<StakingGovernance::ProposalExecuted>(d.governance) {
+            self.executed.insert(x.proposalId);
         }
         for c in receipt.events::<StakingGovernance::RewardClaimed>(d.governance) {
             *self.staking_claimed.entry(c.account).or_default() += c.amount;

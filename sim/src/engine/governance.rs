@@ -4,10 +4,10 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
+use olsim_chain::Deployment;
 use olsim_chain::contracts::{
     AttributionRewards, DatanetRegistry, GrantVault, InferenceMarket, StakingGovernance,
 };
-use olsim_chain::{CallRequest, ChainError, Deployment};
 
 use super::actors::AgentId;
 use super::net::Net;
@@ -15,6 +15,17 @@ use super::txs::Action;
 use super::{EngineError, to_open};
 use crate::report::ProposalResult;
 use crate::scenario::{ParamChange, Scenario};
+
+/// How far a proposal got, as the engine saw its transactions succeed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Epoch it was queued in.
+    pub queued: Option<u32>,
+    /// Epoch it was executed in.
+    pub executed: Option<u32>,
+    /// Whether it can no longer advance (defeated, canceled or expired).
+    pub closed: bool,
+}
 
 /// A proposal that was opened on chain.
 #[derive(Clone, Debug)]
@@ -25,12 +36,8 @@ pub struct ProposalState {
     pub id: U256,
     /// Epoch it was opened in.
     pub opened: u32,
-    /// Epoch it was queued in.
-    pub queued: Option<u32>,
-    /// Epoch it was executed in.
-    pub executed: Option<u32>,
-    /// Whether it can no longer advance (defeated, canceled or expired).
-    pub closed: bool,
+    /// Queued, executed or closed.
+    pub progress: Progress,
 }
 
 /// The governed call a parameter change makes: `(target contract, calldata)`.
@@ -158,16 +165,7 @@ pub(super) fn propose(
         let id = receipt
             .event::<StakingGovernance::ProposalCreated>(d.governance)?
             .proposalId;
-        let mut voters = Vec::new();
-        for (g, group) in scenario.stakers.iter().enumerate() {
-            let members: Vec<_> = stakers.iter().filter(|(x, _)| *x == g).collect();
-            let n = (group.participation * members.len() as f64).round() as usize;
-            for &&(_, voter) in members.iter().take(n) {
-                let account = chain.address(voter);
-                let stake = chain.view(d.governance, &StakingGovernance::stakeOfCall(account))?;
-                voters.push((voter, stake));
-            }
-        }
+        let voters = participants(chain, scenario, stakers)?;
         let votes = split_votes(&voters, p.support)
             .into_iter()
             .map(|(voter, support)| {
@@ -184,11 +182,55 @@ pub(super) fn propose(
             index,
             id,
             opened: epoch,
-            queued: None,
-            executed: None,
-            closed: false,
+            progress: Progress::default(),
         });
     }
+    Ok(())
+}
+
+/// The `[[stakers]]` members who vote (each group's first `participation` share of its
+/// members), with their stake now.
+fn participants(
+    chain: &mut Net,
+    scenario: &Scenario,
+    stakers: &[(usize, AgentId)],
+) -> Result<Vec<(AgentId, U256)>, EngineError> {
+    let governance = chain.deployment.governance;
+    let mut voters = Vec::new();
+    for (g, group) in scenario.stakers.iter().enumerate() {
+        let members: Vec<_> = stakers.iter().filter(|(x, _)| *x == g).collect();
+        let n = (group.participation * members.len() as f64).round() as usize;
+        for &&(_, voter) in members.iter().take(n) {
+            let account = chain.address(voter);
+            let stake = chain.view(governance, &StakingGovernance::stakeOfCall(account))?;
+            voters.push((voter, stake));
+        }
+    }
+    Ok(voters)
+}
+
+/// The stakers who vote (as for the scenario's proposals) vote against proposal `id`: one
+/// they recognise as hostile.
+pub(super) fn oppose(
+    chain: &mut Net,
+    scenario: &Scenario,
+    stakers: &[(usize, AgentId)],
+    id: U256,
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let governance = chain.deployment.governance;
+    let votes = participants(chain, scenario, stakers)?
+        .into_iter()
+        .map(|(voter, _)| {
+            Action::call(
+                voter,
+                "vote",
+                governance,
+                &StakingGovernance::voteCall { id, support: false },
+            )
+        })
+        .collect();
+    chain.send(epoch, votes)?;
     Ok(())
 }
 
@@ -249,61 +291,65 @@ pub(super) fn advance_proposals(
     proposals: &mut [ProposalState],
     epoch: u32,
 ) -> Result<(), EngineError> {
-    let d = chain.deployment;
     let admin = chain.admin;
     for proposal in proposals.iter_mut() {
-        let id = proposal.id;
-        // Queue a passed proposal, then execute it in the same stage if its timelock
-        // has already run out (a zero delay), so it is not a whole epoch late.
-        for _ in 0..2 {
-            if proposal.executed.is_some() || proposal.closed {
+        advance(chain, admin, proposal.id, &mut proposal.progress, epoch)?;
+    }
+    Ok(())
+}
+
+/// `by` queues proposal `id` if its vote passed, and executes it if it is queued and its
+/// timelock has run out; `progress` records what succeeded.
+pub(super) fn advance(
+    chain: &mut Net,
+    by: AgentId,
+    id: U256,
+    progress: &mut Progress,
+    epoch: u32,
+) -> Result<(), EngineError> {
+    let governance = chain.deployment.governance;
+    // Queue a passed proposal, then execute it in the same stage if its timelock has
+    // already run out (a zero delay), so it is not a whole epoch late.
+    for _ in 0..2 {
+        if progress.executed.is_some() || progress.closed {
+            break;
+        }
+        let state = chain.view(governance, &StakingGovernance::stateCall { id })?;
+        // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3,
+        // Executed = 4, Canceled = 5, Expired = 6.
+        let call = match state {
+            0 => Action::call(
+                by,
+                "queue proposal",
+                governance,
+                &StakingGovernance::queueCall { id },
+            ),
+            2 | 5 | 6 => {
+                progress.closed = true;
                 break;
             }
-            let state = chain.view(d.governance, &StakingGovernance::stateCall { id })?;
-            // ProposalState: Pending (passed) = 0, Active = 1, Defeated = 2, Queued = 3,
-            // Executed = 4, Canceled = 5, Expired = 6.
-            let call = match state {
-                0 => Action::call(
-                    admin,
-                    "queue proposal",
-                    d.governance,
-                    &StakingGovernance::queueCall { id },
-                ),
-                2 | 5 | 6 => {
-                    proposal.closed = true;
+            3 => {
+                let execute = Action::call(
+                    by,
+                    "execute proposal",
+                    governance,
+                    &StakingGovernance::executeCall { id },
+                );
+                // Executable in the next block? Ask the chain rather than send a
+                // transaction that reverts with TimelockNotElapsed every epoch until then.
+                if !chain.would_succeed(&execute)? {
                     break;
                 }
-                3 => {
-                    let execute = Action::call(
-                        admin,
-                        "execute proposal",
-                        d.governance,
-                        &StakingGovernance::executeCall { id },
-                    );
-                    // Executable in the next block? Ask the chain (a read-only call runs
-                    // in the pending block) rather than send a transaction that reverts
-                    // with TimelockNotElapsed every epoch until then.
-                    let dry_run = chain.chain.call(&CallRequest {
-                        from: chain.address(admin),
-                        to: Some(d.governance),
-                        data: execute.data.clone(),
-                        value: U256::ZERO,
-                    });
-                    match dry_run {
-                        Ok(_) => execute,
-                        Err(ChainError::Reverted { .. }) => break,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                _ => break,
-            };
-            if chain.send(epoch, vec![call])?.pop().flatten().is_none() {
-                break;
+                execute
             }
-            match state {
-                0 => proposal.queued = Some(epoch),
-                _ => proposal.executed = Some(epoch),
-            }
+            _ => break,
+        };
+        if chain.send(epoch, vec![call])?.pop().flatten().is_none() {
+            break;
+        }
+        match state {
+            0 => progress.queued = Some(epoch),
+            _ => progress.executed = Some(epoch),
         }
     }
     Ok(())
@@ -324,8 +370,8 @@ pub(super) fn proposal_results(
         out.push(ProposalResult {
             description: format!("{} = {}", config.parameter.name(), config.value),
             proposed: p.opened,
-            executed: p.executed.is_some(),
-            executed_epoch: p.executed,
+            executed: p.progress.executed.is_some(),
+            executed_epoch: p.progress.executed,
             state: state_name(state).to_string(),
             votes: [to_open(onchain.forVotes), to_open(onchain.againstVotes)],
         });

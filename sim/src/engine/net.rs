@@ -4,7 +4,7 @@
 
 use alloy_primitives::Address;
 use alloy_sol_types::SolCall;
-use olsim_chain::{Chain, Deployment, Receipt};
+use olsim_chain::{CallRequest, Chain, ChainError, Deployment, Receipt};
 
 use super::actors::{Actors, AgentId};
 use super::books::Books;
@@ -59,6 +59,22 @@ impl Net {
     /// The result of the read-only `call` on contract `to`, at the chain's head.
     pub fn view<T: SolCall>(&mut self, to: Address, call: &T) -> Result<T::Return, EngineError> {
         Ok(olsim_chain::client::view(self.chain.as_mut(), to, call)?)
+    }
+
+    /// Whether `action` would succeed in the next block: a read-only call in the pending
+    /// block, so an action that is not yet allowed is not sent to revert.
+    pub fn would_succeed(&mut self, action: &Action) -> Result<bool, EngineError> {
+        let call = self.chain.call(&CallRequest {
+            from: self.address(action.agent),
+            to: Some(action.to),
+            data: action.data.clone(),
+            value: action.value,
+        });
+        match call {
+            Ok(_) => Ok(true),
+            Err(ChainError::Reverted { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The address of `agent`.

@@ -3,8 +3,9 @@
 //! 1. **Governance**: the guardian cancels proposals that hand over a role; proposals past
 //!    their vote are queued, past their timelock executed (so
 //!    an executed change holds for the whole epoch); this epoch's proposals are opened and
-//!    voted on. First, so that a vote or timelock of whole epochs ends at an epoch's start
-//!    however many blocks the epochs before it took.
+//!    voted on; governance capturers then move their own proposal on. First, so that a
+//!    vote or timelock of whole epochs ends at an epoch's start however many blocks the
+//!    epochs before it took.
 //! 2. **Arrivals and stake**: attribution gamers due this epoch craft their records;
 //!    contributors due this epoch submit their data with their stake.
 //! 3. **Review**: reviewers vote on pending contributions until the registry decides them.
@@ -17,9 +18,10 @@
 //! 7. **Serving**: every trained model serves the calls paid for it (OpenLoRA).
 //! 8. **Attribution**: a sample of each model's served outputs is attributed to the
 //!    contributors of its training data (influence or suffix-array spans).
-//! 9. **Settlement and slashing**: the attributor slashes harmful contributions and pays
-//!    each model's contributor pool by the reward rule's shares of the attribution weights
-//!    (push or Merkle claims).
+//! 9. **Settlement and slashing**: a governance capturer that became the attributor first
+//!    pays itself every contributor pool; the attributor slashes harmful contributions and
+//!    pays each model's contributor pool by the reward rule's shares of the attribution
+//!    weights (push or Merkle claims).
 //! 10. **Staking claims**: stakers claim their fee share; just-in-time stakers claim and
 //!     unstake.
 //!

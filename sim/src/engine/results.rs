@@ -369,6 +369,12 @@ fn attack_results(
             to_open(sum(&books.rewards) + sum(&books.owner_income) + sum(&books.staking_claimed));
         let capital = to_open(stake_posted + sum(&books.stake_peak)) + fees_paid;
         let cost = slashed + fees_paid;
+        let captured = (kind == AttackKind::GovernanceCapture).then(|| {
+            books
+                .proposers
+                .iter()
+                .any(|(id, p)| agents.contains(p) && books.executed.contains(id))
+        });
         out.push(AttackResult {
             kind: kind.name().to_string(),
             identities: agents.len() as u32,
@@ -384,6 +390,7 @@ fn attack_results(
             split_gain: None,
             victim_loss: None,
             copy_gain: None,
+            captured,
         });
     }
     out

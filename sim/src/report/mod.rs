@@ -279,7 +279,8 @@ pub struct AttackResult {
     /// OPEN it lost: stake slashed plus inference fees paid (gas is paid in ETH and not
     /// counted).
     pub cost: f64,
-    /// OPEN it received: contributor rewards, model-owner fees and staking rewards.
+    /// OPEN it received: contributor rewards (for `governance_capture`, the pools it paid
+    /// itself), model-owner fees and staking rewards.
     pub revenue: f64,
     /// Stake slashed.
     pub slashed: f64,
@@ -303,6 +304,9 @@ pub struct AttackResult {
     /// `copycat` only: its contributor rewards over `victim_loss`; `None` for other kinds
     /// and when the authors lost nothing.
     pub copy_gain: Option<f64>,
+    /// `governance_capture` only: whether a proposal of its keys was executed (it became
+    /// the attributor); `None` for other kinds.
+    pub captured: Option<bool>,
 }
 
 /// Whole-run economy (amounts in OPEN).

@@ -274,6 +274,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 "split gain",
                 "victim loss",
                 "copy gain",
+                "captured",
             ],
             rows: r
                 .attacks
@@ -292,6 +293,11 @@ pub fn all(report: &Report) -> Vec<Table> {
                         maybe(a.split_gain),
                         a.victim_loss.map_or_else(|| UNDEFINED.into(), amount),
                         maybe(a.copy_gain),
+                        match a.captured {
+                            Some(true) => "yes".into(),
+                            Some(false) => "no".into(),
+                            None => UNDEFINED.into(),
+                        },
                     ]
                 })
                 .collect(),

@@ -486,7 +486,8 @@ impl Scenario {
                 | AttackKind::AttributionGaming
                 | AttackKind::WashInference
                 | AttackKind::ColludingReviewers
-                | AttackKind::JitStaker => {}
+                | AttackKind::JitStaker
+                | AttackKind::GovernanceCapture => {}
             }
         }
         Ok(p)
@@ -548,7 +549,8 @@ impl Scenario {
                 | AttackKind::Spammer
                 | AttackKind::WashInference
                 | AttackKind::ColludingReviewers
-                | AttackKind::JitStaker => continue,
+                | AttackKind::JitStaker
+                | AttackKind::GovernanceCapture => continue,
             };
             if a.datanet.as_deref() != Some(d.name.as_str()) {
                 continue;

@@ -799,11 +799,14 @@ pub enum AttackKind {
     /// Stakes OPEN just before each epoch's inference payments and unstakes after them, to
     /// take the stakers' fee share without holding stake over time.
     JitStaker,
+    /// Borrows stake to pass a governance proposal that makes it the attributor, then pays
+    /// every model's contributor pool to itself.
+    GovernanceCapture,
 }
 
 impl AttackKind {
     /// Every kind, in file-name order.
-    pub const ALL: [AttackKind; 9] = [
+    pub const ALL: [AttackKind; 10] = [
         AttackKind::Sybil,
         AttackKind::Copycat,
         AttackKind::LabelFlip,
@@ -813,6 +816,7 @@ impl AttackKind {
         AttackKind::ColludingReviewers,
         AttackKind::AttributionGaming,
         AttackKind::JitStaker,
+        AttackKind::GovernanceCapture,
     ];
 
     /// The kind whose data the generator draws with `behaviour`; `None` for honest data
@@ -839,6 +843,7 @@ impl AttackKind {
             AttackKind::ColludingReviewers => "colluding_reviewers",
             AttackKind::AttributionGaming => "attribution_gaming",
             AttackKind::JitStaker => "jit_staker",
+            AttackKind::GovernanceCapture => "governance_capture",
         }
     }
 
@@ -852,7 +857,7 @@ impl AttackKind {
             AttackKind::Spammer => &["datanet"],
             AttackKind::WashInference => &["model", "calls_per_epoch"],
             AttackKind::ColludingReviewers | AttackKind::AttributionGaming => &["datanet", "rate"],
-            AttackKind::JitStaker => &["stake"],
+            AttackKind::JitStaker | AttackKind::GovernanceCapture => &["stake"],
         }
     }
 
@@ -861,7 +866,10 @@ impl AttackKind {
     pub fn contributes_data(self) -> bool {
         !matches!(
             self,
-            AttackKind::WashInference | AttackKind::ColludingReviewers | AttackKind::JitStaker
+            AttackKind::WashInference
+                | AttackKind::ColludingReviewers
+                | AttackKind::JitStaker
+                | AttackKind::GovernanceCapture
         )
     }
 
@@ -882,8 +890,8 @@ pub fn default_perturb() -> f64 {
 }
 /// Default of `identities` for sybils.
 pub const DEFAULT_IDENTITIES: u32 = 10;
-/// Default of `stake` for just-in-time stakers, OPEN.
-pub const DEFAULT_JIT_STAKE: f64 = 100_000.0;
+/// Default of `stake` for just-in-time stakers and governance capturers, OPEN.
+pub const DEFAULT_STAKE: f64 = 100_000.0;
 /// Default of `calls_per_epoch` for wash-inference attackers.
 pub const DEFAULT_WASH_CALLS: u64 = 100;
 
@@ -923,7 +931,9 @@ pub struct Attacker {
     /// default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_per_epoch: Option<u64>,
-    /// `jit_staker`: OPEN each attacker stakes just in time (> 0, default 100,000).
+    /// `jit_staker`: OPEN each attacker stakes just in time; `governance_capture`: OPEN
+    /// each attacker borrows and stakes to pass its proposal (> 0, at least
+    /// `tokenomics.proposal_threshold` for `governance_capture`; default 100,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stake: Option<f64>,
 }
@@ -954,9 +964,9 @@ impl Attacker {
         (records as f64 * self.rate()).round() as usize
     }
 
-    /// `stake`, or [`DEFAULT_JIT_STAKE`].
+    /// `stake`, or [`DEFAULT_STAKE`].
     pub fn stake(&self) -> f64 {
-        self.stake.unwrap_or(DEFAULT_JIT_STAKE)
+        self.stake.unwrap_or(DEFAULT_STAKE)
     }
 
     /// `calls_per_epoch`, or [`DEFAULT_WASH_CALLS`].

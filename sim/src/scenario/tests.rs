@@ -612,6 +612,12 @@ fn impossible_combinations_are_rejected() {
             "attackers[0].rate",
             "allowed for this kind: kind, count, start_epoch, datanet",
         ),
+        // A governance capturer that cannot propose.
+        (
+            "\n[[attackers]]\nkind = \"governance_capture\"\nstake = 5000\n",
+            "attackers[0].stake",
+            "proposal_threshold = 10000",
+        ),
         // A grant above its tier.
         (
             "\n[[grants.cohorts]]\ntier = \"exploration\"\nteams = 1\ndatanet = \"a\"\namount_usd = [25000, 60000]\n",

@@ -717,6 +717,19 @@ impl<'a> Checker<'a> {
                     Some(_) => {}
                 }
             }
+            let threshold = s.tokenomics.proposal_threshold;
+            if a.kind == AttackKind::GovernanceCapture && a.stake() < threshold {
+                self.push(
+                    format!("{p}.stake"),
+                    got(
+                        a.stake(),
+                        &format!(
+                            "at least tokenomics.proposal_threshold = {threshold} OPEN (a \
+                             governance capturer must be able to propose)"
+                        ),
+                    ),
+                );
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Attacker kinds that act in the engine: one module per kind, each implementing [`Attack`],
 //! and one registry ([`build`]). Every attacker acts only through the contracts and data
-//! paths honest agents use: it contributes and stakes, pays for inferences, reviews and
-//! stakes in governance with its own keys.
+//! paths honest agents use: it contributes and stakes, pays for inferences, reviews, and
+//! stakes, proposes and votes in governance with its own keys.
 //!
 //! | kind | where its behaviour is |
 //! |---|---|
@@ -11,9 +11,11 @@
 //! | `wash_inference` | [`wash_inference`]: owns a model and buys calls on it |
 //! | `colluding_reviewers` | [`colluding_reviewers`]: extra reviewers who vote by intent |
 //! | `jit_staker` | [`jit_staker`]: stake just before the payments, unstake after |
+//! | `governance_capture` | [`governance_capture`]: borrowed stake votes itself in as the attributor, which then pays itself the pools |
 
 pub mod attribution_gaming;
 pub mod colluding_reviewers;
+pub mod governance_capture;
 pub mod jit_staker;
 pub mod wash_inference;
 
@@ -87,6 +89,7 @@ fn build<B: AutodiffBackend>(kind: AttackKind) -> Option<Box<dyn Attack<B>>> {
         AttackKind::WashInference => Some(Box::<wash_inference::WashTraders>::default()),
         AttackKind::ColludingReviewers => Some(Box::<colluding_reviewers::Colluders>::default()),
         AttackKind::JitStaker => Some(Box::<jit_staker::JitStakers>::default()),
+        AttackKind::GovernanceCapture => Some(Box::<governance_capture::Capturers>::default()),
         AttackKind::Sybil
         | AttackKind::Copycat
         | AttackKind::LabelFlip

@@ -350,6 +350,14 @@ contract StakingGovernance {
         return _proposals[id];
     }
 
+    /// @notice Notified rewards no stake has earned yet: still streaming, or carried into the
+    ///         next notification (nobody staked, rounding).
+    function unearnedRewards() external view returns (uint256) {
+        uint256 due = _due();
+        (, uint256 allocated) = _split(due);
+        return rewardRemaining - allocated + undistributedRewards;
+    }
+
     /// @notice Stake of `account` at the end of second `time` (checkpointed).
     function stakeAt(address account, uint64 time) public view returns (uint256) {
         return _at(_stakeHistory[account], time);

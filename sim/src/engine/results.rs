@@ -110,6 +110,9 @@ pub(super) fn report<B: AutodiffBackend>(
         contributor_rewards: to_open(net.books.rewards.values().copied().sum()),
         owner_fees: to_open(net.books.split_totals[1]),
         staker_rewards,
+        staking_streaming: to_open(
+            net.view(d.governance, &StakingGovernance::unearnedRewardsCall {})?,
+        ),
         treasury: to_open(ledger.treasury),
         pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
         staking_yield: (!held.is_zero()).then(|| to_open(earned) / to_open(held)),

@@ -318,8 +318,11 @@ pub struct Economy {
     pub contributor_rewards: f64,
     /// Paid to model owners.
     pub owner_fees: f64,
-    /// Paid to stakers.
+    /// Paid to stakers (notified to StakingGovernance, which streams it).
     pub staker_rewards: f64,
+    /// Of `staker_rewards`, what no stake has earned by the end of the run: still streaming,
+    /// or carried to the next notification (`StakingGovernance.unearnedRewards`).
+    pub staking_streaming: f64,
     /// Treasury balance at the end.
     pub treasury: f64,
     /// Left in reward pools at the end.

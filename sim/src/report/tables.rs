@@ -213,6 +213,10 @@ pub fn all(report: &Report) -> Vec<Table> {
                 vec!["contributor rewards".into(), amount(e.contributor_rewards)],
                 vec!["model owner fees".into(), amount(e.owner_fees)],
                 vec!["staker rewards".into(), amount(e.staker_rewards)],
+                vec![
+                    "  of which still streaming at the end".into(),
+                    amount(e.staking_streaming),
+                ],
                 vec!["treasury".into(), amount(e.treasury)],
                 vec!["left in reward pools".into(), amount(e.pools)],
                 vec!["slashed".into(), amount(e.slashed)],

@@ -204,4 +204,11 @@ pub trait Chain {
 
     /// Returns to a snapshot; later snapshots are dropped.
     fn revert_to(&mut self, id: SnapshotId) -> Result<(), ChainError>;
+
+    /// Keccak digest of the whole EVM state (every account with its balance, nonce, code and
+    /// storage, and the head block), where the backend can compute one; `None` on a node
+    /// that does not expose its whole state (anvil).
+    fn full_state_digest(&self) -> Option<B256> {
+        None
+    }
 }

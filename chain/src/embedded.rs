@@ -452,6 +452,10 @@ impl Chain for EmbeddedChain {
         "embedded"
     }
 
+    fn full_state_digest(&self) -> Option<B256> {
+        Some(self.state_digest())
+    }
+
     fn chain_id(&self) -> u64 {
         self.config.chain_id
     }

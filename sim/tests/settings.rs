@@ -418,10 +418,10 @@ fn the_reward_rule_decides_how_the_pool_is_divided() {
 }
 
 #[test]
-fn a_split_vote_stays_pending_and_no_reviewer_reviews_twice() {
+fn a_split_vote_stays_pending_until_its_review_deadline_then_lapses() {
     // As many reviewers as the quorum: on this seed two contributions get one accept and
-    // one reject. They stay pending (the registry has no review deadline) and later epochs
-    // do not send the same reviewers again (the registry would refuse: AlreadyReviewed).
+    // one reject. They stay pending, later epochs do not send the same reviewers again (the
+    // registry would refuse: AlreadyReviewed), and the report counts them as pending.
     let text = smoke_with("", "0.01", "calls_per_epoch = 200").replace("seed = 7", "seed = 5")
         + "\n[[attackers]]\nkind = \"label_flip\"\ndatanet = \"finance-signals\"\nrate = 0.8\n";
     let r = run(&text).result;
@@ -432,6 +432,24 @@ fn a_split_vote_stays_pending_and_no_reviewer_reviews_twice() {
         .sum();
     assert!(pending >= 1, "no split vote on this seed: {:?}", r.epochs);
     assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
+    let pending_records: u64 = r.contributors.iter().map(|c| c.pending).sum();
+    assert!(pending_records >= 1, "{:?}", r.contributors);
+    assert!(r.contributors.iter().all(|c| c.lapsed == 0));
+    // Week-long epochs: the registry's 14-day review deadline passes in epoch 2, where each
+    // split contribution's author withdraws the whole stake and the contribution lapses:
+    // never accepted, never slashed, its stake back.
+    let weekly = text.replacen("epochs = 3\n", "epochs = 3\nepoch_seconds = 604800\n", 1);
+    let r = run(&weekly).result;
+    assert_eq!(r.chain.refused, 0, "{:?}", r.chain.refusals);
+    let lapsed: Vec<_> = r.contributors.iter().filter(|c| c.lapsed > 0).collect();
+    assert!(!lapsed.is_empty(), "{:?}", r.contributors);
+    for c in &lapsed {
+        assert_eq!((c.accepted, c.pending, c.slashed), (0, 0, 0.0), "{c:?}");
+        assert_eq!(c.lapsed, c.records, "{c:?}");
+    }
+    assert!(r.contributors.iter().all(|c| c.pending == 0));
+    let lapsed_group: u64 = r.groups.iter().map(|g| g.lapsed).sum();
+    assert_eq!(lapsed_group, lapsed.iter().map(|c| c.lapsed).sum::<u64>());
 }
 
 /// The copycat counterfactual (docs/metrics.md, "Replication robustness"): when review lets

@@ -11,11 +11,9 @@
 //! items already submitted to the Datanet ([`Contribution::fresh`]).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use alloy_primitives::{B256, U256, keccak256};
 use olsim_chain::contracts::DatanetRegistry;
-use olsim_ml::data::load::{load_csv, load_jsonl};
 use olsim_ml::data::{ContributorId, Datanet};
 
 use super::actors::{Actors, AgentId, Role};
@@ -30,83 +28,6 @@ use crate::scenario::{
 /// reviewers: clean items (ground truth) on a generated Datanet, new content (not a copy of
 /// an item already submitted) on a file Datanet.
 pub const ACCEPTABLE_CLEAN_FRACTION: f64 = 0.7;
-
-/// Labels a file Datanet's records may carry: the engine's classifiers are binary.
-const CLASSES: u8 = 2;
-
-/// Loads file Datanet `index` of `scenario` (CSV records for `classification`, JSONL
-/// documents for `text`) from [`Scenario::data_path`] and checks that the engine can use
-/// it: at least one item and, for classification, one feature column per feature of the
-/// Datanet's domain (the classifiers' input) and labels 0 or 1. Errors name the file, line
-/// and column.
-pub fn load_file(scenario: &Scenario, index: usize) -> Result<Datanet, EngineError> {
-    let config = &scenario.datanets[index];
-    let fail = |what: String| {
-        EngineError::Scenario(format!("datanets[{index}] `{}`: {what}", config.name))
-    };
-    let path = scenario
-        .data_path(index)
-        .ok_or_else(|| fail("source = \"file\" needs `file`".into()))?;
-    let data = match config.task {
-        Task::Classification => load_csv(&path),
-        Task::Text => load_jsonl(&path),
-    }
-    .map_err(|e| fail(e.to_string()))?;
-    let file = path.display();
-    let (items, what) = match config.task {
-        Task::Classification => (data.records.len(), "data row after the header"),
-        Task::Text => (data.documents.len(), "JSON line"),
-    };
-    if items == 0 {
-        return Err(fail(format!(
-            "{file}: no items; allowed: at least one {what}"
-        )));
-    }
-    if config.task == Task::Classification {
-        let domain = config.domain;
-        // Line numbers for the errors below: the file is read again only on an error.
-        if data.feature_names.len() != domain.dim() {
-            return Err(fail(format!(
-                "{file}:{}:1: expected {} feature columns besides `label` and `author`, one \
-                 per feature of the `{}` domain ({}), found {} ({})",
-                data_lines(&path).first().copied().unwrap_or(1),
-                domain.dim(),
-                domain.name(),
-                domain.feature_names().join(", "),
-                data.feature_names.len(),
-                data.feature_names.join(", ")
-            )));
-        }
-        if let Some((k, r)) = data
-            .records
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.label >= CLASSES)
-        {
-            return Err(fail(format!(
-                "{file}:{}: expected a label 0 or 1 (the engine's classifiers are binary), \
-                 found {}",
-                data_lines(&path).get(k + 1).copied().unwrap_or(1),
-                r.label
-            )));
-        }
-    }
-    Ok(data)
-}
-
-/// 1-based numbers of the non-blank lines of `path` (a CSV's header, then its data rows, as
-/// the loader reads them); empty when it cannot be read again.
-fn data_lines(path: &Path) -> Vec<usize> {
-    std::fs::read_to_string(path)
-        .map(|text| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, _)| i + 1)
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The agent (and report) name of generated contributor `id` of Datanet `datanet`.
 pub(super) fn generated_contributor_name(datanet: &str, id: ContributorId) -> String {
@@ -242,6 +163,9 @@ pub enum Status {
     Accepted,
     /// Rejected by review (stake slashed).
     Rejected,
+    /// Left pending past the registry's review deadline (a split vote no reviewer could
+    /// break): its contributor withdrew the whole stake and it was never used.
+    Lapsed,
 }
 
 /// A contribution that made it on chain.
@@ -258,11 +182,13 @@ pub struct Contribution {
     /// contribution. Anyone can check this from the data. `None` on a generated Datanet,
     /// whose reviewers judge by the items' ground truth instead.
     pub fresh: Option<usize>,
+    /// Epoch it was submitted in.
+    pub epoch: u32,
     /// Review outcome.
     pub status: Status,
     /// The reviews the registry took: `(index into the Datanet's reviewers, accept)`. A
     /// reviewer reviews a contribution once; one that every reviewer has reviewed without
-    /// a quorum either way stays pending.
+    /// a quorum either way stays pending until its review deadline, then lapses.
     pub votes: Vec<(usize, bool)>,
 }
 
@@ -428,6 +354,7 @@ pub(super) fn contribute(
                 contributor,
                 items,
                 fresh,
+                epoch,
                 status: Status::Pending,
                 votes: Vec::new(),
             });

@@ -151,13 +151,25 @@ pub fn run_on<B: AutodiffBackend>(
 ) -> Result<Report, EngineError> {
     let mut report = simulate::<B>(scenario, options, device, true)?;
     let quiet = RunOptions::default();
+    let counterfactuals = Instant::now();
+    let mut ran_counterfactual = false;
     if let Some(single) = counterfactual::sybils_as_one(scenario) {
         let single = simulate::<B>(&single, &quiet, device, false)?;
         counterfactual::add_split_gain(&mut report.result, &single.result);
+        ran_counterfactual = true;
     }
     if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
         let withheld = simulate::<B>(&withheld, &quiet, device, false)?;
         counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
+        ran_counterfactual = true;
+    }
+    if ran_counterfactual {
+        let seconds = counterfactuals.elapsed().as_secs_f64();
+        report
+            .perf
+            .stages
+            .push(("counterfactual runs".to_string(), seconds));
+        report.perf.total_seconds += seconds;
     }
     // The counterfactuals' figures are part of the result the digest covers.
     report.digest = crate::report::digest_of(&report.result);
@@ -174,6 +186,8 @@ fn simulate<B: AutodiffBackend>(
     retrain_truth: bool,
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
+    let bar = progress_bar(options.progress, scenario.run.epochs);
+    bar.set_message("setting up (chain, agents, data, contracts)");
     let chain: Box<dyn Chain> = match scenario.run.chain {
         ChainBackend::Embedded => Box::new(EmbeddedChain::new(EmbeddedConfig::default())),
         ChainBackend::Anvil => Box::new(AnvilChain::start(AnvilConfig::matching(
@@ -181,13 +195,15 @@ fn simulate<B: AutodiffBackend>(
         ))?),
     };
     let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone())?;
-    let bar = progress_bar(options.progress, scenario.run.epochs);
+    bar.set_message("");
     for epoch in 0..scenario.run.epochs {
         pipeline::run_epoch(&mut sim, epoch)?;
         bar.inc(1);
     }
+    bar.set_message("results and ground truth");
+    let report = results::report(sim, started, retrain_truth);
     bar.finish_and_clear();
-    results::report(sim, started, retrain_truth)
+    report
 }
 
 fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
@@ -202,6 +218,9 @@ fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
         .expect("a valid progress template")
         .progress_chars("=> "),
     );
+    // Ticks on its own, so a long setup or epoch shows its clock moving from the first
+    // second.
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
     bar
 }
 
@@ -209,9 +228,10 @@ fn progress_bar(show: bool, epochs: u32) -> indicatif::ProgressBar {
 /// and Compute tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Work {
-    /// Agents, funding, deployment and Datanets before epoch 0.
+    /// Agents, data generation and deployment before epoch 0 (its transaction batches
+    /// count as [`Work::Chain`]).
     Setup,
-    /// Signing, sending and executing transactions (overlaps every other kind).
+    /// Signing, sending and executing transactions (the other kinds exclude it).
     Chain,
     /// Fine-tuning adapters (and building their attribution indexes).
     Training,
@@ -245,7 +265,13 @@ struct Timers {
 
 impl Timers {
     fn add(&mut self, work: Work, since: Instant) {
-        let s = since.elapsed().as_secs_f64();
+        self.add_less(work, since, 0.0);
+    }
+
+    /// Adds the time since `since` less `overlap` seconds already counted as other work, so
+    /// that kinds of work never overlap.
+    fn add_less(&mut self, work: Work, since: Instant, overlap: f64) {
+        let s = (since.elapsed().as_secs_f64() - overlap).max(0.0);
         match self.spent.iter_mut().find(|(w, _)| *w == work) {
             Some((_, total)) => *total += s,
             None => self.spent.push((work, s)),

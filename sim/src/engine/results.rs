@@ -142,7 +142,7 @@ pub(super) fn report<B: AutodiffBackend>(
         gas_used: net.log.gas_used,
         gas_fees_eth: to_open(net.log.execution_fees + net.log.l1_fees),
         refusals,
-        state_digest: state_digest(net)?,
+        books_digest: books_digest(net)?,
     };
     let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
     let mut compute = Vec::new();
@@ -170,21 +170,25 @@ pub(super) fn report<B: AutodiffBackend>(
         ));
     }
     let chain_s = net.timers.get(Work::Chain);
+    let mut stages: Vec<(String, f64)> = net
+        .timers
+        .spent
+        .iter()
+        .chain(&lab.timers.spent)
+        .map(|(w, t)| (w.name().to_string(), *t))
+        .collect();
+    let total_seconds = started.elapsed().as_secs_f64();
+    let counted: f64 = stages.iter().map(|(_, t)| t).sum();
+    stages.push((OTHER_WORK.to_string(), (total_seconds - counted).max(0.0)));
     let perf = PerfSection {
-        stages: net
-            .timers
-            .spent
-            .iter()
-            .chain(&lab.timers.spent)
-            .map(|(w, t)| (w.name().to_string(), *t))
-            .collect(),
-        total_seconds: started.elapsed().as_secs_f64(),
+        stages,
+        total_seconds,
         tx_per_second: rate(net.log.included as f64, chain_s),
         gas_per_second: rate(net.log.gas_used as f64, chain_s),
         inferences_per_second: rate(lab.served as f64, lab.timers.get(Work::Serving)),
         attributions_per_second: rate(lab.attributed as f64, lab.timers.get(Work::Attribution)),
         measured_compute: measured,
-        threads: std::thread::available_parallelism().map_or(1, usize::from),
+        threads: rayon::current_num_threads(),
     };
     let sc = &sim.scenario.run;
     let info = ScenarioInfo {
@@ -210,11 +214,18 @@ pub(super) fn report<B: AutodiffBackend>(
         chain,
         compute,
     };
-    Ok(Report::new(info, result, perf))
+    let mut report = Report::new(info, result, perf);
+    report.chain_state_digest = net.chain.full_state_digest().map(|d| d.to_string());
+    Ok(report)
 }
 
-/// A digest of the final chain state: the contracts' books and every agent's OPEN.
-fn state_digest(net: &mut Net) -> Result<String, EngineError> {
+/// The perf stage of the time no other kind of work counted: the engine's own bookkeeping,
+/// chain reads, ground-truth bookkeeping and building the report.
+const OTHER_WORK: &str = "other";
+
+/// A digest of the protocol's final books and every agent's OPEN
+/// ([`crate::report::ChainResult::books_digest`]).
+fn books_digest(net: &mut Net) -> Result<String, EngineError> {
     let d = net.deployment;
     let ledger = d.ledger(net.chain.as_mut())?;
     let mut bytes = format!("{ledger:?}").into_bytes();
@@ -239,11 +250,15 @@ fn contributor_results(
         }
         for (i, (identity, mine)) in net.identities.iter().zip(by_contributor).enumerate() {
             let records: u64 = mine.iter().map(|c| c.items.len() as u64).sum();
-            let accepted: u64 = mine
-                .iter()
-                .filter(|c| c.status == Status::Accepted)
-                .map(|c| c.items.len() as u64)
-                .sum();
+            let records_with = |status| -> u64 {
+                mine.iter()
+                    .filter(|c| c.status == status)
+                    .map(|c| c.items.len() as u64)
+                    .sum()
+            };
+            let accepted = records_with(Status::Accepted);
+            let pending = records_with(Status::Pending);
+            let lapsed = records_with(Status::Lapsed);
             let slashed: U256 = mine
                 .iter()
                 .filter_map(|c| chain.books.slashed.get(&c.chain_id))
@@ -260,6 +275,8 @@ fn contributor_results(
                 kind: identity.attack.map_or(HONEST, AttackKind::name).to_string(),
                 records,
                 accepted,
+                pending,
+                lapsed,
                 rewards: to_open(
                     chain
                         .books
@@ -307,6 +324,8 @@ fn group_results(contributors: &[ContributorResult]) -> Vec<GroupResult> {
                 mean_coverage: mean(members.iter().filter_map(|c| c.coverage).collect()),
                 records: members.iter().map(|c| c.records).sum(),
                 accepted: members.iter().map(|c| c.accepted).sum(),
+                pending: members.iter().map(|c| c.pending).sum(),
+                lapsed: members.iter().map(|c| c.lapsed).sum(),
                 rewards,
                 rewards_per_contributor: rewards / members.len() as f64,
                 slashed: members.iter().map(|c| c.slashed).sum(),

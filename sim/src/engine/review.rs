@@ -2,7 +2,10 @@
 //! order, until `DatanetRegistry` decides each one (a quorum of accepts or of rejects).
 //! Each reviewer reviews a contribution at most once, across epochs: a contribution that
 //! every reviewer has reviewed without reaching a quorum either way (a split vote) stays
-//! pending, its stake locked, since the registry has no review deadline.
+//! pending, its stake locked, until the registry's review deadline (`reviewPeriod`, 14 days
+//! after submission). At the first review stage past it, its contributor withdraws the whole
+//! stake and the contribution lapses (status `Lapsed`: never accepted, never slashed, its
+//! data never used). The report counts pending and lapsed records per contributor.
 //! A contribution's reviews draw from its own stream
 //! `"engine/review/<datanet>/<epoch>/<contributor>/<n>"` (its contributor's `n`-th
 //! contribution), so the counterfactual runs review everyone else alike.
@@ -33,6 +36,13 @@ pub(super) fn review(
     let d = chain.deployment;
     let quorum = usize::from(chain.view(d.datanets, &DatanetRegistry::reviewQuorumCall {})?);
     for (n, net) in datanets.iter_mut().enumerate() {
+        // Contributions past their review deadline lapse: their authors take the stake back.
+        let (lapsing, withdrawals) = past_deadline(chain, net, epoch)?;
+        for (&k, receipt) in lapsing.iter().zip(chain.send(epoch, withdrawals)?) {
+            if receipt.is_some() {
+                net.contributions[k].status = Status::Lapsed;
+            }
+        }
         let mut actions = Vec::new();
         // (contribution, reviewer, accept) of each action, to record the votes taken.
         let mut cast: Vec<(usize, usize, bool)> = Vec::new();
@@ -41,7 +51,7 @@ pub(super) fn review(
         for (k, contribution) in net.contributions.iter().enumerate() {
             let c = contribution.contributor;
             let nth = *earlier.entry(c).and_modify(|n| *n += 1).or_insert(0);
-            if contribution.status != Status::Pending {
+            if contribution.status != Status::Pending || lapsing.contains(&k) {
                 continue;
             }
             // One stream per contribution and epoch: its reviews draw the same whatever
@@ -118,4 +128,35 @@ pub(super) fn review(
         }
     }
     Ok(())
+}
+
+/// The contributions of `net` still pending from an earlier epoch whose review deadline has
+/// passed: for each, its contributor's `withdrawStake` would succeed in the next block (a
+/// dry run against the registry's own clock). Returns them (indexes into
+/// `net.contributions`) with the withdrawals to send.
+fn past_deadline(
+    chain: &mut Net,
+    net: &DatanetState,
+    epoch: u32,
+) -> Result<(Vec<usize>, Vec<Action>), EngineError> {
+    let registry = chain.deployment.datanets;
+    let (mut due, mut withdrawals) = (Vec::new(), Vec::new());
+    for (k, c) in net.contributions.iter().enumerate() {
+        if c.status != Status::Pending || c.epoch == epoch {
+            continue;
+        }
+        let withdraw = Action::call(
+            net.identities[c.contributor.0 as usize].agent,
+            "withdraw stake",
+            registry,
+            &DatanetRegistry::withdrawStakeCall {
+                contributionId: c.chain_id,
+            },
+        );
+        if chain.would_succeed(&withdraw)? {
+            due.push(k);
+            withdrawals.push(withdraw);
+        }
+    }
+    Ok((due, withdrawals))
 }

@@ -14,7 +14,7 @@ use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
-pub const REPORT_VERSION: u32 = 5;
+pub const REPORT_VERSION: u32 = 6;
 
 /// A whole run report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,12 @@ pub struct Report {
     pub digest: String,
     /// Wall-clock measurements (excluded from the digest).
     pub perf: PerfSection,
+    /// `keccak256` of the whole final EVM state (every account's balance, nonce, code and
+    /// storage, and the head block) where the backend computes one (the embedded chain);
+    /// `None` on anvil, whose whole state olsim does not read. Deterministic, but outside
+    /// the digest because it is backend-specific (anvil's base fee has no floor).
+    #[serde(default)]
+    pub chain_state_digest: Option<String>,
     /// The scenario's `[[expect]]` claims checked against `result` (derived from it, so
     /// outside the digest).
     #[serde(default)]
@@ -62,6 +68,7 @@ impl Report {
             result,
             digest,
             perf,
+            chain_state_digest: None,
             claims: Vec::new(),
         }
     }
@@ -170,6 +177,12 @@ pub struct ContributorResult {
     pub records: u64,
     /// Records accepted by review.
     pub accepted: u64,
+    /// Records still awaiting review at the end of the run (a split vote before its
+    /// review deadline).
+    pub pending: u64,
+    /// Records whose contribution lapsed unreviewed at the registry's review deadline (a
+    /// split vote): the stake came back whole, the data was never used.
+    pub lapsed: u64,
     /// Attribution rewards received.
     pub rewards: f64,
     /// Stake lost to slashing.
@@ -213,6 +226,10 @@ pub struct GroupResult {
     pub records: u64,
     /// Items accepted.
     pub accepted: u64,
+    /// Items still awaiting review at the end (see [`ContributorResult::pending`]).
+    pub pending: u64,
+    /// Items whose contribution lapsed unreviewed (see [`ContributorResult::lapsed`]).
+    pub lapsed: u64,
     /// Rewards received.
     pub rewards: f64,
     /// Rewards per identity.
@@ -391,8 +408,11 @@ pub struct ChainResult {
     pub gas_fees_eth: f64,
     /// Refused transactions grouped by action and decoded error name, most frequent first.
     pub refusals: Vec<Refusal>,
-    /// `keccak256` of the final chain state.
-    pub state_digest: String,
+    /// `keccak256` of the protocol's books at the end (every contract's accounting, as
+    /// `Ledger` reads it) and of every agent's OPEN balance: what the economy ended with,
+    /// the same on either backend. Runs that end with equal books may still have different
+    /// chain histories: [`Report::chain_state_digest`] tells those apart.
+    pub books_digest: String,
 }
 
 /// Refused transactions of one action and decoded error.
@@ -428,8 +448,10 @@ pub struct ComputeResult {
 /// Wall-clock measurements of the run (not covered by the digest).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PerfSection {
-    /// Seconds per stage, in the order stages ran. `chain` counts every transaction batch,
-    /// including those sent during `setup`, so the stages overlap and do not sum to the total.
+    /// Seconds per kind of work, in first-use order; they do not overlap and sum to
+    /// `total_seconds`: `chain` counts every transaction batch (those sent during setup
+    /// too), `setup` the rest of setup, `other` what no other kind counted, and
+    /// `counterfactual runs` the whole runs some attacks add (docs/metrics.md, "perf").
     pub stages: Vec<(String, f64)>,
     /// Total wall seconds.
     pub total_seconds: f64,
@@ -443,6 +465,7 @@ pub struct PerfSection {
     pub attributions_per_second: f64,
     /// Measured seconds per compute stage on the device used.
     pub measured_compute: Vec<(String, String, f64)>,
-    /// Worker threads available.
+    /// Worker threads of the rayon pool the run's parallel work ran in (the global pool
+    /// unless the caller installed a smaller one), not the machine's cores.
     pub threads: usize,
 }

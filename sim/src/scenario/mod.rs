@@ -13,9 +13,11 @@
 //! [`Scenario::mlp_config`], [`Proposal::change`]).
 
 pub mod convert;
+pub mod data_file;
 pub mod error;
 pub mod expect;
 pub mod schema;
+pub mod size;
 pub mod validate;
 
 #[cfg(test)]

@@ -657,7 +657,26 @@ fn impossible_combinations_are_rejected() {
 fn file_datanets_need_an_existing_file_of_the_task_type() {
     let dir = std::env::temp_dir().join(format!("olsim-scenario-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("records.csv"), "x0,label,author\n0.5,1,alice\n").unwrap();
+    let header = "price_change,volume_z,spread_bps,volatility,order_imbalance,funding_rate,\
+                  open_interest,sentiment,label,author";
+    std::fs::write(
+        dir.join("records.csv"),
+        format!("{header}\n0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,1,alice\n"),
+    )
+    .unwrap();
+    // `validate` reads the file: a malformed row or a label the classifiers cannot learn
+    // is found before a run, located in the data file and at the scenario's `file`.
+    std::fs::write(
+        dir.join("bad-row.csv"),
+        format!("{header}\n0.1,0.2,oops,0.4,0.5,0.6,0.7,0.8,1,alice\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad-label.csv"),
+        format!("{header}\n0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,7,alice\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.jsonl"), "{\"author\": \"a\", \"text\": \n").unwrap();
     let file = dir.join("s.toml").display().to_string();
     let text = |name: &str| {
         format!(
@@ -678,6 +697,15 @@ fn file_datanets_need_an_existing_file_of_the_task_type() {
     assert!(missing[0].message.contains("does not exist"));
     let wrong = errors(&file, &text("records.jsonl"));
     assert!(wrong[0].message.contains("a .csv file"), "{:?}", wrong[0]);
+    let row = errors(&file, &text("bad-row.csv"));
+    assert_eq!(row[0].path, "datanets[0].file", "{row:?}");
+    assert!(row[0].message.contains("bad-row.csv:2:"), "{}", row[0]);
+    let label = errors(&file, &text("bad-label.csv"));
+    assert!(label[0].message.contains("a label 0 or 1"), "{}", label[0]);
+    let jsonl = "[run]\nname = \"t\"\n\n[[datanets]]\nname = \"a\"\ndomain = \"healthcare\"\n\
+                 task = \"text\"\nsource = \"file\"\nfile = \"bad.jsonl\"\n";
+    let bad = errors(&file, jsonl);
+    assert!(bad[0].message.contains("bad.jsonl:1:"), "{}", bad[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -721,4 +749,85 @@ fn contributor_groups_parse_as_a_list_and_their_errors_name_the_group() {
     let one = format!("{MINIMAL}\n[datanets.contributors]\ncount = 4\n");
     let s = Scenario::parse("case.toml", &one).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.datanets[0].contributor_groups().len(), 1);
+}
+
+#[test]
+fn sizes_beyond_this_machine_or_a_run_are_refused_at_their_field() {
+    // Each of these aborted out of memory or ran for hours with no output: validation
+    // estimates the run's memory and transactions and names the field that drives them.
+    let cases = [
+        (
+            "\n[datanets.contributors]\ncount = 100000000\n",
+            "datanets[0].contributors.count",
+            "memory",
+        ),
+        (
+            "\n[datanets.contributors]\ncount = 10\nrecords = [100000000, 100000000]\n",
+            "datanets[0].contributors.records",
+            "memory",
+        ),
+        (
+            "\n[[attackers]]\nkind = \"sybil\"\ndatanet = \"a\"\nidentities = 100000000\n",
+            "attackers[0].identities",
+            "memory",
+        ),
+        (
+            "\n[[stakers]]\nname = \"s\"\ncount = 100000000\nstake = 10\n",
+            "stakers[0].count",
+            "memory",
+        ),
+        (
+            "\n[inference]\nusers = 100000000\n",
+            "inference.users",
+            "memory",
+        ),
+    ];
+    for (extra, path, what) in cases {
+        let errs = errors("case.toml", &format!("{MINIMAL}{extra}"));
+        assert!(
+            errs.iter()
+                .any(|d| d.path == path && d.message.contains(what)),
+            "{extra}: {errs:#?}"
+        );
+    }
+    let epochs = MINIMAL.replace("name = \"t\"\n", "name = \"t\"\nepochs = 1000000000\n");
+    let shown = single(&epochs, 3, 1, "run.epochs");
+    assert!(shown.contains("transactions"), "{shown}");
+    let calls = "[run]\nname = \"t\"\n\n[[datanets]]\nname = \"a\"\ndomain = \"finance\"\n\n\
+                 [[models]]\nname = \"m\"\nkind = \"classifier\"\ndatanets = [\"a\"]\n\n\
+                 [inference]\ncalls_per_epoch = 1000000000000\n";
+    let shown = single(calls, 14, 1, "inference.calls_per_epoch");
+    assert!(shown.contains("transactions"), "{shown}");
+}
+
+#[test]
+fn a_seed_past_the_toml_integers_is_refused() {
+    let text = MINIMAL.replace(
+        "name = \"t\"\n",
+        "name = \"t\"\nseed = 9223372036854775808\n",
+    );
+    let shown = single(&text, 3, 1, "run.seed");
+    assert!(shown.contains("2^63-1"), "{shown}");
+    let max = MINIMAL.replace(
+        "name = \"t\"\n",
+        "name = \"t\"\nseed = 9223372036854775807\n",
+    );
+    Scenario::parse("case.toml", &max).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_cuda_device_in_a_cpu_build_is_refused_by_validation() {
+    let text = MINIMAL.replace("name = \"t\"\n", "name = \"t\"\ndevice = \"cuda\"\n");
+    let shown = single(&text, 3, 1, "run.device");
+    assert!(shown.contains("--features cuda"), "{shown}");
+}
+
+#[test]
+fn a_zero_hidden_width_is_blamed_on_hidden_alone() {
+    let text = format!(
+        "{MINIMAL}\n[[models]]\nname = \"m\"\nkind = \"classifier\"\ndatanets = [\"a\"]\nhidden = [0]\n"
+    );
+    let shown = single(&text, 12, 1, "models[0].hidden");
+    assert!(shown.contains(">= 1"), "{shown}");
 }

@@ -10,11 +10,17 @@ use olsim_chain::protocol::bounds::EPOCH_LENGTH;
 use olsim_chain::protocol::{OPEN, total_supply};
 
 use super::convert::fund_open_wei;
+use super::data_file::load_file;
 use super::schema::{
-    AttackKind, Attacker, Cohort, Contributors, DEFAULT_SLASH_CONFIDENCE, DatanetConfig, Interval,
-    MAX_MILESTONES, ModelConfig, ModelKind, Scenario, SlashRule, Source, Task, TextConfig,
+    AttackKind, Attacker, Cohort, Contributors, DEFAULT_SLASH_CONFIDENCE, DatanetConfig,
+    DeviceKind, Interval, MAX_MILESTONES, ModelConfig, ModelKind, Scenario, SlashRule, Source,
+    Task, TextConfig,
 };
+use super::size::{Footprint, machine_memory};
 use crate::units::{got, open_wei, positive_open};
+
+/// The largest seed: TOML integers are signed 64-bit.
+const MAX_SEED: u64 = i64::MAX as u64;
 
 /// One semantic problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +136,24 @@ impl<'a> Checker<'a> {
             self.push("run.name", "the name is empty; allowed: a non-empty string");
         }
         self.count("run.epochs", r.epochs.into(), 1);
+        if r.seed > MAX_SEED {
+            self.push(
+                "run.seed",
+                got(
+                    r.seed,
+                    "an integer from 0 to 2^63-1 = 9223372036854775807 (a TOML integer: sweeps \
+                     and overrides write the seed back into TOML)",
+                ),
+            );
+        }
+        if r.device == DeviceKind::Cuda && !cfg!(feature = "cuda") {
+            self.push(
+                "run.device",
+                "\"cuda\" needs an olsim built with the `cuda` feature (`cargo build --release \
+                 --features cuda`, on a machine with the CUDA toolkit); this build runs models on \
+                 the CPU only; allowed here: \"cpu\"",
+            );
+        }
         if !EPOCH_LENGTH.contains(&r.epoch_seconds) {
             let allowed = format!(
                 "seconds from {} to {}: AttributionRewards settles each model once per epoch \
@@ -410,6 +434,8 @@ impl<'a> Checker<'a> {
                     path.display()
                 ),
             );
+        } else if let Err(problem) = load_file(self.s, index) {
+            self.push(format!("{p}.file"), problem);
         }
     }
 
@@ -498,9 +524,12 @@ impl<'a> Checker<'a> {
         let l = &m.lora;
         self.count(format!("{p}.lora.rank"), l.rank.into(), 1);
         self.check(format!("{p}.lora.alpha"), positive(f64::from(l.alpha)));
+        // A zero hidden width is reported above; the rank cannot be judged against it.
+        let widths_valid = m.hidden.as_ref().is_none_or(|h| !h.contains(&0));
         if m.kind == ModelKind::Classifier
             && l.rank >= 1
             && domains.len() == 1
+            && widths_valid
             && let Err(e) = self.s.mlp_config(i)
         {
             self.push(
@@ -908,5 +937,8 @@ pub fn check(s: &Scenario) -> Vec<Issue> {
     c.attackers();
     c.expectations();
     c.grants();
+    for (path, message) in Footprint::of(s).problems(machine_memory()) {
+        c.push(path, message);
+    }
     c.issues
 }

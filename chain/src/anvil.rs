@@ -22,20 +22,36 @@
 //!   revert data comes from a `callTracer` trace), the later transactions of the same sender
 //!   are reported as rejected (their nonce is now gapped, as the embedded chain would refuse
 //!   them), and the rest of the batch is run again.
+//! - A transaction anvil's pool accepts but the node cannot execute (a sender who cannot pay
+//!   the L1 fee, a gas limit under the EIP-7623 calldata floor, a fee cap under a later
+//!   block's base fee) leaves an empty block behind: it is rolled back (`anvil_rollback`,
+//!   with the clock and the next base fee put back) unless it is the batch's first, and the
+//!   transaction is dropped and reported as [`ChainError::Rejected`], as the embedded chain
+//!   refuses it without a block of its own.
+//! - Receipts are fetched a block at a time (`eth_getBlockReceipts`) after each mined block.
 //! - anvil gives block 1 the genesis base fee and `evm_revert` keeps the base fee computed
 //!   from the blocks it drops; both are corrected with `anvil_setNextBlockBaseFeePerGas`, so
 //!   base fees follow the embedded chain block for block.
+//! - anvil 1.7.1 charges the L1 data fee but reports no `l1Fee` in its receipts: each
+//!   block's charge is read back from the L1-fee vault's balance change and split per
+//!   transaction by op-revm's L1 cost function (see [`AnvilChain::l1_fees`]), so
+//!   [`Receipt::l1_fee`] is the exact fee, as on the embedded chain.
 //! - Deposits are real OP deposit transactions (type 0x7E) sent with `eth_sendRawTransaction`,
 //!   which anvil's optimism mode accepts: same minting, same gas, same block.
 //!
 //! Verified equal on both backends (see `tests/anvil_backend.rs`): gas used, logs, block
-//! numbers, timestamps, base fees, effective gas prices, contract addresses, ETH balances
-//! after gas and L1 data fees, gas estimates, and the outcomes of a batch with a revert.
+//! numbers, timestamps, base fees, effective gas prices, L1 fees, contract addresses, ETH
+//! balances after gas and L1 data fees, gas estimates, the outcomes of a batch with a revert
+//! and of batches with transactions the node cannot execute.
 //!
 //! Known differences from the embedded chain (what a differential test must allow for):
-//! - anvil 1.7.1 charges the L1 data fee but does not report `l1Fee` in its receipts, so
-//!   [`Receipt::l1_fee`] is `None` here (it is read from the receipt whenever anvil has it);
 //! - anvil's base fee has no floor (`EmbeddedConfig::min_base_fee` is not applied);
+//! - PREVRANDAO is anvil's own value (the embedded chain uses `keccak256(number)`), and
+//!   `BLOCKHASH` returns anvil's real block hashes where the embedded chain has revm's
+//!   synthetic ones: contracts must not depend on either;
+//! - when a transaction does not fit in the block's remaining gas, the embedded chain seals
+//!   the block and goes on in the next one, while anvil skips it and may fill the block with
+//!   later, smaller transactions of other senders (their block numbers then differ);
 //! - a transaction refused in a batch because an earlier one of its sender reverted says
 //!   "nonce gap after an earlier revert in the batch" where the embedded chain says
 //!   "nonce N too high, expected M" (both are [`ChainError::Rejected`]);
@@ -57,16 +73,22 @@ use std::time::{Duration, Instant};
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::providers::{Provider, RootProvider};
 use alloy_primitives::{Address, B256, Bytes, Log, U64, U256, keccak256};
+use op_revm::L1BlockInfo;
 use op_revm::constants::{
     ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT, L1_BLOCK_CONTRACT,
 };
+use op_revm::revm::Database;
+use op_revm::revm::bytecode::Bytecode;
+use op_revm::revm::state::AccountInfo;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
 use crate::deposit::Deposit;
-use crate::embedded::{BaseFeeParams, EmbeddedConfig, L1FeeParams, SEQUENCER_FEE_VAULT};
+use crate::embedded::{
+    BaseFeeParams, EmbeddedConfig, L1_FEE_VAULT, L1FeeParams, SEQUENCER_FEE_VAULT, SPEC,
+};
 use crate::error::ChainError;
 
 /// Backend name, as reported by [`Chain::backend`] and in errors.
@@ -454,6 +476,62 @@ impl AnvilChain {
         Ok(())
     }
 
+    /// ETH of `who` at block `tag`.
+    fn balance_at(&mut self, who: Address, tag: Value) -> Result<U256, ChainError> {
+        self.rpc_as("eth_getBalance", json!([who, tag]))
+    }
+
+    /// The L1 data fee of each transaction of block `number` (their encodings `raws`, in
+    /// block order) and the L1-fee vault's balance after that block, given its balance
+    /// `before` it.
+    ///
+    /// anvil 1.7.1 charges the fee but its receipts carry no `l1Fee`. What the block charged
+    /// is the vault's balance change over it; it is split per transaction by op-revm's own L1
+    /// cost function (the code anvil charges with) on the `L1Block` inputs the node holds at
+    /// that block, and the split must add up to the change to the wei, else this fails.
+    fn l1_fees(
+        &mut self,
+        number: u64,
+        raws: &[&[u8]],
+        before: U256,
+    ) -> Result<(Vec<U256>, U256), ChainError> {
+        let after = self.balance_at(L1_FEE_VAULT, json!(U64::from(number)))?;
+        let mut state = NodeState {
+            chain: self,
+            block: U64::from(number),
+        };
+        let mut info = L1BlockInfo::try_fetch(&mut state, U256::from(number), SPEC)?;
+        let fees: Vec<U256> = raws
+            .iter()
+            .map(|raw| {
+                info.tx_l1_cost = None;
+                info.calculate_tx_l1_cost(raw, SPEC)
+            })
+            .collect();
+        let total = fees.iter().fold(U256::ZERO, |sum, fee| sum + fee);
+        if after.checked_sub(before) != Some(total) {
+            return Err(backend(format!(
+                "the L1-fee vault went from {before} to {after} wei in block {number}, but the \
+                 L1 fees of its {} transactions add up to {total}",
+                raws.len()
+            )));
+        }
+        Ok((fees, after))
+    }
+
+    /// Drops the head block, which the caller knows to be empty, and puts the clock and the
+    /// next base fee back where they were before it was mined.
+    fn rollback_empty_block(&mut self) -> Result<(), ChainError> {
+        let dropped = self.head()?;
+        self.rpc("anvil_rollback", json!([1]))?;
+        self.rpc(
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([U64::from(dropped.base_fee)]),
+        )?;
+        self.next_timestamp = dropped.timestamp;
+        Ok(())
+    }
+
     /// The receipt of a mined transaction, still as JSON.
     fn raw_receipt(&mut self, hash: B256) -> Result<Option<Value>, ChainError> {
         let receipt = self.rpc("eth_getTransactionReceipt", json!([hash]))?;
@@ -551,21 +629,29 @@ impl AnvilChain {
             }
         }
         // Mine until every sent transaction is in a block (gas limits may need several).
-        let mut receipts: Vec<Option<Value>> = vec![None; sent.len()];
-        loop {
+        let mut receipts: Vec<Option<Receipt>> = vec![None; sent.len()];
+        let position: BTreeMap<B256, usize> = sent
+            .iter()
+            .enumerate()
+            .map(|(position, (i, _))| (txs[*i].hash(), position))
+            .collect();
+        let mut failed: Option<(usize, Address)> = None;
+        let mut vault = self.balance_at(L1_FEE_VAULT, json!("latest"))?;
+        let mut first_block = true;
+        while receipts.iter().any(Option::is_none) {
             self.mine_block()?;
-            let mut progressed = false;
-            for (slot, (i, _)) in receipts.iter_mut().zip(&sent) {
-                if slot.is_none() {
-                    *slot = self.raw_receipt(txs[*i].hash())?;
-                    progressed |= slot.is_some();
+            let block = self.rpc("eth_getBlockReceipts", json!(["latest"]))?;
+            let block = block
+                .as_array()
+                .ok_or_else(|| backend(format!("eth_getBlockReceipts answered {block}")))?;
+            if block.is_empty() {
+                // The node holds transactions it cannot execute (fees it cannot charge, a
+                // gas limit under the calldata floor, a fee cap under the new base fee).
+                // The embedded chain refuses them without sealing a block for them: so
+                // does this one, unless it is the batch's first (that one is sealed there).
+                if !first_block {
+                    self.rollback_empty_block()?;
                 }
-            }
-            if receipts.iter().all(Option::is_some) {
-                break;
-            }
-            if !progressed {
-                // The node will not include the rest (it should not happen): drop them.
                 for (slot, (i, from)) in receipts.iter().zip(&sent) {
                     if slot.is_none() {
                         let tx = &txs[*i];
@@ -574,25 +660,47 @@ impl AnvilChain {
                             tx_hash: tx.hash(),
                             call: describe_call(tx.to().is_none(), tx.input()),
                             from: *from,
-                            reason: "anvil left it in the pool unmined".into(),
+                            reason: "the node accepted it but could not execute it".into(),
                         }));
                     }
                 }
                 break;
             }
-        }
-        for (position, (slot, (i, from))) in receipts.iter().zip(&sent).enumerate() {
-            let Some(receipt) = slot else { continue };
-            if receipt.get("status").and_then(Value::as_str) == Some("0x0") {
-                let error = self.failure_of(&txs[*i], *from);
-                self.node_revert(&snapshot)?;
-                self.next_timestamp = clock;
-                return Ok(Some((sent[position].0, *from, error)));
+            first_block = false;
+            let mut included = Vec::with_capacity(block.len());
+            for receipt in block {
+                let hash: B256 = field(receipt, "transactionHash")?;
+                let at = *position.get(&hash).ok_or_else(|| {
+                    backend(format!("a mined block holds {hash}, which no batch sent"))
+                })?;
+                if receipt.get("status").and_then(Value::as_str) == Some("0x0") {
+                    failed = failed
+                        .filter(|(first, _)| *first < at)
+                        .or(Some((at, sent[at].1)));
+                }
+                included.push((at, parse_receipt(receipt)?));
             }
+            let number = included[0].1.block_number;
+            let raws: Vec<&[u8]> = included
+                .iter()
+                .map(|(at, _)| txs[sent[*at].0].raw.as_ref())
+                .collect();
+            let (fees, balance) = self.l1_fees(number, &raws, vault)?;
+            vault = balance;
+            for ((at, mut receipt), fee) in included.into_iter().zip(fees) {
+                receipt.l1_fee = Some(fee);
+                receipts[at] = Some(receipt);
+            }
+        }
+        if let Some((at, from)) = failed {
+            let error = self.failure_of(&txs[sent[at].0], from);
+            self.node_revert(&snapshot)?;
+            self.next_timestamp = clock;
+            return Ok(Some((sent[at].0, from, error)));
         }
         for (slot, (i, _)) in receipts.into_iter().zip(&sent) {
             if let Some(receipt) = slot {
-                results[*i] = Some(parse_receipt(receipt));
+                results[*i] = Some(Ok(receipt));
             }
         }
         Ok(None)
@@ -719,6 +827,49 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The node's state at one block, as an op-revm database: the L1 fee inputs are read
+/// through it by op-revm's own parser ([`L1BlockInfo::try_fetch`]).
+struct NodeState<'a> {
+    chain: &'a mut AnvilChain,
+    block: U64,
+}
+
+impl Database for NodeState<'_> {
+    type Error = ChainError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ChainError> {
+        let at = json!([address, self.block]);
+        let balance: U256 = self.chain.rpc_as("eth_getBalance", at.clone())?;
+        let nonce: U64 = self.chain.rpc_as("eth_getTransactionCount", at.clone())?;
+        let code: Bytes = self.chain.rpc_as("eth_getCode", at)?;
+        Ok(Some(AccountInfo::new(
+            balance,
+            nonce.to(),
+            keccak256(&code),
+            Bytecode::new_raw(code),
+        )))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ChainError> {
+        Err(backend(format!(
+            "code by hash ({code_hash}) is not served to the L1 fee reader"
+        )))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, ChainError> {
+        let word: B256 = self
+            .chain
+            .rpc_as("eth_getStorageAt", json!([address, index, self.block]))?;
+        Ok(word.into())
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, ChainError> {
+        Err(backend(format!(
+            "block hashes ({number}) are not served to the L1 fee reader"
+        )))
     }
 }
 
@@ -921,8 +1072,8 @@ fn block_info(block: Value) -> Result<BlockInfo, ChainError> {
     })
 }
 
-/// A successful receipt, parsed from JSON so that OP fields (`l1Fee`) are kept.
-fn parse_receipt(receipt: Value) -> Result<Receipt, ChainError> {
+/// A receipt parsed from JSON; its L1 fee is left to [`AnvilChain::l1_fees`].
+fn parse_receipt(receipt: &Value) -> Result<Receipt, ChainError> {
     let optional = |name: &str| receipt.get(name).filter(|v| !v.is_null());
     let logs = receipt
         .get("logs")
@@ -941,18 +1092,16 @@ fn parse_receipt(receipt: Value) -> Result<Receipt, ChainError> {
         .transpose()?
         .unwrap_or_default();
     Ok(Receipt {
-        tx_hash: field(&receipt, "transactionHash")?,
-        block_number: field::<U64>(&receipt, "blockNumber")?.to(),
-        from: field(&receipt, "from")?,
-        to: optional("to").map(|_| field(&receipt, "to")).transpose()?,
+        tx_hash: field(receipt, "transactionHash")?,
+        block_number: field::<U64>(receipt, "blockNumber")?.to(),
+        from: field(receipt, "from")?,
+        to: optional("to").map(|_| field(receipt, "to")).transpose()?,
         contract_address: optional("contractAddress")
-            .map(|_| field(&receipt, "contractAddress"))
+            .map(|_| field(receipt, "contractAddress"))
             .transpose()?,
-        gas_used: field::<U64>(&receipt, "gasUsed")?.to(),
-        effective_gas_price: field::<U256>(&receipt, "effectiveGasPrice")?.to(),
-        l1_fee: optional("l1Fee")
-            .map(|_| field(&receipt, "l1Fee"))
-            .transpose()?,
+        gas_used: field::<U64>(receipt, "gasUsed")?.to(),
+        effective_gas_price: field::<U256>(receipt, "effectiveGasPrice")?.to(),
+        l1_fee: None,
         logs,
     })
 }

@@ -533,12 +533,14 @@ impl Chain for EmbeddedChain {
 
     fn send_batch(&mut self, txs: Vec<SignedTx>) -> Vec<Result<Receipt, ChainError>> {
         let mut block = self.open_block();
+        let mut first_block = true;
         let mut gas_reserved = 0u64;
         let results = senders::with_recovered_senders(&txs, |i, sender| {
             let tx = &txs[i];
             if gas_reserved > 0 && gas_reserved + tx.gas_limit() > self.config.block_gas_limit {
                 self.seal_block(block);
                 block = self.open_block();
+                first_block = false;
                 gas_reserved = 0;
             }
             let result = self.execute(tx, sender, &mut block);
@@ -548,7 +550,11 @@ impl Chain for EmbeddedChain {
             }
             result
         });
-        self.seal_block(block);
+        // A block opened for transactions that were all refused is not sealed, unless it is
+        // the batch's first: a refused transaction gets no block of its own (as on anvil).
+        if first_block || block.tx_count > 0 {
+            self.seal_block(block);
+        }
         results
     }
 

@@ -85,7 +85,7 @@ use serde_json::{Value, json};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
-use crate::deposit::Deposit;
+use crate::deposit::{Deposit, L1_DEPOSITOR};
 use crate::embedded::{
     BaseFeeParams, EmbeddedConfig, L1_FEE_VAULT, L1FeeParams, SEQUENCER_FEE_VAULT, SPEC,
 };
@@ -539,11 +539,10 @@ impl AnvilChain {
     }
 
     /// Why a mined transaction failed, from a `callTracer` trace: revert or halt.
-    fn failure_of(&mut self, tx: &SignedTx, from: Address) -> ChainError {
-        let call = describe_call(tx.to().is_none(), tx.input());
+    fn failure_of(&mut self, hash: B256, call: String, from: Address) -> ChainError {
         let trace = self.rpc(
             "debug_traceTransaction",
-            json!([tx.hash(), { "tracer": "callTracer" }]),
+            json!([hash, { "tracer": "callTracer" }]),
         );
         let (error, output) = match &trace {
             Ok(frame) => (
@@ -693,7 +692,12 @@ impl AnvilChain {
             }
         }
         if let Some((at, from)) = failed {
-            let error = self.failure_of(&txs[sent[at].0], from);
+            let tx = &txs[sent[at].0];
+            let error = self.failure_of(
+                tx.hash(),
+                describe_call(tx.to().is_none(), tx.input()),
+                from,
+            );
             self.node_revert(&snapshot)?;
             self.next_timestamp = clock;
             return Ok(Some((sent[at].0, from, error)));
@@ -965,23 +969,21 @@ impl Chain for AnvilChain {
     /// [`L1_DEPOSITOR`](crate::deposit::L1_DEPOSITOR), as the embedded chain does, and mines it in a new block.
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
         self.deposits += 1;
-        let raw = Deposit::nth(self.deposits, to, amount)
-            .ok_or_else(|| {
-                backend(format!(
-                    "deposit of {amount} wei exceeds what an OP deposit can mint"
-                ))
-            })?
-            .encode();
+        let deposit = Deposit::nth(self.deposits, to, amount).ok_or_else(|| {
+            backend(format!(
+                "deposit of {amount} wei exceeds what an OP deposit can mint"
+            ))
+        })?;
+        let raw = deposit.encode();
         let hash = keccak256(&raw);
         self.rpc("eth_sendRawTransaction", json!([raw]))
-            .map_err(|e| backend(format!("deposit of {amount} wei to {to} refused: {e}")))?;
+            .map_err(|e| backend(format!("{} refused: {e}", deposit.describe())))?;
         self.mine_block()?;
         match self.raw_receipt(hash)? {
             Some(receipt) if receipt.get("status").and_then(Value::as_str) == Some("0x1") => Ok(()),
-            other => Err(backend(format!(
-                "deposit of {amount} wei to {to} failed: {}",
-                other.map_or_else(|| "not mined".to_string(), |r| r.to_string())
-            ))),
+            // Included and failed, as the OP Stack includes a failed deposit.
+            Some(_) => Err(self.failure_of(hash, deposit.describe(), L1_DEPOSITOR)),
+            None => Err(backend(format!("{} was not mined", deposit.describe()))),
         }
     }
 

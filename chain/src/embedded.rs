@@ -586,17 +586,26 @@ impl Chain for EmbeddedChain {
             },
         };
         let ExecResultAndState { result, state } = self.evm.transact(tx).map_err(backend_error)?;
-        if !result.is_success() {
-            return Err(ChainError::Backend {
-                backend: "embedded",
-                message: format!("deposit of {amount} wei to {to} failed: {result:?}"),
-            });
-        }
+        // A failed deposit is included all the same (op-revm's state keeps the mint, now
+        // the depositor's, and its nonce bump), as on the OP Stack.
         self.evm.commit(state);
         block.gas_used += result.tx_gas_used();
         block.tx_count += 1;
         self.seal_block(block);
-        Ok(())
+        match result {
+            ExecutionResult::Success { .. } => Ok(()),
+            ExecutionResult::Revert { output, .. } => Err(ChainError::Reverted {
+                call: deposit.describe(),
+                from: L1_DEPOSITOR,
+                reason: decode_revert(&output),
+                data: output,
+            }),
+            ExecutionResult::Halt { reason, .. } => Err(ChainError::Halted {
+                call: deposit.describe(),
+                from: L1_DEPOSITOR,
+                reason: halt_reason(&reason),
+            }),
+        }
     }
 
     fn advance_time(&mut self, seconds: u64) -> Result<(), ChainError> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolConstructor, SolEvent};
 use olsim_chain::contracts::OpenToken;
+use olsim_chain::deposit::L1_DEPOSITOR;
 use olsim_chain::{
     AnvilChain, AnvilConfig, CallRequest, Chain, ChainError, EmbeddedChain, EmbeddedConfig,
     Receipt, SignedTx, TxRequest, Wallet,
@@ -605,4 +606,34 @@ fn a_fee_cap_that_misses_the_second_block_is_rejected_without_a_block() {
     );
     let third_block = followed[2].as_ref().unwrap().block_number;
     assert_eq!(third_block, burn_block + 1);
+}
+
+#[test]
+fn a_deposit_to_a_contract_that_refuses_eth_is_included_as_on_the_op_stack() {
+    let (error, depositor, token_eth, head) = agree(|chain| {
+        let mut holder = Wallet::derive(15, "holder");
+        let (token, _) = deploy_token(chain, &mut holder);
+        let error = chain
+            .deposit(token, U256::from(2 * ETH))
+            .expect_err("OpenToken has no receive function");
+        let depositor = (
+            chain.balance(L1_DEPOSITOR).unwrap(),
+            chain.nonce(L1_DEPOSITOR).unwrap(),
+        );
+        let token_eth = chain.balance(token).unwrap();
+        (kind(&error), depositor, token_eth, chain.head().unwrap())
+    });
+    assert_eq!(error, "reverted");
+    assert_eq!(
+        depositor.0,
+        U256::from(2 * ETH),
+        "the mint stays with the depositor"
+    );
+    assert_eq!(depositor.1, 2, "two deposits, the failed one included");
+    assert_eq!(token_eth, U256::ZERO);
+    assert_eq!(
+        (head.number, head.tx_count),
+        (3, 1),
+        "the failed deposit has its block"
+    );
 }

@@ -60,7 +60,11 @@
 //!   one), which costs node memory on very long runs;
 //! - [`Chain::estimate_gas`] applies the embedded margin to the gas used that
 //!   `eth_simulateV1` reports (so both backends sign the same gas limits); should that call
-//!   fail, it falls back to anvil's `eth_estimateGas` bisection, which may differ.
+//!   fail, it falls back to anvil's `eth_estimateGas` bisection, which may differ. Both
+//!   refuse ([`ChainError::Rejected`]) a sender who cannot pay `value` plus the block gas
+//!   limit at the next base fee; where the embedded chain adds the L1 fee of a zero-filled
+//!   envelope to that sum, anvil adds its own, so the refusal thresholds may differ by
+//!   that fee.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -168,6 +172,7 @@ impl Default for AnvilConfig {
 enum RpcFailure {
     /// The node answered with a JSON-RPC error.
     Response {
+        code: i64,
         message: String,
         data: Option<Value>,
     },
@@ -179,7 +184,7 @@ impl RpcFailure {
     /// Collapses an error response into a backend error naming the method.
     fn into_chain_error(self, method: &str) -> ChainError {
         match self {
-            Self::Response { message, data } => backend(format!(
+            Self::Response { message, data, .. } => backend(format!(
                 "{method} failed: {message}{}",
                 data.map(|d| format!(" ({d})")).unwrap_or_default()
             )),
@@ -395,6 +400,7 @@ impl AnvilChain {
             Ok(Err(e)) => match e.as_error_resp() {
                 Some(payload) => {
                     return Err(RpcFailure::Response {
+                        code: payload.code,
                         message: payload.message.to_string(),
                         data: payload
                             .data
@@ -745,7 +751,6 @@ impl AnvilChain {
         }
     }
 
-    /// Gas used by `req` run as a transaction on top of the head, from `eth_simulateV1`.
     /// Block overrides that make a simulation run in the block being built on the head.
     fn pending_block_overrides(&mut self) -> Result<Value, ChainError> {
         let head = self.head()?;
@@ -755,13 +760,38 @@ impl AnvilChain {
         }))
     }
 
+    /// Gas used by `req` run as a transaction on top of the head, from `eth_simulateV1`, with
+    /// the embedded chain's simulation settings: the block gas limit at the next base fee and
+    /// no tip, validated, so that a sender who cannot pay for that (and `value`) is
+    /// [`ChainError::Rejected`] as there (anvil's `eth_estimateGas` checks no funds).
     fn simulated_gas(&mut self, req: &CallRequest) -> Result<Option<u64>, ChainError> {
+        let base_fee = U64::from(self.next_base_fee()?);
         let mut call = call_object(req);
         call["gas"] = json!(U64::from(self.config.block_gas_limit));
-        let overrides = self.pending_block_overrides()?;
-        let params = json!([{ "blockStateCalls": [{ "blockOverrides": overrides, "calls": [call] }] }, "latest"]);
-        let Ok(blocks) = self.request("eth_simulateV1", params) else {
-            return Ok(None);
+        call["maxFeePerGas"] = json!(base_fee);
+        call["maxPriorityFeePerGas"] = json!("0x0");
+        let mut overrides = self.pending_block_overrides()?;
+        overrides["baseFeePerGas"] = json!(base_fee);
+        let params = json!([{
+            "blockStateCalls": [{ "blockOverrides": overrides, "calls": [call] }],
+            "validation": true,
+        }, "latest"]);
+        let blocks = match self.request("eth_simulateV1", params) {
+            Ok(blocks) => blocks,
+            // anvil's code for a transaction it refuses (funds, nonce, fees).
+            Err(RpcFailure::Response {
+                code: -32003,
+                message,
+                ..
+            }) => {
+                return Err(ChainError::Rejected {
+                    tx_hash: B256::ZERO,
+                    call: describe_call(req.to.is_none(), &req.data),
+                    from: req.from,
+                    reason: message,
+                });
+            }
+            Err(_) => return Ok(None),
         };
         let result = &blocks[0]["calls"][0];
         if result.get("status").and_then(Value::as_str) != Some("0x1") {
@@ -779,7 +809,7 @@ impl AnvilChain {
     fn call_error(req: &CallRequest, method: &str, failure: RpcFailure) -> ChainError {
         let call = describe_call(req.to.is_none(), &req.data);
         match failure {
-            RpcFailure::Response { message, data } => {
+            RpcFailure::Response { message, data, .. } => {
                 let revert_data = data
                     .as_ref()
                     .and_then(|d| d.as_str().or_else(|| d.get("data").and_then(Value::as_str)))

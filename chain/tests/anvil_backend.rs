@@ -637,3 +637,25 @@ fn a_deposit_to_a_contract_that_refuses_eth_is_included_as_on_the_op_stack() {
         "the failed deposit has its block"
     );
 }
+
+#[test]
+fn an_estimate_the_sender_cannot_pay_for_is_rejected_on_both_backends() {
+    let kinds = agree(|chain| {
+        let poor = Wallet::derive(16, "poor").address();
+        chain.deposit(poor, U256::from(ETH / 1_000)).unwrap();
+        let estimate = |value: u128, chain: &mut dyn Chain| {
+            chain
+                .estimate_gas(&CallRequest {
+                    from: poor,
+                    to: Some(Address::repeat_byte(0x55)),
+                    data: Bytes::new(),
+                    value: U256::from(value),
+                })
+                .map_err(|e| kind(&e))
+        };
+        // More value than the sender holds; no value, but less than the gas the estimate
+        // runs with (the block gas limit at the base fee: 0.03 ETH) costs.
+        (estimate(ETH, chain), estimate(0, chain))
+    });
+    assert_eq!(kinds, (Err("rejected"), Err("rejected")));
+}

@@ -2,10 +2,14 @@
 //! JSON-RPC with alloy.
 //!
 //! Design:
-//! - [`AnvilChain::start`] spawns anvil on a free loopback port with `--network optimism
+//! - [`AnvilChain::start`] spawns anvil with `--network optimism
 //!   --hardfork isthmus` (op-revm on Prague rules, the fork the embedded chain runs), no dev
 //!   accounts, no create2 deployer, FIFO ordering and no automatic mining, then waits until
-//!   the node answers `eth_chainId`. It writes the same L1 fee inputs into the `L1Block`
+//!   the node answers `eth_chainId` on the port it listens on, found among the node's own
+//!   sockets (anvil binds a free port itself, or [`AnvilConfig::port`] if that is free), so
+//!   another server answering on some port is never taken for it. The node is killed when
+//!   the thread that started it ends, however the process ends (`PR_SET_PDEATHSIG`, Linux),
+//!   and runs in its own process group. It writes the same L1 fee inputs into the `L1Block`
 //!   predeploy as [`crate::EmbeddedChain::new`] and makes the sequencer fee vault the
 //!   coinbase, so both chains charge the same fees to the same accounts.
 //! - The API is synchronous: the chain owns a private current-thread tokio runtime and an
@@ -66,9 +70,9 @@
 //!   envelope to that sum, anvil adds its own, so the refusal thresholds may differ by
 //!   that fee.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -132,6 +136,9 @@ pub struct AnvilConfig {
     /// The anvil executable; `None` means `$OLSIM_ANVIL`, else the one `scripts/setup`
     /// installs under `.tools/` in the workspace.
     pub binary: Option<PathBuf>,
+    /// Loopback port to try first; `None`, or a port that is taken, lets anvil bind a free
+    /// one itself.
+    pub port: Option<u16>,
 }
 
 impl AnvilConfig {
@@ -145,6 +152,7 @@ impl AnvilConfig {
             genesis_base_fee: config.genesis_base_fee,
             l1: config.l1,
             binary: None,
+            port: None,
         }
     }
 
@@ -227,6 +235,10 @@ impl AnvilChain {
     /// Fails with [`ChainError::ToolMissing`] if the binary does not exist, and with
     /// [`ChainError::Backend`] (exit status and stderr) if the node dies or does not answer
     /// within 20 seconds.
+    ///
+    /// The node lives until the chain is dropped or the thread that called this ends
+    /// (whichever comes first; a killed process ends its threads): use the chain on the
+    /// thread that started it.
     pub fn start(config: AnvilConfig) -> Result<Self, ChainError> {
         let binary = config.binary_path();
         if !binary.is_file() {
@@ -239,10 +251,11 @@ impl AnvilChain {
             .enable_all()
             .build()
             .map_err(|e| backend(format!("cannot build a tokio runtime: {e}")))?;
-        // Another process may grab the free port between the probe and anvil's bind: retry.
+        // The preferred port first; then (or if it is taken) anvil binds a free one itself,
+        // so no other process can come between the choice of a port and its use.
         let mut last_error = None;
-        for _ in 0..3 {
-            match Self::spawn(&config, &binary, &runtime) {
+        for port in config.port.into_iter().chain([0]) {
+            match Self::spawn(&config, &binary, &runtime, port) {
                 Ok((child, stderr, provider, url)) => {
                     let next_timestamp = config.genesis_timestamp + config.block_time;
                     let mut chain = Self {
@@ -281,23 +294,43 @@ impl AnvilChain {
         &self.config
     }
 
-    /// Spawns the node and waits until it answers `eth_chainId`.
+    /// Spawns the node on `port` (0: a free one of its choice), finds the port it listens
+    /// on among its own sockets, and waits until it answers `eth_chainId` there.
+    ///
+    /// The node is killed when the thread that spawned it ends, the whole process included
+    /// (`PR_SET_PDEATHSIG`), and runs in its own process group, so that a signal to the
+    /// simulation's group reaches the simulation, whose end then ends the node.
     #[allow(clippy::type_complexity)]
     fn spawn(
         config: &AnvilConfig,
         binary: &PathBuf,
         runtime: &tokio::runtime::Runtime,
+        port: u16,
     ) -> Result<(Node, Arc<Mutex<VecDeque<String>>>, RootProvider, String), ChainError> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| backend(format!("cannot find a free loopback port: {e}")))?
-            .port();
+        let parent = std::process::id();
+        let mut command = Command::new(binary);
+        command
+            .args(node_args(config, port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (prctl, getppid, raise).
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the request took effect.
+                if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
         let mut child = Node(
-            Command::new(binary)
-                .args(node_args(config, port))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+            command
                 .spawn()
                 .map_err(|e| backend(format!("cannot run {}: {e}", binary.display())))?,
         );
@@ -315,12 +348,28 @@ impl AnvilChain {
                 }
             });
         }
+        let deadline = Instant::now() + START_TIMEOUT;
+        let port = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(exited(status, &stderr));
+            }
+            if let Some(port) = listening_port(child.id()) {
+                break port;
+            }
+            if Instant::now() >= deadline {
+                return Err(backend(format!(
+                    "anvil did not listen within {}s: {}",
+                    START_TIMEOUT.as_secs(),
+                    tail(&stderr)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let url = format!("http://127.0.0.1:{port}");
         let parsed = url
             .parse()
             .map_err(|e| backend(format!("bad node url {url}: {e}")))?;
         let provider = RootProvider::new_http(parsed);
-        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(exited(status, &stderr));
@@ -1053,6 +1102,36 @@ impl Chain for AnvilChain {
         self.deposits = snapshot.deposits;
         Ok(())
     }
+}
+
+/// The loopback TCP port that process `pid` listens on: the listening socket of
+/// `/proc/<pid>/net/tcp` whose inode is one of the process's own open files (Linux). Only the
+/// node itself can hold that socket, so no other server on the machine is taken for it.
+fn listening_port(pid: u32) -> Option<u16> {
+    let sockets: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).ok()?;
+    table.lines().skip(1).find_map(|line| {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, inode) = (columns.get(1)?, columns.get(3)?, columns.get(9)?);
+        const LISTEN: &str = "0A";
+        if *state != LISTEN || !sockets.contains(*inode) {
+            return None;
+        }
+        u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+    })
 }
 
 /// Command-line arguments of the node.

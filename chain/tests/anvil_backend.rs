@@ -659,3 +659,116 @@ fn an_estimate_the_sender_cannot_pay_for_is_rejected_on_both_backends() {
     });
     assert_eq!(kinds, (Err("rejected"), Err("rejected")));
 }
+
+/// Set in a copy of this test binary that starts a node and waits to be killed.
+const NODE_HOLDER: &str = "OLSIM_TEST_NODE_HOLDER";
+
+/// Whether process `pid` is still running (a zombie waiting for its reaper is not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_node_dies_with_the_process_that_started_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    if std::env::var_os(NODE_HOLDER).is_some() {
+        // The holder: start a node, say its pid, and wait to be killed.
+        let chain = anvil();
+        println!("node pid {}", chain.pid());
+        std::thread::sleep(Duration::from_secs(60));
+        panic!("the holder was not killed within a minute");
+    }
+    let mut holder = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "the_node_dies_with_the_process_that_started_it",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(NODE_HOLDER, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(holder.stdout.take().unwrap());
+    let pid: u32 = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("node pid ")?.parse().ok())
+        .expect("the holder reports its node's pid");
+    assert!(running(pid));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let orphaned = running(pid);
+    if orphaned {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(
+        !orphaned,
+        "anvil {pid} outlived the process that started it"
+    );
+}
+
+#[test]
+fn a_foreign_node_on_the_preferred_port_is_not_used() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A JSON-RPC server that answers every request with chain id 901, as ours would.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = r#"{"jsonrpc":"2.0","id":0,"result":"0x385"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut chain = AnvilChain::start(AnvilConfig {
+        port: Some(port),
+        ..AnvilConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !chain.url().ends_with(&format!(":{port}")),
+        "{}",
+        chain.url()
+    );
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        0,
+        "the foreign node was asked"
+    );
+    assert_eq!(chain.mine().unwrap().number, 1, "a real node answers");
+    // A free preferred port is taken as it is.
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let chain = AnvilChain::start(AnvilConfig {
+        port: Some(free),
+        ..AnvilConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        chain.url().ends_with(&format!(":{free}")),
+        "{}",
+        chain.url()
+    );
+}

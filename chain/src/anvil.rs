@@ -38,7 +38,7 @@
 //!   base fees follow the embedded chain block for block.
 //! - anvil 1.7.1 charges the L1 data fee but reports no `l1Fee` in its receipts: each
 //!   block's charge is read back from the L1-fee vault's balance change and split per
-//!   transaction by op-revm's L1 cost function (see [`AnvilChain::l1_fees`]), so
+//!   transaction by op-revm's L1 cost function (see `AnvilChain::l1_fees`), so
 //!   [`Receipt::l1_fee`] is the exact fee, as on the embedded chain.
 //! - Deposits are real OP deposit transactions (type 0x7E) sent with `eth_sendRawTransaction`,
 //!   which anvil's optimism mode accepts: same minting, same gas, same block.
@@ -227,6 +227,8 @@ pub struct AnvilChain {
     deposits: u64,
     snapshots: Vec<Snapshot>,
     next_snapshot: u64,
+    /// The L1 fee inputs as op-revm parsed them from the node's `L1Block` at start.
+    l1_info: L1BlockInfo,
 }
 
 impl AnvilChain {
@@ -269,6 +271,7 @@ impl AnvilChain {
                         deposits: 0,
                         snapshots: Vec::new(),
                         next_snapshot: 0,
+                        l1_info: L1BlockInfo::default(),
                     };
                     chain.configure()?;
                     return Ok(chain);
@@ -435,6 +438,13 @@ impl AnvilChain {
                 json!([L1_BLOCK_CONTRACT, B256::from(slot), B256::from(value)]),
             )?;
         }
+        // Nothing changes them later (the predeploy's code is STOP); should they change, the
+        // check in `l1_fees` fails.
+        let mut state = NodeState {
+            chain: self,
+            block: json!("latest"),
+        };
+        self.l1_info = L1BlockInfo::try_fetch(&mut state, U256::ZERO, SPEC)?;
         Ok(())
     }
 
@@ -542,8 +552,8 @@ impl AnvilChain {
     ///
     /// anvil 1.7.1 charges the fee but its receipts carry no `l1Fee`. What the block charged
     /// is the vault's balance change over it; it is split per transaction by op-revm's own L1
-    /// cost function (the code anvil charges with) on the `L1Block` inputs the node holds at
-    /// that block, and the split must add up to the change to the wei, else this fails.
+    /// cost function (the code anvil charges with) on the `L1Block` inputs read from the node
+    /// at start, and the split must add up to the change to the wei, else this fails.
     fn l1_fees(
         &mut self,
         number: u64,
@@ -551,11 +561,7 @@ impl AnvilChain {
         before: U256,
     ) -> Result<(Vec<U256>, U256), ChainError> {
         let after = self.balance_at(L1_FEE_VAULT, json!(U64::from(number)))?;
-        let mut state = NodeState {
-            chain: self,
-            block: U64::from(number),
-        };
-        let mut info = L1BlockInfo::try_fetch(&mut state, U256::from(number), SPEC)?;
+        let info = &mut self.l1_info;
         let fees: Vec<U256> = raws
             .iter()
             .map(|raw| {
@@ -913,18 +919,18 @@ impl Drop for Node {
     }
 }
 
-/// The node's state at one block, as an op-revm database: the L1 fee inputs are read
+/// The node's state at one block (number or tag), as an op-revm database: the L1 fee inputs are read
 /// through it by op-revm's own parser ([`L1BlockInfo::try_fetch`]).
 struct NodeState<'a> {
     chain: &'a mut AnvilChain,
-    block: U64,
+    block: Value,
 }
 
 impl Database for NodeState<'_> {
     type Error = ChainError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ChainError> {
-        let at = json!([address, self.block]);
+        let at = json!([address, &self.block]);
         let balance: U256 = self.chain.rpc_as("eth_getBalance", at.clone())?;
         let nonce: U64 = self.chain.rpc_as("eth_getTransactionCount", at.clone())?;
         let code: Bytes = self.chain.rpc_as("eth_getCode", at)?;
@@ -945,7 +951,7 @@ impl Database for NodeState<'_> {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, ChainError> {
         let word: B256 = self
             .chain
-            .rpc_as("eth_getStorageAt", json!([address, index, self.block]))?;
+            .rpc_as("eth_getStorageAt", json!([address, index, &self.block]))?;
         Ok(word.into())
     }
 
@@ -1045,7 +1051,7 @@ impl Chain for AnvilChain {
     }
 
     /// Sends an OP-Stack deposit transaction (type 0x7E) minting `amount` to `to` from
-    /// [`L1_DEPOSITOR`](crate::deposit::L1_DEPOSITOR), as the embedded chain does, and mines it in a new block.
+    /// [`L1_DEPOSITOR`], as the embedded chain does, and mines it in a new block.
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
         self.deposits += 1;
         let deposit = Deposit::nth(self.deposits, to, amount).ok_or_else(|| {

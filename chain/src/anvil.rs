@@ -2,10 +2,14 @@
 //! JSON-RPC with alloy.
 //!
 //! Design:
-//! - [`AnvilChain::start`] spawns anvil on a free loopback port with `--network optimism
+//! - [`AnvilChain::start`] spawns anvil with `--network optimism
 //!   --hardfork isthmus` (op-revm on Prague rules, the fork the embedded chain runs), no dev
 //!   accounts, no create2 deployer, FIFO ordering and no automatic mining, then waits until
-//!   the node answers `eth_chainId`. It writes the same L1 fee inputs into the `L1Block`
+//!   the node answers `eth_chainId` on the port it listens on, found among the node's own
+//!   sockets (anvil binds a free port itself, or [`AnvilConfig::port`] if that is free), so
+//!   another server answering on some port is never taken for it. The node is killed when
+//!   the thread that started it ends, however the process ends (`PR_SET_PDEATHSIG`, Linux),
+//!   and runs in its own process group. It writes the same L1 fee inputs into the `L1Block`
 //!   predeploy as [`crate::EmbeddedChain::new`] and makes the sequencer fee vault the
 //!   coinbase, so both chains charge the same fees to the same accounts.
 //! - The API is synchronous: the chain owns a private current-thread tokio runtime and an
@@ -22,20 +26,36 @@
 //!   revert data comes from a `callTracer` trace), the later transactions of the same sender
 //!   are reported as rejected (their nonce is now gapped, as the embedded chain would refuse
 //!   them), and the rest of the batch is run again.
+//! - A transaction anvil's pool accepts but the node cannot execute (a sender who cannot pay
+//!   the L1 fee, a gas limit under the EIP-7623 calldata floor, a fee cap under a later
+//!   block's base fee) leaves an empty block behind: it is rolled back (`anvil_rollback`,
+//!   with the clock and the next base fee put back) unless it is the batch's first, and the
+//!   transaction is dropped and reported as [`ChainError::Rejected`], as the embedded chain
+//!   refuses it without a block of its own.
+//! - Receipts are fetched a block at a time (`eth_getBlockReceipts`) after each mined block.
 //! - anvil gives block 1 the genesis base fee and `evm_revert` keeps the base fee computed
 //!   from the blocks it drops; both are corrected with `anvil_setNextBlockBaseFeePerGas`, so
 //!   base fees follow the embedded chain block for block.
+//! - anvil 1.7.1 charges the L1 data fee but reports no `l1Fee` in its receipts: each
+//!   block's charge is read back from the L1-fee vault's balance change and split per
+//!   transaction by op-revm's L1 cost function (see `AnvilChain::l1_fees`), so
+//!   [`Receipt::l1_fee`] is the exact fee, as on the embedded chain.
 //! - Deposits are real OP deposit transactions (type 0x7E) sent with `eth_sendRawTransaction`,
 //!   which anvil's optimism mode accepts: same minting, same gas, same block.
 //!
 //! Verified equal on both backends (see `tests/anvil_backend.rs`): gas used, logs, block
-//! numbers, timestamps, base fees, effective gas prices, contract addresses, ETH balances
-//! after gas and L1 data fees, gas estimates, and the outcomes of a batch with a revert.
+//! numbers, timestamps, base fees, effective gas prices, L1 fees, contract addresses, ETH
+//! balances after gas and L1 data fees, gas estimates, the outcomes of a batch with a revert
+//! and of batches with transactions the node cannot execute.
 //!
 //! Known differences from the embedded chain (what a differential test must allow for):
-//! - anvil 1.7.1 charges the L1 data fee but does not report `l1Fee` in its receipts, so
-//!   [`Receipt::l1_fee`] is `None` here (it is read from the receipt whenever anvil has it);
 //! - anvil's base fee has no floor (`EmbeddedConfig::min_base_fee` is not applied);
+//! - PREVRANDAO is anvil's own value (the embedded chain uses `keccak256(number)`), and
+//!   `BLOCKHASH` returns anvil's real block hashes where the embedded chain has revm's
+//!   synthetic ones: contracts must not depend on either;
+//! - when a transaction does not fit in the block's remaining gas, the embedded chain seals
+//!   the block and goes on in the next one, while anvil skips it and may fill the block with
+//!   later, smaller transactions of other senders (their block numbers then differ);
 //! - a transaction refused in a batch because an earlier one of its sender reverted says
 //!   "nonce gap after an earlier revert in the batch" where the embedded chain says
 //!   "nonce N too high, expected M" (both are [`ChainError::Rejected`]);
@@ -44,11 +64,15 @@
 //!   one), which costs node memory on very long runs;
 //! - [`Chain::estimate_gas`] applies the embedded margin to the gas used that
 //!   `eth_simulateV1` reports (so both backends sign the same gas limits); should that call
-//!   fail, it falls back to anvil's `eth_estimateGas` bisection, which may differ.
+//!   fail, it falls back to anvil's `eth_estimateGas` bisection, which may differ. Both
+//!   refuse ([`ChainError::Rejected`]) a sender who cannot pay `value` plus the block gas
+//!   limit at the next base fee; where the embedded chain adds the L1 fee of a zero-filled
+//!   envelope to that sum, anvil adds its own, so the refusal thresholds may differ by
+//!   that fee.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -57,16 +81,22 @@ use std::time::{Duration, Instant};
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::providers::{Provider, RootProvider};
 use alloy_primitives::{Address, B256, Bytes, Log, U64, U256, keccak256};
+use op_revm::L1BlockInfo;
 use op_revm::constants::{
     ECOTONE_L1_BLOB_BASE_FEE_SLOT, ECOTONE_L1_FEE_SCALARS_SLOT, L1_BASE_FEE_SLOT, L1_BLOCK_CONTRACT,
 };
+use op_revm::revm::Database;
+use op_revm::revm::bytecode::Bytecode;
+use op_revm::revm::state::AccountInfo;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
-use crate::deposit::Deposit;
-use crate::embedded::{BaseFeeParams, EmbeddedConfig, L1FeeParams, SEQUENCER_FEE_VAULT};
+use crate::deposit::{Deposit, L1_DEPOSITOR};
+use crate::embedded::{
+    BaseFeeParams, EmbeddedConfig, L1_FEE_VAULT, L1FeeParams, SEQUENCER_FEE_VAULT, SPEC,
+};
 use crate::error::ChainError;
 
 /// Backend name, as reported by [`Chain::backend`] and in errors.
@@ -106,6 +136,9 @@ pub struct AnvilConfig {
     /// The anvil executable; `None` means `$OLSIM_ANVIL`, else the one `scripts/setup`
     /// installs under `.tools/` in the workspace.
     pub binary: Option<PathBuf>,
+    /// Loopback port to try first; `None`, or a port that is taken, lets anvil bind a free
+    /// one itself.
+    pub port: Option<u16>,
 }
 
 impl AnvilConfig {
@@ -119,6 +152,7 @@ impl AnvilConfig {
             genesis_base_fee: config.genesis_base_fee,
             l1: config.l1,
             binary: None,
+            port: None,
         }
     }
 
@@ -146,6 +180,7 @@ impl Default for AnvilConfig {
 enum RpcFailure {
     /// The node answered with a JSON-RPC error.
     Response {
+        code: i64,
         message: String,
         data: Option<Value>,
     },
@@ -157,7 +192,7 @@ impl RpcFailure {
     /// Collapses an error response into a backend error naming the method.
     fn into_chain_error(self, method: &str) -> ChainError {
         match self {
-            Self::Response { message, data } => backend(format!(
+            Self::Response { message, data, .. } => backend(format!(
                 "{method} failed: {message}{}",
                 data.map(|d| format!(" ({d})")).unwrap_or_default()
             )),
@@ -192,6 +227,8 @@ pub struct AnvilChain {
     deposits: u64,
     snapshots: Vec<Snapshot>,
     next_snapshot: u64,
+    /// The L1 fee inputs as op-revm parsed them from the node's `L1Block` at start.
+    l1_info: L1BlockInfo,
 }
 
 impl AnvilChain {
@@ -200,6 +237,10 @@ impl AnvilChain {
     /// Fails with [`ChainError::ToolMissing`] if the binary does not exist, and with
     /// [`ChainError::Backend`] (exit status and stderr) if the node dies or does not answer
     /// within 20 seconds.
+    ///
+    /// The node lives until the chain is dropped or the thread that called this ends
+    /// (whichever comes first; a killed process ends its threads): use the chain on the
+    /// thread that started it.
     pub fn start(config: AnvilConfig) -> Result<Self, ChainError> {
         let binary = config.binary_path();
         if !binary.is_file() {
@@ -212,10 +253,11 @@ impl AnvilChain {
             .enable_all()
             .build()
             .map_err(|e| backend(format!("cannot build a tokio runtime: {e}")))?;
-        // Another process may grab the free port between the probe and anvil's bind: retry.
+        // The preferred port first; then (or if it is taken) anvil binds a free one itself,
+        // so no other process can come between the choice of a port and its use.
         let mut last_error = None;
-        for _ in 0..3 {
-            match Self::spawn(&config, &binary, &runtime) {
+        for port in config.port.into_iter().chain([0]) {
+            match Self::spawn(&config, &binary, &runtime, port) {
                 Ok((child, stderr, provider, url)) => {
                     let next_timestamp = config.genesis_timestamp + config.block_time;
                     let mut chain = Self {
@@ -229,6 +271,7 @@ impl AnvilChain {
                         deposits: 0,
                         snapshots: Vec::new(),
                         next_snapshot: 0,
+                        l1_info: L1BlockInfo::default(),
                     };
                     chain.configure()?;
                     return Ok(chain);
@@ -254,23 +297,43 @@ impl AnvilChain {
         &self.config
     }
 
-    /// Spawns the node and waits until it answers `eth_chainId`.
+    /// Spawns the node on `port` (0: a free one of its choice), finds the port it listens
+    /// on among its own sockets, and waits until it answers `eth_chainId` there.
+    ///
+    /// The node is killed when the thread that spawned it ends, the whole process included
+    /// (`PR_SET_PDEATHSIG`), and runs in its own process group, so that a signal to the
+    /// simulation's group reaches the simulation, whose end then ends the node.
     #[allow(clippy::type_complexity)]
     fn spawn(
         config: &AnvilConfig,
         binary: &PathBuf,
         runtime: &tokio::runtime::Runtime,
+        port: u16,
     ) -> Result<(Node, Arc<Mutex<VecDeque<String>>>, RootProvider, String), ChainError> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| backend(format!("cannot find a free loopback port: {e}")))?
-            .port();
+        let parent = std::process::id();
+        let mut command = Command::new(binary);
+        command
+            .args(node_args(config, port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (prctl, getppid, raise).
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the request took effect.
+                if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
         let mut child = Node(
-            Command::new(binary)
-                .args(node_args(config, port))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+            command
                 .spawn()
                 .map_err(|e| backend(format!("cannot run {}: {e}", binary.display())))?,
         );
@@ -288,12 +351,28 @@ impl AnvilChain {
                 }
             });
         }
+        let deadline = Instant::now() + START_TIMEOUT;
+        let port = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(exited(status, &stderr));
+            }
+            if let Some(port) = listening_port(child.id()) {
+                break port;
+            }
+            if Instant::now() >= deadline {
+                return Err(backend(format!(
+                    "anvil did not listen within {}s: {}",
+                    START_TIMEOUT.as_secs(),
+                    tail(&stderr)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let url = format!("http://127.0.0.1:{port}");
         let parsed = url
             .parse()
             .map_err(|e| backend(format!("bad node url {url}: {e}")))?;
         let provider = RootProvider::new_http(parsed);
-        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(exited(status, &stderr));
@@ -359,6 +438,13 @@ impl AnvilChain {
                 json!([L1_BLOCK_CONTRACT, B256::from(slot), B256::from(value)]),
             )?;
         }
+        // Nothing changes them later (the predeploy's code is STOP); should they change, the
+        // check in `l1_fees` fails.
+        let mut state = NodeState {
+            chain: self,
+            block: json!("latest"),
+        };
+        self.l1_info = L1BlockInfo::try_fetch(&mut state, U256::ZERO, SPEC)?;
         Ok(())
     }
 
@@ -373,6 +459,7 @@ impl AnvilChain {
             Ok(Err(e)) => match e.as_error_resp() {
                 Some(payload) => {
                     return Err(RpcFailure::Response {
+                        code: payload.code,
                         message: payload.message.to_string(),
                         data: payload
                             .data
@@ -454,6 +541,58 @@ impl AnvilChain {
         Ok(())
     }
 
+    /// ETH of `who` at block `tag`.
+    fn balance_at(&mut self, who: Address, tag: Value) -> Result<U256, ChainError> {
+        self.rpc_as("eth_getBalance", json!([who, tag]))
+    }
+
+    /// The L1 data fee of each transaction of block `number` (their encodings `raws`, in
+    /// block order) and the L1-fee vault's balance after that block, given its balance
+    /// `before` it.
+    ///
+    /// anvil 1.7.1 charges the fee but its receipts carry no `l1Fee`. What the block charged
+    /// is the vault's balance change over it; it is split per transaction by op-revm's own L1
+    /// cost function (the code anvil charges with) on the `L1Block` inputs read from the node
+    /// at start, and the split must add up to the change to the wei, else this fails.
+    fn l1_fees(
+        &mut self,
+        number: u64,
+        raws: &[&[u8]],
+        before: U256,
+    ) -> Result<(Vec<U256>, U256), ChainError> {
+        let after = self.balance_at(L1_FEE_VAULT, json!(U64::from(number)))?;
+        let info = &mut self.l1_info;
+        let fees: Vec<U256> = raws
+            .iter()
+            .map(|raw| {
+                info.tx_l1_cost = None;
+                info.calculate_tx_l1_cost(raw, SPEC)
+            })
+            .collect();
+        let total = fees.iter().fold(U256::ZERO, |sum, fee| sum + fee);
+        if after.checked_sub(before) != Some(total) {
+            return Err(backend(format!(
+                "the L1-fee vault went from {before} to {after} wei in block {number}, but the \
+                 L1 fees of its {} transactions add up to {total}",
+                raws.len()
+            )));
+        }
+        Ok((fees, after))
+    }
+
+    /// Drops the head block, which the caller knows to be empty, and puts the clock and the
+    /// next base fee back where they were before it was mined.
+    fn rollback_empty_block(&mut self) -> Result<(), ChainError> {
+        let dropped = self.head()?;
+        self.rpc("anvil_rollback", json!([1]))?;
+        self.rpc(
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([U64::from(dropped.base_fee)]),
+        )?;
+        self.next_timestamp = dropped.timestamp;
+        Ok(())
+    }
+
     /// The receipt of a mined transaction, still as JSON.
     fn raw_receipt(&mut self, hash: B256) -> Result<Option<Value>, ChainError> {
         let receipt = self.rpc("eth_getTransactionReceipt", json!([hash]))?;
@@ -461,11 +600,10 @@ impl AnvilChain {
     }
 
     /// Why a mined transaction failed, from a `callTracer` trace: revert or halt.
-    fn failure_of(&mut self, tx: &SignedTx, from: Address) -> ChainError {
-        let call = describe_call(tx.to().is_none(), tx.input());
+    fn failure_of(&mut self, hash: B256, call: String, from: Address) -> ChainError {
         let trace = self.rpc(
             "debug_traceTransaction",
-            json!([tx.hash(), { "tracer": "callTracer" }]),
+            json!([hash, { "tracer": "callTracer" }]),
         );
         let (error, output) = match &trace {
             Ok(frame) => (
@@ -551,21 +689,29 @@ impl AnvilChain {
             }
         }
         // Mine until every sent transaction is in a block (gas limits may need several).
-        let mut receipts: Vec<Option<Value>> = vec![None; sent.len()];
-        loop {
+        let mut receipts: Vec<Option<Receipt>> = vec![None; sent.len()];
+        let position: BTreeMap<B256, usize> = sent
+            .iter()
+            .enumerate()
+            .map(|(position, (i, _))| (txs[*i].hash(), position))
+            .collect();
+        let mut failed: Option<(usize, Address)> = None;
+        let mut vault = self.balance_at(L1_FEE_VAULT, json!("latest"))?;
+        let mut first_block = true;
+        while receipts.iter().any(Option::is_none) {
             self.mine_block()?;
-            let mut progressed = false;
-            for (slot, (i, _)) in receipts.iter_mut().zip(&sent) {
-                if slot.is_none() {
-                    *slot = self.raw_receipt(txs[*i].hash())?;
-                    progressed |= slot.is_some();
+            let block = self.rpc("eth_getBlockReceipts", json!(["latest"]))?;
+            let block = block
+                .as_array()
+                .ok_or_else(|| backend(format!("eth_getBlockReceipts answered {block}")))?;
+            if block.is_empty() {
+                // The node holds transactions it cannot execute (fees it cannot charge, a
+                // gas limit under the calldata floor, a fee cap under the new base fee).
+                // The embedded chain refuses them without sealing a block for them: so
+                // does this one, unless it is the batch's first (that one is sealed there).
+                if !first_block {
+                    self.rollback_empty_block()?;
                 }
-            }
-            if receipts.iter().all(Option::is_some) {
-                break;
-            }
-            if !progressed {
-                // The node will not include the rest (it should not happen): drop them.
                 for (slot, (i, from)) in receipts.iter().zip(&sent) {
                     if slot.is_none() {
                         let tx = &txs[*i];
@@ -574,25 +720,52 @@ impl AnvilChain {
                             tx_hash: tx.hash(),
                             call: describe_call(tx.to().is_none(), tx.input()),
                             from: *from,
-                            reason: "anvil left it in the pool unmined".into(),
+                            reason: "the node accepted it but could not execute it".into(),
                         }));
                     }
                 }
                 break;
             }
-        }
-        for (position, (slot, (i, from))) in receipts.iter().zip(&sent).enumerate() {
-            let Some(receipt) = slot else { continue };
-            if receipt.get("status").and_then(Value::as_str) == Some("0x0") {
-                let error = self.failure_of(&txs[*i], *from);
-                self.node_revert(&snapshot)?;
-                self.next_timestamp = clock;
-                return Ok(Some((sent[position].0, *from, error)));
+            first_block = false;
+            let mut included = Vec::with_capacity(block.len());
+            for receipt in block {
+                let hash: B256 = field(receipt, "transactionHash")?;
+                let at = *position.get(&hash).ok_or_else(|| {
+                    backend(format!("a mined block holds {hash}, which no batch sent"))
+                })?;
+                if receipt.get("status").and_then(Value::as_str) == Some("0x0") {
+                    failed = failed
+                        .filter(|(first, _)| *first < at)
+                        .or(Some((at, sent[at].1)));
+                }
+                included.push((at, parse_receipt(receipt)?));
             }
+            let number = included[0].1.block_number;
+            let raws: Vec<&[u8]> = included
+                .iter()
+                .map(|(at, _)| txs[sent[*at].0].raw.as_ref())
+                .collect();
+            let (fees, balance) = self.l1_fees(number, &raws, vault)?;
+            vault = balance;
+            for ((at, mut receipt), fee) in included.into_iter().zip(fees) {
+                receipt.l1_fee = Some(fee);
+                receipts[at] = Some(receipt);
+            }
+        }
+        if let Some((at, from)) = failed {
+            let tx = &txs[sent[at].0];
+            let error = self.failure_of(
+                tx.hash(),
+                describe_call(tx.to().is_none(), tx.input()),
+                from,
+            );
+            self.node_revert(&snapshot)?;
+            self.next_timestamp = clock;
+            return Ok(Some((sent[at].0, from, error)));
         }
         for (slot, (i, _)) in receipts.into_iter().zip(&sent) {
             if let Some(receipt) = slot {
-                results[*i] = Some(parse_receipt(receipt));
+                results[*i] = Some(Ok(receipt));
             }
         }
         Ok(None)
@@ -633,7 +806,6 @@ impl AnvilChain {
         }
     }
 
-    /// Gas used by `req` run as a transaction on top of the head, from `eth_simulateV1`.
     /// Block overrides that make a simulation run in the block being built on the head.
     fn pending_block_overrides(&mut self) -> Result<Value, ChainError> {
         let head = self.head()?;
@@ -643,13 +815,38 @@ impl AnvilChain {
         }))
     }
 
+    /// Gas used by `req` run as a transaction on top of the head, from `eth_simulateV1`, with
+    /// the embedded chain's simulation settings: the block gas limit at the next base fee and
+    /// no tip, validated, so that a sender who cannot pay for that (and `value`) is
+    /// [`ChainError::Rejected`] as there (anvil's `eth_estimateGas` checks no funds).
     fn simulated_gas(&mut self, req: &CallRequest) -> Result<Option<u64>, ChainError> {
+        let base_fee = U64::from(self.next_base_fee()?);
         let mut call = call_object(req);
         call["gas"] = json!(U64::from(self.config.block_gas_limit));
-        let overrides = self.pending_block_overrides()?;
-        let params = json!([{ "blockStateCalls": [{ "blockOverrides": overrides, "calls": [call] }] }, "latest"]);
-        let Ok(blocks) = self.request("eth_simulateV1", params) else {
-            return Ok(None);
+        call["maxFeePerGas"] = json!(base_fee);
+        call["maxPriorityFeePerGas"] = json!("0x0");
+        let mut overrides = self.pending_block_overrides()?;
+        overrides["baseFeePerGas"] = json!(base_fee);
+        let params = json!([{
+            "blockStateCalls": [{ "blockOverrides": overrides, "calls": [call] }],
+            "validation": true,
+        }, "latest"]);
+        let blocks = match self.request("eth_simulateV1", params) {
+            Ok(blocks) => blocks,
+            // anvil's code for a transaction it refuses (funds, nonce, fees).
+            Err(RpcFailure::Response {
+                code: -32003,
+                message,
+                ..
+            }) => {
+                return Err(ChainError::Rejected {
+                    tx_hash: B256::ZERO,
+                    call: describe_call(req.to.is_none(), &req.data),
+                    from: req.from,
+                    reason: message,
+                });
+            }
+            Err(_) => return Ok(None),
         };
         let result = &blocks[0]["calls"][0];
         if result.get("status").and_then(Value::as_str) != Some("0x1") {
@@ -667,7 +864,7 @@ impl AnvilChain {
     fn call_error(req: &CallRequest, method: &str, failure: RpcFailure) -> ChainError {
         let call = describe_call(req.to.is_none(), &req.data);
         match failure {
-            RpcFailure::Response { message, data } => {
+            RpcFailure::Response { message, data, .. } => {
                 let revert_data = data
                     .as_ref()
                     .and_then(|d| d.as_str().or_else(|| d.get("data").and_then(Value::as_str)))
@@ -719,6 +916,49 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The node's state at one block (number or tag), as an op-revm database: the L1 fee inputs are read
+/// through it by op-revm's own parser ([`L1BlockInfo::try_fetch`]).
+struct NodeState<'a> {
+    chain: &'a mut AnvilChain,
+    block: Value,
+}
+
+impl Database for NodeState<'_> {
+    type Error = ChainError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ChainError> {
+        let at = json!([address, &self.block]);
+        let balance: U256 = self.chain.rpc_as("eth_getBalance", at.clone())?;
+        let nonce: U64 = self.chain.rpc_as("eth_getTransactionCount", at.clone())?;
+        let code: Bytes = self.chain.rpc_as("eth_getCode", at)?;
+        Ok(Some(AccountInfo::new(
+            balance,
+            nonce.to(),
+            keccak256(&code),
+            Bytecode::new_raw(code),
+        )))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ChainError> {
+        Err(backend(format!(
+            "code by hash ({code_hash}) is not served to the L1 fee reader"
+        )))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, ChainError> {
+        let word: B256 = self
+            .chain
+            .rpc_as("eth_getStorageAt", json!([address, index, &self.block]))?;
+        Ok(word.into())
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, ChainError> {
+        Err(backend(format!(
+            "block hashes ({number}) are not served to the L1 fee reader"
+        )))
     }
 }
 
@@ -811,26 +1051,24 @@ impl Chain for AnvilChain {
     }
 
     /// Sends an OP-Stack deposit transaction (type 0x7E) minting `amount` to `to` from
-    /// [`L1_DEPOSITOR`](crate::deposit::L1_DEPOSITOR), as the embedded chain does, and mines it in a new block.
+    /// [`L1_DEPOSITOR`], as the embedded chain does, and mines it in a new block.
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError> {
         self.deposits += 1;
-        let raw = Deposit::nth(self.deposits, to, amount)
-            .ok_or_else(|| {
-                backend(format!(
-                    "deposit of {amount} wei exceeds what an OP deposit can mint"
-                ))
-            })?
-            .encode();
+        let deposit = Deposit::nth(self.deposits, to, amount).ok_or_else(|| {
+            backend(format!(
+                "deposit of {amount} wei exceeds what an OP deposit can mint"
+            ))
+        })?;
+        let raw = deposit.encode();
         let hash = keccak256(&raw);
         self.rpc("eth_sendRawTransaction", json!([raw]))
-            .map_err(|e| backend(format!("deposit of {amount} wei to {to} refused: {e}")))?;
+            .map_err(|e| backend(format!("{} refused: {e}", deposit.describe())))?;
         self.mine_block()?;
         match self.raw_receipt(hash)? {
             Some(receipt) if receipt.get("status").and_then(Value::as_str) == Some("0x1") => Ok(()),
-            other => Err(backend(format!(
-                "deposit of {amount} wei to {to} failed: {}",
-                other.map_or_else(|| "not mined".to_string(), |r| r.to_string())
-            ))),
+            // Included and failed, as the OP Stack includes a failed deposit.
+            Some(_) => Err(self.failure_of(hash, deposit.describe(), L1_DEPOSITOR)),
+            None => Err(backend(format!("{} was not mined", deposit.describe()))),
         }
     }
 
@@ -870,6 +1108,36 @@ impl Chain for AnvilChain {
         self.deposits = snapshot.deposits;
         Ok(())
     }
+}
+
+/// The loopback TCP port that process `pid` listens on: the listening socket of
+/// `/proc/<pid>/net/tcp` whose inode is one of the process's own open files (Linux). Only the
+/// node itself can hold that socket, so no other server on the machine is taken for it.
+fn listening_port(pid: u32) -> Option<u16> {
+    let sockets: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).ok()?;
+    table.lines().skip(1).find_map(|line| {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, inode) = (columns.get(1)?, columns.get(3)?, columns.get(9)?);
+        const LISTEN: &str = "0A";
+        if *state != LISTEN || !sockets.contains(*inode) {
+            return None;
+        }
+        u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+    })
 }
 
 /// Command-line arguments of the node.
@@ -921,8 +1189,8 @@ fn block_info(block: Value) -> Result<BlockInfo, ChainError> {
     })
 }
 
-/// A successful receipt, parsed from JSON so that OP fields (`l1Fee`) are kept.
-fn parse_receipt(receipt: Value) -> Result<Receipt, ChainError> {
+/// A receipt parsed from JSON; its L1 fee is left to [`AnvilChain::l1_fees`].
+fn parse_receipt(receipt: &Value) -> Result<Receipt, ChainError> {
     let optional = |name: &str| receipt.get(name).filter(|v| !v.is_null());
     let logs = receipt
         .get("logs")
@@ -941,18 +1209,16 @@ fn parse_receipt(receipt: Value) -> Result<Receipt, ChainError> {
         .transpose()?
         .unwrap_or_default();
     Ok(Receipt {
-        tx_hash: field(&receipt, "transactionHash")?,
-        block_number: field::<U64>(&receipt, "blockNumber")?.to(),
-        from: field(&receipt, "from")?,
-        to: optional("to").map(|_| field(&receipt, "to")).transpose()?,
+        tx_hash: field(receipt, "transactionHash")?,
+        block_number: field::<U64>(receipt, "blockNumber")?.to(),
+        from: field(receipt, "from")?,
+        to: optional("to").map(|_| field(receipt, "to")).transpose()?,
         contract_address: optional("contractAddress")
-            .map(|_| field(&receipt, "contractAddress"))
+            .map(|_| field(receipt, "contractAddress"))
             .transpose()?,
-        gas_used: field::<U64>(&receipt, "gasUsed")?.to(),
-        effective_gas_price: field::<U256>(&receipt, "effectiveGasPrice")?.to(),
-        l1_fee: optional("l1Fee")
-            .map(|_| field(&receipt, "l1Fee"))
-            .transpose()?,
+        gas_used: field::<U64>(receipt, "gasUsed")?.to(),
+        effective_gas_price: field::<U256>(receipt, "effectiveGasPrice")?.to(),
+        l1_fee: None,
         logs,
     })
 }

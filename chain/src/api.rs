@@ -191,6 +191,11 @@ pub trait Chain {
     }
 
     /// Bridges `amount` wei from L1 to `to` with an OP-Stack deposit, in a new block.
+    ///
+    /// A deposit whose call fails (`to` refuses ETH) is included all the same, as on the OP
+    /// Stack: its block is sealed, the mint stays with the depositor
+    /// ([`L1_DEPOSITOR`](crate::deposit::L1_DEPOSITOR)), whose nonce moves on, and the
+    /// failure comes back as [`ChainError::Reverted`] (or [`ChainError::Halted`]).
     fn deposit(&mut self, to: Address, amount: U256) -> Result<(), ChainError>;
 
     /// Moves the simulated clock: the next block is at least `seconds` later than it would be.

@@ -35,6 +35,11 @@ impl Deposit {
         })
     }
 
+    /// What the deposit does, in words, for errors.
+    pub fn describe(&self) -> String {
+        format!("deposit of {} wei to {}", self.amount, self.to)
+    }
+
     /// `0x7E || rlp([sourceHash, from, to, mint, value, gas, isSystemTx, data])`.
     pub fn encode(&self) -> Bytes {
         let value = U256::from(self.amount);

@@ -537,12 +537,14 @@ impl Chain for EmbeddedChain {
 
     fn send_batch(&mut self, txs: Vec<SignedTx>) -> Vec<Result<Receipt, ChainError>> {
         let mut block = self.open_block();
+        let mut first_block = true;
         let mut gas_reserved = 0u64;
         let results = senders::with_recovered_senders(&txs, |i, sender| {
             let tx = &txs[i];
             if gas_reserved > 0 && gas_reserved + tx.gas_limit() > self.config.block_gas_limit {
                 self.seal_block(block);
                 block = self.open_block();
+                first_block = false;
                 gas_reserved = 0;
             }
             let result = self.execute(tx, sender, &mut block);
@@ -552,7 +554,11 @@ impl Chain for EmbeddedChain {
             }
             result
         });
-        self.seal_block(block);
+        // A block opened for transactions that were all refused is not sealed, unless it is
+        // the batch's first: a refused transaction gets no block of its own (as on anvil).
+        if first_block || block.tx_count > 0 {
+            self.seal_block(block);
+        }
         results
     }
 
@@ -584,17 +590,26 @@ impl Chain for EmbeddedChain {
             },
         };
         let ExecResultAndState { result, state } = self.evm.transact(tx).map_err(backend_error)?;
-        if !result.is_success() {
-            return Err(ChainError::Backend {
-                backend: "embedded",
-                message: format!("deposit of {amount} wei to {to} failed: {result:?}"),
-            });
-        }
+        // A failed deposit is included all the same (op-revm's state keeps the mint, now
+        // the depositor's, and its nonce bump), as on the OP Stack.
         self.evm.commit(state);
         block.gas_used += result.tx_gas_used();
         block.tx_count += 1;
         self.seal_block(block);
-        Ok(())
+        match result {
+            ExecutionResult::Success { .. } => Ok(()),
+            ExecutionResult::Revert { output, .. } => Err(ChainError::Reverted {
+                call: deposit.describe(),
+                from: L1_DEPOSITOR,
+                reason: decode_revert(&output),
+                data: output,
+            }),
+            ExecutionResult::Halt { reason, .. } => Err(ChainError::Halted {
+                call: deposit.describe(),
+                from: L1_DEPOSITOR,
+                reason: halt_reason(&reason),
+            }),
+        }
     }
 
     fn advance_time(&mut self, seconds: u64) -> Result<(), ChainError> {

@@ -79,6 +79,9 @@ pub enum ChainError {
     UnknownSnapshot(u64),
 }
 
+/// Lets a chain serve as an op-revm database (the anvil backend reads L1 fee inputs so).
+impl op_revm::revm::database_interface::DBErrorMarker for ChainError {}
+
 impl ChainError {
     /// The decoded revert reason, if this is a revert.
     pub fn revert_reason(&self) -> Option<&str> {

@@ -88,10 +88,30 @@ pub fn error_name(error: &ChainError) -> String {
             Some((name, _)) if !name.is_empty() && !name.contains(' ') => name.to_string(),
             _ => reason.clone(),
         },
-        ChainError::Halted { reason, .. } => format!("halted: {reason}"),
-        ChainError::Rejected { reason, .. } => format!("rejected: {reason}"),
+        ChainError::Halted { reason, .. } => format!("halted: {}", numbers_as_n(reason)),
+        ChainError::Rejected { reason, .. } => format!("rejected: {}", numbers_as_n(reason)),
         other => other.to_string(),
     }
+}
+
+/// `message` with each number (decimal or `0x` hex) written `N`, so that refusals of one
+/// kind group together whatever their nonces and amounts ("nonce N too high, expected N").
+fn numbers_as_n(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() && !in_word {
+            while chars.peek().is_some_and(|d| d.is_ascii_alphanumeric()) {
+                chars.next();
+            }
+            out.push('N');
+        } else {
+            in_word = c.is_alphanumeric() || c == '_';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Counts of what was sent and what was refused, by action label.
@@ -205,4 +225,41 @@ fn send_chunk<C: Chain + ?Sized>(
         actors.get_mut(agent).wallet.set_nonce(nonce);
     }
     Ok(receipts)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::B256;
+
+    use super::*;
+
+    #[test]
+    fn refusals_group_by_kind_not_by_their_numbers() {
+        let rejected = |reason: &str| ChainError::Rejected {
+            tx_hash: B256::ZERO,
+            call: "DatanetRegistry.review(1, true)".into(),
+            from: Address::ZERO,
+            reason: reason.into(),
+        };
+        let a = error_name(&rejected("nonce 5 too high, expected 3"));
+        let b = error_name(&rejected("nonce 17 too high, expected 12"));
+        assert_eq!(a, "rejected: nonce N too high, expected N");
+        assert_eq!(a, b);
+        assert_eq!(
+            error_name(&rejected("lack of funds (0x1f) for max fee (1000)")),
+            "rejected: lack of funds (N) for max fee (N)"
+        );
+        // Names with digits in them are kept.
+        assert_eq!(
+            error_name(&rejected("EIP7623 floor above gas limit")),
+            "rejected: EIP7623 floor above gas limit"
+        );
+        let reverted = ChainError::Reverted {
+            call: "DatanetRegistry.contribute(1, 0xab, 10, 1)".into(),
+            from: Address::ZERO,
+            reason: "StakeTooLow(1, 100)".into(),
+            data: Default::default(),
+        };
+        assert_eq!(error_name(&reverted), "StakeTooLow");
+    }
 }

@@ -410,6 +410,23 @@ fn a_rerun_resumes_skipping_finished_points_and_redoing_half_written_ones() {
     // A third run finds everything done.
     assert_eq!(run_into(&spec, &dir, Shard::ALL, 2).resumed, 4);
 
+    // A point that cannot be written stops the shard; the points before it are kept.
+    let failed = scratch("resume-failed");
+    std::fs::create_dir_all(failed.join("points/000002.json")).unwrap();
+    let options = SweepOptions {
+        shard: Shard::ALL,
+        jobs: 1,
+        out: failed.clone(),
+        progress: false,
+    };
+    let err = run::run(&spec, &options).unwrap_err().to_string();
+    assert!(
+        err.contains("000002.json") && err.contains("rerun the same command to resume"),
+        "{err}"
+    );
+    std::fs::remove_dir(failed.join("points/000002.json")).unwrap();
+    assert_eq!(run_into(&spec, &failed, Shard::ALL, 1).resumed, 2);
+
     // Another grid or base scenario into this folder is refused, also when only the point
     // records tell (the manifests are gone).
     let mut other = spec.clone();

@@ -94,13 +94,7 @@ fn sweep_inner(args: SweepArgs) -> Result<String, SweepError> {
         out,
         progress: !args.quiet,
     };
-    let done = run::run(&spec, &options).map_err(|e| match e {
-        SweepError::Engine { .. } | SweepError::Io { .. } => SweepError::Spec(format!(
-            "{e}\nthe points finished so far are kept in {}; rerun the same command to resume",
-            options.out.display()
-        )),
-        e => e,
-    })?;
+    let done = run::run(&spec, &options)?;
     Ok(format!(
         "sweep `{}` (id {}): ran {} of {} points (shard {}/{}; {} done by an earlier run) on \
          {} threads in {:.1} s\nresults: {}/points\nmerge: olsim merge {}\n",

@@ -64,6 +64,17 @@ pub enum SweepError {
         /// The engine's error.
         source: Box<EngineError>,
     },
+    /// A shard stopped at a failed point or a failed write; the points finished are kept.
+    #[error(
+        "{source}\nthe points finished so far are kept in {}; rerun the same command to resume",
+        out.display()
+    )]
+    Stopped {
+        /// Why it stopped.
+        source: Box<SweepError>,
+        /// The sweep's output folder.
+        out: PathBuf,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     Io {

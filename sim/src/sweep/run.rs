@@ -313,7 +313,10 @@ pub fn run(spec: &SweepSpec, options: &SweepOptions) -> Result<ShardRun, SweepEr
     let bar = progress_bar(options.progress, todo.len());
     let records = run_parallel(spec, &todo, options.jobs, &options.out, &bar);
     bar.finish_and_clear();
-    done.extend(records?);
+    done.extend(records.map_err(|e| SweepError::Stopped {
+        source: Box::new(e),
+        out: options.out.clone(),
+    })?);
     done.sort_by_key(|r| r.index);
     Ok(ShardRun {
         manifest,

@@ -209,7 +209,11 @@ pub fn command(args: &BenchArgs) -> ExitCode {
         .out
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&args.out, report.to_json() + "\n"));
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            crate::output::write_file(&args.out, (report.to_json() + "\n").as_bytes())
+                .map_err(|e| e.to_string())
+        });
     match written {
         Ok(()) => {
             println!(

@@ -3,7 +3,8 @@
 //!
 //! - Scenarios run `repeat` times each: the result digests must be identical (determinism),
 //!   then every metric of the result section is compared with `<baseline>/<scenario>.json`
-//!   under the suite's tolerances (exact by default; see [`crate::compare`]).
+//!   under the suite's tolerances (exact by default; see [`crate::compare`]); the result
+//!   digest must equal the baseline's stored one unless a metric changed within tolerance.
 //! - Benches (see [`crate::bench`]) are compared as ratios to a reference measured in the
 //!   same run, against `<baseline>/bench-<profile>.json`, with the suite's noise band.
 //! - `--update-baseline` writes the baselines instead and prints what changed.
@@ -34,6 +35,7 @@ use serde::Deserialize;
 use crate::bench::{self, BenchReport};
 use crate::compare::{self, CompareError, Comparison, Document, MetricDiff, Tolerance, Tolerances};
 use crate::engine::{self, RunOptions};
+use crate::output::{self, OutputError};
 use crate::report::Report;
 use crate::scenario::Scenario;
 
@@ -59,6 +61,9 @@ pub enum CheckError {
     /// A baseline file is unreadable.
     #[error(transparent)]
     Baseline(#[from] CompareError),
+    /// A baseline or JUnit file could not be written (the old one, if any, is unchanged).
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CheckError + '_ {
@@ -418,6 +423,31 @@ fn group_cases(cmp: &Comparison) -> Vec<Case> {
         .collect()
 }
 
+/// The `digest` case: the run's result digest must equal the baseline's stored one, unless
+/// metrics changed within a stated tolerance (or ignored by one), which changes it by design.
+/// A mismatch with no such change means something the metric comparison does not see
+/// changed, or the baseline file was edited.
+fn digest_case(old: &Document, digest: &str, cmp: &Comparison, path: &Path) -> Case {
+    let stored = old.digest.as_deref().unwrap_or("none");
+    let tolerated = cmp.changes().any(|m| !m.verdict.is_regression());
+    let why = if cmp.regressions().next().is_some() {
+        "the metrics that regressed changed it"
+    } else {
+        "no compared metric changed, so a part of the result the comparison does not cover \
+         changed, or the baseline file was edited"
+    };
+    Case {
+        name: "digest".into(),
+        failure: (stored != digest && !tolerated).then(|| {
+            format!(
+                "result digest {digest} differs from the baseline's stored digest {stored} ({}): \
+                 {why}; after an intended change run `olsim check SUITE --update-baseline`",
+                path.display()
+            )
+        }),
+    }
+}
+
 fn missing_baseline(path: &Path, what: &str) -> Case {
     Case {
         name: "baseline".into(),
@@ -486,9 +516,12 @@ fn check_scenario(suite: &Suite, file: &Path, update: bool) -> Result<Section, C
             write(&path, &current)?;
         }
     } else {
-        match &comparison {
-            Some(cmp) => cases.extend(group_cases(cmp)),
-            None => cases.push(missing_baseline(&path, "this scenario has none yet")),
+        match (&comparison, &old) {
+            (Some(cmp), Some(old)) => {
+                cases.push(digest_case(old, &report.digest, cmp, &path));
+                cases.extend(group_cases(cmp));
+            }
+            _ => cases.push(missing_baseline(&path, "this scenario has none yet")),
         }
     }
     let changed = comparison.as_ref().map_or(0, |c| c.changes().count());
@@ -571,11 +604,13 @@ fn baseline_json(report: &Report) -> String {
     serde_json::to_string_pretty(&value).expect("JSON values serialise") + "\n"
 }
 
+/// Writes a baseline or JUnit file atomically ([`output::write_file`]): an old file stays
+/// whole until the new one is.
 fn write(path: &Path, text: &str) -> Result<(), CheckError> {
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     }
-    std::fs::write(path, text).map_err(io_error(path))
+    Ok(output::write_file(path, text.as_bytes())?)
 }
 
 fn short(digest: &str) -> &str {

@@ -8,6 +8,7 @@ pub mod claims;
 pub mod compare;
 pub mod engine;
 pub mod metrics;
+pub mod output;
 pub mod report;
 pub mod scenario;
 pub mod sweep;

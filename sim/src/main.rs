@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use olsim::engine::{self, RunOptions};
+use olsim::output;
 use olsim::report::{self, Report};
 use olsim::scenario::Scenario;
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
@@ -156,6 +157,11 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
+    let dir = out.unwrap_or_else(|| Path::new("target/olsim-runs").join(&scenario.run.name));
+    if let Err(e) = output::probe_replace(&dir, &REPORT_FILES) {
+        eprintln!("error: --out: {e}; nothing was run");
+        return ExitCode::FAILURE;
+    }
     let options = RunOptions {
         progress: !quiet,
         device,
@@ -167,7 +173,6 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    let dir = out.unwrap_or_else(|| Path::new("target/olsim-runs").join(&scenario.run.name));
     match write_report(&report, &dir) {
         Ok(()) => {
             print!("{}", summary(&report));
@@ -191,17 +196,20 @@ fn run(
     }
 }
 
+/// The files of a run report, in the order they are written.
+const REPORT_FILES: [&str; 3] = ["report.json", "report.md", "report.html"];
+
+/// Replaces `dir` with a folder of the report's files as a whole ([`output::replace_folder`]):
+/// a crash or a full disk leaves the previous report or the new one, never a mix.
 fn write_report(report: &Report, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let html = report::html::render(report)?;
-    for (name, text) in [
-        ("report.json", report.to_json()),
-        ("report.md", report::markdown::render(report)),
-        ("report.html", html),
-    ] {
-        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(())
+    let texts = [report.to_json(), report::markdown::render(report), html];
+    let files: Vec<(PathBuf, Vec<u8>)> = REPORT_FILES
+        .iter()
+        .zip(texts)
+        .map(|(name, text)| (PathBuf::from(name), text.into_bytes()))
+        .collect();
+    output::replace_folder(dir, &files).map_err(|e| e.to_string())
 }
 
 /// A few lines for the terminal.

@@ -1,6 +1,7 @@
 //! The regression tooling through the `olsim` binary: `compare` on two reports, `check` on a
-//! suite with a fresh baseline (pass), a moved metric (fail, JUnit failure), a tolerance that
-//! allows it (pass) and `--update-baseline` printing what changed, and `bench`'s JSON.
+//! suite with a fresh baseline (pass), a stored digest that differs (fail), a moved metric
+//! (fail, JUnit failure), a tolerance that allows it (pass) and `--update-baseline` printing
+//! what changed, and `bench`'s JSON.
 //! Scenario-only suites keep these tests free of timing; the benches' verdict logic is unit
 //! tested in `src/bench.rs`.
 
@@ -138,6 +139,26 @@ fn check_passes_on_its_baseline_and_fails_when_a_metric_moves() {
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(xml.contains("name=\"determinism\"/>") && xml.contains("name=\"fairness\"/>"));
     assert!(!xml.contains("<failure"));
+
+    // A stored digest that differs from the run's, with every metric the same: the digest
+    // case fails and shows both values.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let digest = v["digest"].as_str().unwrap().to_owned();
+    let stale = format!("0x{}", "0".repeat(64));
+    v["digest"] = stale.clone().into();
+    std::fs::write(&baseline, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let o = olsim(&dir, &["check", "suite.toml", "--junit", "junit.xml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("/ digest:") && text.contains(&digest) && text.contains(&stale),
+        "{text}"
+    );
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    assert!(xml.contains("name=\"digest\">"), "{xml}");
+    v["digest"] = digest.into();
+    std::fs::write(&baseline, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 
     // Someone's change moved the Gini coefficient: the fairness case fails, the rest pass.
     let gini = gini_of(&baseline);

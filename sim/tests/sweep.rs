@@ -1,13 +1,14 @@
 //! Sweeps and merges on the smoke scenario cut to 2 epochs, 2 values x 2 seeds: shards
 //! together give exactly the unsharded sweep, results do not depend on the thread count,
-//! bad overrides and shard settings are clear errors, and merge writes one row per point
-//! while refusing mixed sweeps, missing points and altered reports.
+//! bad overrides and shard settings are clear errors, merge writes one row per point while
+//! refusing mixed sweeps, missing points and altered reports, and a rerun into the same folder
+//! resumes: it skips finished points and redoes half-written ones.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use olsim::sweep::merge::{self, MergeOptions, Merged};
-use olsim::sweep::run::{self, Manifest, Shard, SweepOptions};
+use olsim::sweep::run::{self, Shard, ShardRun, SweepOptions};
 use olsim::sweep::{SweepError, SweepSpec};
 
 fn smoke() -> PathBuf {
@@ -33,7 +34,7 @@ fn spec() -> SweepSpec {
     spec
 }
 
-fn run_into(spec: &SweepSpec, out: &Path, shard: Shard, jobs: usize) -> Manifest {
+fn run_into(spec: &SweepSpec, out: &Path, shard: Shard, jobs: usize) -> ShardRun {
     let options = SweepOptions {
         shard,
         jobs,
@@ -370,4 +371,82 @@ fn cli_runs_a_slurm_array_task_and_merges() {
         .unwrap();
     assert!(merged.status.success(), "{merged:?}");
     assert!(String::from_utf8_lossy(&merged.stdout).contains("merged 1 of 2 points"));
+}
+
+#[test]
+fn a_rerun_resumes_skipping_finished_points_and_redoing_half_written_ones() {
+    let spec = spec();
+    let clean = scratch("resume-clean");
+    run_into(&spec, &clean, Shard::ALL, 2);
+    merge_dirs(&[&clean], &clean, false).unwrap();
+
+    // A sweep killed between point 2's report and its record: merge --partial joins what
+    // finished.
+    let dir = scratch("resume");
+    let first = run_into(&spec, &dir, Shard::ALL, 2);
+    assert_eq!(first.resumed, 0);
+    std::fs::remove_file(dir.join("points/000002.point.json")).unwrap();
+    let partial = merge_dirs(&[&dir], &dir, true).unwrap();
+    assert_eq!(partial.missing, vec![2]);
+    // Point 3's report cut short: merge refuses it, a rerun redoes it.
+    let report = dir.join("points/000003.json");
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::write(&report, &text[..text.len() / 2]).unwrap();
+    let err = merge_dirs(&[&dir], &dir, true).unwrap_err().to_string();
+    assert!(err.contains("000003.json"), "{err}");
+
+    let resumed = run_into(&spec, &dir, Shard::ALL, 2);
+    assert_eq!(resumed.resumed, 2, "points 0 and 1 are not run again");
+    assert_eq!(
+        resumed.points, first.points,
+        "same records as the first run"
+    );
+    merge_dirs(&[&dir], &dir, false).unwrap();
+    assert_eq!(
+        std::fs::read(dir.join("sweep.csv")).unwrap(),
+        std::fs::read(clean.join("sweep.csv")).unwrap(),
+        "a resumed sweep merges to the same table"
+    );
+    // A third run finds everything done.
+    assert_eq!(run_into(&spec, &dir, Shard::ALL, 2).resumed, 4);
+
+    // A point that cannot be written stops the shard; the points before it are kept.
+    let failed = scratch("resume-failed");
+    std::fs::create_dir_all(failed.join("points/000002.json")).unwrap();
+    let options = SweepOptions {
+        shard: Shard::ALL,
+        jobs: 1,
+        out: failed.clone(),
+        progress: false,
+    };
+    let err = run::run(&spec, &options).unwrap_err().to_string();
+    assert!(
+        err.contains("000002.json") && err.contains("rerun the same command to resume"),
+        "{err}"
+    );
+    std::fs::remove_dir(failed.join("points/000002.json")).unwrap();
+    assert_eq!(run_into(&spec, &failed, Shard::ALL, 1).resumed, 2);
+
+    // Another grid or base scenario into this folder is refused, also when only the point
+    // records tell (the manifests are gone).
+    let mut other = spec.clone();
+    other.set("tokenomics.slash_fraction=0.1,0.3").unwrap();
+    let options = SweepOptions {
+        shard: Shard::ALL,
+        jobs: 1,
+        out: dir.clone(),
+        progress: false,
+    };
+    let err = run::run(&other, &options).unwrap_err().to_string();
+    assert!(err.contains("another sweep"), "{err}");
+    std::fs::remove_file(dir.join("shard-0-of-1.json")).unwrap();
+    let err = run::run(&other, &options).unwrap_err().to_string();
+    assert!(
+        err.contains("000000.point.json") && err.contains("another sweep"),
+        "{err}"
+    );
+    assert!(
+        run::read_manifests(&dir).unwrap().is_empty(),
+        "the refused sweep wrote nothing"
+    );
 }

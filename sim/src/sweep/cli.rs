@@ -94,20 +94,20 @@ fn sweep_inner(args: SweepArgs) -> Result<String, SweepError> {
         out,
         progress: !args.quiet,
     };
-    let manifest = run::run(&spec, &options)?;
+    let done = run::run(&spec, &options)?;
     Ok(format!(
-        "sweep `{}` (id {}): ran {} of {} points (shard {}/{}) on {} threads in {:.1} s\n\
-         results: {}/{}\nmerge: olsim merge {}\n",
-        manifest.sweep,
-        manifest.id,
-        manifest.points.len(),
-        manifest.total,
+        "sweep `{}` (id {}): ran {} of {} points (shard {}/{}; {} done by an earlier run) on \
+         {} threads in {:.1} s\nresults: {}/points\nmerge: olsim merge {}\n",
+        done.manifest.sweep,
+        done.manifest.id,
+        done.points.len() - done.resumed,
+        done.manifest.total,
         shard.index,
         shard.count,
+        done.resumed,
         jobs.max(1),
-        manifest.wall_seconds,
+        done.wall_seconds,
         options.out.display(),
-        shard.file_name(),
         options.out.display()
     ))
 }

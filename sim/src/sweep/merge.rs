@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use toml::Value;
 
-use super::run::{Manifest, PointRecord, read_manifests};
+use super::run::{Manifest, PointRecord, check_report, read_manifests, read_records};
 use super::{SweepError, label, parse_value};
+use crate::output;
+use crate::report::Report;
 use crate::report::charts::{bounds, render};
 use crate::report::html::{escape, strip_xml_declaration};
-use crate::report::{Report, digest_of};
 
 /// How to merge.
 #[derive(Clone, Debug)]
@@ -92,10 +93,11 @@ const FIXED: [Metric; 12] = [
     }),
 ];
 
-/// Merges the shard results found in `dirs` and writes `sweep.csv`, `sweep.md`,
-/// `sweep.html` and `charts/*.svg` into `options.out`. Refuses results of different sweeps,
-/// two results of one point that disagree, reports that no longer match their digest, and
-/// (unless `partial`) a sweep with points missing.
+/// Merges the point records found in `dirs` (each holding shard manifests and `points/`) and
+/// writes `sweep.csv`, `sweep.md`, `sweep.html` and `charts/*.svg` into `options.out`.
+/// Refuses results of different sweeps, point records that do not match their manifest or
+/// their check digest, two results of one point that disagree, reports that no longer match
+/// their record's digest, and (unless `partial`) a sweep with points missing.
 pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepError> {
     let mut manifests = Vec::new();
     for dir in dirs {
@@ -120,14 +122,15 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
                 .join("\n")
         )));
     }
-    let points = union(&manifests)?;
+    let points = union(dirs, first)?;
     let missing: Vec<usize> = (0..first.total)
         .filter(|i| !points.contains_key(i))
         .collect();
     if !missing.is_empty() && !options.partial {
         return Err(SweepError::Merge(format!(
             "{} of {} points of sweep `{}` have no result (points {}); run the missing shards \
-             (shards found: {}) or pass --partial",
+             or rerun the sweep into the same folder to finish it (shards found: {}), or pass \
+             --partial",
             missing.len(),
             first.total,
             first.sweep,
@@ -137,7 +140,7 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
     }
     let reports = points
         .values()
-        .map(|(dir, record)| read_report(dir, record))
+        .map(|(dir, record)| check_report(dir, record))
         .collect::<Result<Vec<_>, _>>()?;
     let mut metrics: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
     for report in &reports {
@@ -166,14 +169,16 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
     Ok(merged)
 }
 
-/// Every point over the manifests, by index; two results of one point must agree.
+/// Every point record under `dirs`, by index, each checked against the sweep's manifest and
+/// its own check digest; two results of one point must agree.
 fn union(
-    manifests: &[(PathBuf, Manifest)],
+    dirs: &[PathBuf],
+    manifest: &Manifest,
 ) -> Result<BTreeMap<usize, (PathBuf, PointRecord)>, SweepError> {
     let mut points: BTreeMap<usize, (PathBuf, PointRecord)> = BTreeMap::new();
-    for (path, manifest) in manifests {
-        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        for record in &manifest.points {
+    for dir in dirs {
+        for (path, record) in read_records(dir)? {
+            verify(&path, &record, manifest)?;
             if let Some((other, seen)) = points.get(&record.index)
                 && seen.digest != record.digest
             {
@@ -187,28 +192,57 @@ fn union(
                     dir.display()
                 )));
             }
-            points.insert(record.index, (dir.clone(), record.clone()));
+            points.insert(record.index, (dir.clone(), record));
         }
     }
     Ok(points)
 }
 
-/// Reads a point's report and checks it is the one the manifest recorded.
-fn read_report(dir: &Path, record: &PointRecord) -> Result<Report, SweepError> {
-    let path = dir.join(&record.report);
-    let text = std::fs::read_to_string(&path).map_err(|e| SweepError::io(&path, e))?;
-    let report = Report::from_json(&text).map_err(|e| SweepError::io(&path, e))?;
-    if report.digest != record.digest || digest_of(&report.result) != record.digest {
-        return Err(SweepError::io(
-            &path,
+/// Checks a point record (read from `path`) against the sweep's manifest and its own check
+/// digest, so an edited parameter, seed or digest cannot relabel a point.
+fn verify(path: &Path, record: &PointRecord, manifest: &Manifest) -> Result<(), SweepError> {
+    let name = format!("{:06}.point.json", record.index);
+    let axes: Vec<&String> = record.params.iter().map(|(p, _)| p).collect();
+    let problem = if record.sweep_id != manifest.id {
+        Some(format!(
+            "belongs to sweep id {}, not to this folder's sweep `{}` (id {})",
+            record.sweep_id, manifest.sweep, manifest.id
+        ))
+    } else if record.base_digest != manifest.base_digest {
+        Some(format!(
+            "was run on base scenario {}, not on the sweep's {}",
+            record.base_digest, manifest.base_digest
+        ))
+    } else if record.index >= manifest.total || path.file_name() != Some(name.as_ref()) {
+        Some(format!(
+            "its point index does not fit its file name or the sweep's {} points",
+            manifest.total
+        ))
+    } else if !axes.iter().copied().eq(manifest.axes.iter()) {
+        Some(format!(
+            "its parameters are not the sweep's axes ({})",
+            manifest.axes.join(", ")
+        ))
+    } else if record.check != record.expected_check() {
+        Some(format!(
+            "its parameters, seed or digests do not match its check digest {} (edited after \
+             the run?)",
+            record.check
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(SweepError::io(
+            path,
             format!(
-                "the report does not match digest {} in its shard manifest (changed after the \
-                 run?); rerun that shard",
-                record.digest
+                "point {}: {problem}; delete this record and rerun the sweep into its folder to \
+                 redo the point",
+                record.index
             ),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(report)
 }
 
 fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
@@ -399,22 +433,24 @@ impl Merged {
 }
 
 /// Writes the table, charts and page; returns the files written.
+/// Every file is written in full before any replaces an old one ([`output::write_files`]).
 fn write(merged: &Merged, out: &Path) -> Result<Vec<PathBuf>, SweepError> {
-    let charts_dir = out.join("charts");
-    std::fs::create_dir_all(&charts_dir).map_err(|e| SweepError::io(&charts_dir, e))?;
     let charts = merged.charts()?;
     let mut files = vec![
-        (out.join("sweep.csv"), merged.csv()),
-        (out.join("sweep.md"), merged.markdown()),
-        (out.join("sweep.html"), merged.html(&charts)),
+        (PathBuf::from("sweep.csv"), merged.csv()),
+        (PathBuf::from("sweep.md"), merged.markdown()),
+        (PathBuf::from("sweep.html"), merged.html(&charts)),
     ];
     for (stem, _, svg) in charts {
-        files.push((charts_dir.join(format!("{stem}.svg")), svg));
+        files.push((Path::new("charts").join(format!("{stem}.svg")), svg));
     }
-    for (path, text) in &files {
-        std::fs::write(path, text).map_err(|e| SweepError::io(path, e))?;
-    }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    let files: Vec<(PathBuf, Vec<u8>)> = files
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()))
+        .collect();
+    output::probe(out)?;
+    output::write_files(out, &files)?;
+    Ok(files.into_iter().map(|(p, _)| out.join(p)).collect())
 }
 
 /// Per axis value (in `values` order) with any figure: `(value position, mean, min, max)`.

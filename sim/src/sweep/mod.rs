@@ -8,9 +8,10 @@
 //! override gets exactly the checks a file gets.
 //!
 //! [`run::run`] runs the points of one [`Shard`] (`i % count == index`) in parallel on local
-//! threads and writes each point's report plus a shard manifest; [`merge::merge`] joins the
-//! manifests of one or many shard folders into one table (CSV, Markdown) with SVG charts and
-//! an HTML page. Reference: `docs/sweeps.md`.
+//! threads: it writes a shard manifest first, then each point's report and point record as the
+//! point finishes, and skips points already finished by an earlier run into the same folder;
+//! [`merge::merge`] checks the point records of one or many shard folders and joins them into
+//! one table (CSV, Markdown) with SVG charts and an HTML page. Reference: `docs/sweeps.md`.
 
 pub mod cli;
 pub mod merge;
@@ -63,6 +64,17 @@ pub enum SweepError {
         /// The engine's error.
         source: Box<EngineError>,
     },
+    /// A shard stopped at a failed point or a failed write; the points finished are kept.
+    #[error(
+        "{source}\nthe points finished so far are kept in {}; rerun the same command to resume",
+        out.display()
+    )]
+    Stopped {
+        /// Why it stopped.
+        source: Box<SweepError>,
+        /// The sweep's output folder.
+        out: PathBuf,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     Io {
@@ -74,6 +86,15 @@ pub enum SweepError {
     /// Shard results cannot be merged.
     #[error("merge: {0}")]
     Merge(String),
+}
+
+impl From<crate::output::OutputError> for SweepError {
+    fn from(e: crate::output::OutputError) -> Self {
+        SweepError::Io {
+            path: e.path,
+            message: e.message,
+        }
+    }
 }
 
 impl SweepError {
@@ -334,11 +355,21 @@ impl SweepSpec {
             .collect();
         let canonical = serde_json::json!({
             "name": self.name,
-            "base": toml::to_string(&self.base_toml).expect("a parsed table serialises"),
+            "base": self.base_text(),
             "axes": axes,
             "seeds": self.seeds,
         });
         keccak256(canonical.to_string()).to_string()
+    }
+
+    /// `keccak256` of the base scenario's content (as parsed TOML, so comments and layout do
+    /// not count); every point record carries it.
+    pub fn base_digest(&self) -> String {
+        keccak256(self.base_text()).to_string()
+    }
+
+    fn base_text(&self) -> String {
+        toml::to_string(&self.base_toml).expect("a parsed table serialises")
     }
 
     /// Every point, validated, in sweep order. Each grid combination goes through the

@@ -1,19 +1,24 @@
-//! Running one shard of a sweep: its points in parallel on local threads, one report file per
-//! point (`points/<index>.json`) and a shard manifest (`shard-<I>-of-<N>.json`) in the
-//! output folder.
+//! Running one shard of a sweep: a shard manifest (`shard-<I>-of-<N>.json`) first, then its
+//! points in parallel on local threads, each leaving a report (`points/<index>.json`) and a
+//! point record (`points/<index>.point.json`) as it finishes. A rerun into the same folder
+//! skips the points already finished.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 use super::{Point, SweepError, SweepSpec};
 use crate::engine::{self, RunOptions};
+use crate::output;
+use crate::report::{Report, digest_of};
 
-/// Version of the shard manifest format.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version of the shard manifest and point record formats (2: manifests written first, one
+/// record per point).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Environment variables a shard index or count is read from, in order of preference:
 /// Slurm job arrays, then Kubernetes Indexed Jobs.
@@ -126,10 +131,11 @@ pub struct SweepOptions {
     pub progress: bool,
 }
 
-/// What a shard ran: the sweep's identity and axes, and one record per point run.
+/// A shard manifest (`shard-<I>-of-<N>.json`): which sweep the folder's results belong to.
+/// Written before the shard's first point runs, so a killed shard can be merged and resumed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Manifest format version ([`MANIFEST_VERSION`]).
+    /// Format version of manifests and point records ([`MANIFEST_VERSION`]).
     pub version: u32,
     /// Sweep name.
     pub sweep: String,
@@ -137,81 +143,248 @@ pub struct Manifest {
     pub id: String,
     /// The base scenario file as given.
     pub base: String,
+    /// Digest of the base scenario's content ([`SweepSpec::base_digest`]).
+    pub base_digest: String,
     /// Axis paths, in order.
     pub axes: Vec<String>,
     /// Points in the whole sweep.
     pub total: usize,
     /// This shard.
     pub shard: Shard,
-    /// The points this shard ran, in point order.
-    pub points: Vec<PointRecord>,
-    /// Wall-clock seconds the shard took (not deterministic, unlike everything else here).
-    pub wall_seconds: f64,
 }
 
-/// One point a shard ran.
+/// One finished point (`points/<index>.point.json`), written after its report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PointRecord {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// Sweep identity.
+    pub sweep_id: String,
     /// Point index in the sweep.
     pub index: usize,
     /// `(path, value as inline TOML)` per axis.
     pub params: Vec<(String, String)>,
     /// Master seed.
     pub seed: u64,
+    /// Digest of the base scenario's content.
+    pub base_digest: String,
     /// The report's result digest.
     pub digest: String,
-    /// The report file, relative to the manifest's folder.
+    /// The report file, relative to the folder holding `points/`.
     pub report: String,
+    /// `keccak256` over every field above ([`PointRecord::expected_check`]); `merge`
+    /// refuses a record that does not match it.
+    pub check: String,
 }
 
-/// Runs the points of `options.shard` and writes their reports and the shard manifest into
-/// `options.out`. Results do not depend on `jobs`. Fails on the first point whose run fails
-/// (reports already written stay), or when the folder holds another sweep's results.
-pub fn run(spec: &SweepSpec, options: &SweepOptions) -> Result<Manifest, SweepError> {
+impl PointRecord {
+    /// The record of `point` of the sweep `spec`, whose report has result digest `digest`.
+    fn new(spec: &SweepSpec, point: &Point, digest: String) -> Self {
+        let mut record = PointRecord {
+            version: MANIFEST_VERSION,
+            sweep_id: spec.id(),
+            index: point.index,
+            params: point
+                .params
+                .iter()
+                .map(|(p, v)| (p.clone(), v.to_string()))
+                .collect(),
+            seed: point.seed,
+            base_digest: spec.base_digest(),
+            digest,
+            report: report_file(point.index),
+            check: String::new(),
+        };
+        record.check = record.expected_check();
+        record
+    }
+
+    /// `keccak256` over the record's fields but `check`.
+    pub fn expected_check(&self) -> String {
+        let canonical = serde_json::json!([
+            self.version,
+            self.sweep_id,
+            self.index,
+            self.params,
+            self.seed,
+            self.base_digest,
+            self.digest,
+            self.report,
+        ]);
+        keccak256(canonical.to_string()).to_string()
+    }
+}
+
+/// `points/<index>.json`: a point's report, relative to the sweep folder.
+fn report_file(index: usize) -> String {
+    format!("points/{index:06}.json")
+}
+
+/// `points/<index>.point.json`: a point's record, relative to the sweep folder.
+fn record_file(index: usize) -> String {
+    format!("points/{index:06}.point.json")
+}
+
+/// What a shard run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardRun {
+    /// The shard's manifest.
+    pub manifest: Manifest,
+    /// The record of every point of the shard, in point order (resumed ones included).
+    pub points: Vec<PointRecord>,
+    /// Points an earlier run had finished, skipped by this one.
+    pub resumed: usize,
+    /// Wall-clock seconds the run took (not deterministic, unlike everything else here).
+    pub wall_seconds: f64,
+}
+
+/// Runs the points of `options.shard` into `options.out`: writes the shard manifest, then
+/// each point's report and record as the point finishes. Points an earlier run into the same
+/// folder finished (a valid record whose report matches it) are skipped and said so on
+/// stderr; others run, half-written ones again. Results do not depend on `jobs`. Refuses a
+/// folder holding another sweep's results; fails on the first point whose run fails, keeping
+/// every finished point.
+pub fn run(spec: &SweepSpec, options: &SweepOptions) -> Result<ShardRun, SweepError> {
     let started = Instant::now();
     let points = spec.points()?;
     let id = spec.id();
+    let refuse = |path: &Path, other: &str| {
+        SweepError::Spec(format!(
+            "{} holds results of another sweep ({other}; this one is `{}`, id {id}): a \
+             different base scenario, grid or seeds; choose another --out or delete that \
+             folder",
+            path.display(),
+            spec.name
+        ))
+    };
     for (path, other) in read_manifests(&options.out)? {
         if other.id != id {
-            return Err(SweepError::Spec(format!(
-                "{} holds results of another sweep (`{}`, id {}; this one is `{}`, id {id}); \
-                 choose another --out or delete that folder",
-                path.display(),
-                other.sweep,
-                other.id,
-                spec.name
-            )));
+            return Err(refuse(
+                &path,
+                &format!("`{}`, id {}", other.sweep, other.id),
+            ));
         }
     }
     let dir = options.out.join("points");
-    std::fs::create_dir_all(&dir).map_err(|e| SweepError::io(&dir, e))?;
-    let mine: Vec<&Point> = points
-        .iter()
-        .filter(|p| options.shard.contains(p.index))
-        .collect();
-    let bar = progress_bar(options.progress, mine.len());
-    let records = run_parallel(&mine, options.jobs, &options.out, &bar);
-    bar.finish_and_clear();
+    output::probe(&dir)?;
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         sweep: spec.name.clone(),
-        id,
+        id: id.clone(),
         base: spec.base.display().to_string(),
+        base_digest: spec.base_digest(),
         axes: spec.axes.iter().map(|a| a.path.clone()).collect(),
         total: points.len(),
         shard: options.shard,
-        points: records?,
-        wall_seconds: started.elapsed().as_secs_f64(),
     };
-    let path = options.out.join(options.shard.file_name());
+    let mut done = Vec::new();
+    let mut todo = Vec::new();
+    let mut redo = Vec::new();
+    for point in points.iter().filter(|p| options.shard.contains(p.index)) {
+        match finished(spec, point, &options.out) {
+            Finished::Yes(record) => done.push(record),
+            Finished::No => todo.push(point),
+            Finished::Invalid => {
+                redo.push(point.index.to_string());
+                todo.push(point);
+            }
+            Finished::OtherSweep(path, other) => return Err(refuse(&path, &format!("id {other}"))),
+        }
+    }
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
-    write_atomically(&path, &json)?;
-    Ok(manifest)
+    write(&options.out.join(options.shard.file_name()), &json)?;
+
+    let resumed = done.len();
+    if resumed > 0 || !redo.is_empty() {
+        eprintln!(
+            "resuming: {resumed} of {} points already done{}",
+            resumed + todo.len(),
+            if redo.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; rerunning {} half-written (points {})",
+                    redo.len(),
+                    redo.join(", ")
+                )
+            }
+        );
+    }
+    let bar = progress_bar(options.progress, todo.len());
+    let records = run_parallel(spec, &todo, options.jobs, &options.out, &bar);
+    bar.finish_and_clear();
+    done.extend(records.map_err(|e| SweepError::Stopped {
+        source: Box::new(e),
+        out: options.out.clone(),
+    })?);
+    done.sort_by_key(|r| r.index);
+    Ok(ShardRun {
+        manifest,
+        points: done,
+        resumed,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Whether an earlier run finished a point.
+enum Finished {
+    /// Its record is valid and its report matches it.
+    Yes(PointRecord),
+    /// No record.
+    No,
+    /// A record or report missing, unreadable or not matching: a half-written point.
+    Invalid,
+    /// A record of another sweep (its file, its sweep id).
+    OtherSweep(PathBuf, String),
+}
+
+fn finished(spec: &SweepSpec, point: &Point, out: &Path) -> Finished {
+    let path = out.join(record_file(point.index));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return if path.exists() {
+            Finished::Invalid
+        } else {
+            Finished::No
+        };
+    };
+    let Ok(record) = serde_json::from_str::<PointRecord>(&text) else {
+        return Finished::Invalid;
+    };
+    if record.sweep_id != spec.id() {
+        return Finished::OtherSweep(path, record.sweep_id);
+    }
+    let expected = PointRecord::new(spec, point, record.digest.clone());
+    if record != expected || check_report(out, &record).is_err() {
+        return Finished::Invalid;
+    }
+    Finished::Yes(record)
+}
+
+/// Reads a point's report and checks it is the one its record names: same result digest,
+/// and the digest of its result section.
+pub(crate) fn check_report(dir: &Path, record: &PointRecord) -> Result<Report, SweepError> {
+    let path = dir.join(&record.report);
+    let text = std::fs::read_to_string(&path).map_err(|e| SweepError::io(&path, e))?;
+    let report = Report::from_json(&text).map_err(|e| SweepError::io(&path, e))?;
+    if report.digest != record.digest || digest_of(&report.result) != record.digest {
+        return Err(SweepError::io(
+            &path,
+            format!(
+                "point {}: the report does not match digest {} in its point record (changed \
+                 after the run?); delete {} and rerun the sweep to redo the point",
+                record.index,
+                record.digest,
+                record_file(record.index)
+            ),
+        ));
+    }
+    Ok(report)
 }
 
 /// Runs `points` on up to `jobs` threads; the records come back in point order. After a
 /// failure no new point starts; the error of the earliest failed point is returned.
 fn run_parallel(
+    spec: &SweepSpec,
     points: &[&Point],
     jobs: usize,
     out: &Path,
@@ -227,7 +400,7 @@ fn run_parallel(
                 while !failed.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(point) = points.get(i) else { break };
-                    let record = run_point(point, out);
+                    let record = run_point(spec, point, out);
                     if record.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -245,8 +418,8 @@ fn run_parallel(
         .collect()
 }
 
-/// Runs one point and writes its report.
-fn run_point(point: &Point, out: &Path) -> Result<PointRecord, SweepError> {
+/// Runs one point and writes its report, then its record.
+fn run_point(spec: &SweepSpec, point: &Point, out: &Path) -> Result<PointRecord, SweepError> {
     let report = engine::run(&point.scenario, &RunOptions::default()).map_err(|source| {
         SweepError::Engine {
             point: point.index,
@@ -254,32 +427,46 @@ fn run_point(point: &Point, out: &Path) -> Result<PointRecord, SweepError> {
             source: Box::new(source),
         }
     })?;
-    let name = format!("points/{:06}.json", point.index);
-    write_atomically(&out.join(&name), &report.to_json())?;
-    Ok(PointRecord {
-        index: point.index,
-        params: point
-            .params
-            .iter()
-            .map(|(p, v)| (p.clone(), v.to_string()))
-            .collect(),
-        seed: point.seed,
-        digest: report.digest,
-        report: name,
-    })
+    let record = PointRecord::new(spec, point, report.digest.clone());
+    write(&out.join(&record.report), &report.to_json())?;
+    let json = serde_json::to_string_pretty(&record).expect("a point record serialises");
+    write(&out.join(record_file(point.index)), &json)?;
+    Ok(record)
 }
 
-/// Writes `text` to a temporary file beside `path`, then renames it into place, so a killed
-/// job never leaves a half-written file under the final name.
-fn write_atomically(path: &Path, text: &str) -> Result<(), SweepError> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| SweepError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| SweepError::io(path, e))
+/// Writes a file atomically ([`output::write_file`]).
+fn write(path: &Path, text: &str) -> Result<(), SweepError> {
+    Ok(output::write_file(path, text.as_bytes())?)
 }
 
 /// The shard manifests (`shard-*.json`) in `dir`, sorted by file name; none if `dir` does
 /// not exist.
 pub fn read_manifests(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>, SweepError> {
+    files_in(dir, |n| n.starts_with("shard-") && n.ends_with(".json"))?
+        .into_iter()
+        .map(|path| {
+            let manifest: Manifest = read_versioned(&path, "sweep shard manifest")?;
+            Ok((path, manifest))
+        })
+        .collect()
+}
+
+/// The point records (`points/*.point.json`) under `dir`, sorted by file name; none if there
+/// is no `points` folder. Their contents are not checked here (see `merge`).
+pub fn read_records(dir: &Path) -> Result<Vec<(PathBuf, PointRecord)>, SweepError> {
+    files_in(&dir.join("points"), |n| {
+        !n.starts_with('.') && n.ends_with(".point.json")
+    })?
+    .into_iter()
+    .map(|path| {
+        let record: PointRecord = read_versioned(&path, "sweep point record")?;
+        Ok((path, record))
+    })
+    .collect()
+}
+
+/// The files in `dir` whose names pass `keep`, sorted; none if `dir` does not exist.
+fn files_in(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, SweepError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -288,32 +475,32 @@ pub fn read_manifests(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>, SweepError
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&keep))
         .collect();
     paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|e| SweepError::io(&path, e))?;
-            let manifest: Manifest = serde_json::from_str(&text)
-                .map_err(|e| SweepError::io(&path, format!("not a sweep shard manifest: {e}")))?;
-            if manifest.version != MANIFEST_VERSION {
-                return Err(SweepError::io(
-                    &path,
-                    format!(
-                        "manifest format version {} is not supported (this olsim reads \
-                         version {MANIFEST_VERSION})",
-                        manifest.version
-                    ),
-                ));
-            }
-            Ok((path, manifest))
-        })
-        .collect()
+    Ok(paths)
+}
+
+/// Reads a JSON file of this format version.
+fn read_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, SweepError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SweepError::io(path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| SweepError::io(path, format!("not a {what}: {e}")))?;
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(MANIFEST_VERSION)) {
+        return Err(SweepError::io(
+            path,
+            format!(
+                "{what} format version {} is not supported (this olsim reads version \
+                 {MANIFEST_VERSION}; rerun the sweep into a new folder)",
+                version.map_or("?".into(), |v| v.to_string())
+            ),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| SweepError::io(path, format!("not a {what}: {e}")))
 }
 
 fn progress_bar(show: bool, points: usize) -> indicatif::ProgressBar {

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use olsim::engine::{self, RunOptions};
 use olsim::output;
 use olsim::report::{self, Report};
-use olsim::scenario::Scenario;
+use olsim::scenario::{DeviceKind, Scenario};
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::workload::{self, WorkloadConfig, WorkloadRun};
@@ -150,7 +150,11 @@ fn run(
     strict: bool,
     device: Option<olsim_ml::device::Device>,
 ) -> ExitCode {
-    let scenario = match Scenario::load(file) {
+    let device_kind = device.map(|d| match d {
+        olsim_ml::device::Device::Cpu => DeviceKind::Cpu,
+        olsim_ml::device::Device::Cuda(_) => DeviceKind::Cuda,
+    });
+    let scenario = match Scenario::load_on(file, device_kind) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

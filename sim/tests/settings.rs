@@ -492,3 +492,43 @@ fn a_copycat_that_passes_review_takes_what_its_authors_lose() {
     assert!((gain - passed.revenue / loss).abs() < 1e-9, "{passed:?}");
     assert!((0.5..2.0).contains(&gain), "{passed:?}");
 }
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_cuda_scenario_is_refused_by_validate_in_a_cpu_build_and_runs_with_device_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpu.toml");
+    let text = smoke_with("", "0.01", "calls_per_epoch = 200").replacen(
+        "epochs = 3\n",
+        "epochs = 3\ndevice = \"cuda\"\n",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let olsim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_olsim"))
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let validate = olsim(&["validate"]);
+    assert!(!validate.status.success());
+    let stderr = String::from_utf8_lossy(&validate.stderr);
+    assert!(
+        stderr.contains("gpu.toml:6:1: run.device") && stderr.contains("--features cuda"),
+        "{stderr}"
+    );
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_olsim"))
+        .args(["run", "--quiet", "--device", "cpu", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.join("report.json").is_file());
+}

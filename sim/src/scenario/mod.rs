@@ -80,17 +80,32 @@ impl Scenario {
     /// Reads, parses and validates the scenario file at `path`; data files named in it are
     /// looked up relative to its folder.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_on(path, None)
+    }
+
+    /// [`Scenario::load`], with `run.device` replaced by `device` (when given) before
+    /// validation: what `olsim run --device` runs.
+    pub fn load_on(path: &Path, device: Option<DeviceKind>) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             file: file.clone(),
             source,
         })?;
-        Scenario::parse(&file, &text)
+        Scenario::parse_on(&file, &text, device)
     }
 
     /// Parses and validates scenario `text`; `file` names it in errors and its folder is
     /// where data files are looked up.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_on(file, text, None)
+    }
+
+    /// [`Scenario::parse`], with `run.device` replaced by `device` when given.
+    fn parse_on(
+        file: &str,
+        text: &str,
+        device: Option<DeviceKind>,
+    ) -> Result<Scenario, ScenarioError> {
         let (root, syntax) = DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
             let locator = error::Locator::new(file, text, None);
@@ -102,6 +117,9 @@ impl Scenario {
         let mut scenario = Scenario::deserialize(toml::de::Deserializer::from(root))
             .map_err(|e| ScenarioError::Invalid(vec![locator.serde(&e)]))?;
         scenario.dir = Path::new(file).parent().map(Path::to_path_buf);
+        if let Some(device) = device {
+            scenario.run.device = device;
+        }
         let issues = validate::check(&scenario);
         if issues.is_empty() {
             Ok(scenario)

@@ -179,17 +179,19 @@ fn leave_one_out_values_file_contributors_on_held_out_records() {
     assert!(r.economy.contributor_rewards > 0.0, "{:?}", r.economy);
 }
 
-/// The CSV-only scenario in a fresh folder `dir`, its data file being `csv` (as `data.csv`).
-fn with_csv(dir: &Path, csv: &str) -> Scenario {
+/// The CSV-only scenario in a fresh folder `dir`, its data file being `csv` (as `data.csv`):
+/// the scenario file's path and text.
+fn with_csv(dir: &Path, csv: &str) -> (String, String) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("data.csv"), csv).unwrap();
     let text = CSV_ONLY.replace("data/desk-signals.csv", "data.csv");
-    Scenario::parse(&dir.join("s.toml").display().to_string(), &text)
-        .unwrap_or_else(|e| panic!("{e}"))
+    (dir.join("s.toml").display().to_string(), text)
 }
 
 #[test]
-fn malformed_data_files_are_errors_naming_file_line_and_column() {
+fn malformed_data_files_are_validation_errors_naming_file_line_and_column() {
+    // Validation reads the data file as the run does, so `olsim validate` finds these
+    // before any run, at the scenario's `file` field, with the data file's own position.
     let header = "f0,f1,f2,f3,f4,f5,f6,f7,label,author";
     let row = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8";
     let cases = [
@@ -209,11 +211,11 @@ fn malformed_data_files_are_errors_naming_file_line_and_column() {
     ];
     let base = std::env::temp_dir().join(format!("olsim-byod-{}", std::process::id()));
     for (k, (csv, expected)) in cases.iter().enumerate() {
-        let s = with_csv(&base.join(k.to_string()), csv);
-        let err = engine::run(&s, &RunOptions::default()).expect_err(expected);
-        let message = err.to_string();
-        assert!(message.contains(expected), "{message}");
-        assert!(message.contains("datanets[0] `desk-signals`"), "{message}");
+        let (file, text) = with_csv(&base.join(k.to_string()), csv);
+        let err = Scenario::parse(&file, &text).expect_err(expected);
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.path, "datanets[0].file", "{d}");
+        assert!(d.message.contains(expected), "{d}");
     }
     std::fs::remove_dir_all(&base).unwrap();
 }

@@ -47,6 +47,46 @@ fn smoke_report_is_deterministic_across_runs_and_thread_counts() {
     let mut reseeded = s.clone();
     reseeded.run.seed += 1;
     assert_ne!(run(&reseeded).digest, a.digest);
+    // The whole-state digest is deterministic too, and the pool each run ran in is the one
+    // its perf section names.
+    assert!(a.chain_state_digest.is_some());
+    assert_eq!(a.chain_state_digest, b.chain_state_digest);
+    assert_eq!((one.perf.threads, two.perf.threads), (1, 2));
+}
+
+#[test]
+fn perf_stages_do_not_overlap_and_sum_to_the_total() {
+    let p = run(&scenario("smoke.toml")).perf;
+    let names: Vec<&str> = p.stages.iter().map(|(n, _)| n.as_str()).collect();
+    for stage in ["setup", "chain", "training", "other"] {
+        assert_eq!(
+            names.iter().filter(|n| **n == stage).count(),
+            1,
+            "{names:?}"
+        );
+    }
+    let sum: f64 = p.stages.iter().map(|(_, s)| s).sum();
+    assert!(p.stages.iter().all(|(_, s)| *s >= 0.0));
+    assert!(
+        (sum - p.total_seconds).abs() <= 1e-6 * p.total_seconds.max(1.0),
+        "stages sum to {sum} s, total {} s: {:?}",
+        p.total_seconds,
+        p.stages
+    );
+}
+
+#[test]
+fn push_and_merkle_runs_end_with_equal_books_and_different_chain_states() {
+    // The books digest hashes what the economy ended with; a Merkle settlement of the same
+    // rewards takes more transactions (roots and claims), which only the whole-state digest
+    // sees.
+    let push = run(&scenario("smoke.toml"));
+    let mut s = scenario("smoke.toml");
+    s.tokenomics.settlement = olsim::scenario::Settlement::Merkle;
+    let merkle = run(&s);
+    assert!(merkle.result.chain.transactions > push.result.chain.transactions);
+    assert_ne!(push.chain_state_digest, merkle.chain_state_digest);
+    assert!(push.chain_state_digest.is_some() && merkle.chain_state_digest.is_some());
 }
 
 #[test]

@@ -90,6 +90,37 @@ fn push_and_merkle_runs_end_with_equal_books_and_different_chain_states() {
 }
 
 #[test]
+fn the_treasury_and_the_models_add_up() {
+    let r = run(&scenario("smoke.toml")).result;
+    let e = &r.economy;
+    assert_eq!(e.settlement, "push");
+    // Smoke has no stakers: the stakers' share went to the treasury.
+    assert!(e.treasury_unstaked_share > 0.0, "{e:?}");
+    let parts = e.treasury_fee_share + e.treasury_unstaked_share + e.slashed;
+    assert!((parts - e.treasury).abs() < 1e-9, "{parts} vs {e:?}");
+    assert_eq!(r.models.len(), 1);
+    let m = &r.models[0];
+    assert_eq!(
+        (m.kind.as_str(), m.attribution.as_str()),
+        ("classifier", "datainf")
+    );
+    let calls: u64 = r.epochs.iter().map(|e| e.inference_calls).sum();
+    assert_eq!(m.calls, calls);
+    assert!((m.fees - e.fees).abs() < 1e-9);
+    assert!((m.pool - 0.4 * m.fees).abs() < 1e-9);
+    assert!((m.paid - e.contributor_rewards).abs() < 1e-9);
+    assert!(m.settled_epochs >= 1);
+    // Every compute row says which models it was for and where it was counted.
+    assert!(
+        r.compute
+            .iter()
+            .all(|c| c.models == "classifiers" && !c.source.is_empty()),
+        "{:?}",
+        r.compute
+    );
+}
+
+#[test]
 fn smoke_economy_rewards_honest_data_and_punishes_the_poisoner() {
     let r = run(&scenario("smoke.toml")).result;
     let fees: f64 = r.epochs.iter().map(|e| e.fees).sum();

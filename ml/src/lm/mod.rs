@@ -19,7 +19,8 @@
 //! - Training ([`train`]): next-token cross-entropy with Adam over windows of
 //!   BOS/EOS-framed documents (no window crosses a document). [`pretrain`] caches the base
 //!   model on disk under a key hashing (seed, model config, training config, tokenizer,
-//!   corpus) in [`default_cache_dir`] (`$OLSIM_CACHE_DIR`, default `target/olsim-cache`); a
+//!   corpus) in [`default_cache_dir`] (`$OLSIM_CACHE`, default `$XDG_CACHE_HOME/olsim` or
+//!   `~/.cache/olsim`); a
 //!   corrupt or mismatched file is rebuilt ([`CacheStatus`]). [`finetune`] trains LoRA on
 //!   one Datanet's documents; [`perplexity`] evaluates held-out text. Training reports a
 //!   [`StepCost`](crate::model::StepCost) per step: measured wall time and analytic FLOPs

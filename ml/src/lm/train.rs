@@ -195,12 +195,56 @@ pub fn perplexity<B: Backend>(
     Ok((sum / count as f64).exp())
 }
 
-/// The cache directory: `$OLSIM_CACHE_DIR`, else `target/olsim-cache` (relative to the
-/// working directory).
+/// The cache directory: `$OLSIM_CACHE`, else the platform cache folder
+/// (`$XDG_CACHE_HOME/olsim`, else `$HOME/.cache/olsim`), else `olsim-cache` in the
+/// system's temporary folder. Never the working directory.
 pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("OLSIM_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/olsim-cache"))
+    cache_dir_from(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+}
+
+/// [`default_cache_dir`] with the environment read through `var`.
+fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(dir) = var("OLSIM_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME") {
+        return PathBuf::from(xdg).join("olsim");
+    }
+    match var("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("olsim"),
+        None => std::env::temp_dir().join("olsim-cache"),
+    }
+}
+
+#[cfg(test)]
+mod cache_dir_tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::cache_dir_from;
+
+    fn with(vars: &[(&str, &str)]) -> PathBuf {
+        let vars: BTreeMap<&str, &str> = vars.iter().copied().collect();
+        cache_dir_from(|name| vars.get(name).map(Into::into))
+    }
+
+    #[test]
+    fn the_cache_goes_to_the_platform_cache_folder_unless_overridden() {
+        assert_eq!(
+            with(&[
+                ("OLSIM_CACHE", "/c"),
+                ("XDG_CACHE_HOME", "/x"),
+                ("HOME", "/h")
+            ]),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            with(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]),
+            PathBuf::from("/x/olsim")
+        );
+        assert_eq!(with(&[("HOME", "/h")]), PathBuf::from("/h/.cache/olsim"));
+        assert_eq!(with(&[]), std::env::temp_dir().join("olsim-cache"));
+    }
 }
 
 /// What [`pretrain`] did with its cache file.

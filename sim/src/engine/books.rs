@@ -32,6 +32,24 @@ pub struct EpochBooks {
     pub rejected: u64,
 }
 
+/// The market's basis-point scale (`InferenceMarket.MAX_BPS`).
+const MAX_BPS: u64 = 10_000;
+
+/// What the event logs say about one model over the run.
+#[derive(Clone, Debug, Default)]
+pub struct ModelBooks {
+    /// Inference calls paid for.
+    pub calls: u64,
+    /// Inference fees paid.
+    pub fees: U256,
+    /// Contributors' share of those fees, funded into its reward pool.
+    pub pooled: U256,
+    /// Rewards paid from its pool (pushed or claimed).
+    pub paid: U256,
+    /// Epochs settled (`Settled` events).
+    pub settlements: u32,
+}
+
 /// Everything read from event logs so far.
 #[derive(Clone, Debug, Default)]
 pub struct Books {
@@ -61,6 +79,15 @@ pub struct Books {
     pub harmful: BTreeMap<U256, ()>,
     /// Whole-run totals of the fee split: contributors, owner, stakers, treasury.
     pub split_totals: [U256; 4],
+    /// Of the treasury's part of `split_totals`, the stakers' share it took while nobody
+    /// was staked (`InferenceMarket.payInference`).
+    pub unstaked_staker_share: U256,
+    /// The market's current stakers' share in bps: from the deployment's fee split, then
+    /// from `FeeSplitChanged` events.
+    pub stakers_bps: u16,
+    /// Per on-chain model id: calls paid, fees, the contributors' share funded into its
+    /// pool, rewards paid from it (pushed or claimed), and epochs settled.
+    pub by_model: BTreeMap<U256, ModelBooks>,
     /// OPEN released to grantees, by grant id.
     pub grant_released: BTreeMap<U256, U256>,
     /// OPEN returned by failed grants, by grant id.
@@ -70,6 +97,14 @@ pub struct Books {
 }
 
 impl Books {
+    /// Books for a market deployed with the stakers' share `stakers_bps`.
+    pub fn new(stakers_bps: u16) -> Self {
+        Books {
+            stakers_bps,
+            ..Books::default()
+        }
+    }
+
     /// Reads the protocol events of `receipt`.
     pub fn observe(&mut self, d: &Deployment, receipt: &Receipt) {
         let e = &mut self.epoch;
@@ -82,6 +117,16 @@ impl Books {
             e.to_contributors += p.toContributors;
             *self.fees_paid.entry(p.payer).or_default() += p.fee;
             *self.fees_by_model.entry(p.modelId).or_default() += p.fee;
+            let model = self.by_model.entry(p.modelId).or_default();
+            model.calls += u64::from(p.count);
+            model.fees += p.fee;
+            model.pooled += p.toContributors;
+            // The market's rule: the stakers' share goes to the treasury while nobody is
+            // staked.
+            let stakers_share = p.fee * U256::from(self.stakers_bps) / U256::from(MAX_BPS);
+            if p.toStakers.is_zero() {
+                self.unstaked_staker_share += stakers_share;
+            }
             let split = [p.toContributors, p.toOwner, p.toStakers, p.toTreasury];
             for (total, part) in self.split_totals.iter_mut().zip(split) {
                 *total += part;
@@ -90,13 +135,21 @@ impl Books {
                 *self.owner_income.entry(*owner).or_default() += p.toOwner;
             }
         }
+        for f in receipt.events::<InferenceMarket::FeeSplitChanged>(d.market) {
+            self.stakers_bps = f.stakersBps;
+        }
         for p in receipt.events::<AttributionRewards::RewardPaid>(d.rewards) {
             e.rewards += p.amount;
             *self.rewards.entry(p.recipient).or_default() += p.amount;
+            self.by_model.entry(p.modelId).or_default().paid += p.amount;
         }
         for c in receipt.events::<AttributionRewards::Claimed>(d.rewards) {
             e.rewards += c.amount;
             *self.rewards.entry(c.account).or_default() += c.amount;
+            self.by_model.entry(c.modelId).or_default().paid += c.amount;
+        }
+        for s in receipt.events::<AttributionRewards::Settled>(d.rewards) {
+            self.by_model.entry(s.modelId).or_default().settlements += 1;
         }
         for s in receipt.events::<DatanetRegistry::Slashed>(d.datanets) {
             e.slashed += s.amount;

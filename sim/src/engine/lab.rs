@@ -13,6 +13,7 @@ use olsim_ml::lm::{Lm, Tokenizer};
 use olsim_ml::model::{Mlp, MlpConfig, StepCost, TrainConfig, train};
 
 use super::{EngineError, MlError, Timers, Work};
+use crate::scenario::ModelKind;
 
 /// Where and with what a run's models are trained, served and attributed.
 pub struct Lab<B: AutodiffBackend> {
@@ -141,11 +142,14 @@ pub struct Compute {
     pub lines: Vec<ComputeLine>,
 }
 
-/// Counted FLOPs and measured seconds of one kind of work on one device.
+/// Counted FLOPs and measured seconds of one kind of work for one kind of model on one
+/// device.
 #[derive(Clone, Debug)]
 pub struct ComputeLine {
     /// What the compute was for.
     pub work: Work,
+    /// The kind of model it was for.
+    pub models: ModelKind,
     /// The device (burn backend) it ran on, or how it was modelled.
     pub device: String,
     /// Counted FLOPs.
@@ -155,12 +159,12 @@ pub struct ComputeLine {
 }
 
 impl Compute {
-    /// Adds one step's cost to `work` on the step's device.
-    pub fn add(&mut self, work: Work, cost: &StepCost) {
+    /// Adds one step's cost to `work` for `models` on the step's device.
+    pub fn add(&mut self, work: Work, models: ModelKind, cost: &StepCost) {
         match self
             .lines
             .iter_mut()
-            .find(|l| l.work == work && l.device == cost.device)
+            .find(|l| l.work == work && l.models == models && l.device == cost.device)
         {
             Some(line) => {
                 line.flops += u128::from(cost.flops);
@@ -168,6 +172,7 @@ impl Compute {
             }
             None => self.lines.push(ComputeLine {
                 work,
+                models,
                 device: cost.device.clone(),
                 flops: u128::from(cost.flops),
                 seconds: cost.wall_seconds,

@@ -22,7 +22,7 @@ use super::epoch::Weights;
 use super::lab::{Infer, Lab, LmWorld};
 use super::models::{ModelState, Trained, TrainedLm, openlora_server};
 use super::{EngineError, MlError, Work};
-use crate::scenario::Task;
+use crate::scenario::{ModelKind, Task};
 
 /// Generations actually decoded per language model and epoch; further paid calls are
 /// counted and their compute modelled from the FLOPs of the decoded ones (CPU decoding of
@@ -187,7 +187,11 @@ pub(super) fn train_lm<B: AutodiffBackend>(
     )
     .map_err(|e| fail(e.into()))?;
     let index = index.build().map_err(|e| fail(e.into()))?;
-    lab.compute.add(Work::Training, &tuned.report.total);
+    lab.compute.add(
+        Work::Training,
+        ModelKind::LanguageModel,
+        &tuned.report.total,
+    );
     Ok(Some(TrainedLm {
         adapter: tuned.adapter,
         index,
@@ -262,7 +266,8 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
             }
         }
         while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
-            lab.compute.add(Work::Serving, &batch.cost);
+            lab.compute
+                .add(Work::Serving, ModelKind::LanguageModel, &batch.cost);
             decoded_flops += batch.cost.flops;
             for r in batch.responses {
                 out.entry(r.adapter as usize)
@@ -280,6 +285,7 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
     if skipped > 0 {
         lab.compute.add(
             Work::Serving,
+            ModelKind::LanguageModel,
             &StepCost {
                 device: "modelled (not decoded)".into(),
                 wall_seconds: 0.0,
@@ -310,6 +316,7 @@ pub(super) fn attribute_lm<B: AutodiffBackend>(
     lab.attributed += outputs.len() as u64;
     lab.compute.add(
         Work::Attribution,
+        ModelKind::LanguageModel,
         &StepCost {
             device: "suffix array (cpu)".into(),
             wall_seconds: start.elapsed().as_secs_f64(),

@@ -303,8 +303,13 @@ pub(super) fn train_classifier<B: AutodiffBackend>(
     let index =
         InfluenceIndex::<Infer<B>>::build(&trace, &records, &InfluenceConfig::new(method), &device)
             .map_err(|e| fail(e.into()))?;
-    lab.compute.add(Work::Training, &report.total);
-    lab.compute.add(Work::Attribution, index.precompute_cost());
+    lab.compute
+        .add(Work::Training, ModelKind::Classifier, &report.total);
+    lab.compute.add(
+        Work::Attribution,
+        ModelKind::Classifier,
+        index.precompute_cost(),
+    );
     Ok(Some(TrainedClassifier {
         model: trained,
         sources,
@@ -372,7 +377,8 @@ pub(super) fn serve_classifiers<B: AutodiffBackend>(
                     .map_err(|e| fail(e.into()))?;
             }
             while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
-                lab.compute.add(Work::Serving, &batch.cost);
+                lab.compute
+                    .add(Work::Serving, ModelKind::Classifier, &batch.cost);
             }
         }
         for (m, x) in queue {
@@ -424,7 +430,8 @@ pub(super) fn attribute<B: AutodiffBackend>(
         for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
             *t += s;
         }
-        lab.compute.add(Work::Attribution, &attribution.cost);
+        lab.compute
+            .add(Work::Attribution, ModelKind::Classifier, &attribution.cost);
     }
     lab.attributed += sample.len() as u64;
     let out = trained

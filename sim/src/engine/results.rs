@@ -21,9 +21,10 @@ use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
-    GrantTierResult, GroupResult, PerfSection, Refusal, Report, ResultSection, ScenarioInfo,
+    GrantTierResult, GroupResult, ModelResult, PerfSection, Refusal, Report, ResultSection,
+    ScenarioInfo,
 };
-use crate::scenario::{AttackKind, Scenario, Tier};
+use crate::scenario::{AttackKind, ModelKind, Scenario, Tier};
 use olsim_ml::data::ContributorId;
 
 /// Device profile compute is modelled on when no GPU ran.
@@ -113,7 +114,10 @@ pub(super) fn report<B: AutodiffBackend>(
         staking_streaming: to_open(
             net.view(d.governance, &StakingGovernance::unearnedRewardsCall {})?,
         ),
+        settlement: file_name(sim.scenario.tokenomics.settlement),
         treasury: to_open(ledger.treasury),
+        treasury_fee_share: to_open(net.books.split_totals[3] - net.books.unstaked_staker_share),
+        treasury_unstaked_share: to_open(net.books.unstaked_staker_share),
         pools: to_open(ledger.rewards_pooled + ledger.rewards_reserved),
         staking_yield: (!held.is_zero()).then(|| to_open(earned) / to_open(held)),
         slashed: to_open(net.books.slashed.values().copied().sum()),
@@ -154,6 +158,12 @@ pub(super) fn report<B: AutodiffBackend>(
             .expect("every profile has f32 figures");
         compute.push(ComputeResult {
             stage: line.work.name().to_string(),
+            models: match line.models {
+                ModelKind::Classifier => "classifiers",
+                ModelKind::LanguageModel => "language models",
+            }
+            .to_string(),
+            source: line.device.clone(),
             flops: line.flops as f64,
             profile: format!(
                 "{} (f32, {:.0}% of peak)",
@@ -211,12 +221,54 @@ pub(super) fn report<B: AutodiffBackend>(
         economy,
         grants,
         governance,
+        models: model_results(&sim.scenario, net, &sim.models),
         chain,
         compute,
     };
     let mut report = Report::new(info, result, perf);
     report.chain_state_digest = net.chain.full_state_digest().map(|d| d.to_string());
     Ok(report)
+}
+
+/// How `value` is spelt in a scenario file (`merkle`, `suffix_array`): its serde name.
+fn file_name<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .expect("a unit enum serialises as its name")
+}
+
+/// One row per model, from the event logs (docs/metrics.md, "models[]").
+fn model_results<B: AutodiffBackend>(
+    scenario: &Scenario,
+    net: &Net,
+    models: &[ModelState<B>],
+) -> Vec<ModelResult> {
+    let methods = scenario.tokenomics.attribution;
+    models
+        .iter()
+        .map(|m| {
+            let books = m
+                .chain_id
+                .and_then(|id| net.books.by_model.get(&id))
+                .cloned()
+                .unwrap_or_default();
+            ModelResult {
+                name: m.name.clone(),
+                kind: file_name(m.kind),
+                attribution: match m.kind {
+                    ModelKind::Classifier => file_name(methods.classifier),
+                    ModelKind::LanguageModel => file_name(methods.language_model),
+                },
+                price: m.price,
+                calls: books.calls,
+                fees: to_open(books.fees),
+                pool: to_open(books.pooled),
+                paid: to_open(books.paid),
+                settled_epochs: books.settlements,
+            }
+        })
+        .collect()
 }
 
 /// The perf stage of the time no other kind of work counted: the engine's own bookkeeping,

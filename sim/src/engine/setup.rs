@@ -160,7 +160,7 @@ pub(super) fn setup<B: AutodiffBackend>(
         admin,
         attributor,
         guardian,
-        books: Books::default(),
+        books: Books::new(params.fee_split.stakers_bps),
         timers: Timers::default(),
     };
     let mut sim = Sim {

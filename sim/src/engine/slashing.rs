@@ -28,7 +28,7 @@ use super::epoch::Weights;
 use super::lab::Lab;
 use super::models::{ModelState, Trained, TrainedClassifier};
 use super::{EngineError, Work};
-use crate::scenario::{SlashRule, Tokenomics};
+use crate::scenario::{ModelKind, SlashRule, Tokenomics};
 
 /// Clean validation points per generated Datanet of a classifier.
 pub const VALIDATION_POINTS: usize = 256;
@@ -141,7 +141,8 @@ fn measure<B: AutodiffBackend>(
             model: format!("{} (validation influence for slashing)", model.name),
             source: e.into(),
         })?;
-    lab.compute.add(Work::Attribution, &attribution.cost);
+    lab.compute
+        .add(Work::Attribution, ModelKind::Classifier, &attribution.cost);
     // Relative influence: each record's score over its gradient's length (the square root
     // of its self-influence), so a record counts by the direction it pushes the model, not
     // by how badly the model fits it (a mislabelled record's gradient is long).
@@ -158,7 +159,8 @@ fn measure<B: AutodiffBackend>(
                 model: format!("{} (self-influence for slashing)", model.name),
                 source: e.into(),
             })?;
-    lab.compute.add(Work::Attribution, &cost);
+    lab.compute
+        .add(Work::Attribution, ModelKind::Classifier, &cost);
     let lengths: Vec<f64> = self_influence
         .iter()
         .map(|&s| f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())

@@ -27,6 +27,7 @@ use super::lab::Lab;
 use super::models::{ModelState, Trained};
 use super::{EngineError, MlError, Work};
 use crate::metrics::fairness::rank_correlation;
+use crate::scenario::ModelKind;
 
 /// Most contributing identities per model for leave-one-out retraining (one retraining
 /// each, per seed).
@@ -250,7 +251,8 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
                     retrainer.lora_seed = model.training.seed.wrapping_add(k as u64);
                     retrainer.train.seed = model.training.seed.wrapping_add(k as u64);
                     let loo = leave_one_out(&retrainer).map_err(|e| fail(e.into()))?;
-                    lab.compute.add(Work::GroundTruth, &loo.cost);
+                    lab.compute
+                        .add(Work::GroundTruth, ModelKind::Classifier, &loo.cost);
                     for (c, v) in loo.contributors.iter().zip(&loo.values) {
                         *half.entry((n, *c)).or_default() += v;
                         *values.entry((n, *c)).or_default() += v / LOO_SEEDS as f64;
@@ -264,7 +266,8 @@ pub(super) fn ground_truth<B: AutodiffBackend>(
                     seed: stream(lab.seed, &name).random(),
                 };
                 let b = data_banzhaf(&retrainer, &config).map_err(|e| fail(e.into()))?;
-                lab.compute.add(Work::GroundTruth, &b.values.cost);
+                lab.compute
+                    .add(Work::GroundTruth, ModelKind::Classifier, &b.values.cost);
                 for (i, c) in b.values.contributors.iter().enumerate() {
                     *values.entry((n, *c)).or_default() += b.values.values[i];
                     let (lo, hi) = b.intervals[i];

@@ -132,6 +132,8 @@ pub struct ResultSection {
     pub grants: Vec<GrantTierResult>,
     /// Governance proposals and what became of them.
     pub governance: Vec<ProposalResult>,
+    /// Per model: what it sold and what its contributors were paid.
+    pub models: Vec<ModelResult>,
     /// Chain activity.
     pub chain: ChainResult,
     /// Counted compute per stage, with modelled time on a named device profile.
@@ -326,6 +328,31 @@ pub struct AttackResult {
     pub captured: Option<bool>,
 }
 
+/// One model over the run (amounts in OPEN; docs/metrics.md, "models[]").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    /// Its name (`[[models]]`, or the grant team's model).
+    pub name: String,
+    /// `classifier` or `language_model`.
+    pub kind: String,
+    /// Its Proof-of-Attribution method (`tokenomics.attribution`): `datainf`, `tracin`,
+    /// `exact` or `suffix_array`.
+    pub attribution: String,
+    /// Price per call.
+    pub price: f64,
+    /// Calls paid for.
+    pub calls: u64,
+    /// Fees paid for those calls.
+    pub fees: f64,
+    /// The contributors' share of those fees, funded into its reward pool.
+    pub pool: f64,
+    /// Rewards paid to contributors from that pool (pushed or claimed).
+    pub paid: f64,
+    /// Epochs whose pool was settled; `pool > 0` with none means the reward rule found
+    /// no one to pay (see `tokenomics.reward_rule`).
+    pub settled_epochs: u32,
+}
+
 /// Whole-run economy (amounts in OPEN).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Economy {
@@ -340,8 +367,16 @@ pub struct Economy {
     /// Of `staker_rewards`, what no stake has earned by the end of the run: still streaming,
     /// or carried to the next notification (`StakingGovernance.unearnedRewards`).
     pub staking_streaming: f64,
-    /// Treasury balance at the end.
+    /// How contributors are paid (`tokenomics.settlement`): `push` or `merkle`.
+    pub settlement: String,
+    /// Treasury balance at the end: `treasury_fee_share` + `treasury_unstaked_share` +
+    /// `slashed`.
     pub treasury: f64,
+    /// The treasury's own share of inference fees.
+    pub treasury_fee_share: f64,
+    /// The stakers' share of fees paid while nobody was staked, which the market sends to
+    /// the treasury.
+    pub treasury_unstaked_share: f64,
     /// Left in reward pools at the end.
     pub pools: f64,
     /// What the `[[stakers]]` groups earned over the stake they hold, over the run; `None`
@@ -435,6 +470,11 @@ pub struct Refusal {
 pub struct ComputeResult {
     /// `training`, `serving` or `attribution`.
     pub stage: String,
+    /// The models it was for: `classifiers` or `language models`.
+    pub models: String,
+    /// Where the FLOPs were counted: the burn backend the work ran on, or how it was
+    /// modelled (`modelled (not decoded)`, `suffix array (cpu)`).
+    pub source: String,
     /// Counted FLOPs.
     pub flops: f64,
     /// Device profile used for the estimate.

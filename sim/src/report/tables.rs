@@ -222,8 +222,16 @@ pub fn all(report: &Report) -> Vec<Table> {
                     amount(e.staking_streaming),
                 ],
                 vec!["treasury".into(), amount(e.treasury)],
-                vec!["left in reward pools".into(), amount(e.pools)],
-                vec!["slashed".into(), amount(e.slashed)],
+                vec!["  its fee share".into(), amount(e.treasury_fee_share)],
+                vec![
+                    "  stakers' share while nobody staked".into(),
+                    amount(e.treasury_unstaked_share),
+                ],
+                vec!["  slashed stake".into(), amount(e.slashed)],
+                vec![
+                    format!("left in reward pools ({} settlement)", e.settlement),
+                    amount(e.pools),
+                ],
                 vec!["staking yield over the run".into(), maybe(e.staking_yield)],
             ],
         },
@@ -266,6 +274,39 @@ pub fn all(report: &Report) -> Vec<Table> {
         },
     ]);
     tables.extend(contributor_tables(r));
+    if !r.models.is_empty() {
+        tables.push(Table {
+            title: "Models (OPEN)",
+            headers: vec![
+                "model",
+                "kind",
+                "attribution",
+                "price",
+                "calls",
+                "fees",
+                "contributor pool",
+                "paid to contributors",
+                "settled epochs",
+            ],
+            rows: r
+                .models
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.clone(),
+                        m.kind.clone(),
+                        m.attribution.clone(),
+                        amount(m.price),
+                        m.calls.to_string(),
+                        amount(m.fees),
+                        amount(m.pool),
+                        amount(m.paid),
+                        m.settled_epochs.to_string(),
+                    ]
+                })
+                .collect(),
+        });
+    }
     if !r.attacks.is_empty() {
         tables.push(Table {
             title: "Attacks",
@@ -399,13 +440,23 @@ pub fn all(report: &Report) -> Vec<Table> {
     }
     tables.push(Table {
         title: "Compute (counted FLOPs; time and cost modelled on a device profile)",
-        headers: vec!["stage", "GFLOP", "profile", "modelled s", "modelled USD"],
+        headers: vec![
+            "stage",
+            "models",
+            "counted on",
+            "GFLOP",
+            "profile",
+            "modelled s",
+            "modelled USD",
+        ],
         rows: r
             .compute
             .iter()
             .map(|s| {
                 vec![
                     s.stage.clone(),
+                    s.models.clone(),
+                    s.source.clone(),
                     format!("{:.3}", s.flops / 1e9),
                     s.profile.clone(),
                     ratio(s.modelled_seconds),

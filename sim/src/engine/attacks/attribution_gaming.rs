@@ -37,7 +37,7 @@ use crate::engine::epoch::{EpochState, Stage};
 use crate::engine::lm::generate_words;
 use crate::engine::models::{Trained, query_input};
 use crate::engine::{EngineError, Sim, Work};
-use crate::scenario::{AttackKind, Task};
+use crate::scenario::{AttackKind, ModelKind, Task};
 
 /// One gamer's plan, made before epoch 0: which of its items it replaces (and, for a
 /// classifier, by which inputs).
@@ -191,7 +191,9 @@ fn craft_records<B: AutodiffBackend>(
                 wall_seconds: 0.0,
                 flops,
             };
-            sim.lab.compute.add(Work::Serving, &cost);
+            sim.lab
+                .compute
+                .add(Work::Serving, ModelKind::Classifier, &cost);
             labels
         }
         _ => {
@@ -261,7 +263,9 @@ fn craft_documents<B: AutodiffBackend>(
         seed,
     )?;
     if paid {
-        sim.lab.compute.add(Work::Serving, &cost);
+        sim.lab
+            .compute
+            .add(Work::Serving, ModelKind::LanguageModel, &cost);
     }
     let net = &mut sim.datanets[gamer.datanet];
     for (j, &d) in gamer.items.iter().enumerate() {

@@ -45,14 +45,23 @@ fn fail(path: &Path, message: impl std::fmt::Display) -> OutputError {
 
 /// Creates the folder `dir` (and its parents) and writes and removes a probe file in it, so a
 /// folder that cannot be written fails before any work starts rather than after it.
+///
+/// Several processes may probe one folder at once with the same probe name: shards of a sweep
+/// on a shared volume, each the same pid in its own container (Kubernetes pods), or on two
+/// hosts. One may then remove the probe file another wrote; that is no error, as the write
+/// succeeded.
 pub fn probe(dir: &Path) -> Result<(), OutputError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| fail(dir, format!("cannot create the output folder: {e}")))?;
     let file = dir.join(format!(".olsim-probe-{}", std::process::id()));
     std::fs::write(&file, b"probe")
         .map_err(|e| fail(dir, format!("cannot write into the output folder: {e}")))?;
-    std::fs::remove_file(&file)
-        .map_err(|e| fail(&file, format!("cannot remove the probe file: {e}")))
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(fail(&file, format!("cannot remove the probe file: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks, before any work starts, that [`replace_folder`] can later replace `dir` with the

@@ -179,6 +179,31 @@ fn shards_together_equal_the_unsharded_sweep_for_any_job_count() {
     assert!(!whole_dir.join("charts/gini--run_epochs.svg").exists());
 }
 
+/// Shards sharing one output folder probe it at the same time; pods of a Kubernetes Indexed
+/// Job on a shared volume usually have the same pid, and so the same probe file name. Threads
+/// of this process (one pid) probing one folder reproduce that: one removes the probe file
+/// another wrote, which must not fail the shard.
+#[test]
+fn shards_with_the_same_pid_may_probe_one_folder_at_once() {
+    let dir = scratch("probe-race").join("points");
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        olsim::output::probe(&dir).unwrap_or_else(|e| panic!("{e}"));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "probe files left behind: {left:?}");
+}
+
 #[test]
 fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
     let spec = spec();

@@ -2,8 +2,8 @@
 //! `scripts/setup-browser`) lays out `report.html` of runs with and without attackers and
 //! `sweep.html` of a small sweep, and a script injected into a copy of each page measures
 //! what a reader would see (tests/browser/check.js): charts with no data drawn, labels that
-//! overlap, repeat along an axis, are empty or lie outside their chart, fractional ticks on
-//! integer axes, and tables or a page wider than the window.
+//! overlap, repeat along an axis, are empty, read `-0.0` or lie outside their chart,
+//! fractional ticks on integer axes, and tables or a page wider than the window.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -242,9 +242,10 @@ fn the_checks_catch_what_a_reader_would_see() {
             text(190, 50, "start", "outside")
         )),
         chart(format!(
-            "{line}{}{}",
+            "{line}{}{}{}",
             text(30, 20, "end", "0.0"),
-            text(30, 40, "end", "0.0")
+            text(30, 40, "end", "0.0"),
+            text(30, 60, "end", "-0.0")
         )),
         chart(format!(
             "{line}{}{}{}",
@@ -264,6 +265,7 @@ fn the_checks_catch_what_a_reader_would_see() {
         "labels \"attribution_gaming\" and \"colluding_reviewers\" overlap",
         "text \"outside\" lies outside its chart",
         "tick label \"0.0\" repeated on the y axis",
+        "tick label \"-0.0\" (negative zero) on the y axis",
         "non-integer ticks 0.5, 1.0 on the \"epoch\" axis",
         "chart 4 (\"Wide\"): an empty label",
         "chart 4 (\"Wide\"): no data drawn",

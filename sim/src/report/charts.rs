@@ -4,6 +4,8 @@
 use std::ops::Range;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -159,10 +161,12 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(x, y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .x_label_formatter(&real(&x))
+            .y_label_formatter(&real(&y))
             .x_desc(result.fairness.truth.as_str())
             .y_desc("rewards (OPEN)")
             .draw()
@@ -237,12 +241,13 @@ fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(x.clone(), y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_labels(integer_ticks(&x))
             .x_label_formatter(&whole)
+            .y_label_formatter(&real(&y))
             .x_desc("epoch")
             .y_desc("OPEN")
             .draw()
@@ -287,6 +292,7 @@ fn bars(x_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
+            .x_label_formatter(&real(&x))
             .x_desc(x_desc)
             .draw()
             .map_err(|e| e.to_string())?;
@@ -321,6 +327,13 @@ const BAR_LABEL_CHAR_WIDTH: u32 = 7;
 /// numbers only.
 pub(crate) fn integer_ticks(range: &Range<f64>) -> usize {
     (range.end.floor() - range.start.ceil() + 1.0).clamp(1.0, 11.0) as usize
+}
+
+/// Tick labels of a real-valued axis over `range`: plotters' own, except that a tick that is
+/// zero but for rounding (within a millionth of the range) reads `0.0`, not `-0.0`.
+pub(crate) fn real(range: &Range<f64>) -> impl Fn(&f64) -> String {
+    let zero = (range.end - range.start).abs() * 1e-6;
+    move |v| RangedCoordf64::format(if v.abs() <= zero { &0.0 } else { v })
 }
 
 /// A tick label of a whole-number axis.

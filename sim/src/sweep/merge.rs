@@ -13,7 +13,7 @@ use toml::Value;
 use super::run::{Manifest, PointRecord, check_report, read_manifests, read_records};
 use super::{SweepError, label, parse_value};
 use crate::output;
-use crate::report::charts::{bounds, integer_ticks, render, whole};
+use crate::report::charts::{bounds, integer_ticks, real, render, whole};
 use crate::report::html::{escape, strip_xml_declaration};
 use crate::report::{AttackResult, Report};
 
@@ -523,10 +523,11 @@ fn axis_chart(
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(x.clone(), y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
+        let (real_x, real_y) = (real(&x), real(&y));
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(axis).y_desc(metric);
+        mesh.x_desc(axis).y_desc(metric).y_label_formatter(&real_y);
         if integer {
             mesh.x_labels(integer_ticks(&x));
         }
@@ -534,6 +535,8 @@ fn axis_chart(
             mesh.x_label_formatter(&categorical);
         } else if integer {
             mesh.x_label_formatter(&whole);
+        } else {
+            mesh.x_label_formatter(&real_x);
         }
         mesh.draw().map_err(|e| e.to_string())?;
         chart

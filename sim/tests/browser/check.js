@@ -89,6 +89,10 @@
         problems.push(`${name}: tick label "${repeated[0]}" repeated on the ${axis} (${labels.join(", ")})`);
       }
     });
+    ticks.forEach(([axis, labels]) => {
+      const zero = labels.find((l) => /^-0(\.0*)?$/.test(l));
+      if (zero) problems.push(`${name}: tick label "${zero}" (negative zero) on the ${axis}`);
+    });
     const titles = texts.map((t) => t.text);
     const integer = integerAxes.find((a) => titles.includes(a));
     if (integer) {

@@ -163,7 +163,9 @@ fn report_renders_as_json_markdown_and_html_with_charts() {
     let md = markdown::render(&report);
     assert!(md.contains("## Fairness") && md.contains(&report.digest));
     let page = html::render(&report).unwrap();
-    assert_eq!(page.matches("<svg").count(), 5, "five charts inline");
+    // Smoke has no grants: four charts inline and a sentence in place of the grant chart.
+    assert_eq!(page.matches("<svg").count(), 4, "four charts inline");
+    assert!(page.contains("Grant return by tier (fee USD per grant USD): no grants in this run."));
     assert!(!page.contains("<script"));
 }
 

@@ -1,59 +1,89 @@
 //! The report's charts as standalone SVG strings, drawn with plotters (text is left to the
 //! browser, so no font files are needed).
 
+use std::ops::Range;
+
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{HONEST, ResultSection};
 
 const SIZE: (u32, u32) = (560, 360);
 
-/// A chart: a title (also the figure caption) and its SVG.
+/// A chart: a title (also the figure caption) and what it shows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chart {
     /// Caption.
     pub title: &'static str,
-    /// Standalone SVG document.
-    pub svg: String,
+    /// The drawing, or why this run has nothing to draw.
+    pub figure: Figure,
 }
 
-/// Every chart of a report, in display order.
+/// What a chart shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Figure {
+    /// A standalone SVG document.
+    Svg(String),
+    /// No data for the chart in this run, and why (a phrase shown in its place).
+    Absent(&'static str),
+}
+
+/// Every chart of a report, in display order; a chart the run has no data for is
+/// [`Figure::Absent`] rather than empty axes.
 pub fn all(result: &ResultSection) -> Result<Vec<Chart>, String> {
+    let roi: Vec<(String, f64)> = result
+        .attacks
+        .iter()
+        .filter_map(|a| Some((a.kind.clone(), a.roi?)))
+        .collect();
+    let grants: Vec<(String, f64)> = result
+        .grants
+        .iter()
+        .map(|g| (g.tier.clone(), g.roi))
+        .collect();
+    let chart = |title, figure| Chart { title, figure };
     Ok(vec![
-        Chart {
-            title: "Lorenz curve of contributor rewards",
-            svg: lorenz(result)?,
-        },
-        Chart {
-            title: "Reward against ground-truth value, by contributor group",
-            svg: reward_vs_truth(result)?,
-        },
-        Chart {
-            title: "Attack return on capital by kind (kinds with no capital at risk left out)",
-            svg: bars(
-                "return on capital",
-                &result
-                    .attacks
-                    .iter()
-                    .filter_map(|a| Some((a.kind.clone(), a.roi?)))
-                    .collect::<Vec<_>>(),
-            )?,
-        },
-        Chart {
-            title: "Fees and reward pools over epochs (OPEN)",
-            svg: fees_over_epochs(result)?,
-        },
-        Chart {
-            title: "Grant return by tier (fee USD per grant USD)",
-            svg: bars(
-                "fees per grant USD",
-                &result
-                    .grants
-                    .iter()
-                    .map(|g| (g.tier.clone(), g.roi))
-                    .collect::<Vec<_>>(),
-            )?,
-        },
+        chart(
+            "Lorenz curve of contributor rewards",
+            match result.fairness.gini {
+                None => Figure::Absent("no contributor rewards in this run (Gini undefined)"),
+                Some(_) => Figure::Svg(lorenz(result)?),
+            },
+        ),
+        chart(
+            "Reward against ground-truth value, by contributor group",
+            match result.contributors.iter().any(|c| c.truth.is_some()) {
+                false => Figure::Absent("no contributor has a ground-truth value in this run"),
+                true => Figure::Svg(reward_vs_truth(result)?),
+            },
+        ),
+        chart(
+            "Attack return on capital by kind (kinds with no capital at risk left out)",
+            if result.attacks.is_empty() {
+                Figure::Absent("no attackers in this run")
+            } else if roi.is_empty() {
+                Figure::Absent("no attacker kind put capital at risk in this run")
+            } else {
+                Figure::Svg(bars("return on capital", &roi)?)
+            },
+        ),
+        chart(
+            "Fees and reward pools over epochs (OPEN)",
+            match result.epochs.is_empty() {
+                true => Figure::Absent("no epochs in this run"),
+                false => Figure::Svg(fees_over_epochs(result)?),
+            },
+        ),
+        chart(
+            "Grant return by tier (fee USD per grant USD)",
+            match grants.is_empty() {
+                true => Figure::Absent("no grants in this run"),
+                false => Figure::Svg(bars("fees per grant USD", &grants)?),
+            },
+        ),
     ])
 }
 
@@ -131,10 +161,12 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(x, y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .x_label_formatter(&real(&x))
+            .y_label_formatter(&real(&y))
             .x_desc(result.fairness.truth.as_str())
             .y_desc("rewards (OPEN)")
             .draw()
@@ -200,16 +232,22 @@ fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
                 .collect(),
         ),
     ];
-    let (x, y) = bounds(series.iter().flat_map(|s| s.2.iter().copied()));
+    let (_, y) = bounds(series.iter().flat_map(|s| s.2.iter().copied()));
+    let first = result.epochs.first().map_or(0, |e| e.epoch) as f64;
+    let last = result.epochs.last().map_or(0, |e| e.epoch) as f64;
+    let x = first..last.max(first + 1.0);
     render(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(x, y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .x_labels(integer_ticks(&x))
+            .x_label_formatter(&whole)
+            .y_label_formatter(&real(&y))
             .x_desc("epoch")
             .y_desc("OPEN")
             .draw()
@@ -230,51 +268,81 @@ fn fees_over_epochs(result: &ResultSection) -> Result<String, String> {
     })
 }
 
-/// A bar per `(label, value)`; values may be negative.
-fn bars(y_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
-    let lo = values.iter().map(|v| v.1).fold(0.0f64, f64::min);
-    let hi = values.iter().map(|v| v.1).fold(0.0f64, f64::max);
-    let pad = ((hi - lo) * 0.1).max(1e-9);
-    let n = values.len().max(1);
+/// A horizontal bar per `(label, value)`, first at the top, each label left of its bar (so
+/// long labels never collide); values may be negative.
+fn bars(x_desc: &str, values: &[(String, f64)]) -> Result<String, String> {
+    let (x, _) = bounds(values.iter().map(|v| (v.1, 0.0)).chain([(0.0, 0.0)]));
+    let n = values.len() as f64;
+    let widest = values
+        .iter()
+        .map(|v| v.0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_area = (widest as u32 * BAR_LABEL_CHAR_WIDTH + 16).min(SIZE.0 / 2);
+    let style = TextStyle::from(("sans-serif", BAR_LABEL_SIZE).into_font())
+        .pos(Pos::new(HPos::Right, VPos::Center));
     render(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), (lo - pad)..(hi + pad))
+            .x_label_area_size(36)
+            .y_label_area_size(label_area)
+            .build_cartesian_2d(x.clone(), 0f64..n)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .y_desc(y_desc)
-            .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => {
-                    values.get(*i).map(|v| v.0.clone()).unwrap_or_default()
-                }
-                _ => String::new(),
-            })
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_label_formatter(&real(&x))
+            .x_desc(x_desc)
             .draw()
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(values.iter().enumerate().map(|(i, (_, v))| {
                 let color = if *v >= 0.0 { BLUE } else { RED };
-                Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i), 0.0),
-                        (SegmentValue::Exact(i + 1), *v),
-                    ],
-                    color.mix(0.7).filled(),
-                )
+                let top = n - i as f64;
+                Rectangle::new([(0.0, top - 0.2), (*v, top - 0.8)], color.mix(0.7).filled())
             }))
             .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (0.0, n)], BLACK))
+            .map_err(|e| e.to_string())?;
+        for (i, (label, _)) in values.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(x.start, n - i as f64 - 0.5));
+            root.draw(&Text::new(label.as_str(), (px - 6, py), &style))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(())
     })
 }
 
+/// Font size of bar labels.
+const BAR_LABEL_SIZE: f64 = 10.0;
+/// Width allowed per character of a bar label when sizing the label area (generous for
+/// sans-serif at [`BAR_LABEL_SIZE`]).
+const BAR_LABEL_CHAR_WIDTH: u32 = 7;
+
+/// How many ticks to ask plotters for on a whole-number axis over `range` (epochs, counts,
+/// category positions): one per whole number in it, at most eleven. Asked for no more ticks
+/// than there are whole numbers, plotters steps by 1, 2, 5, 10, ... and so lands on whole
+/// numbers only.
+pub(crate) fn integer_ticks(range: &Range<f64>) -> usize {
+    (range.end.floor() - range.start.ceil() + 1.0).clamp(1.0, 11.0) as usize
+}
+
+/// Tick labels of a real-valued axis over `range`: plotters' own, except that a tick that is
+/// zero but for rounding (within a millionth of the range) reads `0.0`, not `-0.0`.
+pub(crate) fn real(range: &Range<f64>) -> impl Fn(&f64) -> String {
+    let zero = (range.end - range.start).abs() * 1e-6;
+    move |v| RangedCoordf64::format(if v.abs() <= zero { &0.0 } else { v })
+}
+
+/// A tick label of a whole-number axis.
+pub(crate) fn whole(x: &f64) -> String {
+    format!("{x:.0}")
+}
+
 /// Axis ranges covering `points`, padded, never empty.
-pub(crate) fn bounds(
-    points: impl Iterator<Item = (f64, f64)>,
-) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+pub(crate) fn bounds(points: impl Iterator<Item = (f64, f64)>) -> (Range<f64>, Range<f64>) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (x, y) in points {
         x0 = x0.min(x);
@@ -286,7 +354,15 @@ pub(crate) fn bounds(
         if lo > hi {
             return 0.0..1.0;
         }
-        let pad = ((hi - lo) * 0.05).max(1e-9);
+        // A constant (or all but constant) value gets a range around it, so the ticks
+        // differ: 10% of it each way, or -1 to 1 around zero.
+        let pad = if hi - lo > 1e-6 * lo.abs().max(hi.abs()) {
+            (hi - lo) * 0.05
+        } else if lo != 0.0 {
+            lo.abs() * 0.1
+        } else {
+            1.0
+        };
         (lo - pad)..(hi + pad)
     };
     (range(x0, x1), range(y0, y1))

@@ -1,10 +1,12 @@
-//! The report as one self-contained HTML page: tables and inline SVG charts, no scripts and
-//! no external resources.
+//! The report as one self-contained HTML page: tables (each scrolling sideways in its own
+//! box when wider than the page) and inline SVG charts, a sentence in place of a chart the
+//! run has no data for; no scripts and no external resources.
 
 use std::fmt::Write;
 
+use super::Report;
+use super::charts::{self, Figure};
 use super::tables::{self, Table};
-use super::{Report, charts};
 
 /// Renders `report` as an HTML page.
 pub fn render(report: &Report) -> Result<String, String> {
@@ -18,7 +20,7 @@ pub fn render(report: &Report) -> Result<String, String> {
          td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
          th{background:#f3f3f3}td:first-child{text-align:left}\
          figure{display:inline-block;margin:0.5em}figcaption{text-align:center}\
-         code{background:#f3f3f3}</style></head><body>\n",
+         code{background:#f3f3f3}.wide{overflow-x:auto}</style></head><body>\n",
     );
     let _ = writeln!(
         out,
@@ -33,13 +35,22 @@ pub fn render(report: &Report) -> Result<String, String> {
         escape(&report.digest)
     );
     out.push_str("<h2>Charts</h2>\n");
+    let mut absent = Vec::new();
     for chart in charts::all(&report.result)? {
-        let _ = writeln!(
-            out,
-            "<figure>{}<figcaption>{}</figcaption></figure>",
-            strip_xml_declaration(&chart.svg),
-            escape(chart.title)
-        );
+        match chart.figure {
+            Figure::Svg(svg) => {
+                let _ = writeln!(
+                    out,
+                    "<figure>{}<figcaption>{}</figcaption></figure>",
+                    strip_xml_declaration(&svg),
+                    escape(chart.title)
+                );
+            }
+            Figure::Absent(why) => absent.push((chart.title, why)),
+        }
+    }
+    for (title, why) in absent {
+        let _ = writeln!(out, "<p>{}: {}.</p>", escape(title), escape(why));
     }
     for table in tables::all(report) {
         write_table(&mut out, &table);
@@ -49,7 +60,11 @@ pub fn render(report: &Report) -> Result<String, String> {
 }
 
 fn write_table(out: &mut String, table: &Table) {
-    let _ = writeln!(out, "<h2>{}</h2><table><tr>", escape(table.title));
+    let _ = writeln!(
+        out,
+        "<h2>{}</h2><div class=\"wide\"><table><tr>",
+        escape(table.title)
+    );
     for h in &table.headers {
         let _ = write!(out, "<th>{}</th>", escape(h));
     }
@@ -61,7 +76,7 @@ fn write_table(out: &mut String, table: &Table) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 pub(crate) fn strip_xml_declaration(svg: &str) -> &str {

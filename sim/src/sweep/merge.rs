@@ -13,9 +13,9 @@ use toml::Value;
 use super::run::{Manifest, PointRecord, check_report, read_manifests, read_records};
 use super::{SweepError, label, parse_value};
 use crate::output;
-use crate::report::Report;
-use crate::report::charts::{bounds, render};
+use crate::report::charts::{bounds, integer_ticks, real, render, whole};
 use crate::report::html::{escape, strip_xml_declaration};
+use crate::report::{AttackResult, Report};
 
 /// How to merge.
 #[derive(Clone, Debug)]
@@ -35,7 +35,8 @@ pub struct Merged {
     pub id: String,
     /// Axis paths.
     pub axes: Vec<String>,
-    /// Metric names, in column order (fixed metrics, then `roi:<kind>` per attacker kind).
+    /// Metric names, in column order (fixed metrics, then `roi:<kind>` and
+    /// `slashed:<kind>` per attacker kind).
     pub metrics: Vec<String>,
     /// One row per point with a result, in point order.
     pub rows: Vec<Row>,
@@ -63,10 +64,17 @@ pub struct Row {
 /// A metric's column name and how to read it from a report.
 type Metric = (&'static str, fn(&Report) -> Option<f64>);
 
+/// A metric of each attacker kind, `<prefix>:<kind>`: its name prefix and how to read it
+/// from the kind's result.
+type KindMetric = (&'static str, fn(&AttackResult) -> Option<f64>);
+
+/// The metrics of each attacker kind in a run: return on capital and stake slashed (OPEN).
+const PER_KIND: [KindMetric; 2] = [("roi", |a| a.roi), ("slashed", |a| Some(a.slashed))];
+
 /// The metrics every run has (`None` where a figure is undefined, docs/metrics.md);
 /// `claims_failed` counts the scenario's `[[expect]]` claims that do not hold at the point
 /// (`None` when it states none), so a sweep shows where a design goal stops holding.
-const FIXED: [Metric; 12] = [
+const FIXED: [Metric; 13] = [
     ("gini", |r| r.result.fairness.gini),
     ("honest_share", |r| r.result.fairness.honest_share),
     ("spearman", |r| r.result.fairness.spearman_vs_truth),
@@ -85,6 +93,7 @@ const FIXED: [Metric; 12] = [
         r.result.attacks.iter().find_map(|a| a.victim_loss)
     }),
     ("fees", |r| Some(r.result.economy.fees)),
+    ("slashed", |r| Some(r.result.economy.slashed)),
     ("contributor_rewards", |r| {
         Some(r.result.economy.contributor_rewards)
     }),
@@ -143,11 +152,13 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
         .map(|(dir, record)| check_report(dir, record))
         .collect::<Result<Vec<_>, _>>()?;
     let mut metrics: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
-    for report in &reports {
-        for attack in &report.result.attacks {
-            let name = format!("roi:{}", attack.kind);
-            if !metrics.contains(&name) {
-                metrics.push(name);
+    for (prefix, _) in PER_KIND {
+        for report in &reports {
+            for attack in &report.result.attacks {
+                let name = format!("{prefix}:{}", attack.kind);
+                if !metrics.contains(&name) {
+                    metrics.push(name);
+                }
             }
         }
     }
@@ -248,13 +259,14 @@ fn verify(path: &Path, record: &PointRecord, manifest: &Manifest) -> Result<(), 
 fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
     let values = metrics
         .iter()
-        .map(|name| match name.strip_prefix("roi:") {
-            Some(kind) => report
-                .result
-                .attacks
-                .iter()
-                .find(|a| a.kind == kind)
-                .and_then(|a| a.roi),
+        .map(|name| match name.split_once(':') {
+            Some((prefix, kind)) => {
+                let attack = report.result.attacks.iter().find(|a| a.kind == kind)?;
+                PER_KIND
+                    .iter()
+                    .find(|(p, _)| *p == prefix)
+                    .and_then(|(_, f)| f(attack))
+            }
             None => FIXED
                 .iter()
                 .find(|(n, _)| n == name)
@@ -399,7 +411,8 @@ impl Merged {
              <style>body{{font-family:sans-serif;margin:2em;color:#222}}\
              table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}\
              th{{background:#f3f3f3}}figure{{display:inline-block;margin:0.5em}}\
-             figcaption{{text-align:center;max-width:560px}}</style></head><body>\n\
+             figcaption{{text-align:center;max-width:560px}}.wide{{overflow-x:auto}}</style>\
+             </head><body>\n\
              <h1>{t}</h1><p>{}</p>\n",
             escape(&self.about()),
             t = escape(&title),
@@ -415,7 +428,7 @@ impl Merged {
                 escape(caption)
             );
         }
-        out.push_str("<h2>Points</h2>\n<table>\n<tr>");
+        out.push_str("<h2>Points</h2>\n<div class=\"wide\"><table>\n<tr>");
         for h in self.headers() {
             let _ = write!(out, "<th>{}</th>", escape(&h));
         }
@@ -427,7 +440,7 @@ impl Merged {
                 .collect();
             let _ = writeln!(out, "<tr>{tds}</tr>");
         }
-        out.push_str("</table>\n</body></html>\n");
+        out.push_str("</table></div>\n</body></html>\n");
         out
     }
 }
@@ -502,26 +515,28 @@ fn axis_chart(
         .map(|&(i, mean, min, max)| (xs[i], mean, min, max))
         .collect();
     let (x, y) = bounds(points.iter().flat_map(|p| [(p.0, p.2), (p.0, p.3)]));
-    let categorical = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 {
-            labels.get(i as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let categorical = |x: &f64| labels.get(x.round() as usize).cloned().unwrap_or_default();
+    // Whole-number ticks for integer and categorical axes (value positions).
+    let integer = values.iter().all(|v| !matches!(v, Value::Float(_)));
     render(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(x, y)
+            .build_cartesian_2d(x.clone(), y.clone())
             .map_err(|e| e.to_string())?;
+        let (real_x, real_y) = (real(&x), real(&y));
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(axis).y_desc(metric);
+        mesh.x_desc(axis).y_desc(metric).y_label_formatter(&real_y);
+        if integer {
+            mesh.x_labels(integer_ticks(&x));
+        }
         if numeric.is_none() {
-            mesh.x_labels(values.len() + 1)
-                .x_label_formatter(&categorical);
+            mesh.x_label_formatter(&categorical);
+        } else if integer {
+            mesh.x_label_formatter(&whole);
+        } else {
+            mesh.x_label_formatter(&real_x);
         }
         mesh.draw().map_err(|e| e.to_string())?;
         chart

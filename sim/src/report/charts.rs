@@ -167,7 +167,9 @@ fn reward_vs_truth(result: &ResultSection) -> Result<String, String> {
             .configure_mesh()
             .x_label_formatter(&real(&x))
             .y_label_formatter(&real(&y))
-            .x_desc(result.fairness.truth.as_str())
+            // The truth's full description (often longer than the axis) is in the
+            // Fairness table.
+            .x_desc("ground-truth value (its definition: Fairness table)")
             .y_desc("rewards (OPEN)")
             .draw()
             .map_err(|e| e.to_string())?;

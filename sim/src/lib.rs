@@ -7,6 +7,7 @@ pub mod check;
 pub mod claims;
 pub mod compare;
 pub mod engine;
+pub mod frames;
 pub mod metrics;
 pub mod output;
 pub mod report;

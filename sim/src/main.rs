@@ -1,6 +1,7 @@
 //! `olsim`: the command-line entry point.
 //!
-//! `olsim run FILE` runs a scenario and writes its report (JSON, Markdown, HTML with charts);
+//! `olsim run FILE` runs a scenario and writes its report (JSON, Markdown, HTML with charts)
+//! and its tables as Parquet;
 //! `olsim validate FILE...` checks scenario files; `olsim chain-demo` runs the scripted
 //! protocol workload on a chain and prints what happened.
 
@@ -8,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use olsim::engine::{self, RunOptions};
-use olsim::output;
+use olsim::engine::{self, Run, RunOptions};
 use olsim::report::{self, Report};
 use olsim::scenario::{DeviceKind, Scenario};
+use olsim::{frames, output};
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::workload::{self, WorkloadConfig, WorkloadRun};
@@ -30,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario and write its report (report.json, report.md, report.html).
+    /// Run a scenario and write its report (report.json, report.md, report.html) and its
+    /// tables as Parquet (epochs, contributors, attacks, grants, governance, transactions).
     Run {
         /// Scenario file (TOML, see docs/scenarios.md).
         file: PathBuf,
@@ -162,7 +164,12 @@ fn run(
         }
     };
     let dir = out.unwrap_or_else(|| Path::new("target/olsim-runs").join(&scenario.run.name));
-    if let Err(e) = output::probe_replace(&dir, &REPORT_FILES) {
+    let files: Vec<&str> = REPORT_FILES
+        .iter()
+        .chain(&frames::run::FILES)
+        .copied()
+        .collect();
+    if let Err(e) = output::probe_replace(&dir, &files) {
         eprintln!("error: --out: {e}; nothing was run");
         return ExitCode::FAILURE;
     }
@@ -170,17 +177,19 @@ fn run(
         progress: !quiet,
         device,
     };
-    let report = match engine::run(&scenario, &options) {
+    let run = match engine::run_logged(&scenario, &options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());
             return ExitCode::FAILURE;
         }
     };
-    match write_report(&report, &dir) {
+    let report = &run.report;
+    match write_report(&run, &dir) {
         Ok(()) => {
-            print!("{}", summary(&report));
+            print!("{}", summary(report));
             println!("report: {}/report.{{json,md,html}}", dir.display());
+            println!("tables: {}/*.parquet", dir.display());
             let failed = report.claims.iter().filter(|c| !c.holds).count();
             if strict && failed > 0 {
                 eprintln!(
@@ -200,19 +209,26 @@ fn run(
     }
 }
 
-/// The files of a run report, in the order they are written.
+/// The report files of a run, in the order they are written; its tables
+/// ([`frames::run::FILES`]) follow.
 const REPORT_FILES: [&str; 3] = ["report.json", "report.md", "report.html"];
 
-/// Replaces `dir` with a folder of the report's files as a whole ([`output::replace_folder`]):
-/// a crash or a full disk leaves the previous report or the new one, never a mix.
-fn write_report(report: &Report, dir: &Path) -> Result<(), String> {
+/// Replaces `dir` with a folder of the report's files and its tables as a whole
+/// ([`output::replace_folder`]): a crash or a full disk leaves the previous report or the
+/// new one, never a mix.
+fn write_report(run: &Run, dir: &Path) -> Result<(), String> {
+    let report = &run.report;
     let html = report::html::render(report)?;
     let texts = [report.to_json(), report::markdown::render(report), html];
-    let files: Vec<(PathBuf, Vec<u8>)> = REPORT_FILES
+    let mut files: Vec<(PathBuf, Vec<u8>)> = REPORT_FILES
         .iter()
         .zip(texts)
         .map(|(name, text)| (PathBuf::from(name), text.into_bytes()))
         .collect();
+    let context = frames::run::context(report);
+    let tables =
+        frames::run::tables(report, &run.transactions, &context).map_err(|e| e.to_string())?;
+    files.extend(tables.into_iter().map(|(name, b)| (PathBuf::from(name), b)));
     output::replace_folder(dir, &files).map_err(|e| e.to_string())
 }
 

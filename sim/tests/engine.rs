@@ -197,7 +197,8 @@ fn smoke_runs_on_a_second_backend() {
     let s = scenario("smoke.toml");
     let narrow = run(&s);
     let wide = engine::run_on::<Wide>(&s, &RunOptions::default(), &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .report;
     assert_ne!(
         wide.scenario.device, narrow.scenario.device,
         "the report names the backend"

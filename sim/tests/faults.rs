@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use olsim::frames::run::FILES;
 use olsim::report::{Report, digest_of};
 
 const OLSIM: &str = env!("CARGO_BIN_EXE_olsim");
@@ -64,15 +65,20 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The result digest of the complete report in `dir`, or what is wrong: exactly the three
-/// report files, report.json whole and matching its own digest, report.md and report.html
-/// naming the same digest (so all three are of one run).
+/// report files and the Parquet tables, report.json whole and matching its own digest,
+/// report.md, report.html and every table naming the same digest (so all are of one run).
 fn complete_report(dir: &Path) -> Result<String, String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    if names != ["report.html", "report.json", "report.md"] {
+    let mut expected: Vec<&str> = ["report.html", "report.json", "report.md"]
+        .into_iter()
+        .chain(FILES)
+        .collect();
+    expected.sort();
+    if names != expected {
         return Err(format!("{}: files {names:?}", dir.display()));
     }
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
@@ -87,6 +93,12 @@ fn complete_report(dir: &Path) -> Result<String, String> {
     let html = read("report.html");
     if !html.contains(&format!("<code>{d}</code>")) || !html.ends_with("</html>\n") {
         return Err(format!("report.html is not the whole report of {d}"));
+    }
+    for table in FILES {
+        let metadata = olsim::frames::metadata(&dir.join(table)).map_err(|e| e.to_string())?;
+        if !metadata.contains(&("olsim.digest".to_string(), d.clone())) {
+            return Err(format!("{table} is not a table of {d}"));
+        }
     }
     Ok(report.digest)
 }

@@ -7,9 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use olsim::sweep::merge::{self, MergeOptions, Merged};
 use olsim::sweep::run::{self, Shard, ShardRun, SweepOptions};
 use olsim::sweep::{SweepError, SweepSpec};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn smoke() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml")
@@ -177,6 +181,79 @@ fn shards_together_equal_the_unsharded_sweep_for_any_job_count() {
             .is_file()
     );
     assert!(!whole_dir.join("charts/gini--run_epochs.svg").exists());
+
+    // The Parquet table: one row per point, every axis and the seed as typed columns.
+    let table = read_parquet(&whole_dir.join("sweep.parquet"));
+    let schema = table.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names[..7],
+        [
+            "point",
+            "run.epochs",
+            "tokenomics.slash_fraction",
+            "scenario",
+            "seed",
+            "digest",
+            "gini"
+        ]
+    );
+    assert_eq!(table.num_rows(), 4);
+    let slash: Vec<Option<f64>> = table["tokenomics.slash_fraction"]
+        .as_primitive::<Float64Type>()
+        .iter()
+        .collect();
+    assert_eq!(slash, [Some(0.1), Some(0.1), Some(0.4), Some(0.4)]);
+    let epochs: Vec<Option<i64>> = table["run.epochs"]
+        .as_primitive::<Int64Type>()
+        .iter()
+        .collect();
+    assert_eq!(epochs, [Some(2); 4]);
+    let seeds: Vec<Option<u64>> = table["seed"].as_primitive::<UInt64Type>().iter().collect();
+    assert_eq!(seeds, [Some(7), Some(8), Some(7), Some(8)]);
+    let digests: Vec<Option<&str>> = table["digest"].as_string::<i32>().iter().collect();
+    let expected: Vec<Option<&str>> = a.rows.iter().map(|r| Some(r.digest.as_str())).collect();
+    assert_eq!(digests, expected);
+    // Every point's contributors, in point order, with its parameters as columns; the parts
+    // of the sharded run are byte for byte those of the whole one.
+    let people = read_parquet(&whole_dir.join("sweep-contributors.parquet"));
+    let mut counts = Vec::new();
+    for p in 0..4 {
+        let file = format!("points/{p:06}.contributors.parquet");
+        let part = std::fs::read(whole_dir.join(&file)).unwrap();
+        assert!(
+            part == std::fs::read(sharded_dir.join(&file)).unwrap(),
+            "{file}"
+        );
+        let report = std::fs::read_to_string(whole_dir.join(format!("points/{p:06}.json")));
+        let report = olsim::report::Report::from_json(&report.unwrap()).unwrap();
+        counts.push(report.result.contributors.len());
+    }
+    assert_eq!(people.num_rows(), counts.iter().sum::<usize>());
+    let points: Vec<Option<u64>> = people["point"]
+        .as_primitive::<UInt64Type>()
+        .iter()
+        .collect();
+    let expected: Vec<Option<u64>> = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, &n)| std::iter::repeat_n(Some(p as u64), n))
+        .collect();
+    assert_eq!(points, expected);
+    assert!(people.column_by_name("tokenomics.slash_fraction").is_some());
+}
+
+/// A whole Parquet file as one batch.
+fn read_parquet(path: &Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .with_batch_size(1 << 20)
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    assert_eq!(batches.len(), 1, "{}", path.display());
+    batches.into_iter().next().unwrap()
 }
 
 /// Shards sharing one output folder probe it at the same time; pods of a Kubernetes Indexed
@@ -239,6 +316,17 @@ fn merge_refuses_mixed_sweeps_missing_points_and_altered_reports() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("another sweep"), "{err}");
+
+    // A contributors part swapped for another point's is refused.
+    let part = |p: usize| half.join(format!("points/{p:06}.contributors.parquet"));
+    let original = std::fs::read(part(0)).unwrap();
+    std::fs::copy(part(2), part(0)).unwrap();
+    let err = merge_dirs(&[&half], &half, true).unwrap_err().to_string();
+    assert!(
+        err.contains("000000.contributors.parquet") && err.contains("does not name"),
+        "{err}"
+    );
+    std::fs::write(part(0), original).unwrap();
 
     // A report edited after the run no longer matches its manifest.
     let report = half.join("points/000000.json");

@@ -55,7 +55,7 @@ use crate::report::Report;
 use crate::scenario::{ChainBackend, DeviceKind, Scenario};
 
 pub use actors::{Actors, AgentId, Role};
-pub use txs::{Action, Failure, TxLog};
+pub use txs::{Action, Failure, Transactions, TxLog, TxRecord};
 
 /// How to run a scenario (everything that is not part of the scenario itself).
 #[derive(Clone, Debug, Default)]
@@ -116,10 +116,26 @@ pub enum MlError {
     Spec(#[from] olsim_ml::data::SpecError),
 }
 
-/// Runs `scenario` on the device `options.device` names, or else the scenario's
-/// `run.device` (`cuda` is GPU 0), and returns its report. CUDA needs a build with the
-/// `cuda` feature and a GPU; otherwise this is [`EngineError::Device`], saying which.
+/// A finished run: its report, and every transaction it sent (data for the transaction-log
+/// table, kept outside the report and its digest).
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The report.
+    pub report: Report,
+    /// Every transaction of the run proper (not of its counterfactual runs).
+    pub transactions: Transactions,
+}
+
+/// Runs `scenario` (see [`run_logged`]) and returns its report.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report, EngineError> {
+    run_logged(scenario, options).map(|run| run.report)
+}
+
+/// Runs `scenario` on the device `options.device` names, or else the scenario's
+/// `run.device` (`cuda` is GPU 0), and returns its report and transactions. CUDA needs a
+/// build with the `cuda` feature and a GPU; otherwise this is [`EngineError::Device`],
+/// saying which.
+pub fn run_logged(scenario: &Scenario, options: &RunOptions) -> Result<Run, EngineError> {
     let device = options.device.unwrap_or(match scenario.run.device {
         DeviceKind::Cpu => Device::Cpu,
         DeviceKind::Cuda => Device::Cuda(0),
@@ -134,7 +150,7 @@ struct RunTask<'a> {
 }
 
 impl BackendTask for RunTask<'_> {
-    type Output = Result<Report, EngineError>;
+    type Output = Result<Run, EngineError>;
 
     fn run<B: AutodiffBackend>(self, device: &B::Device) -> Self::Output {
         run_on::<B>(self.scenario, self.options, device)
@@ -148,18 +164,21 @@ pub fn run_on<B: AutodiffBackend>(
     scenario: &Scenario,
     options: &RunOptions,
     device: &B::Device,
-) -> Result<Report, EngineError> {
-    let mut report = simulate::<B>(scenario, options, device, true)?;
+) -> Result<Run, EngineError> {
+    let Run {
+        mut report,
+        transactions,
+    } = simulate::<B>(scenario, options, device, true)?;
     let quiet = RunOptions::default();
     let counterfactuals = Instant::now();
     let mut ran_counterfactual = false;
     if let Some(single) = counterfactual::sybils_as_one(scenario) {
-        let single = simulate::<B>(&single, &quiet, device, false)?;
+        let single = simulate::<B>(&single, &quiet, device, false)?.report;
         counterfactual::add_split_gain(&mut report.result, &single.result);
         ran_counterfactual = true;
     }
     if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
-        let withheld = simulate::<B>(&withheld, &quiet, device, false)?;
+        let withheld = simulate::<B>(&withheld, &quiet, device, false)?.report;
         counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
         ran_counterfactual = true;
     }
@@ -174,17 +193,21 @@ pub fn run_on<B: AutodiffBackend>(
     // The counterfactuals' figures are part of the result the digest covers.
     report.digest = crate::report::digest_of(&report.result);
     report.claims = crate::claims::check(&scenario.expect, &report.result);
-    Ok(report)
+    Ok(Run {
+        report,
+        transactions,
+    })
 }
 
-/// One run of `scenario` to its report (claims not yet checked), judged against retraining
-/// ground truth where `retrain_truth` and the run allow it, else the generator's.
+/// One run of `scenario` to its report (claims not yet checked) and transactions, judged
+/// against retraining ground truth where `retrain_truth` and the run allow it, else the
+/// generator's.
 fn simulate<B: AutodiffBackend>(
     scenario: &Scenario,
     options: &RunOptions,
     device: &B::Device,
     retrain_truth: bool,
-) -> Result<Report, EngineError> {
+) -> Result<Run, EngineError> {
     let started = Instant::now();
     let bar = progress_bar(options.progress, scenario.run.epochs);
     bar.set_message("setting up (chain, agents, data, contracts)");

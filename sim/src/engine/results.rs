@@ -16,7 +16,8 @@ use super::grants::GrantState;
 use super::models::ModelState;
 use super::net::Net;
 use super::truth::{Truth, ground_truth};
-use super::{EngineError, Sim, Work, to_open};
+use super::txs::Transactions;
+use super::{EngineError, Run, Sim, Work, to_open};
 use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_interval};
 use crate::report::HONEST;
 use crate::report::{
@@ -56,12 +57,12 @@ pub(super) fn close_epoch(
     Ok(())
 }
 
-/// The report of the finished run.
+/// The report of the finished run, and its transactions.
 pub(super) fn report<B: AutodiffBackend>(
     mut sim: Sim<B>,
     started: Instant,
     retrain_truth: bool,
-) -> Result<Report, EngineError> {
+) -> Result<Run, EngineError> {
     let d = sim.net.deployment;
     let subsets = sim.scenario.run.truth_subsets;
     let truth = match retrain_truth {
@@ -227,7 +228,16 @@ pub(super) fn report<B: AutodiffBackend>(
     };
     let mut report = Report::new(info, result, perf);
     report.chain_state_digest = net.chain.full_state_digest().map(|d| d.to_string());
-    Ok(report)
+    let log = std::mem::take(&mut net.log);
+    let transactions = Transactions {
+        records: log.records,
+        failures: log.failures,
+        agents: net.actors.iter().map(|(_, a)| a.name.clone()).collect(),
+    };
+    Ok(Run {
+        report,
+        transactions,
+    })
 }
 
 /// How `value` is spelt in a scenario file (`merkle`, `suffix_array`): its serde name.

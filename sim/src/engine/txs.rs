@@ -2,6 +2,7 @@
 //! every outcome: a refused transaction is data (who, what, why), never a crash.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
@@ -114,9 +115,80 @@ fn numbers_as_n(message: &str) -> String {
     out
 }
 
+/// One transaction sent, included or refused, kept compactly (a scale run sends about a
+/// million): 48 bytes, the agent by id and the label as a static string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxRecord {
+    /// What it tried (`"contribute"`).
+    pub label: &'static str,
+    /// Fee paid in wei (L2 execution plus L1 data fee) as `[low, high]` 64-bit halves, so
+    /// the record packs to 8-byte alignment; 0 for a refused one. See [`TxRecord::fee_wei`].
+    fee: [u64; 2],
+    /// Gas used; `None` for a refused transaction, which was never included (an included
+    /// one always uses at least the 21,000 gas of a transfer).
+    pub gas_used: Option<NonZeroU64>,
+    /// Epoch it was sent in.
+    pub epoch: u32,
+    /// Who signed it.
+    pub agent: AgentId,
+}
+
+impl TxRecord {
+    /// The record of `action`, sent in `epoch`: included with `receipt`, or refused.
+    pub fn new(epoch: u32, action: &Action, receipt: Option<&Receipt>) -> Self {
+        // No fee reaches 2^128 wei (ETH's whole supply is below 2^88 wei).
+        let fee = receipt.map_or(0, |r| {
+            (r.execution_fee() + r.l1_fee.unwrap_or_default()).saturating_to::<u128>()
+        });
+        Self {
+            label: action.label,
+            fee: [fee as u64, (fee >> 64) as u64],
+            gas_used: receipt.and_then(|r| NonZeroU64::new(r.gas_used)),
+            epoch,
+            agent: action.agent,
+        }
+    }
+
+    /// Whether it was included in a block.
+    pub fn included(&self) -> bool {
+        self.gas_used.is_some()
+    }
+
+    /// Fee paid in wei, exactly.
+    pub fn fee_wei(&self) -> u128 {
+        u128::from(self.fee[0]) | (u128::from(self.fee[1]) << 64)
+    }
+}
+
+/// Every transaction a run sent, for the transaction-log table of its data files: the
+/// records in sending order, the refusals' details (the `k`-th refused record is
+/// `failures[k]`) and the agents' names by [`AgentId`]. Outside the report and its digest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transactions {
+    /// One per transaction sent, in order.
+    pub records: Vec<TxRecord>,
+    /// One per refused record, in order.
+    pub failures: Vec<Failure>,
+    /// Agent names, indexed by [`AgentId`].
+    pub agents: Vec<String>,
+}
+
+impl Transactions {
+    /// Each record with its sender's name and, for a refused one, its failure.
+    pub fn rows(&self) -> impl Iterator<Item = (&TxRecord, &str, Option<&Failure>)> {
+        let mut failures = self.failures.iter();
+        self.records.iter().map(move |r| {
+            let failure = if r.included() { None } else { failures.next() };
+            (r, self.agents[r.agent.0 as usize].as_str(), failure)
+        })
+    }
+}
+
 /// Counts of what was sent and what was refused, by action label.
 #[derive(Clone, Debug, Default)]
 pub struct TxLog {
+    /// Every transaction sent, in order.
+    pub records: Vec<TxRecord>,
     /// Every refused transaction, in order.
     pub failures: Vec<Failure>,
     /// Included transactions.
@@ -196,6 +268,8 @@ fn send_chunk<C: Chain + ?Sized>(
     for (action, outcome) in actions.iter().zip(outcomes) {
         match outcome {
             Ok(receipt) => {
+                log.records
+                    .push(TxRecord::new(epoch, action, Some(&receipt)));
                 log.included += 1;
                 log.gas_used += receipt.gas_used;
                 log.execution_fees += receipt.execution_fee();
@@ -207,6 +281,7 @@ fn send_chunk<C: Chain + ?Sized>(
                     return Err(error);
                 }
                 resync.insert(action.agent);
+                log.records.push(TxRecord::new(epoch, action, None));
                 log.failures.push(Failure {
                     epoch,
                     agent: actors.get(action.agent).name.clone(),
@@ -261,5 +336,27 @@ mod tests {
             data: Default::default(),
         };
         assert_eq!(error_name(&reverted), "StakeTooLow");
+    }
+
+    #[test]
+    fn a_record_is_48_bytes_and_keeps_a_fee_above_64_bits_exactly() {
+        assert_eq!(std::mem::size_of::<TxRecord>(), 48);
+        let action = Action::eth(AgentId(3), Address::ZERO, U256::ZERO);
+        let receipt = Receipt {
+            tx_hash: B256::ZERO,
+            block_number: 1,
+            from: Address::ZERO,
+            to: None,
+            contract_address: None,
+            gas_used: 21_000,
+            effective_gas_price: u128::from(u64::MAX),
+            l1_fee: Some(U256::from(7)),
+            logs: Vec::new(),
+        };
+        let r = TxRecord::new(2, &action, Some(&receipt));
+        assert_eq!(r.fee_wei(), 21_000 * u128::from(u64::MAX) + 7);
+        assert!(r.included());
+        let refused = TxRecord::new(2, &action, None);
+        assert_eq!((refused.fee_wei(), refused.included()), (0, false));
     }
 }

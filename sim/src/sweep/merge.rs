@@ -1,5 +1,6 @@
 //! Joining shard results: the manifests of one or many shard folders become one table (one
-//! row per point: parameter values, seed, digest, key metrics) written as CSV and Markdown,
+//! row per point: parameter values, seed, digest, key metrics) written as CSV, Markdown and
+//! Parquet, the points' contributors tables joined into one Parquet file,
 //! SVG charts of each metric against each swept parameter (mean over the other points with
 //! that value, bars from min to max), and an HTML page with both.
 
@@ -10,12 +11,15 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use toml::Value;
 
-use super::run::{Manifest, PointRecord, check_report, read_manifests, read_records};
-use super::{SweepError, label, parse_value};
+use super::run::{
+    Manifest, PointRecord, SWEEP_ID_KEY, check_part, check_report, read_manifests, read_records,
+};
+use super::{AxisKind, SweepError, label, parse_value};
+use crate::frames::{self, Column, Context};
 use crate::output;
 use crate::report::charts::{bounds, integer_ticks, real, render, whole};
 use crate::report::html::{escape, strip_xml_declaration};
-use crate::report::{AttackResult, Report};
+use crate::report::{AttackResult, REPORT_VERSION, Report};
 
 /// How to merge.
 #[derive(Clone, Debug)]
@@ -53,6 +57,8 @@ pub struct Row {
     pub index: usize,
     /// Axis values, in axis order.
     pub params: Vec<Value>,
+    /// The run's scenario name.
+    pub scenario: String,
     /// Master seed.
     pub seed: u64,
     /// The report's result digest.
@@ -103,10 +109,12 @@ const FIXED: [Metric; 13] = [
 ];
 
 /// Merges the point records found in `dirs` (each holding shard manifests and `points/`) and
-/// writes `sweep.csv`, `sweep.md`, `sweep.html` and `charts/*.svg` into `options.out`.
+/// writes `sweep.csv`, `sweep.md`, `sweep.html`, `sweep.parquet`, `sweep-contributors.parquet`
+/// and `charts/*.svg` into `options.out`.
 /// Refuses results of different sweeps, point records that do not match their manifest or
-/// their check digest, two results of one point that disagree, reports that no longer match
-/// their record's digest, and (unless `partial`) a sweep with points missing.
+/// their check digest, two results of one point that disagree, reports and contributors parts
+/// that no longer match their record's digest, and (unless `partial`) a sweep with points
+/// missing.
 pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepError> {
     let mut manifests = Vec::new();
     for dir in dirs {
@@ -151,6 +159,10 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
         .values()
         .map(|(dir, record)| check_report(dir, record))
         .collect::<Result<Vec<_>, _>>()?;
+    let parts = points
+        .values()
+        .map(|(dir, record)| check_part(dir, record))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut metrics: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
     for (prefix, _) in PER_KIND {
         for report in &reports {
@@ -176,7 +188,7 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Merged, SweepEr
         missing,
         files: Vec::new(),
     };
-    merged.files = write(&merged, &options.out)?;
+    merged.files = write(&merged, &parts, &options.out)?;
     Ok(merged)
 }
 
@@ -276,6 +288,7 @@ fn row(record: &PointRecord, report: &Report, metrics: &[String]) -> Row {
     Row {
         index: record.index,
         params: record.params.iter().map(|(_, v)| parse_value(v)).collect(),
+        scenario: report.scenario.name.clone(),
         seed: record.seed,
         digest: record.digest.clone(),
         metrics: values,
@@ -319,6 +332,37 @@ impl Merged {
                 cells
             })
             .collect()
+    }
+
+    /// `olsim.sweep`, `olsim.sweep_id` and `olsim.report_version`: the merged tables'
+    /// metadata.
+    fn metadata(&self) -> Vec<(String, String)> {
+        vec![
+            ("olsim.sweep".into(), self.sweep.clone()),
+            (SWEEP_ID_KEY.into(), self.id.clone()),
+            ("olsim.report_version".into(), REPORT_VERSION.to_string()),
+        ]
+    }
+
+    /// The table as Parquet (`sweep.parquet`): `point`, one typed column per axis,
+    /// `scenario`, `seed`, `digest` and the metrics, full precision.
+    pub fn parquet(&self) -> Result<Vec<u8>, frames::FrameError> {
+        let mut columns = vec![Column::u64("point", |r: &&Row| r.index as u64)];
+        for (a, axis) in self.axes.iter().enumerate() {
+            let kind = AxisKind::of(self.rows.iter().map(|r| &r.params[a]));
+            columns.push(kind.column(axis, move |r: &&Row| &r.params[a]));
+        }
+        columns.push(Column::text("scenario", |r: &&Row| r.scenario.clone()));
+        columns.push(Column::u64("seed", |r: &&Row| r.seed));
+        columns.push(Column::text("digest", |r: &&Row| r.digest.clone()));
+        for (m, metric) in self.metrics.iter().enumerate() {
+            columns.push(Column::f64(metric, move |r: &&Row| r.metrics[m]));
+        }
+        let context = Context {
+            constants: Vec::new(),
+            metadata: self.metadata(),
+        };
+        frames::parquet("sweep", &context, &columns, &self.rows)
     }
 
     /// The table as CSV (full precision).
@@ -445,9 +489,10 @@ impl Merged {
     }
 }
 
-/// Writes the table, charts and page; returns the files written.
-/// Every file is written in full before any replaces an old one ([`output::write_files`]).
-fn write(merged: &Merged, out: &Path) -> Result<Vec<PathBuf>, SweepError> {
+/// Writes the table (CSV, Markdown and Parquet), the points' contributors tables joined
+/// from their `parts`, charts and page; returns the files written. Every file is written in
+/// full before any replaces an old one ([`output::write_files`]).
+fn write(merged: &Merged, parts: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, SweepError> {
     let charts = merged.charts()?;
     let mut files = vec![
         (PathBuf::from("sweep.csv"), merged.csv()),
@@ -457,10 +502,20 @@ fn write(merged: &Merged, out: &Path) -> Result<Vec<PathBuf>, SweepError> {
     for (stem, _, svg) in charts {
         files.push((Path::new("charts").join(format!("{stem}.svg")), svg));
     }
-    let files: Vec<(PathBuf, Vec<u8>)> = files
+    let mut files: Vec<(PathBuf, Vec<u8>)> = files
         .into_iter()
         .map(|(path, text)| (path, text.into_bytes()))
         .collect();
+    let frame_error = |e: frames::FrameError| SweepError::Merge(e.to_string());
+    files.push((
+        PathBuf::from("sweep.parquet"),
+        merged.parquet().map_err(frame_error)?,
+    ));
+    if !parts.is_empty() {
+        let table =
+            frames::concat("sweep-contributors", &merged.metadata(), parts).map_err(frame_error)?;
+        files.push((PathBuf::from("sweep-contributors.parquet"), table));
+    }
     output::probe(out)?;
     output::write_files(out, &files)?;
     Ok(files.into_iter().map(|(p, _)| out.join(p)).collect())

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::engine::EngineError;
+use crate::frames::{Column, Scalar};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Why a sweep could not be set up, run or merged.
@@ -181,6 +182,67 @@ pub fn label(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// How an axis's values become a data column ([`crate::frames`]): integers, numbers (integers
+/// and floats mixed), booleans, or else text (their [`label`]s). One type per axis, so every
+/// point's table has the same columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AxisKind {
+    /// Every value an integer.
+    Integer,
+    /// Every value a number, some floats.
+    Number,
+    /// Every value a boolean.
+    Bool,
+    /// Anything else.
+    Text,
+}
+
+impl AxisKind {
+    /// The one kind all of `values` fit.
+    pub fn of<'v>(values: impl IntoIterator<Item = &'v Value>) -> Self {
+        values
+            .into_iter()
+            .map(|v| match v {
+                Value::Integer(_) => AxisKind::Integer,
+                Value::Float(_) => AxisKind::Number,
+                Value::Boolean(_) => AxisKind::Bool,
+                _ => AxisKind::Text,
+            })
+            .reduce(|a, b| match (a, b) {
+                _ if a == b => a,
+                (AxisKind::Integer | AxisKind::Number, AxisKind::Integer | AxisKind::Number) => {
+                    AxisKind::Number
+                }
+                _ => AxisKind::Text,
+            })
+            .unwrap_or(AxisKind::Text)
+    }
+
+    /// `value` as a cell of this kind.
+    pub fn scalar(self, value: &Value) -> Scalar {
+        match (self, value) {
+            (AxisKind::Integer, Value::Integer(i)) => Scalar::I64(*i),
+            (AxisKind::Number, Value::Integer(i)) => Scalar::F64(*i as f64),
+            (AxisKind::Number, Value::Float(f)) => Scalar::F64(*f),
+            (AxisKind::Bool, Value::Boolean(b)) => Scalar::Bool(*b),
+            _ => Scalar::Text(label(value)),
+        }
+    }
+
+    /// A column `name` of this kind whose cell is the value `get` gives.
+    pub fn column<'a, T>(self, name: &str, get: impl Fn(&T) -> &Value + 'a) -> Column<'a, T> {
+        match self {
+            AxisKind::Integer => Column::i64(name, move |t| get(t).as_integer()),
+            AxisKind::Number => Column::f64(name, move |t| match get(t) {
+                Value::Integer(i) => Some(*i as f64),
+                v => v.as_float(),
+            }),
+            AxisKind::Bool => Column::bool(name, move |t| get(t).as_bool()),
+            AxisKind::Text => Column::text(name, move |t| label(get(t))),
+        }
     }
 }
 

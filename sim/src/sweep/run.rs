@@ -1,6 +1,7 @@
 //! Running one shard of a sweep: a shard manifest (`shard-<I>-of-<N>.json`) first, then its
-//! points in parallel on local threads, each leaving a report (`points/<index>.json`) and a
-//! point record (`points/<index>.point.json`) as it finishes. A rerun into the same folder
+//! points in parallel on local threads, each leaving a report (`points/<index>.json`), its
+//! contributors table as a Parquet part (`points/<index>.contributors.parquet`) and a point
+//! record (`points/<index>.point.json`) as it finishes. A rerun into the same folder
 //! skips the points already finished.
 
 use std::path::{Path, PathBuf};
@@ -11,8 +12,9 @@ use std::time::Instant;
 use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
-use super::{Point, SweepError, SweepSpec};
+use super::{AxisKind, Point, SweepError, SweepSpec};
 use crate::engine::{self, RunOptions};
+use crate::frames::{self, Context, Scalar, run::DIGEST_KEY};
 use crate::output;
 use crate::report::{Report, digest_of};
 
@@ -292,7 +294,10 @@ pub fn run(spec: &SweepSpec, options: &SweepOptions) -> Result<ShardRun, SweepEr
         }
     }
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
-    write(&options.out.join(options.shard.file_name()), &json)?;
+    write(
+        &options.out.join(options.shard.file_name()),
+        json.as_bytes(),
+    )?;
 
     let resumed = done.len();
     if resumed > 0 || !redo.is_empty() {
@@ -354,7 +359,10 @@ fn finished(spec: &SweepSpec, point: &Point, out: &Path) -> Finished {
         return Finished::OtherSweep(path, record.sweep_id);
     }
     let expected = PointRecord::new(spec, point, record.digest.clone());
-    if record != expected || check_report(out, &record).is_err() {
+    if record != expected
+        || check_report(out, &record).is_err()
+        || check_part(out, &record).is_err()
+    {
         return Finished::Invalid;
     }
     Finished::Yes(record)
@@ -418,7 +426,7 @@ fn run_parallel(
         .collect()
 }
 
-/// Runs one point and writes its report, then its record.
+/// Runs one point and writes its report and its contributors part, then its record.
 fn run_point(spec: &SweepSpec, point: &Point, out: &Path) -> Result<PointRecord, SweepError> {
     let report = engine::run(&point.scenario, &RunOptions::default()).map_err(|source| {
         SweepError::Engine {
@@ -428,15 +436,72 @@ fn run_point(spec: &SweepSpec, point: &Point, out: &Path) -> Result<PointRecord,
         }
     })?;
     let record = PointRecord::new(spec, point, report.digest.clone());
-    write(&out.join(&record.report), &report.to_json())?;
+    write(&out.join(&record.report), report.to_json().as_bytes())?;
+    let part = frames::run::contributors(&report, &point_context(spec, point, &report))
+        .map_err(|e| SweepError::io(&out.join(part_file(point.index)), e))?;
+    write(&out.join(part_file(point.index)), &part)?;
     let json = serde_json::to_string_pretty(&record).expect("a point record serialises");
-    write(&out.join(record_file(point.index)), &json)?;
+    write(&out.join(record_file(point.index)), json.as_bytes())?;
     Ok(record)
 }
 
+/// `points/<index>.contributors.parquet`: a point's contributors table, relative to the
+/// sweep folder.
+pub(crate) fn part_file(index: usize) -> String {
+    format!("points/{index:06}.contributors.parquet")
+}
+
+/// The context of a point's table: `point` and one column per axis (typed over all the
+/// axis's values, so every part has the same columns), then the run's `scenario` and `seed`;
+/// the run's metadata plus `olsim.sweep_id`.
+fn point_context(spec: &SweepSpec, point: &Point, report: &Report) -> Context {
+    let run = frames::run::context(report);
+    let mut constants = vec![("point".to_string(), Scalar::U64(point.index as u64))];
+    for (axis, (path, value)) in spec.axes.iter().zip(&point.params) {
+        constants.push((path.clone(), AxisKind::of(&axis.values).scalar(value)));
+    }
+    constants.extend(run.constants);
+    let mut metadata = run.metadata;
+    metadata.push((SWEEP_ID_KEY.to_string(), spec.id()));
+    Context {
+        constants,
+        metadata,
+    }
+}
+
+/// Metadata key of the sweep identity in a point's part.
+pub(crate) const SWEEP_ID_KEY: &str = "olsim.sweep_id";
+
+/// Checks a point's part is the one its record names: its metadata carries the record's
+/// sweep id and result digest.
+pub(crate) fn check_part(dir: &Path, record: &PointRecord) -> Result<PathBuf, SweepError> {
+    let path = dir.join(part_file(record.index));
+    let metadata = frames::metadata(&path).map_err(|e| SweepError::io(&path, e))?;
+    let get = |key: &str| {
+        metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if get(SWEEP_ID_KEY) != Some(&record.sweep_id) || get(DIGEST_KEY) != Some(&record.digest) {
+        return Err(SweepError::io(
+            &path,
+            format!(
+                "point {}: the table's metadata does not name sweep {} and digest {} of its \
+                 point record; delete {} and rerun the sweep to redo the point",
+                record.index,
+                record.sweep_id,
+                record.digest,
+                record_file(record.index)
+            ),
+        ));
+    }
+    Ok(path)
+}
+
 /// Writes a file atomically ([`output::write_file`]).
-fn write(path: &Path, text: &str) -> Result<(), SweepError> {
-    Ok(output::write_file(path, text.as_bytes())?)
+fn write(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
+    Ok(output::write_file(path, bytes)?)
 }
 
 /// The shard manifests (`shard-*.json`) in `dir`, sorted by file name; none if `dir` does

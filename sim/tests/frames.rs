@@ -165,9 +165,18 @@ fn a_runs_tables_match_its_report_and_two_runs_give_identical_files() {
         r.attacks.len(),
         r.grants.len(),
         r.governance.len(),
+        r.models.len(),
         (r.chain.transactions + r.chain.refused) as usize,
     ];
-    let first_columns = ["epoch", "name", "kind", "tier", "description", "epoch"];
+    let first_columns = [
+        "epoch",
+        "name",
+        "kind",
+        "tier",
+        "description",
+        "name",
+        "epoch",
+    ];
     for ((file, rows), first) in FILES.iter().zip(rows).zip(first_columns) {
         let t = Table::read(&dir.join(file));
         assert_eq!(t.rows(), rows, "{file}");

@@ -1,5 +1,5 @@
 //! A run's tables as Parquet files beside its report.json: epochs, contributors, attacks,
-//! grants, governance and the transaction log (docs/metrics.md, "Data files"). Each starts
+//! grants, governance, models and the transaction log (docs/metrics.md, "Data files"). Each starts
 //! with the `scenario` and `seed` columns and carries the scenario name, seed, report
 //! version and result digest as metadata ([`context`]).
 
@@ -8,18 +8,19 @@ use alloy_primitives::U256;
 use super::{Column, Context, FrameError, Scalar, parquet};
 use crate::engine::{Failure, Transactions, TxRecord};
 use crate::report::{
-    AttackResult, ContributorResult, EpochResult, GrantTierResult, ProposalResult, REPORT_VERSION,
-    Report,
+    AttackResult, ContributorResult, EpochResult, GrantTierResult, ModelResult, ProposalResult,
+    REPORT_VERSION, Report,
 };
 use crate::units::to_open;
 
 /// The files of a run's tables, in the order [`tables`] gives them.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 7] = [
     "epochs.parquet",
     "contributors.parquet",
     "attacks.parquet",
     "grants.parquet",
     "governance.parquet",
+    "models.parquet",
     "transactions.parquet",
 ];
 
@@ -72,6 +73,7 @@ pub fn tables(
         parquet("attacks", context, &attack_columns(), &r.attacks)?,
         parquet("grants", context, &grant_columns(), &r.grants)?,
         parquet("governance", context, &proposal_columns(), &r.governance)?,
+        parquet("models", context, &model_columns(), &r.models)?,
         parquet(
             "transactions",
             context,
@@ -179,6 +181,21 @@ fn grant_columns<'a>() -> Vec<Column<'a, &'a GrantTierResult>> {
         Column::f64("returned", |g: &G| g.returned),
         Column::f64("fees_generated", |g: &G| g.fees_generated),
         Column::f64("roi", |g: &G| g.roi),
+    ]
+}
+
+fn model_columns<'a>() -> Vec<Column<'a, &'a ModelResult>> {
+    type M<'b> = &'b ModelResult;
+    vec![
+        Column::text("name", |m: &M| m.name.clone()),
+        Column::text("kind", |m: &M| m.kind.clone()),
+        Column::text("attribution", |m: &M| m.attribution.clone()),
+        Column::f64("price", |m: &M| m.price),
+        Column::u64("calls", |m: &M| m.calls),
+        Column::f64("fees", |m: &M| m.fees),
+        Column::f64("pool", |m: &M| m.pool),
+        Column::f64("paid", |m: &M| m.paid),
+        Column::u64("settled_epochs", |m: &M| u64::from(m.settled_epochs)),
     ]
 }
 

@@ -57,7 +57,7 @@ pub enum Step {
 
 /// The fields of a report's `result` section, which every path starts with (a test keeps
 /// this list and the report in step).
-pub const RESULT_FIELDS: [&str; 10] = [
+pub const RESULT_FIELDS: [&str; 11] = [
     "epochs",
     "contributors",
     "groups",
@@ -66,6 +66,7 @@ pub const RESULT_FIELDS: [&str; 10] = [
     "economy",
     "grants",
     "governance",
+    "models",
     "chain",
     "compute",
 ];

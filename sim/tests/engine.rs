@@ -167,6 +167,11 @@ fn report_renders_as_json_markdown_and_html_with_charts() {
     assert_eq!(page.matches("<svg").count(), 4, "four charts inline");
     assert!(page.contains("Grant return by tier (fee USD per grant USD): no grants in this run."));
     assert!(!page.contains("<script"));
+    // A part of the row above keeps its indent.
+    assert!(
+        page.contains("<td style=\"padding-left:1em\">its fee share</td>"),
+        "the treasury's parts are indented under it"
+    );
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -72,7 +72,19 @@ fn write_table(out: &mut String, table: &Table) {
     for row in &table.rows {
         out.push_str("<tr>");
         for cell in row {
-            let _ = write!(out, "<td>{}</td>", escape(cell));
+            // A row label indented with spaces (`  of which ...`) is a part of the row above:
+            // keep the indent, which HTML would collapse.
+            let text = cell.trim_start_matches(' ');
+            let indent = cell.len() - text.len();
+            let _ = match indent {
+                0 => write!(out, "<td>{}</td>", escape(cell)),
+                n => write!(
+                    out,
+                    "<td style=\"padding-left:{}em\">{}</td>",
+                    n / 2,
+                    escape(text)
+                ),
+            };
         }
         out.push_str("</tr>\n");
     }

@@ -32,7 +32,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and write its report (report.json, report.md, report.html) and its
-    /// tables as Parquet (epochs, contributors, attacks, grants, governance, transactions).
+    /// tables as Parquet (epochs, contributors, attacks, grants, governance, models,
+    /// transactions).
     Run {
         /// Scenario file (TOML, see docs/scenarios.md).
         file: PathBuf,

@@ -158,6 +158,12 @@ fn smoke_economy_rewards_honest_data_and_punishes_the_poisoner() {
 fn report_renders_as_json_markdown_and_html_with_charts() {
     let report = run(&scenario("smoke.toml"));
     let back = Report::from_json(&report.to_json()).unwrap();
+    // A report of another format version says so, not which field it lacks.
+    let mut old: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    old["version"] = 5.into();
+    old["result"].as_object_mut().unwrap().remove("models");
+    let err = Report::from_json(&old.to_string()).unwrap_err();
+    assert!(err.contains("format version 5 is not supported"), "{err}");
     assert_eq!(back.digest, report.digest);
     assert_eq!(back.result, report.result);
     let md = markdown::render(&report);

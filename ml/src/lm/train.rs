@@ -338,7 +338,11 @@ fn write_cache<B: Backend>(path: &Path, key: B256, model: &Lm<B>) -> Result<(), 
     bytes.extend_from_slice(&payload);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // One temporary name per writer (process and call): threads of one sweep may
+    // pre-train the same base model at once, and each renames only its own whole file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| LmError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| LmError::io(path, e))
 }

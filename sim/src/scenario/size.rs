@@ -135,7 +135,8 @@ impl Footprint {
                 items,
                 transactions: identities * (2.0 + quorum + claims),
             });
-            if let Some(calls) = a.calls_per_epoch {
+            if a.kind == AttackKind::WashInference {
+                let calls = a.calls_per_epoch();
                 let per_payment = f64::from(s.inference.calls_per_payment.max(1));
                 terms.push(Term {
                     path: format!("{p}.calls_per_epoch"),

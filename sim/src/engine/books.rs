@@ -61,8 +61,6 @@ pub struct Books {
     pub owner_income: BTreeMap<Address, U256>,
     /// Owner of each registered model, by on-chain model id.
     pub owners: BTreeMap<U256, Address>,
-    /// Fees paid per on-chain model id.
-    pub fees_by_model: BTreeMap<U256, U256>,
     /// Staking rewards claimed, by staker.
     pub staking_claimed: BTreeMap<Address, U256>,
     /// Proposer of each governance proposal, by proposal id.
@@ -116,7 +114,6 @@ impl Books {
             e.fees += p.fee;
             e.to_contributors += p.toContributors;
             *self.fees_paid.entry(p.payer).or_default() += p.fee;
-            *self.fees_by_model.entry(p.modelId).or_default() += p.fee;
             let model = self.by_model.entry(p.modelId).or_default();
             model.calls += u64::from(p.count);
             model.fees += p.fee;

@@ -499,7 +499,7 @@ fn grant_results<B: AutodiffBackend>(
             .iter()
             .filter(|m| m.grant.is_some_and(|(_, t)| t == tier))
             .filter_map(|m| m.chain_id)
-            .map(|id| to_open(books.fees_by_model.get(&id).copied().unwrap_or_default()))
+            .map(|id| books.by_model.get(&id).map_or(0.0, |m| to_open(m.fees)))
             .sum();
         let amount = |map: &BTreeMap<U256, U256>| -> f64 {
             grants

@@ -148,7 +148,16 @@ fn shards_together_equal_the_unsharded_sweep_for_any_job_count() {
     let digests: std::collections::BTreeSet<_> = whole.points.iter().map(|p| &p.digest).collect();
     assert_eq!(digests.len(), 4);
 
+    // What an earlier merge left that this one does not draw is removed: the folder holds
+    // one merge's outputs.
+    let stale = whole_dir
+        .join("charts")
+        .join("gone-metric against run.epochs.svg");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "<svg/>").unwrap();
     let a = merge_dirs(&[&whole_dir], &whole_dir, false).unwrap();
+    assert!(!stale.exists(), "a chart of an earlier merge was left");
+    assert!(whole_dir.join("charts").read_dir().unwrap().count() > 0);
     let b = merge_dirs(&[&sharded_dir], &sharded_dir, false).unwrap();
     assert_eq!(a.rows, b.rows);
     assert_eq!(a.rows.len(), 4);

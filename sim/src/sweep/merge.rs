@@ -518,7 +518,30 @@ fn write(merged: &Merged, parts: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>,
     }
     output::probe(out)?;
     output::write_files(out, &files)?;
-    Ok(files.into_iter().map(|(p, _)| out.join(p)).collect())
+    let written: Vec<PathBuf> = files.into_iter().map(|(p, _)| out.join(p)).collect();
+    remove_stale_outputs(out, &written)?;
+    Ok(written)
+}
+
+/// Removes what an earlier merge into `out` wrote and this one did not (a chart it no
+/// longer draws, a contributors table when no point has one), so the folder holds one
+/// merge's outputs.
+fn remove_stale_outputs(out: &Path, written: &[PathBuf]) -> Result<(), SweepError> {
+    let mut earlier = vec![out.join("sweep-contributors.parquet")];
+    if let Ok(entries) = std::fs::read_dir(out.join("charts")) {
+        earlier.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "svg")),
+        );
+    }
+    for path in earlier {
+        if path.is_file() && !written.contains(&path) {
+            std::fs::remove_file(&path).map_err(|e| SweepError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Per axis value (in `values` order) with any figure: `(value position, mean, min, max)`.

@@ -237,7 +237,7 @@ fn write_report(run: &Run, dir: &Path) -> Result<(), String> {
 fn summary(report: &Report) -> String {
     let r = &report.result;
     let mut out = format!(
-        "{}: {} epochs, {} txs ({} refused), {:.2} OPEN fees, {:.2} OPEN to contributors\n\
+        "{}: {} epochs, {} txs ({} refused), {:.2} OPEN fees, {:.2} OPEN paid from reward pools\n\
          fairness: gini {}, honest share {}, spearman vs truth {}\n",
         report.scenario.name,
         report.scenario.epochs,

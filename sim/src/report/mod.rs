@@ -352,7 +352,8 @@ pub struct ModelResult {
     pub fees: f64,
     /// The contributors' share of those fees, funded into its reward pool.
     pub pool: f64,
-    /// Rewards paid to contributors from that pool (pushed or claimed).
+    /// Rewards paid from that pool (pushed or claimed): to contributors, or to whoever holds
+    /// the attributor role (a governance capturer: `attacks[].revenue`).
     pub paid: f64,
     /// Epochs whose pool was settled; `pool > 0` with none means the reward rule found
     /// no one to pay (see `tokenomics.reward_rule`).
@@ -364,7 +365,8 @@ pub struct ModelResult {
 pub struct Economy {
     /// Inference fees paid.
     pub fees: f64,
-    /// Paid to contributors by attribution.
+    /// Paid out of the reward pools: to contributors by attribution, or to a governance
+    /// capturer holding the attributor role (its `attacks[].revenue`).
     pub contributor_rewards: f64,
     /// Paid to model owners.
     pub owner_fees: f64,

@@ -214,7 +214,10 @@ pub fn all(report: &Report) -> Vec<Table> {
             headers: vec!["item", "amount"],
             rows: vec![
                 vec!["inference fees".into(), amount(e.fees)],
-                vec!["contributor rewards".into(), amount(e.contributor_rewards)],
+                vec![
+                    "paid from reward pools".into(),
+                    amount(e.contributor_rewards),
+                ],
                 vec!["model owner fees".into(), amount(e.owner_fees)],
                 vec!["staker rewards".into(), amount(e.staker_rewards)],
                 vec![
@@ -285,7 +288,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 "calls",
                 "fees",
                 "contributor pool",
-                "paid to contributors",
+                "paid from pool",
                 "settled epochs",
             ],
             rows: r

@@ -76,13 +76,9 @@ impl Table {
     fn read(path: &Path) -> Table {
         let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let metadata = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
+        let metadata = olsim::frames::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .into_iter()
-            .flatten()
-            .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
             .collect();
         let columns = builder
             .schema()

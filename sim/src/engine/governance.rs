@@ -342,14 +342,22 @@ pub(super) fn advance(
                 }
                 execute
             }
-            _ => break,
+            // Still being voted on, or executed by someone else: nothing for `by` to do.
+            1 | 4 => break,
+            other => {
+                return Err(EngineError::Scenario(format!(
+                    "StakingGovernance reported proposal {id} in state {other}, which this \
+                     olsim does not know (0 to 6)"
+                )));
+            }
         };
         if chain.send(epoch, vec![call])?.pop().flatten().is_none() {
             break;
         }
-        match state {
-            0 => progress.queued = Some(epoch),
-            _ => progress.executed = Some(epoch),
+        if state == 0 {
+            progress.queued = Some(epoch);
+        } else {
+            progress.executed = Some(epoch);
         }
     }
     Ok(())

@@ -92,7 +92,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::abi::{decode_revert, describe_call};
-use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
+use crate::api::{BlockInfo, CallRequest, Chain, Origin, Receipt, SignedTx, SnapshotId};
 use crate::deposit::{Deposit, L1_DEPOSITOR};
 use crate::embedded::{
     BaseFeeParams, EmbeddedConfig, L1_FEE_VAULT, L1FeeParams, SEQUENCER_FEE_VAULT, SPEC,
@@ -1037,6 +1037,13 @@ impl Chain for AnvilChain {
     }
 
     fn send_batch(&mut self, txs: Vec<SignedTx>) -> Vec<Result<Receipt, ChainError>> {
+        if txs.iter().any(|tx| tx.origin == Origin::Impersonated) {
+            // anvil executes impersonated transactions with its own fixed stand-in
+            // signature, so its L1 data fee would not be the one olsim books.
+            let refusal = "impersonated transactions run only on the embedded chain: send \
+                           signed ones to anvil";
+            return txs.iter().map(|_| Err(backend(refusal.into()))).collect();
+        }
         let mut results: Vec<Option<Result<Receipt, ChainError>>> =
             (0..txs.len()).map(|_| None).collect();
         let outcome = self.run_batch(&txs, &mut results);

@@ -4,23 +4,41 @@
 //! [`crate::AnvilChain`] (a real anvil node reached over JSON-RPC). Both take the same signed
 //! transactions, so the same workload can be replayed on each and compared.
 
-use alloy::consensus::{Transaction as _, TxEnvelope};
+use alloy::consensus::{SignableTransaction, Transaction as _, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes, Log, U256};
+use alloy_primitives::{Address, B256, Bytes, Log, Signature, U256, keccak256};
 use alloy_sol_types::SolEvent;
 
 use crate::error::ChainError;
 
-/// A signed transaction, as a wallet hands it to a chain: the typed envelope plus its
-/// EIP-2718 encoding (what goes on the wire and what the OP-Stack L1 data fee is charged on).
+/// A transaction as a wallet hands it to a chain: the typed envelope plus its EIP-2718
+/// encoding (what goes on the wire and what the OP-Stack L1 data fee is charged on), signed
+/// or impersonated ([`Origin`]).
 #[derive(Clone, Debug)]
 pub struct SignedTx {
-    /// The signed, typed transaction.
+    /// The typed transaction, with its signature (a stand-in when impersonated).
     pub envelope: TxEnvelope,
     /// EIP-2718 encoding of `envelope`.
     pub raw: Bytes,
-    /// Sender, known to the wallet that signed; chains recover it themselves and check it.
+    /// Sender, known to the wallet that made it; chains recover a signed transaction's
+    /// sender themselves and check it.
     pub from: Address,
+    /// Signed, or sent in-process as `from` without a signature.
+    pub origin: Origin,
+}
+
+/// How a chain learns who sent a transaction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Signed by `from`'s key: the chain recovers the sender from the signature.
+    #[default]
+    Signed,
+    /// Impersonated (anvil's word): sent in-process as `from` by a caller the chain trusts,
+    /// with no signing and no recovery. The envelope carries a stand-in signature the size
+    /// of a real one ([`SignedTx::impersonated`]), so that its encoding, and the L1 data
+    /// fee charged on it, has a signed transaction's size. Only the embedded chain
+    /// executes these; anvil refuses them.
+    Impersonated,
 }
 
 impl SignedTx {
@@ -31,6 +49,28 @@ impl SignedTx {
             envelope,
             raw,
             from,
+            origin: Origin::Signed,
+        }
+    }
+
+    /// `tx` sent as `from` without a signature ([`Origin::Impersonated`]). Its stand-in
+    /// signature has the shape of a real one, `y_parity` 0 and 32-byte `r` and `s` taken
+    /// from the transaction's signing hash (incompressible, as a real signature's are), but
+    /// signs nothing: only a chain that trusts `from` executes it.
+    pub fn impersonated(tx: TxEip1559, from: Address) -> Self {
+        let hash = tx.signature_hash();
+        let r = keccak256([hash.as_slice(), b"r"].concat());
+        let s = keccak256([hash.as_slice(), b"s"].concat());
+        // Top bit set: no leading zero byte, so RLP keeps all 32 bytes of each.
+        let word = |mut w: B256| {
+            w.0[0] |= 0x80;
+            U256::from_be_bytes(w.0)
+        };
+        let signature = Signature::new(word(r), word(s), false);
+        let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
+        Self {
+            origin: Origin::Impersonated,
+            ..Self::new(envelope, from)
         }
     }
 

@@ -23,7 +23,7 @@ pub mod wallet;
 pub mod workload;
 
 pub use anvil::{AnvilChain, AnvilConfig};
-pub use api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
+pub use api::{BlockInfo, CallRequest, Chain, Origin, Receipt, SignedTx, SnapshotId};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::ChainError;
 pub use protocol::{Deployment, Ledger, ProtocolParams, Roles};

@@ -13,26 +13,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy_primitives::Address;
 
-use crate::api::SignedTx;
+use crate::api::{Origin, SignedTx};
 
 /// A recovered sender, or why the signature is invalid.
 pub type Sender = Result<Address, String>;
 
-/// The signer of `tx`, recovered from its signature.
+/// The signer of `tx`, recovered from its signature; an impersonated transaction's sender
+/// is its `from`, unchecked.
 pub fn recover(tx: &SignedTx) -> Sender {
-    tx.envelope.recover_signer().map_err(|e| e.to_string())
+    match tx.origin {
+        Origin::Signed => tx.envelope.recover_signer().map_err(|e| e.to_string()),
+        Origin::Impersonated => Ok(tx.from),
+    }
 }
 
 /// Batches shorter than this are recovered inline: a thread costs more than it saves.
 const MIN_PARALLEL_BATCH: usize = 8;
 
 /// Calls `execute(i, sender_of_tx_i)` for every transaction in order, with senders
-/// recovered ahead on a helper thread for long batches.
+/// recovered ahead on a helper thread for batches with many signed transactions.
 pub fn with_recovered_senders<R>(
     txs: &[SignedTx],
     mut execute: impl FnMut(usize, Sender) -> R,
 ) -> Vec<R> {
-    if txs.len() < MIN_PARALLEL_BATCH {
+    let signed = txs.iter().filter(|tx| tx.origin == Origin::Signed).count();
+    if signed < MIN_PARALLEL_BATCH {
         return txs
             .iter()
             .enumerate()

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use olsim::engine::{self, Run, RunOptions};
 use olsim::report::{self, Report};
-use olsim::scenario::{DeviceKind, Scenario};
+use olsim::scenario::{DeviceKind, RunOverrides, Scenario};
 use olsim::{frames, output};
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
 use olsim_chain::protocol::OPEN;
@@ -51,6 +51,10 @@ enum Command {
         /// feature). Default: the scenario's `run.device`.
         #[arg(long)]
         device: Option<olsim_ml::device::Device>,
+        /// Impersonate the agents' transactions instead of signing them: no signing and no
+        /// sender recovery (sets `run.impersonate`; embedded chain only).
+        #[arg(long)]
+        impersonate: bool,
     },
     /// Parse and check scenario files without running them (see docs/scenarios.md).
     Validate {
@@ -104,7 +108,8 @@ fn main() -> ExitCode {
             quiet,
             strict,
             device,
-        } => return run(&file, out, quiet, strict, device),
+            impersonate,
+        } => return run(&file, out, quiet, strict, device, impersonate),
         Command::Compare(args) => return olsim::compare::command(&args),
         Command::Check(args) => return olsim::check::command(&args),
         Command::Bench(args) => return olsim::bench::command(&args),
@@ -152,12 +157,16 @@ fn run(
     quiet: bool,
     strict: bool,
     device: Option<olsim_ml::device::Device>,
+    impersonate: bool,
 ) -> ExitCode {
-    let device_kind = device.map(|d| match d {
-        olsim_ml::device::Device::Cpu => DeviceKind::Cpu,
-        olsim_ml::device::Device::Cuda(_) => DeviceKind::Cuda,
-    });
-    let scenario = match Scenario::load_on(file, device_kind) {
+    let overrides = RunOverrides {
+        device: device.map(|d| match d {
+            olsim_ml::device::Device::Cpu => DeviceKind::Cpu,
+            olsim_ml::device::Device::Cuda(_) => DeviceKind::Cuda,
+        }),
+        impersonate,
+    };
+    let scenario = match Scenario::load_with(file, overrides) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

@@ -217,6 +217,18 @@ impl Attribution {
     }
 }
 
+/// Every indexed record's influence summed over a set of served outputs (see
+/// [`InfluenceIndex::attribute_outputs_total`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputTotals {
+    /// Outputs attributed.
+    pub outputs: usize,
+    /// `per_record[r]`: record `r`'s score summed over every output.
+    pub per_record: Vec<f64>,
+    /// Measured wall time and counted FLOPs.
+    pub cost: StepCost,
+}
+
 /// Stored training gradients of one adapter for one method (see the module docs).
 #[derive(Clone, Debug)]
 pub struct InfluenceIndex<B: Backend> {
@@ -475,10 +487,9 @@ impl<B: Backend> InfluenceIndex<B> {
         })
     }
 
-    /// Attributes inference outputs: each input's loss at the class the trained adapter
-    /// predicts for it (the output it served), then as [`attribute`](Self::attribute).
-    pub fn attribute_outputs(&self, inputs: &[Vec<f32>]) -> Result<Attribution, InfluenceError> {
-        let start = Instant::now();
+    /// Each inference input with the class the trained adapter predicts for it (the output
+    /// it served).
+    fn served_outputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<(Vec<f32>, u8)>, InfluenceError> {
         let unlabeled: Vec<(Vec<f32>, u8)> = inputs.iter().map(|x| (x.clone(), 0)).collect();
         let mut labeled = Vec::with_capacity(inputs.len());
         for (batch, chunk) in self
@@ -495,10 +506,55 @@ impl<B: Backend> InfluenceIndex<B> {
                 .map_err(|e| InfluenceError::Tensor(format!("{e:?}")))?;
             labeled.extend(chunk.iter().cloned().zip(pred.into_iter().map(|p| p as u8)));
         }
+        Ok(labeled)
+    }
+
+    /// Attributes inference outputs: each input's loss at the class the trained adapter
+    /// predicts for it (the output it served), then as [`attribute`](Self::attribute).
+    pub fn attribute_outputs(&self, inputs: &[Vec<f32>]) -> Result<Attribution, InfluenceError> {
+        let start = Instant::now();
+        let labeled = self.served_outputs(inputs)?;
         let mut out = self.attribute(&labeled)?;
         out.cost.wall_seconds = start.elapsed().as_secs_f64();
         out.cost.flops += inputs.len() as u64 * self.forward_flops;
         Ok(out)
+    }
+
+    /// Every record's score summed over all of `inputs`' served outputs: what
+    /// [`attribute_outputs`](Self::attribute_outputs)`(inputs).per_record()` gives, without
+    /// an `[m, n]` score matrix. A score is linear in the query gradient, so the query
+    /// gradients are summed first (in `f64`, per batch of `batch_size`) and one `[1, K]·[K,
+    /// n]` product scores every record against the sum: attributing every served output
+    /// costs one gradient per output plus one product, not one product per output.
+    pub fn attribute_outputs_total(
+        &self,
+        inputs: &[Vec<f32>],
+    ) -> Result<OutputTotals, InfluenceError> {
+        let start = Instant::now();
+        let labeled = self.served_outputs(inputs)?;
+        let k = self.stored_dim();
+        let mut sum = vec![0.0f64; k];
+        let mut flops = inputs.len() as u64 * self.forward_flops;
+        for batch in self.batches(&labeled)? {
+            let m = batch.x.dims()[0] as u64;
+            let (q, f) = self.query_matrix(&batch);
+            for (total, v) in sum.iter_mut().zip(to_host(q.sum_dim(0))?) {
+                *total += f64::from(v);
+            }
+            flops += f + m * k as u64;
+        }
+        let sum: Vec<f32> = sum.into_iter().map(|v| v as f32).collect();
+        let scores = tensor::<B>(&sum, [1, k], &self.device).matmul(self.train_t.clone());
+        flops += 2 * (k * self.records) as u64;
+        Ok(OutputTotals {
+            outputs: inputs.len(),
+            per_record: to_host(scores)?.into_iter().map(f64::from).collect(),
+            cost: StepCost {
+                device: B::name(&self.device),
+                wall_seconds: start.elapsed().as_secs_f64(),
+                flops,
+            },
+        })
     }
 
     /// Self-influence `score(z, z)` of each training record (the records the index was

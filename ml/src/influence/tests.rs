@@ -325,6 +325,40 @@ fn attribution_aggregates_per_record_and_contributor() {
     assert!(out.cost.flops > a.cost.flops);
 }
 
+/// Summing the query gradients before scoring gives every record's total over all
+/// outputs, as scoring each output and summing does, for every method and across batches.
+#[test]
+fn output_totals_equal_the_summed_scores_of_every_output() {
+    let s = scenario();
+    let inputs: Vec<Vec<f32>> = s.test.iter().map(|e| e.0.clone()).collect();
+    for method in [Method::TracIn, Method::DATAINF, Method::EXACT_GN] {
+        let config = InfluenceConfig {
+            batch_size: 16,
+            ..InfluenceConfig::new(method)
+        };
+        let index =
+            InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                .unwrap();
+        assert!(inputs.len() > 2 * config.batch_size, "crosses batches");
+        let each = index.attribute_outputs(&inputs).unwrap().per_record();
+        let total = index.attribute_outputs_total(&inputs).unwrap();
+        assert_eq!(total.outputs, inputs.len());
+        let scale = each.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        assert!(scale > 0.0);
+        for (r, (a, b)) in each.iter().zip(&total.per_record).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{}: record {r}: {a} summed vs {b} total",
+                method.name()
+            );
+        }
+        assert!(total.cost.flops > 0);
+    }
+    let none = index(Method::DATAINF).attribute_outputs_total(&[]).unwrap();
+    assert_eq!(none.outputs, 0);
+    assert!(none.per_record.iter().all(|v| *v == 0.0));
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let s = scenario();

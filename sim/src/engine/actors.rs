@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::Address;
-use olsim_chain::Wallet;
+use olsim_chain::{Origin, SignedTx, TxRequest, Wallet};
 
 use crate::scenario::AttackKind;
 
@@ -60,17 +60,31 @@ pub struct Agent {
 #[derive(Debug)]
 pub struct Actors {
     seed: u64,
+    origin: Origin,
     agents: Vec<Agent>,
     by_address: BTreeMap<Address, AgentId>,
 }
 
 impl Actors {
-    /// An empty registry whose keys derive from `seed`.
-    pub fn new(seed: u64) -> Self {
+    /// An empty registry whose keys derive from `seed`, whose agents' transactions are
+    /// signed or impersonated as `origin` says (`run.impersonate`).
+    pub fn new(seed: u64, origin: Origin) -> Self {
         Self {
             seed,
+            origin,
             agents: Vec::new(),
             by_address: BTreeMap::new(),
+        }
+    }
+
+    /// Agent `id`'s transaction `req` with its next nonce: signed by its wallet, or
+    /// impersonated under `run.impersonate`.
+    pub fn transaction(&mut self, id: AgentId, chain_id: u64, req: TxRequest) -> SignedTx {
+        let origin = self.origin;
+        let wallet = &mut self.get_mut(id).wallet;
+        match origin {
+            Origin::Signed => wallet.sign(chain_id, req),
+            Origin::Impersonated => wallet.impersonate(chain_id, req),
         }
     }
 

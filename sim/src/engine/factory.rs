@@ -38,14 +38,14 @@ pub(super) fn train_model<B: AutodiffBackend>(
     Ok(true)
 }
 
-/// Attribution weight per contributing identity `(datanet, contributor)` of what `model`
-/// served this epoch: summed influence (classifiers; may be negative) or summed span
-/// weights (language models, never negative), with the sum of each item's positive part.
+/// Attribution weight per contributing identity `(datanet, contributor)` of everything
+/// `model` served this epoch (every output: no sampling): summed influence (classifiers;
+/// may be negative) or summed span weights (language models, never negative), with the sum
+/// of each item's positive part.
 pub(super) fn attribution_weights<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     model: &ModelState<B>,
     datanets: &[DatanetState],
-    epoch: u32,
     served: &Served,
 ) -> Result<Attributed, EngineError> {
     let start = std::time::Instant::now();
@@ -53,7 +53,7 @@ pub(super) fn attribution_weights<B: AutodiffBackend>(
     match served {
         Served::Nothing => {}
         Served::Inputs(inputs) => {
-            for (n, item, s) in attribute(lab, model, epoch, inputs)? {
+            for (n, item, s) in attribute(lab, model, inputs)? {
                 let author = (n, datanets[n].item_author(item));
                 *weights.net.entry(author).or_default() += s;
                 *weights.positive_items.entry(author).or_default() += s.max(0.0);

@@ -10,7 +10,7 @@ use rand::RngExt;
 
 use super::actors::{AgentId, Role};
 use super::data::DatanetState;
-use super::models::{ModelState, datanet_index, model_seed};
+use super::models::{ModelState, OutputCounts, datanet_index, model_seed};
 use super::net::Net;
 use super::txs::Action;
 use super::{EngineError, open};
@@ -230,6 +230,7 @@ fn milestones<B: AutodiffBackend>(
                 chain_id: None,
                 trained: None,
                 version: 0,
+                outputs: OutputCounts::default(),
             });
         }
     }

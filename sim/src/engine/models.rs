@@ -47,18 +47,6 @@ pub(super) fn openlora_server<I: Backend, M: ServeModel<I>>(
     Server::new(model, store, config)
 }
 
-/// Most served outputs attributed per model and epoch: influence is linear in the query
-/// gradient, so a uniform sample of outputs estimates each record's share of the epoch's
-/// total influence without scoring every call.
-pub const ATTRIBUTED_PER_EPOCH: usize = 256;
-
-/// Budget of (query, training record) scores per model and epoch: large training sets get
-/// fewer sampled queries (never fewer than [`MIN_ATTRIBUTED`]).
-pub const ATTRIBUTION_PAIRS: usize = 5_000_000;
-
-/// Fewest served outputs attributed per model and epoch.
-pub const MIN_ATTRIBUTED: usize = 32;
-
 /// A model during a run.
 pub struct ModelState<B: AutodiffBackend> {
     /// Scenario name (or `grant-<n>` for grant-funded models).
@@ -96,6 +84,18 @@ pub struct ModelState<B: AutodiffBackend> {
     pub trained: Option<Trained<B>>,
     /// How many times it has been trained.
     pub version: u32,
+    /// Outputs it served and outputs attributed, over the run.
+    pub outputs: OutputCounts,
+}
+
+/// A model's served and attributed outputs over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Outputs served (one per paid call that reached a trained adapter).
+    pub served: u64,
+    /// Of those, outputs attributed to training data (every output served while the model
+    /// is registered on chain).
+    pub attributed: u64,
 }
 
 /// A trained model of either kind.
@@ -231,6 +231,7 @@ impl<B: AutodiffBackend> ModelState<B> {
                 chain_id: None,
                 trained: None,
                 version: 0,
+                outputs: OutputCounts::default(),
             });
         }
         Ok(out)
@@ -393,51 +394,31 @@ pub(super) fn serve_classifiers<B: AutodiffBackend>(
     Ok(())
 }
 
-/// Influence of each training record of classifier `model` on a sample of its served
-/// inputs, summed over the sample; `(datanet, record, score)` per training record.
+/// Influence of each training record of classifier `model` summed over every output it
+/// served this epoch (no sampling: [`InfluenceIndex::attribute_outputs_total`]);
+/// `(datanet, record, score)` per training record.
 pub(super) fn attribute<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     model: &ModelState<B>,
-    epoch: u32,
     served: &[Vec<f32>],
 ) -> Result<Vec<(usize, u32, f64)>, EngineError> {
     let Some(Trained::Classifier(trained)) = &model.trained else {
         return Ok(Vec::new());
     };
-    let mut rng = stream(
-        lab.seed,
-        &format!("engine/attribute/{}/{epoch}", model.name),
-    );
-    let budget = (ATTRIBUTION_PAIRS / trained.sources.len().max(1))
-        .clamp(MIN_ATTRIBUTED, ATTRIBUTED_PER_EPOCH);
-    let sample: Vec<Vec<f32>> = if served.len() <= budget {
-        served.to_vec()
-    } else {
-        (0..budget)
-            .map(|_| served[rng.random_range(0..served.len())].clone())
-            .collect()
-    };
-    let mut totals = vec![0.0f64; trained.sources.len()];
-    for chunk in sample.chunks(32) {
-        let attribution =
-            trained
-                .index
-                .attribute_outputs(chunk)
-                .map_err(|e| EngineError::Model {
-                    model: model.name.clone(),
-                    source: e.into(),
-                })?;
-        for (t, s) in totals.iter_mut().zip(attribution.per_record()) {
-            *t += s;
-        }
-        lab.compute
-            .add(Work::Attribution, ModelKind::Classifier, &attribution.cost);
-    }
-    lab.attributed += sample.len() as u64;
+    let totals = trained
+        .index
+        .attribute_outputs_total(served)
+        .map_err(|e| EngineError::Model {
+            model: model.name.clone(),
+            source: e.into(),
+        })?;
+    lab.compute
+        .add(Work::Attribution, ModelKind::Classifier, &totals.cost);
+    lab.attributed += totals.outputs as u64;
     let out = trained
         .sources
         .iter()
-        .zip(totals)
+        .zip(totals.per_record)
         .map(|(&(n, r), s)| (n, r, s))
         .collect();
     Ok(out)

@@ -16,7 +16,7 @@
 //! 6. **Demand and payment**: just-in-time stakers stake; users (and wash traders) pay for
 //!    this epoch's calls.
 //! 7. **Serving**: every trained model serves the calls paid for it (OpenLoRA).
-//! 8. **Attribution**: a sample of each model's served outputs is attributed to the
+//! 8. **Attribution**: every output each live model served is attributed to the
 //!    contributors of its training data (influence or suffix-array spans).
 //! 9. **Settlement and slashing**: a governance capturer that became the attributor first
 //!    pays itself every contributor pool; the attributor slashes harmful contributions and
@@ -134,15 +134,18 @@ fn run_stage<B: AutodiffBackend>(
             let rule = scenario.tokenomics.slash_rule;
             evidence.resize_with(models.len(), Default::default);
             carry.weights = Vec::with_capacity(carry.served.len());
-            for ((model, served), evidence) in models.iter().zip(&carry.served).zip(evidence) {
+            let each = models.iter_mut().zip(&carry.served).zip(evidence);
+            for ((model, served), evidence) in each {
                 if model.chain_id.is_some() {
                     slashing::observe(rule, lab, model, datanets, evidence)?;
                 }
                 let live = model.chain_id.is_some() && served.len() > 0;
+                model.outputs.served += served.len() as u64;
                 carry.weights.push(match live {
-                    true => Some(factory::attribution_weights(
-                        lab, model, datanets, epoch, served,
-                    )?),
+                    true => {
+                        model.outputs.attributed += served.len() as u64;
+                        Some(factory::attribution_weights(lab, model, datanets, served)?)
+                    }
                     false => None,
                 });
             }

@@ -207,6 +207,11 @@ pub(super) fn report<B: AutodiffBackend>(
         seed: sc.seed,
         epochs: sc.epochs,
         backend: net.chain.backend().to_string(),
+        transactions: match sc.impersonate {
+            true => "impersonated",
+            false => "signed",
+        }
+        .to_string(),
         device: format!(
             "{} ({})",
             B::name(&lab.device),
@@ -276,6 +281,11 @@ fn model_results<B: AutodiffBackend>(
                 pool: to_open(books.pooled),
                 paid: to_open(books.paid),
                 settled_epochs: books.settlements,
+                outputs_served: m.outputs.served,
+                outputs_attributed: m.outputs.attributed,
+                attributed_fraction: (m.outputs.served > 0)
+                    .then(|| m.outputs.attributed as f64 / m.outputs.served as f64),
+                attribution_sampling_error: (m.outputs.attributed > 0).then_some(0.0),
             }
         })
         .collect()

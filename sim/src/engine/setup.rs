@@ -8,7 +8,7 @@ use alloy_primitives::{Address, U256};
 use burn::tensor::backend::AutodiffBackend;
 use olsim_chain::contracts::{DatanetRegistry, GrantVault, OpenToken};
 use olsim_chain::protocol::OPEN;
-use olsim_chain::{Chain, Deployment, Roles};
+use olsim_chain::{Chain, Deployment, Origin, Roles};
 use olsim_ml::data::Datanet;
 
 use super::actors::{Actors, AgentId, Role};
@@ -43,7 +43,11 @@ pub(super) fn setup<B: AutodiffBackend>(
         .map_err(|e| EngineError::Scenario(e.to_string()))?;
     // The contract's settlement epochs are the run's epochs.
     params.reward_epoch = scenario.run.epoch_seconds;
-    let mut actors = Actors::new(seed);
+    let origin = match scenario.run.impersonate {
+        true => Origin::Impersonated,
+        false => Origin::Signed,
+    };
+    let mut actors = Actors::new(seed, origin);
     let admin = actors.add("admin".into(), Role::Admin);
     let attributor = actors.add("attributor".into(), Role::Attributor);
     let guardian = actors.add("guardian".into(), Role::Guardian);

@@ -70,7 +70,7 @@ pub struct Verdict {
     /// The contributor, `(datanet, contributor)`.
     pub identity: (usize, ContributorId),
     /// Its mean influence per validation point (validation rule) or its summed influence on
-    /// the served sample (served rule): negative.
+    /// the served outputs (served rule): negative.
     pub influence: f64,
 }
 

@@ -249,7 +249,8 @@ fn send_chunk<C: Chain + ?Sized>(
     let txs = actions
         .iter()
         .map(|a| {
-            actors.get_mut(a.agent).wallet.sign(
+            actors.transaction(
+                a.agent,
                 chain_id,
                 TxRequest {
                     to: Some(a.to),

@@ -196,6 +196,12 @@ fn model_columns<'a>() -> Vec<Column<'a, &'a ModelResult>> {
         Column::f64("pool", |m: &M| m.pool),
         Column::f64("paid", |m: &M| m.paid),
         Column::u64("settled_epochs", |m: &M| u64::from(m.settled_epochs)),
+        Column::u64("outputs_served", |m: &M| m.outputs_served),
+        Column::u64("outputs_attributed", |m: &M| m.outputs_attributed),
+        Column::f64("attributed_fraction", |m: &M| m.attributed_fraction),
+        Column::f64("attribution_sampling_error", |m: &M| {
+            m.attribution_sampling_error
+        }),
     ]
 }
 
@@ -289,6 +295,7 @@ mod tests {
             seed: 9,
             epochs: 4,
             backend: "embedded".into(),
+            transactions: "signed".into(),
             device: "cpu".into(),
         };
         let report = Report::new(info, ResultSection::default(), Default::default());

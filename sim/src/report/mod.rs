@@ -14,7 +14,7 @@ use alloy_primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
-pub const REPORT_VERSION: u32 = 6;
+pub const REPORT_VERSION: u32 = 7;
 
 /// A whole run report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +114,9 @@ pub struct ScenarioInfo {
     pub epochs: u32,
     /// Chain backend (`embedded` or `anvil`).
     pub backend: String,
+    /// How agents' transactions reached the chain: `signed` or `impersonated`
+    /// (`run.impersonate`).
+    pub transactions: String,
     /// The burn backend the models ran on and its float type (`autodiff<ndarray> (f32)`;
     /// `autodiff<cuda> (f32)` on a GPU).
     pub device: String,
@@ -358,6 +361,15 @@ pub struct ModelResult {
     /// Epochs whose pool was settled; `pool > 0` with none means the reward rule found
     /// no one to pay (see `tokenomics.reward_rule`).
     pub settled_epochs: u32,
+    /// Outputs it served over the run.
+    pub outputs_served: u64,
+    /// Of those, the outputs attributed to training data.
+    pub outputs_attributed: u64,
+    /// `outputs_attributed / outputs_served`; `None` when it served nothing.
+    pub attributed_fraction: Option<f64>,
+    /// Sampling error of its attribution weights: 0, since every output is attributed and
+    /// none is sampled; `None` when nothing was attributed.
+    pub attribution_sampling_error: Option<f64>,
 }
 
 /// Whole-run economy (amounts in OPEN).

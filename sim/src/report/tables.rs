@@ -290,6 +290,7 @@ pub fn all(report: &Report) -> Vec<Table> {
                 "contributor pool",
                 "paid from pool",
                 "settled epochs",
+                "outputs attributed",
             ],
             rows: r
                 .models
@@ -305,6 +306,15 @@ pub fn all(report: &Report) -> Vec<Table> {
                         amount(m.pool),
                         amount(m.paid),
                         m.settled_epochs.to_string(),
+                        match m.attributed_fraction {
+                            Some(f) => format!(
+                                "{} of {} ({:.0}%)",
+                                m.outputs_attributed,
+                                m.outputs_served,
+                                100.0 * f
+                            ),
+                            None => "none served".into(),
+                        },
                     ]
                 })
                 .collect(),

@@ -76,35 +76,44 @@ impl Inference {
     }
 }
 
+/// `[run]` settings given on the command line, which replace the scenario file's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOverrides {
+    /// `run.device` (`--device`), when given.
+    pub device: Option<DeviceKind>,
+    /// Sets `run.impersonate` (`--impersonate`).
+    pub impersonate: bool,
+}
+
 impl Scenario {
     /// Reads, parses and validates the scenario file at `path`; data files named in it are
     /// looked up relative to its folder.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        Scenario::load_on(path, None)
+        Scenario::load_with(path, RunOverrides::default())
     }
 
-    /// [`Scenario::load`], with `run.device` replaced by `device` (when given) before
-    /// validation: what `olsim run --device` runs.
-    pub fn load_on(path: &Path, device: Option<DeviceKind>) -> Result<Scenario, ScenarioError> {
+    /// [`Scenario::load`], with the `[run]` settings `overrides` gives replaced before
+    /// validation: what `olsim run --device ... --impersonate` runs.
+    pub fn load_with(path: &Path, overrides: RunOverrides) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             file: file.clone(),
             source,
         })?;
-        Scenario::parse_on(&file, &text, device)
+        Scenario::parse_on(&file, &text, overrides)
     }
 
     /// Parses and validates scenario `text`; `file` names it in errors and its folder is
     /// where data files are looked up.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        Scenario::parse_on(file, text, None)
+        Scenario::parse_on(file, text, RunOverrides::default())
     }
 
-    /// [`Scenario::parse`], with `run.device` replaced by `device` when given.
+    /// [`Scenario::parse`], with the `[run]` settings `overrides` gives replaced.
     fn parse_on(
         file: &str,
         text: &str,
-        device: Option<DeviceKind>,
+        overrides: RunOverrides,
     ) -> Result<Scenario, ScenarioError> {
         let (root, syntax) = DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
@@ -117,9 +126,10 @@ impl Scenario {
         let mut scenario = Scenario::deserialize(toml::de::Deserializer::from(root))
             .map_err(|e| ScenarioError::Invalid(vec![locator.serde(&e)]))?;
         scenario.dir = Path::new(file).parent().map(Path::to_path_buf);
-        if let Some(device) = device {
+        if let Some(device) = overrides.device {
             scenario.run.device = device;
         }
+        scenario.run.impersonate |= overrides.impersonate;
         let issues = validate::check(&scenario);
         if issues.is_empty() {
             Ok(scenario)

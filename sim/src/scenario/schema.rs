@@ -84,6 +84,10 @@ pub struct Run {
     /// Device for training, serving and attribution. Default `cpu`.
     #[serde(default)]
     pub device: DeviceKind,
+    /// Agents' transactions are impersonated (executed as their sender with no signing and
+    /// no sender recovery) instead of signed; embedded chain only. Default `false`.
+    #[serde(default)]
+    pub impersonate: bool,
     /// Random contributor subsets retrained for the Data Banzhaf ground truth of models
     /// with more than 16 and at most 1,000 contributors (docs/metrics.md, "Ground truth");
     /// 0 or 4 to 4,096. 0 judges such runs against the generator's count of clean items.
@@ -194,8 +198,8 @@ pub enum SlashRule {
     /// has no clean validation set).
     #[default]
     Validation,
-    /// The rule olsim used before: a contributor's summed influence on this epoch's sampled
-    /// served outputs (labelled as the model predicted them) is below minus the mean
+    /// The rule olsim used before: a contributor's summed influence on every output
+    /// served this epoch (labelled as the model predicted them) is below minus the mean
     /// absolute summed influence of the model's contributors. Flags the noisiest honest
     /// contributor of every model, every epoch; kept for comparison.
     Served,
@@ -219,7 +223,7 @@ impl SlashRule {
 #[serde(rename_all = "snake_case")]
 pub enum RewardRule {
     /// In proportion to the positive part of each contributor's summed attribution weight of
-    /// this epoch's sampled outputs.
+    /// every output served this epoch.
     Influence,
     /// In proportion to the positive part of an exponential moving average of each
     /// contributor's epoch weights (half of the old average plus half of this epoch's).

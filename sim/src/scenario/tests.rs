@@ -286,6 +286,7 @@ fn exhaustive() -> Scenario {
             epoch_seconds: 10,
             chain: ChainBackend::Anvil,
             device: DeviceKind::Cuda,
+            impersonate: true,
             truth_subsets: 8,
         },
         tokenomics: Tokenomics::default(),
@@ -821,6 +822,19 @@ fn a_cuda_device_in_a_cpu_build_is_refused_by_validation() {
     let text = MINIMAL.replace("name = \"t\"\n", "name = \"t\"\ndevice = \"cuda\"\n");
     let shown = single(&text, 3, 1, "run.device");
     assert!(shown.contains("--features cuda"), "{shown}");
+}
+
+#[test]
+fn impersonation_on_anvil_is_refused_by_validation() {
+    let text = MINIMAL.replace(
+        "name = \"t\"\n",
+        "name = \"t\"\nchain = \"anvil\"\nimpersonate = true\n",
+    );
+    let shown = single(&text, 4, 1, "run.impersonate");
+    assert!(shown.contains("only on the embedded chain"), "{shown}");
+    let embedded = MINIMAL.replace("name = \"t\"\n", "name = \"t\"\nimpersonate = true\n");
+    let scenario = Scenario::parse("case.toml", &embedded).unwrap_or_else(|e| panic!("{e}"));
+    assert!(scenario.run.impersonate);
 }
 
 #[test]

@@ -12,9 +12,9 @@ use olsim_chain::protocol::{OPEN, total_supply};
 use super::convert::fund_open_wei;
 use super::data_file::load_file;
 use super::schema::{
-    AttackKind, Attacker, Cohort, Contributors, DEFAULT_SLASH_CONFIDENCE, DatanetConfig,
-    DeviceKind, Interval, MAX_MILESTONES, ModelConfig, ModelKind, Scenario, SlashRule, Source,
-    Task, TextConfig,
+    AttackKind, Attacker, ChainBackend, Cohort, Contributors, DEFAULT_SLASH_CONFIDENCE,
+    DatanetConfig, DeviceKind, Interval, MAX_MILESTONES, ModelConfig, ModelKind, Scenario,
+    SlashRule, Source, Task, TextConfig,
 };
 use super::size::{Footprint, machine_memory};
 use crate::units::{got, open_wei, positive_open};
@@ -152,6 +152,14 @@ impl<'a> Checker<'a> {
                 "\"cuda\" needs an olsim built with the `cuda` feature (`cargo build --release \
                  --features cuda`, on a machine with the CUDA toolkit); this build runs models on \
                  the CPU only; allowed here: \"cpu\"",
+            );
+        }
+        if r.impersonate && r.chain == ChainBackend::Anvil {
+            self.push(
+                "run.impersonate",
+                "impersonated transactions run only on the embedded chain (anvil would charge \
+                 its own stand-in signature's L1 data fee); with run.chain = \"anvil\" \
+                 allowed: false",
             );
         }
         if !EPOCH_LENGTH.contains(&r.epoch_seconds) {

@@ -7,6 +7,8 @@
 //! - `chain`: OPEN transfers through the embedded chain's `send_batch` (sender recovery,
 //!   blocks, receipts) against op-revm's bare transact-and-commit loop over the same
 //!   transactions from the same state;
+//! - `chain_impersonated`: the same transfers impersonated (`run.impersonate`: no sender
+//!   recovery) against the same loop;
 //! - `suffix_build`: suffix-index build (libsais) over a seeded corpus against sorting its tokens;
 //! - `suffix_query`: n-gram `count` queries against binary searches over the sorted tokens;
 //! - `epoch`: the smoke scenario cut to one epoch (setup included) through the engine, against
@@ -26,8 +28,8 @@ use olsim_chain::contracts::OpenToken;
 use olsim_chain::embedded::{SPEC, op_transaction};
 use olsim_chain::protocol::OPEN;
 use olsim_chain::{
-    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, ProtocolParams, Roles, SignedTx,
-    Wallet,
+    Chain, ChainError, Deployment, EmbeddedChain, EmbeddedConfig, Origin, ProtocolParams, Roles,
+    SignedTx, Wallet,
 };
 use olsim_ml::data::rng::stream;
 use olsim_ml::suffix::IndexBuilder;
@@ -44,7 +46,13 @@ use crate::scenario::Scenario;
 /// Format version of the bench JSON.
 pub const BENCH_VERSION: u32 = 1;
 /// Every bench, in the order they run.
-pub const BENCHES: [&str; 4] = ["chain", "suffix_build", "suffix_query", "epoch"];
+pub const BENCHES: [&str; 5] = [
+    "chain",
+    "chain_impersonated",
+    "suffix_build",
+    "suffix_query",
+    "epoch",
+];
 
 const SEED: u64 = 7;
 const SENDERS: usize = 40;
@@ -60,7 +68,10 @@ const SMOKE: &str = include_str!("../../scenarios/smoke.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// An unknown bench name was asked for.
-    #[error("unknown bench `{0}`; the benches are: chain, suffix_build, suffix_query, epoch")]
+    #[error(
+        "unknown bench `{0}`; the benches are: chain, chain_impersonated, suffix_build, \
+         suffix_query, epoch"
+    )]
     Unknown(String),
     /// The chain workload failed.
     #[error("chain bench: {0}")]
@@ -131,7 +142,8 @@ pub fn run(names: &[String], repeats: u32) -> Result<BenchReport, BenchError> {
     let mut measurements = Vec::new();
     for name in BENCHES.into_iter().filter(|b| names.contains(b)) {
         measurements.push(match name {
-            "chain" => chain(repeats)?,
+            "chain" => chain(repeats, Origin::Signed)?,
+            "chain_impersonated" => chain(repeats, Origin::Impersonated)?,
             "suffix_build" => suffix_build(repeats)?,
             "suffix_query" => suffix_query(repeats)?,
             _ => epoch(repeats)?,
@@ -360,8 +372,18 @@ fn transfer_round() -> Result<(EmbeddedChain, Vec<SignedTx>), ChainError> {
     Ok((chain, round))
 }
 
-fn chain(repeats: u32) -> Result<Measurement, BenchError> {
-    let (mut chain, round) = transfer_round()?;
+/// The transfer round sent as `origin` says against the raw loop over the same transactions.
+fn chain(repeats: u32, origin: Origin) -> Result<Measurement, BenchError> {
+    let (mut chain, mut round) = transfer_round()?;
+    if origin == Origin::Impersonated {
+        round = round
+            .into_iter()
+            .map(|tx| {
+                let unsigned = tx.envelope.as_eip1559().expect("EIP-1559").tx().clone();
+                SignedTx::impersonated(unsigned, tx.from)
+            })
+            .collect();
+    }
     let raw_txs: Vec<_> = round.iter().map(|tx| op_transaction(tx, tx.from)).collect();
     let cfg = CfgEnv::new_with_spec(SPEC).with_chain_id(chain.chain_id());
     let (mut raw_gas, mut chain_gas) = (0u64, 0u64);
@@ -403,9 +425,13 @@ fn chain(repeats: u32) -> Result<Measurement, BenchError> {
              for the same transactions"
         )));
     }
+    let (name, how) = match origin {
+        Origin::Signed => ("chain", "signed"),
+        Origin::Impersonated => ("chain_impersonated", "impersonated"),
+    };
     Ok(measurement(
-        "chain",
-        format!("{} OPEN transfers, embedded send_batch", round.len()),
+        name,
+        format!("{} OPEN transfers, {how}, embedded send_batch", round.len()),
         "op-revm transact loop".into(),
         times,
     ))

@@ -151,7 +151,8 @@ impl<B: AutodiffBackend> Attack<B> for Gamers {
 }
 
 /// Pays for one call per crafted item on the gamed model, when it is live (registered and
-/// trained); whether the payment went through.
+/// trained); whether the payment went through. The live model answers the paid calls here,
+/// at arrival, outside the serving stage: they count as served outputs, not attributed.
 fn pay_probes<B: AutodiffBackend>(
     sim: &mut Sim<B>,
     epoch: u32,
@@ -168,7 +169,9 @@ fn pay_probes<B: AutodiffBackend>(
         calls: gamer.items.len() as u64,
         label: "pay inference (attribution probe)",
     };
-    Ok(economy::buy(&mut sim.net, &sim.models, epoch, &[purchase])?[gamer.model] > 0)
+    let paid = economy::buy(&mut sim.net, &sim.models, epoch, &[purchase])?[gamer.model];
+    sim.models[gamer.model].outputs.served += paid;
+    Ok(paid > 0)
 }
 
 /// Labels the gamer's crafted inputs as the model predicts (the live model, paid for, or

@@ -159,11 +159,7 @@ fn train_windows<B: AutodiffBackend>(
         step: StepCost::new(
             name.clone(),
             wall / steps as f64,
-            Kernels {
-                flops: work.flops / steps as u64,
-                launches: work.launches / steps as u64,
-                bytes: work.bytes / steps as u64,
-            },
+            work.per(steps as u64),
         ),
         total: StepCost::new(name, wall, work),
     };

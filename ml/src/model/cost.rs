@@ -109,6 +109,17 @@ impl Kernels {
         }
     }
 
+    /// The mean of `n` units of this work (each count divided by `n`, rounded down; all of
+    /// it when `n` is 0).
+    pub fn per(self, n: u64) -> Kernels {
+        let n = n.max(1);
+        Kernels {
+            flops: self.flops / n,
+            launches: self.launches / n,
+            bytes: self.bytes / n,
+        }
+    }
+
     /// This work done `n` times.
     pub fn times(self, n: usize) -> Kernels {
         let n = n as u64;
@@ -566,6 +577,16 @@ pub struct Counted {
     pub bytes: u128,
 }
 
+impl From<Kernels> for Counted {
+    fn from(k: Kernels) -> Counted {
+        Counted {
+            flops: u128::from(k.flops),
+            launches: u128::from(k.launches),
+            bytes: u128::from(k.bytes),
+        }
+    }
+}
+
 impl AddAssign<Kernels> for Counted {
     fn add_assign(&mut self, k: Kernels) {
         self.flops += u128::from(k.flops);
@@ -689,12 +710,11 @@ pub struct CostSummary {
 impl CostSummary {
     /// Adds one step's measured time and counted work to its device's total.
     pub fn add(&mut self, step: &StepCost) {
-        let mut counted = Counted::default();
-        counted += step.kernels();
-        self.by_device
-            .entry(step.device.clone())
-            .or_default()
-            .add(step.wall_seconds, counted, 1);
+        self.by_device.entry(step.device.clone()).or_default().add(
+            step.wall_seconds,
+            step.kernels().into(),
+            1,
+        );
     }
 
     /// The totals over all devices.

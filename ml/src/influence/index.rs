@@ -183,7 +183,7 @@ pub struct Attribution {
     /// `by_contributor[q·C + c]`: the summed scores of contributor `c`'s records on query
     /// `q`.
     pub by_contributor: Vec<f32>,
-    /// Measured wall time and counted FLOPs of the whole attribution.
+    /// Measured wall time and counted kernels of the whole attribution.
     pub cost: StepCost,
 }
 
@@ -370,7 +370,7 @@ impl<B: Backend> InfluenceIndex<B> {
         })
     }
 
-    /// Measured wall time and counted FLOPs of [`build`](Self::build): the training
+    /// Measured wall time and counted kernels of [`build`](Self::build): the training
     /// gradients, the preconditioner and the projection.
     pub fn precompute_cost(&self) -> &StepCost {
         &self.precompute

@@ -156,11 +156,7 @@ fn train_windows<B: AutodiffBackend>(
     let report = TrainReport {
         steps,
         epoch_loss,
-        step: StepCost::new(
-            name.clone(),
-            wall / steps as f64,
-            work.per(steps as u64),
-        ),
+        step: StepCost::new(name.clone(), wall / steps as f64, work.per(steps as u64)),
         total: StepCost::new(name, wall, work),
     };
     Ok((model, report))

@@ -120,9 +120,9 @@ pub struct TrainReport {
     pub steps: usize,
     /// Mean training loss of each epoch.
     pub epoch_loss: Vec<f32>,
-    /// Mean cost of one step: measured wall time, analytic FLOPs of a full batch.
+    /// Mean cost of one step: measured wall time, analytic kernels of a full batch.
     pub step: StepCost,
-    /// The whole run: measured wall time and summed analytic FLOPs.
+    /// The whole run: measured wall time and summed analytic kernels.
     pub total: StepCost,
 }
 

@@ -366,7 +366,7 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         self.store.get(id).map_or(0, |a| a.bytes())
     }
 
-    /// Runs one batch: outputs in batch order with the step's total FLOPs, distinct
+    /// Runs one batch: outputs in batch order with the step's total kernels, distinct
     /// adapters, merges.
     fn run(
         &mut self,

@@ -27,7 +27,7 @@ pub struct Lab<B: AutodiffBackend> {
     pub base: BaseModels<B>,
     /// The shared tokenizer and language-model base, once a language model trains.
     pub lm: Option<LmWorld<B>>,
-    /// Counted FLOPs and measured seconds per kind of work.
+    /// Counted work and measured seconds per kind of work, and modelled serving per model.
     pub compute: Compute,
     /// Wall-clock seconds per kind of work.
     pub timers: Timers,

@@ -26,7 +26,7 @@ use super::{EngineError, MlError, Work};
 use crate::scenario::{ModelKind, Task};
 
 /// Generations actually decoded per language model and epoch; further paid calls are
-/// counted and their compute modelled from the FLOPs of the decoded ones (CPU decoding of
+/// counted and their compute modelled from the mean kernels of the decoded ones (CPU decoding of
 /// every call would dominate a run without changing the attribution shares).
 pub const GENERATED_PER_EPOCH: usize = 32;
 
@@ -287,7 +287,11 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
         lab.compute.add(
             Work::Serving,
             ModelKind::LanguageModel,
-            &StepCost::new("modelled (not decoded)", 0.0, per_call.times(skipped as usize)),
+            &StepCost::new(
+                "modelled (not decoded)",
+                0.0,
+                per_call.times(skipped as usize),
+            ),
         );
     }
     Ok(out.into_iter().collect())

@@ -196,6 +196,11 @@ fn model_columns<'a>() -> Vec<Column<'a, &'a ModelResult>> {
         Column::f64("pool", |m: &M| m.pool),
         Column::f64("paid", |m: &M| m.paid),
         Column::u64("settled_epochs", |m: &M| u64::from(m.settled_epochs)),
+        Column::f64("gpu_usd_per_inference", |m: &M| m.gpu_usd_per_inference),
+        Column::f64("fee_usd_per_inference", |m: &M| m.fee_usd_per_inference),
+        Column::f64("margin_usd_per_inference", |m: &M| {
+            m.margin_usd_per_inference
+        }),
     ]
 }
 

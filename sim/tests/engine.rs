@@ -155,6 +155,45 @@ fn smoke_economy_rewards_honest_data_and_punishes_the_poisoner() {
 }
 
 #[test]
+fn smoke_compute_is_bound_by_launches_or_memory_and_priced_per_inference() {
+    let report = run(&scenario("smoke.toml"));
+    let r = &report.result;
+    for c in r.compute.iter().filter(|c| c.launches > 0.0) {
+        // The point of the roofline: these models are far too small to be compute-bound.
+        assert!(c.bound == "launch" || c.bound == "memory", "{c:?}");
+        assert!(c.modelled_seconds >= c.launch_seconds, "{c:?}");
+        assert!(c.modelled_seconds > 10.0 * c.compute_seconds, "{c:?}");
+        assert_eq!(
+            c.modelled_seconds,
+            c.launch_seconds + c.memory_seconds.max(c.compute_seconds)
+        );
+    }
+    let served = r.models.iter().filter(|m| m.calls > 0).collect::<Vec<_>>();
+    assert!(!served.is_empty());
+    for m in served {
+        let gpu = m
+            .gpu_usd_per_inference
+            .expect("a model with calls served some");
+        assert!(gpu > 0.0, "{m:?}");
+        assert_eq!(
+            m.margin_usd_per_inference,
+            Some(m.fee_usd_per_inference - gpu)
+        );
+    }
+    // No GPU ran: the measured comparison is absent and says why.
+    assert_eq!(report.perf.measured, None);
+    assert!(
+        report
+            .perf
+            .measured_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("no GPU in this run")),
+        "{:?}",
+        report.perf.measured_reason
+    );
+}
+
+#[test]
 fn report_renders_as_json_markdown_and_html_with_charts() {
     let report = run(&scenario("smoke.toml"));
     let back = Report::from_json(&report.to_json()).unwrap();
@@ -288,10 +327,18 @@ fn language_model_outputs_are_attributed_by_span_matching_and_paid_on_chain() {
         spam.revenue, 0.0,
         "word salad earns no span matches: {spam:?}"
     );
+    assert!(r.compute.iter().any(|c| c.stage == "serving"
+        && c.models == "language models"
+        && c.flops > 0.0
+        && c.launches > 0.0
+        && c.bound != "compute"));
     assert!(
-        r.compute
+        r.models
             .iter()
-            .any(|c| c.stage == "serving" && c.flops > 0.0)
+            .filter(|m| m.kind == "language_model" && m.calls > 0)
+            .all(|m| m.gpu_usd_per_inference.is_some_and(|g| g > 0.0)),
+        "{:?}",
+        r.models
     );
     assert_eq!(run(&s).digest, a.digest);
 }

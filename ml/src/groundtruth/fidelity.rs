@@ -10,7 +10,7 @@ use super::GroundTruthError;
 use super::retrain::Retrainer;
 use crate::data::rng::stream;
 use crate::influence::Attribution;
-use crate::model::cost::StepCost;
+use crate::model::cost::{Kernels, StepCost};
 
 /// Pearson correlation of two equally long samples (0 when either is constant).
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
@@ -125,7 +125,7 @@ pub fn lds<B: AutodiffBackend>(
     }
     let start = Instant::now();
     let mut rng = stream(config.seed, "groundtruth/lds/subsets");
-    let mut flops = 0;
+    let mut work = Kernels::default();
     let mut predicted = vec![Vec::with_capacity(config.subsets); m];
     let mut actual = vec![Vec::with_capacity(config.subsets); m];
     let mut order: Vec<usize> = (0..n).collect();
@@ -139,7 +139,7 @@ pub fn lds<B: AutodiffBackend>(
             keep[i] = true;
         }
         let (model, cost) = retrainer.fit(&keep)?;
-        flops += cost.flops;
+        work += cost.kernels();
         let eval = retrainer.evaluate(&model)?;
         for q in 0..m {
             let p: f64 = (0..n)
@@ -158,10 +158,10 @@ pub fn lds<B: AutodiffBackend>(
     Ok(LdsReport {
         score: per_query.iter().sum::<f64>() / m.max(1) as f64,
         per_query,
-        cost: StepCost {
-            device: B::name(&retrainer.device),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            flops,
-        },
+        cost: StepCost::new(
+            B::name(&retrainer.device),
+            start.elapsed().as_secs_f64(),
+            work,
+        ),
     })
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::GroundTruthError;
 use crate::data::{ContributorId, FeatureRecord};
-use crate::model::cost::StepCost;
+use crate::model::cost::{Kernels, StepCost};
 use crate::model::{Classifier, LoraConfig, LoraMlp, Mlp, TrainConfig, train};
 
 /// What the value of a training subset measures on the clean test set.
@@ -96,11 +96,7 @@ impl<B: AutodiffBackend> Retrainer<B> {
             .collect();
         let model = LoraMlp::new(self.base.clone(), &self.lora, self.lora_seed)?;
         if subset.is_empty() {
-            let cost = StepCost {
-                device: B::name(&self.device),
-                wall_seconds: 0.0,
-                flops: 0,
-            };
+            let cost = StepCost::new(B::name(&self.device), 0.0, Kernels::default());
             return Ok((model, cost));
         }
         let (model, report) = train(model, &subset, &self.train, &self.device)?;

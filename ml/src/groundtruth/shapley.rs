@@ -10,7 +10,7 @@ use super::GroundTruthError;
 use super::retrain::Retrainer;
 use crate::data::ContributorId;
 use crate::data::rng::stream;
-use crate::model::cost::StepCost;
+use crate::model::cost::{Kernels, StepCost};
 
 /// Retraining-based values of every contributor.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,11 +43,7 @@ impl<'a, B: AutodiffBackend> Valuer<'a, B> {
             retrainer,
             contributors: retrainer.contributors(),
             cache: BTreeMap::new(),
-            cost: StepCost {
-                device: B::name(&retrainer.device),
-                wall_seconds: 0.0,
-                flops: 0,
-            },
+            cost: StepCost::new(B::name(&retrainer.device), 0.0, Kernels::default()),
         }
     }
 
@@ -64,8 +60,7 @@ impl<'a, B: AutodiffBackend> Valuer<'a, B> {
 
     /// Caches `value` of subset `members`, trained at `cost` (elsewhere).
     pub(super) fn record(&mut self, members: &[bool], value: f64, cost: &StepCost) {
-        self.cost.wall_seconds += cost.wall_seconds;
-        self.cost.flops += cost.flops;
+        self.cost.add(cost);
         self.cache.insert(members.to_vec(), value);
     }
 

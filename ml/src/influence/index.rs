@@ -11,10 +11,10 @@ use super::InfluenceError;
 use super::exact::{
     Curvature, Damping, damped_inverse, damped_inverse_flops, gauss_newton, hessian,
 };
-use super::params::{DeviceParams, LoraParams, float_tensor};
+use super::params::{DeviceParams, LoraParams, LoraShape, float_tensor};
 use super::projection::ProjectionConfig;
 use crate::data::{ContributorId, FeatureRecord};
-use crate::model::cost::StepCost;
+use crate::model::cost::{Kernels, StepCost, in_batches};
 use crate::model::train::{check_examples, train_with_hook};
 use crate::model::{Example, LoraMlp, TrainConfig, TrainReport};
 
@@ -183,7 +183,7 @@ pub struct Attribution {
     /// `by_contributor[q·C + c]`: the summed scores of contributor `c`'s records on query
     /// `q`.
     pub by_contributor: Vec<f32>,
-    /// Measured wall time and counted FLOPs of the whole attribution.
+    /// Measured wall time and counted kernels of the whole attribution.
     pub cost: StepCost,
 }
 
@@ -248,8 +248,7 @@ pub struct InfluenceIndex<B: Backend> {
     lora_dim: usize,
     input_dim: usize,
     classes: usize,
-    gradient_flops: u64,
-    forward_flops: u64,
+    shape: LoraShape,
     precompute: StepCost,
     damping: Option<Damping>,
     device: B::Device,
@@ -277,8 +276,10 @@ impl<B: Backend> InfluenceIndex<B> {
         let (x, onehot) = host_batch(records, classes);
         let projection = config.projection.map(|pc| pc.tensor::<B>(p, device));
         let k = config.projection.map_or(p, |pc| pc.dim);
-        let nf = n as u64;
-        let mut flops = 0u64;
+        let shape = params.shape();
+        let batch = config.batch_size;
+        let gradients_of_all = in_batches(n, batch, |m| shape.gradients(m));
+        let mut work = Kernels::default();
         let mut damping = None;
         let final_params = params.to_device::<B>(device);
 
@@ -293,19 +294,19 @@ impl<B: Backend> InfluenceIndex<B> {
                 let mut blocks = Vec::with_capacity(cps.len());
                 for (dp, w) in &cps {
                     let g = gradients(dp, &x, &onehot, n, config.batch_size, device);
-                    flops += nf * params.gradient_flops + nf * p as u64;
+                    work += gradients_of_all + Kernels::elementwise(n * p, n * p, n * p);
                     blocks.push(g.mul_scalar(*w));
                 }
                 (cps, blocks)
             }
             Method::DataInf { damping_ratio } => {
                 let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
-                flops += nf * params.gradient_flops;
+                work += gradients_of_all;
                 let mut out = Vec::new();
                 for b in params.blocks() {
                     let gl = g.clone().narrow(1, b.offset, b.len);
-                    let (pre, f) = datainf_block(gl, damping_ratio, device)?;
-                    flops += f;
+                    let (pre, k) = datainf_block(gl, damping_ratio, device)?;
+                    work += k;
                     out.push(pre);
                 }
                 (vec![(final_params.clone(), 1.0)], vec![Tensor::cat(out, 1)])
@@ -314,22 +315,25 @@ impl<B: Backend> InfluenceIndex<B> {
                 curvature,
                 damping_ratio,
             } => {
+                // The curvature and its inverse are host (f64) work: FLOPs, no kernels.
+                let gradient_flops = shape.gradients(1).flops;
+                let nf = n as u64;
                 let m = match curvature {
                     Curvature::Hessian => {
-                        flops += 2 * p as u64 * nf * params.gradient_flops;
+                        work.flops += 2 * p as u64 * nf * gradient_flops;
                         hessian(params, &x, &onehot, n)?
                     }
                     Curvature::GaussNewton => {
-                        flops += classes as u64 * nf * (params.gradient_flops + 2 * (p * p) as u64);
+                        work.flops += classes as u64 * nf * (gradient_flops + 2 * (p * p) as u64);
                         gauss_newton(params, &x, n)?
                     }
                 };
                 let (inv, d) = damped_inverse(&m, p, damping_ratio)?;
                 damping = Some(d);
-                flops += damped_inverse_flops(p);
+                work.flops += damped_inverse_flops(p);
                 let inv: Vec<f32> = inv.into_iter().map(|v| v as f32).collect();
                 let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
-                flops += nf * params.gradient_flops + 2 * nf * (p * p) as u64;
+                work += gradients_of_all + Kernels::matmul(n, p, p);
                 let pre = g.matmul(tensor::<B>(&inv, [p, p], device));
                 (vec![(final_params.clone(), 1.0)], vec![pre])
             }
@@ -338,7 +342,7 @@ impl<B: Backend> InfluenceIndex<B> {
             .into_iter()
             .map(|g| match &projection {
                 Some(r) => {
-                    flops += 2 * nf * (p * k) as u64;
+                    work += Kernels::matmul(n, p, k);
                     g.matmul(r.clone())
                 }
                 None => g,
@@ -358,11 +362,7 @@ impl<B: Backend> InfluenceIndex<B> {
             })
             .collect();
         sync::<B>(device)?;
-        let precompute = StepCost {
-            device: B::name(device),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            flops,
-        };
+        let precompute = StepCost::new(B::name(device), start.elapsed().as_secs_f64(), work);
         Ok(InfluenceIndex {
             config: *config,
             checkpoints,
@@ -375,15 +375,14 @@ impl<B: Backend> InfluenceIndex<B> {
             lora_dim: p,
             input_dim: dim,
             classes,
-            gradient_flops: params.gradient_flops,
-            forward_flops: params.forward_flops,
+            shape,
             precompute,
             damping,
             device: device.clone(),
         })
     }
 
-    /// Measured wall time and counted FLOPs of [`build`](Self::build): the training
+    /// Measured wall time and counted kernels of [`build`](Self::build): the training
     /// gradients, the preconditioner and the projection.
     pub fn precompute_cost(&self) -> &StepCost {
         &self.precompute
@@ -414,25 +413,26 @@ impl<B: Backend> InfluenceIndex<B> {
         &self.contributors
     }
 
-    /// Query-side gradients `[m, K]` of a batch, and their FLOPs.
-    fn query_matrix(&self, batch: &Batch<B>) -> (Tensor<B, 2>, u64) {
-        let m = batch.x.dims()[0] as u64;
-        let mut flops = 0;
+    /// Query-side gradients `[m, K]` of a batch, and their kernels.
+    fn query_matrix(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Kernels) {
+        let m = batch.x.dims()[0];
+        let mut work = Kernels::default();
         let mut parts = Vec::with_capacity(self.checkpoints.len());
         for (dp, w) in &self.checkpoints {
             let mut g = dp.per_example_gradients(batch.x.clone(), batch.onehot.clone());
-            flops += m * self.gradient_flops;
+            work += self.shape.gradients(m);
             if let Some(r) = &self.projection {
                 g = g.matmul(r.clone());
-                flops += 2 * m * (self.lora_dim * r.dims()[1]) as u64;
+                work += Kernels::matmul(m, self.lora_dim, r.dims()[1]);
             }
             if *w != 1.0 {
                 g = g.mul_scalar(*w);
-                flops += m * g.dims()[1] as u64;
+                let k = m * g.dims()[1];
+                work += Kernels::elementwise(k, k, k);
             }
             parts.push(g);
         }
-        (Tensor::cat(parts, 1), flops)
+        (Tensor::cat(parts, 1), work)
     }
 
     fn batches<'a, E: Example>(
@@ -457,12 +457,15 @@ impl<B: Backend> InfluenceIndex<B> {
         let (n, c) = (self.records, self.contributors.len());
         let mut scores = Vec::with_capacity(queries.len() * n);
         let mut by_contributor = Vec::with_capacity(queries.len() * c);
-        let mut flops = 0u64;
+        let mut work = Kernels::default();
         for batch in self.batches(queries)? {
-            let m = batch.x.dims()[0] as u64;
-            let (q, f) = self.query_matrix(&batch);
+            let m = batch.x.dims()[0];
+            let (q, k) = self.query_matrix(&batch);
             let s = q.matmul(self.train_t.clone());
-            flops += f + 2 * m * (self.stored_dim() * n) as u64 + m * n as u64;
+            // The product, then reading its scores back to the host (summed there).
+            work += k
+                + Kernels::matmul(m, self.stored_dim(), n)
+                + Kernels::elementwise(m * n, 0, m * n);
             let batch_scores = to_host(s)?;
             for row in batch_scores.chunks(n.max(1)) {
                 let mut per_c = vec![0.0f32; c];
@@ -479,11 +482,7 @@ impl<B: Backend> InfluenceIndex<B> {
             scores,
             contributors: self.contributors.clone(),
             by_contributor,
-            cost: StepCost {
-                device: B::name(&self.device),
-                wall_seconds: start.elapsed().as_secs_f64(),
-                flops,
-            },
+            cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         })
     }
 
@@ -515,9 +514,17 @@ impl<B: Backend> InfluenceIndex<B> {
         let start = Instant::now();
         let labeled = self.served_outputs(inputs)?;
         let mut out = self.attribute(&labeled)?;
-        out.cost.wall_seconds = start.elapsed().as_secs_f64();
-        out.cost.flops += inputs.len() as u64 * self.forward_flops;
+        let counted = out.cost.kernels() + self.labelling_work(inputs.len());
+        out.cost = StepCost::new(out.cost.device, start.elapsed().as_secs_f64(), counted);
         Ok(out)
+    }
+
+    /// The work of predicting the served class of `n` inputs: a forward pass and an argmax
+    /// per batch.
+    fn labelling_work(&self, n: usize) -> Kernels {
+        in_batches(n, self.config.batch_size, |m| {
+            self.shape.forward(m) + Kernels::elementwise(m * self.classes, m, 0)
+        })
     }
 
     /// Every record's score summed over all of `inputs`' served outputs: what
@@ -534,26 +541,24 @@ impl<B: Backend> InfluenceIndex<B> {
         let labeled = self.served_outputs(inputs)?;
         let k = self.stored_dim();
         let mut sum = vec![0.0f64; k];
-        let mut flops = inputs.len() as u64 * self.forward_flops;
+        let mut work = self.labelling_work(inputs.len());
         for batch in self.batches(&labeled)? {
-            let m = batch.x.dims()[0] as u64;
-            let (q, f) = self.query_matrix(&batch);
+            let m = batch.x.dims()[0];
+            let (q, gradients) = self.query_matrix(&batch);
             for (total, v) in sum.iter_mut().zip(to_host(q.sum_dim(0))?) {
                 *total += f64::from(v);
             }
-            flops += f + m * k as u64;
+            // The column sums, then reading them back to the host (added there).
+            work += gradients + Kernels::elementwise(m * k, k, m * k);
         }
         let sum: Vec<f32> = sum.into_iter().map(|v| v as f32).collect();
         let scores = tensor::<B>(&sum, [1, k], &self.device).matmul(self.train_t.clone());
-        flops += 2 * (k * self.records) as u64;
+        let n = self.records;
+        work += Kernels::matmul(1, k, n) + Kernels::elementwise(n, 0, 0);
         Ok(OutputTotals {
             outputs: inputs.len(),
             per_record: to_host(scores)?.into_iter().map(f64::from).collect(),
-            cost: StepCost {
-                device: B::name(&self.device),
-                wall_seconds: start.elapsed().as_secs_f64(),
-                flops,
-            },
+            cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         })
     }
 
@@ -572,7 +577,7 @@ impl<B: Backend> InfluenceIndex<B> {
         }
         let start = Instant::now();
         let mut out = Vec::with_capacity(records.len());
-        let mut flops = 0u64;
+        let mut work = Kernels::default();
         let mut offset = 0;
         for batch in self.batches(records)? {
             let m = batch.x.dims()[0];
@@ -580,16 +585,14 @@ impl<B: Backend> InfluenceIndex<B> {
             let g = self.train_t.clone().narrow(1, offset, m).transpose();
             let k = self.stored_dim();
             out.extend(to_host((q * g).sum_dim(1))?);
-            flops += f + 2 * (m * k) as u64;
+            work += f
+                + Kernels::elementwise(2 * m * k, m * k, m * k)
+                + Kernels::elementwise(m * k, m, m * k);
             offset += m;
         }
         Ok((
             out,
-            StepCost {
-                device: B::name(&self.device),
-                wall_seconds: start.elapsed().as_secs_f64(),
-                flops,
-            },
+            StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         ))
     }
 }
@@ -650,12 +653,12 @@ fn gradients<B: Backend>(
 }
 
 /// DataInf's preconditioning of one LoRA matrix's gradients `g` `[n, P_l]`: returns
-/// `g·Ĥ_l⁻¹` and its FLOPs (see [`Method::DataInf`]).
+/// `g·Ĥ_l⁻¹` and its kernels (see [`Method::DataInf`]).
 fn datainf_block<B: Backend>(
     g: Tensor<B, 2>,
     damping_ratio: f64,
     device: &B::Device,
-) -> Result<(Tensor<B, 2>, u64), InfluenceError> {
+) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
     let [n, pl] = g.dims();
     let norms = g.clone().square().sum_dim(1); // [n, 1]
     let mean_sq = to_host(norms.clone().mean_dim(0))?[0] as f64 / pl as f64;
@@ -675,7 +678,20 @@ fn datainf_block<B: Backend>(
     let eye = tensor::<B>(&eye, [pl, pl], device);
     let hinv =
         (eye - g.clone().transpose().matmul(weighted).div_scalar(n as f64)).div_scalar(lambda);
-    let (nu, p) = (n as u64, pl as u64);
-    let flops = 2 * nu * p + nu + nu * p + 2 * nu * p * p + 2 * p * p + 2 * nu * p * p;
-    Ok((g.matmul(hinv), flops))
+    let (np, pp) = (n * pl, pl * pl);
+    let e = Kernels::elementwise;
+    // square, row sums, their mean (read back), + λ, reciprocal, diag(c)·G, Gᵀ·(diag(c)·G),
+    // ÷ n, I − ·, ÷ λ, G·Ĥ⁻¹.
+    let work = e(np, np, np)
+        + e(np, n, np)
+        + e(n, 1, 0)
+        + e(n, n, n)
+        + e(n, n, 0)
+        + e(np + n, np, np)
+        + Kernels::matmul(pl, n, pl)
+        + e(pp, pp, pp)
+        + e(2 * pp, pp, pp)
+        + e(pp, pp, 0)
+        + Kernels::matmul(n, pl, pl);
+    Ok((g.matmul(hinv), work))
 }

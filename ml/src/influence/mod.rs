@@ -21,8 +21,12 @@
 //! positive means `z` helps `x` (removing it would raise `x`'s loss by about `score / n`).
 //!
 //! Measured or modelled: every step returns a [`StepCost`](crate::model::StepCost) with
-//! measured wall seconds on the named device and analytic FLOPs (the model's counts from
-//! [`crate::model::cost`] for gradients, `2·m·k·n` for an `[m, k]·[k, n]` product).
+//! measured wall seconds on the named device and analytic FLOPs, launches and bytes (the
+//! model's kernels from [`crate::model::cost`] for gradients, [`Kernels::matmul`] for an
+//! `[m, k]·[k, n]` product, one element-wise kernel per scale, sum or read-back; the exact
+//! method's host-side curvature and inverse count FLOPs only).
+//!
+//! [`Kernels::matmul`]: crate::model::cost::Kernels::matmul
 //! Deterministic: the same seed, data and configuration give bit-identical scores on the
 //! CPU.
 

@@ -12,8 +12,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Element, Tensor, TensorData};
 
 use super::InfluenceError;
-use crate::model::cost::LOSS_FLOPS_PER_CLASS;
-use crate::model::{Classifier, LoraMlp};
+use crate::model::LoraMlp;
+use crate::model::cost::{Kernels, mlp_backward, mlp_forward, softmax_cross_entropy};
 
 /// One adapter's trainable pair and scale.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,11 +61,33 @@ pub struct Block {
 pub struct LoraParams {
     /// The layers, input first.
     pub layers: Vec<LayerParams>,
-    /// Analytic FLOPs of one example's forward pass (see [`crate::model::cost`]).
-    pub forward_flops: u64,
-    /// Analytic FLOPs of one example's gradient: the model's forward and backward counts
-    /// plus the loss.
-    pub gradient_flops: u64,
+}
+
+/// The shape of a [`LoraParams`] snapshot, for its analytic kernel counts (see
+/// [`crate::model::cost`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoraShape {
+    /// `(in, out, adapter rank)` of every layer, input first.
+    pub layers: Vec<(usize, usize, Option<usize>)>,
+    /// Number of LoRA parameters `P`.
+    pub dim: usize,
+}
+
+impl LoraShape {
+    /// Forward kernels of a batch of `m` examples.
+    pub fn forward(&self, m: usize) -> Kernels {
+        mlp_forward(m, &self.layers)
+    }
+
+    /// Kernels of the per-example gradients of a batch of `m` examples: the forward pass,
+    /// the loss, the backward pass through the adapters and writing the `[m, P]` gradients.
+    pub fn gradients(&self, m: usize) -> Kernels {
+        let classes = self.layers.last().map_or(0, |l| l.1);
+        self.forward(m)
+            + softmax_cross_entropy(m, classes)
+            + mlp_backward(m, &self.layers, false)
+            + Kernels::elementwise(0, m * self.dim, 0)
+    }
 }
 
 /// A float tensor of the backend's own float type from host values. The dtype is given
@@ -127,15 +149,19 @@ impl LoraParams {
         if layers.iter().all(|l| l.adapter.is_none()) {
             return Err(InfluenceError::NoAdapter);
         }
-        let forward_flops = model.forward_flops_per_example();
-        let gradient_flops = forward_flops
-            + LOSS_FLOPS_PER_CLASS * model.classes() as u64
-            + model.backward_flops_per_example();
-        Ok(LoraParams {
-            layers,
-            forward_flops,
-            gradient_flops,
-        })
+        Ok(LoraParams { layers })
+    }
+
+    /// The snapshot's shape, for its kernel counts.
+    pub fn shape(&self) -> LoraShape {
+        LoraShape {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| (l.d_in, l.d_out, l.adapter.as_ref().map(|a| a.rank)))
+                .collect(),
+            dim: self.dim(),
+        }
     }
 
     /// Number of input features.

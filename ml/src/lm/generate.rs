@@ -20,7 +20,7 @@ use rand::RngExt;
 
 use super::LmError;
 use super::adapter::{LmAdapter, Stacked};
-use super::cost::{AdapterShape, adapter_shapes, forward_flops};
+use super::cost::{AdapterShape, adapter_shapes, decode_kernels};
 use super::model::{KvCache, Layout, Lm, LmConfig, Proj, RowUpdate};
 use super::tokenizer::{EOS, PAD};
 use crate::data::rng::{Stream, stream};
@@ -226,35 +226,26 @@ pub fn generate_batch<B: Backend>(
         .collect();
     Ok(BatchGeneration {
         generations,
-        cost: StepCost {
-            device: B::name(device),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            // Every row computes what one request of the padded width and every pass would.
-            flops: requests.len() as u64
-                * request_flops(&lm, decoded.width, decoded.passes, &padded),
-        },
+        // Every row computes what one request of the padded width and every pass would.
+        cost: StepCost::new(
+            B::name(device),
+            start.elapsed().as_secs_f64(),
+            decode_kernels(&lm, requests.len(), decoded.width, decoded.passes, &padded),
+        ),
         passes: decoded.passes,
     })
 }
 
-/// Analytic FLOPs of one sequence's decoding: the prefill of its `prompt` tokens, then one
-/// token per further step for each of its `generated` tokens but the last, attending over
-/// its own keys, with adapters of the given shapes (0 when nothing was generated). A batch
-/// row left-padded to `width` that ran `passes` passes costs `request_flops(width,
-/// passes)`.
+/// Analytic FLOPs of one sequence's decoding ([`decode_kernels`] of one row): the prefill
+/// of its `prompt` tokens, then one token per further step for each of its `generated`
+/// tokens but the last (0 when nothing was generated).
 pub(crate) fn request_flops(
     lm: &LmConfig,
     prompt: usize,
     generated: usize,
     shapes: &[AdapterShape],
 ) -> u64 {
-    if generated == 0 {
-        return 0;
-    }
-    forward_flops(lm, prompt, prompt, shapes)
-        + (1..generated)
-            .map(|t| forward_flops(lm, 1, prompt + t, shapes))
-            .sum::<u64>()
+    decode_kernels(lm, 1, prompt, generated, shapes).flops
 }
 
 /// What [`decode`] produced.

@@ -23,8 +23,8 @@
 //!   `~/.cache/olsim`); a
 //!   corrupt or mismatched file is rebuilt ([`CacheStatus`]). [`finetune`] trains LoRA on
 //!   one Datanet's documents; [`perplexity`] evaluates held-out text. Training reports a
-//!   [`StepCost`](crate::model::StepCost) per step: measured wall time and analytic FLOPs
-//!   ([`cost`]).
+//!   [`StepCost`](crate::model::StepCost) per step: measured wall time and analytic FLOPs,
+//!   kernel launches and bytes ([`cost`]).
 //! - Generation ([`generate`]): greedy or seeded temperature sampling with a KV cache, and
 //!   [`generate_batch`]: a batch of [`GenRequest`]s, each with its own prompt and device
 //!   adapter (or none), decoded with one base-model pass per step plus each row's

@@ -14,10 +14,11 @@ use rand::RngExt;
 
 use super::LmError;
 use super::adapter::LmAdapterWeights;
-use super::cost::{adapter_shapes, train_step_flops};
+use super::cost::{adapter_shapes, train_step_kernels};
 use super::model::{Lm, LmConfig};
 use super::tokenizer::{PAD, Tokenizer};
 use crate::data::rng::stream;
+use crate::model::cost::Kernels;
 use crate::model::{LoraConfig, ParamCounts, StepCost, TrainConfig, TrainReport};
 
 /// One training window: `input[i]` predicts `target[i]`.
@@ -126,7 +127,7 @@ fn train_windows<B: AutodiffBackend>(
     let mut rng = stream(config.seed, shuffle);
     let mut order: Vec<usize> = (0..windows.len()).collect();
     let mut model = model;
-    let (mut steps, mut flops) = (0usize, 0u64);
+    let (mut steps, mut work) = (0usize, Kernels::default());
     let mut epoch_loss = Vec::with_capacity(config.epochs);
     let start = Instant::now();
     for _ in 0..config.epochs {
@@ -141,8 +142,8 @@ fn train_windows<B: AutodiffBackend>(
             let loss = nll.div_scalar(count as f32);
             sum += scalar(loss.clone())? * count as f64;
             tokens += count;
-            let lens: Vec<usize> = batch.iter().map(|w| w.input.len()).collect();
-            flops += train_step_flops(&lm, &lens, &shapes, trainable);
+            let len = batch.iter().map(|w| w.input.len()).max().unwrap_or(0);
+            work += train_step_kernels(&lm, batch.len(), len, &shapes, trainable);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
             steps += 1;
@@ -155,16 +156,8 @@ fn train_windows<B: AutodiffBackend>(
     let report = TrainReport {
         steps,
         epoch_loss,
-        step: StepCost {
-            device: name.clone(),
-            wall_seconds: wall / steps as f64,
-            flops: flops / steps as u64,
-        },
-        total: StepCost {
-            device: name,
-            wall_seconds: wall,
-            flops,
-        },
+        step: StepCost::new(name.clone(), wall / steps as f64, work.per(steps as u64)),
+        total: StepCost::new(name, wall, work),
     };
     Ok((model, report))
 }

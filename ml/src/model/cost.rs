@@ -1,33 +1,67 @@
-//! Analytic compute model and measured wall time.
+//! Analytic compute model (a roofline with launch overhead) and measured wall time.
 //!
-//! FLOPs are counted, not measured: 2 per multiply-accumulate of every dense product,
-//! 1 per element for bias adds, ReLU and LoRA's scale-and-add, [`LOSS_FLOPS_PER_CLASS`]
-//! per logit for softmax cross-entropy, and [`ADAM_FLOPS_PER_PARAM`] per trainable
-//! parameter per optimizer step. A backward pass through a dense layer costs `2·in·out`
-//! for the input gradient (skipped for the first layer, whose input needs none) and
-//! `2·in·out + out` for the weight and bias gradients (only when the layer trains).
-//! Dividing by a device profile's sustained FLOP/s turns these into modelled device time.
+//! Every unit of work (a training step, a served batch, an influence precompute or scoring
+//! pass, a language-model step) is counted as the kernels a GPU backend would launch for
+//! it ([`Kernels`]): their FLOPs, the bytes they move to and from device memory, and how
+//! many there are. Counts are analytic and deterministic, never measured.
+//!
+//! **Kernels.** One per dense product ([`Kernels::matmul`]), per bias add, per activation,
+//! per LayerNorm, per softmax, per residual add, per piece of the loss (log-softmax,
+//! pick-and-mean, its gradient), per gradient of an activation, and one Adam update per
+//! parameter tensor ([`adam`]); nothing is fused beyond that and views (transposes,
+//! narrows) launch nothing.
+//!
+//! **Bytes.** Each kernel reads every input operand from device memory once and writes its
+//! output once (no reuse between kernels through caches), [`F32_BYTES`] per element:
+//! a `[m, k]·[k, n]` product moves `4·(m·k + k·n + m·n)` bytes; an Adam update reads the
+//! parameter, its gradient and both moments and writes the parameter and both moments
+//! (`7 × 4` bytes per parameter).
+//!
+//! **FLOPs.** 2 per multiply-accumulate of every dense product, 1 per element for bias
+//! adds, ReLU and LoRA's scale-and-add, [`LOSS_FLOPS_PER_CLASS`] per logit for softmax
+//! cross-entropy, and [`ADAM_FLOPS_PER_PARAM`] per trainable parameter per optimizer step.
+//! A backward pass through a dense layer costs `2·in·out` for the input gradient (skipped
+//! for the first layer, whose input needs none) and `2·in·out + out` for the weight and bias
+//! gradients (only when the layer trains). Kernels the FLOP count has always left out (the
+//! ReLU's gradient mask, the loss's pick-and-mean and gradient, whose FLOPs are inside
+//! [`LOSS_FLOPS_PER_CLASS`]) launch and move bytes but add no FLOPs.
+//!
+//! **Modelled time** ([`DeviceProfile::model`]) is the roofline in its aggregate form:
+//!
+//! ```text
+//! seconds = launches × launch_overhead + max(flops / peak_flops, bytes / mem_bandwidth)
+//! ```
+//!
+//! at the profile's peak FLOP/s for the precision and its peak memory bandwidth. Summing
+//! `max(flops_k / peak, bytes_k / bw)` kernel by kernel would be at least as large; the
+//! aggregate form is the same when every kernel sits on one side of the ridge point (as
+//! all of olsim's small kernels do: memory-bound), so the model is a lower bound of an
+//! ideal backend. [`Bound`] names the largest of the three terms. Launch overhead counts
+//! as serial: a small kernel's host-side launch is not hidden behind the previous one.
 //!
 //! Device profiles ([`DeviceProfile`], [`PROFILES`]) state, per named device, the vendor
 //! datasheet's peak *dense* FLOP/s per [`Precision`] (the datasheets print tensor-core
-//! figures "with sparsity"; those are halved here), a utilisation factor (sustained / peak)
-//! and an hourly price. Both the utilisation and the price are assumptions, not
+//! figures "with sparsity"; those are halved here), the peak memory bandwidth, the launch
+//! overhead per kernel and an hourly price. Overheads and prices are assumptions, not
 //! measurements:
 //!
-//! | profile | F32 | TF32 | BF16 (TFLOP/s peak, dense) | utilisation | USD/h |
-//! |---|---:|---:|---:|---:|---:|
-//! | `h100-sxm` | 67 | 494.5 | 989.5 | 0.40 | 2.99 |
-//! | `h200` | 67 | 494.5 | 989.5 | 0.40 | 3.50 |
-//! | `a100-80gb` | 19.5 | 156 | 312 | 0.40 | 1.79 |
-//! | `l4` | 30.3 | 60 | 121 | 0.40 | 0.71 |
-//! | `cpu-2core` | 0.192 | - | - | 0.50 | 0.0765 |
+//! | profile | F32 | TF32 | BF16 (TFLOP/s peak, dense) | memory GB/s | launch µs | USD/h |
+//! |---|---:|---:|---:|---:|---:|---:|
+//! | `h100-sxm` | 67 | 494.5 | 989.5 | 3,350 | 5 | 2.99 |
+//! | `h200` | 67 | 494.5 | 989.5 | 4,800 | 5 | 3.50 |
+//! | `a100-80gb` | 19.5 | 156 | 312 | 2,039 | 5 | 1.79 |
+//! | `l4` | 30.3 | 60 | 121 | 300 | 5 | 0.71 |
+//! | `cpu-2core` | 0.192 | - | - | 20 | 1 | 0.0765 |
 //!
-//! Each profile's `figures_source` and `price_source` say where its numbers come from.
-//! [`CostSummary`] sums [`StepCost`]s by device: measured seconds, counted FLOPs, and the
-//! modelled seconds and cost of those FLOPs on a profile.
+//! Each profile's `figures_source`, `memory_source`, `launch_source` and `price_source` say
+//! where its numbers come from. [`CostSummary`] sums [`StepCost`]s by device: measured
+//! seconds and the counted FLOPs, launches and bytes, which a profile turns into modelled
+//! seconds and cost.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign};
 use std::str::FromStr;
 
 /// FLOPs per logit of softmax cross-entropy (max, subtract, exp, sum, log, pick).
@@ -35,6 +69,102 @@ pub const LOSS_FLOPS_PER_CLASS: u64 = 6;
 
 /// FLOPs per trainable parameter of one Adam update (two moments, bias correction, step).
 pub const ADAM_FLOPS_PER_PARAM: u64 = 12;
+
+/// Bytes per element of every tensor the models compute with (`f32`).
+pub const F32_BYTES: u64 = 4;
+
+/// Elements an Adam update moves per parameter: reads the parameter, its gradient and two
+/// moments, writes the parameter and two moments.
+const ADAM_ELEMENTS_PER_PARAM: u64 = 7;
+
+/// Counted kernels of some work: FLOPs, launches and bytes moved (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kernels {
+    /// FLOPs.
+    pub flops: u64,
+    /// Kernels launched.
+    pub launches: u64,
+    /// Bytes read from and written to device memory.
+    pub bytes: u64,
+}
+
+impl Kernels {
+    /// One `[m, k]·[k, n]` product: `2·m·k·n` FLOPs, reads both operands, writes the result.
+    pub fn matmul(m: usize, k: usize, n: usize) -> Kernels {
+        let (m, k, n) = (m as u64, k as u64, n as u64);
+        Kernels {
+            flops: 2 * m * k * n,
+            launches: 1,
+            bytes: F32_BYTES * (m * k + k * n + m * n),
+        }
+    }
+
+    /// One element-wise or reduction kernel reading `reads` and writing `writes` elements,
+    /// doing `flops` FLOPs.
+    pub fn elementwise(reads: usize, writes: usize, flops: usize) -> Kernels {
+        Kernels {
+            flops: flops as u64,
+            launches: 1,
+            bytes: F32_BYTES * (reads + writes) as u64,
+        }
+    }
+
+    /// The mean of `n` units of this work (each count divided by `n`, rounded down; all of
+    /// it when `n` is 0).
+    pub fn per(self, n: u64) -> Kernels {
+        let n = n.max(1);
+        Kernels {
+            flops: self.flops / n,
+            launches: self.launches / n,
+            bytes: self.bytes / n,
+        }
+    }
+
+    /// This work done `n` times.
+    pub fn times(self, n: usize) -> Kernels {
+        let n = n as u64;
+        Kernels {
+            flops: self.flops * n,
+            launches: self.launches * n,
+            bytes: self.bytes * n,
+        }
+    }
+}
+
+impl Add for Kernels {
+    type Output = Kernels;
+
+    fn add(self, o: Kernels) -> Kernels {
+        Kernels {
+            flops: self.flops + o.flops,
+            launches: self.launches + o.launches,
+            bytes: self.bytes + o.bytes,
+        }
+    }
+}
+
+impl AddAssign for Kernels {
+    fn add_assign(&mut self, o: Kernels) {
+        *self = *self + o;
+    }
+}
+
+impl Sum for Kernels {
+    fn sum<I: Iterator<Item = Kernels>>(iter: I) -> Kernels {
+        iter.fold(Kernels::default(), Add::add)
+    }
+}
+
+/// The kernels of `rows` rows run in batches of at most `batch` rows (`per_batch(m)` for a
+/// batch of `m`).
+pub fn in_batches(rows: usize, batch: usize, per_batch: impl Fn(usize) -> Kernels) -> Kernels {
+    let batch = batch.max(1);
+    let full = per_batch(batch).times(rows / batch);
+    match rows % batch {
+        0 => full,
+        rest => full + per_batch(rest),
+    }
+}
 
 /// Cost of one unit of work (a training step or a forward pass) on one device.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,9 +175,41 @@ pub struct StepCost {
     pub wall_seconds: f64,
     /// Analytic FLOP count (modelled, see the module docs).
     pub flops: u64,
+    /// Analytic count of kernels launched.
+    pub launches: u64,
+    /// Analytic count of bytes moved to and from device memory.
+    pub bytes: u64,
 }
 
 impl StepCost {
+    /// The cost of `work`, measured at `wall_seconds` on `device`.
+    pub fn new(device: impl Into<String>, wall_seconds: f64, work: Kernels) -> StepCost {
+        StepCost {
+            device: device.into(),
+            wall_seconds,
+            flops: work.flops,
+            launches: work.launches,
+            bytes: work.bytes,
+        }
+    }
+
+    /// The counted work.
+    pub fn kernels(&self) -> Kernels {
+        Kernels {
+            flops: self.flops,
+            launches: self.launches,
+            bytes: self.bytes,
+        }
+    }
+
+    /// Adds `other`'s measured time and counted work to this step's.
+    pub fn add(&mut self, other: &StepCost) {
+        self.wall_seconds += other.wall_seconds;
+        self.flops += other.flops;
+        self.launches += other.launches;
+        self.bytes += other.bytes;
+    }
+
     /// Achieved FLOP/s (`flops / wall_seconds`); 0 when no time was measured.
     pub fn flops_per_second(&self) -> f64 {
         if self.wall_seconds > 0.0 {
@@ -58,41 +220,133 @@ impl StepCost {
     }
 }
 
-/// Forward FLOPs per example of a dense layer, with a ReLU after it when `relu`.
-pub fn dense_forward(d_in: usize, d_out: usize, relu: bool) -> u64 {
-    let (i, o) = (d_in as u64, d_out as u64);
-    2 * i * o + o + if relu { o } else { 0 }
+/// A dense layer's forward kernels on a batch of `batch` rows: the product, the bias add
+/// and, when `relu`, the ReLU.
+pub fn dense_forward(batch: usize, d_in: usize, d_out: usize, relu: bool) -> Kernels {
+    let y = batch * d_out;
+    let mut k = Kernels::matmul(batch, d_in, d_out) + Kernels::elementwise(y + d_out, y, y);
+    if relu {
+        k += Kernels::elementwise(y, y, y);
+    }
+    k
 }
 
-/// Backward FLOPs per example of a dense layer: the input gradient when `input_grad`, the
+/// A dense layer's backward kernels on a batch of `batch` rows: the gradient mask of the
+/// ReLU after it when `relu`, the input gradient when `input_grad`, the
 /// weight and bias gradients when `trainable`.
-pub fn dense_backward(d_in: usize, d_out: usize, input_grad: bool, trainable: bool) -> u64 {
-    let (i, o) = (d_in as u64, d_out as u64);
-    let mut f = 0;
+pub fn dense_backward(
+    batch: usize,
+    d_in: usize,
+    d_out: usize,
+    relu: bool,
+    input_grad: bool,
+    trainable: bool,
+) -> Kernels {
+    let y = batch * d_out;
+    let mut k = Kernels::default();
+    if relu {
+        k += Kernels::elementwise(2 * y, y, 0);
+    }
     if input_grad {
-        f += 2 * i * o;
+        k += Kernels::matmul(batch, d_out, d_in);
     }
     if trainable {
-        f += 2 * i * o + o;
+        k += Kernels::matmul(d_in, batch, d_out) + Kernels::elementwise(y, d_out, y);
     }
-    f
+    k
 }
 
-/// Extra forward FLOPs per example of a rank-`r` LoRA branch: `x·Aᵀ` (`2·in·r`), `·Bᵀ`
-/// (`2·r·out`), scale and add (`2·out`).
-pub fn lora_forward(d_in: usize, d_out: usize, rank: usize) -> u64 {
-    let (i, o, r) = (d_in as u64, d_out as u64, rank as u64);
-    2 * i * r + 2 * r * o + 2 * o
+/// A rank-`r` LoRA branch's extra forward kernels on a batch of `batch` rows: `x·Aᵀ`
+/// (`2·in·r` FLOPs per row), `·Bᵀ` (`2·r·out`), scale and add (`2·out`).
+pub fn lora_forward(batch: usize, d_in: usize, d_out: usize, rank: usize) -> Kernels {
+    let y = batch * d_out;
+    Kernels::matmul(batch, d_in, rank)
+        + Kernels::matmul(batch, rank, d_out)
+        + Kernels::elementwise(2 * y, y, 2 * y)
 }
 
-/// Extra backward FLOPs per example of a rank-`r` LoRA branch: gradients of `B` and `A`
-/// (`2·r·out + 2·in·r`), the gradient into the rank-`r` activations (`2·r·out`) and, when
-/// `input_grad`, into the branch's input (`2·in·r`).
-pub fn lora_backward(d_in: usize, d_out: usize, rank: usize, input_grad: bool) -> u64 {
-    let (i, o, r) = (d_in as u64, d_out as u64, rank as u64);
-    let params = 2 * r * o + 2 * i * r;
-    let mid = 2 * r * o;
-    params + mid + if input_grad { 2 * i * r } else { 0 }
+/// A rank-`r` LoRA branch's extra backward kernels on a batch of `batch` rows: the
+/// gradient into the rank-`r` activations (`2·r·out` FLOPs per row), the gradients of `B`
+/// and `A` (`2·r·out + 2·in·r`) and, when `input_grad`, into the branch's input (`2·in·r`,
+/// accumulated into the base layer's input gradient by the product itself).
+pub fn lora_backward(
+    batch: usize,
+    d_in: usize,
+    d_out: usize,
+    rank: usize,
+    input_grad: bool,
+) -> Kernels {
+    let mut k = Kernels::matmul(batch, d_out, rank)
+        + Kernels::matmul(d_out, batch, rank)
+        + Kernels::matmul(rank, batch, d_in);
+    if input_grad {
+        k += Kernels::matmul(batch, rank, d_in);
+    }
+    k
+}
+
+/// Softmax cross-entropy over `classes` logits of `batch` rows, forward and backward:
+/// the log-softmax (which carries the [`LOSS_FLOPS_PER_CLASS`] FLOPs per logit), the
+/// pick-and-mean of the targets' log-probabilities and the logits' gradient.
+pub fn softmax_cross_entropy(batch: usize, classes: usize) -> Kernels {
+    let logits = batch * classes;
+    Kernels::elementwise(logits, logits, LOSS_FLOPS_PER_CLASS as usize * logits)
+        + Kernels::elementwise(batch, 1, 0)
+        + Kernels::elementwise(2 * logits, logits, 0)
+}
+
+/// `(d_in, d_out, LoRA rank)` of each dense layer of an MLP, in order; every layer but the
+/// last is followed by a ReLU.
+pub type MlpLayers = [(usize, usize, Option<usize>)];
+
+/// Forward kernels of an MLP (with the LoRA branches of its adapted layers) on a batch of
+/// `batch` rows.
+pub fn mlp_forward(batch: usize, layers: &MlpLayers) -> Kernels {
+    let last = layers.len().saturating_sub(1);
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, &(d_in, d_out, rank))| {
+            dense_forward(batch, d_in, d_out, i < last)
+                + rank.map_or_else(Kernels::default, |r| lora_forward(batch, d_in, d_out, r))
+        })
+        .sum()
+}
+
+/// Backward kernels of an MLP on a batch of `batch` rows. When `base_trains` every layer's
+/// weights train and gradients flow back to the first layer (whose input needs none);
+/// otherwise only the adapters train and gradients flow back as far as the first adapted
+/// layer.
+pub fn mlp_backward(batch: usize, layers: &MlpLayers, base_trains: bool) -> Kernels {
+    let last = layers.len().saturating_sub(1);
+    let first = if base_trains {
+        0
+    } else {
+        layers
+            .iter()
+            .position(|l| l.2.is_some())
+            .unwrap_or(layers.len())
+    };
+    layers
+        .iter()
+        .enumerate()
+        .skip(first)
+        .map(|(i, &(d_in, d_out, rank))| {
+            dense_backward(batch, d_in, d_out, i < last, i > first, base_trains)
+                + rank.map_or_else(Kernels::default, |r| {
+                    lora_backward(batch, d_in, d_out, r, i > first)
+                })
+        })
+        .sum()
+}
+
+/// One Adam step over `params` parameters held in `tensors` tensors: one launch per tensor.
+pub fn adam(params: u64, tensors: usize) -> Kernels {
+    Kernels {
+        flops: ADAM_FLOPS_PER_PARAM * params,
+        launches: tensors as u64,
+        bytes: ADAM_ELEMENTS_PER_PARAM * F32_BYTES * params,
+    }
 }
 
 /// Why a cost cannot be modelled.
@@ -163,22 +417,33 @@ pub struct DeviceProfile {
     pub peak_tf32: Option<f64>,
     /// Peak dense bfloat16 tensor FLOP/s, if the device has them.
     pub peak_bf16: Option<f64>,
-    /// Sustained / peak FLOP/s assumed for the modelled time (an assumption).
-    pub utilisation: f64,
+    /// Peak memory bandwidth in bytes per second.
+    pub mem_bandwidth: f64,
+    /// Seconds each kernel launch costs (an assumption).
+    pub launch_overhead: f64,
     /// Price per device-hour in USD (an assumption: a public on-demand list price).
     pub usd_per_hour: f64,
-    /// Where the peak figures come from.
+    /// Where the peak FLOP/s figures come from.
     pub figures_source: &'static str,
-    /// Where the price and the utilisation come from.
+    /// Where the memory bandwidth comes from.
+    pub memory_source: &'static str,
+    /// Where the launch overhead comes from.
+    pub launch_source: &'static str,
+    /// Where the price comes from.
     pub price_source: &'static str,
 }
 
 const TERA: f64 = 1e12;
+const GIGA: f64 = 1e9;
 
-/// Utilisation assumed for the GPUs: 0.4 of peak, the model-FLOPs utilisation of well-tuned
-/// dense training (PaLM reported 46.2%, Chowdhery et al. 2022); olsim's small models would
-/// reach less, so modelled times are a lower bound.
-const GPU_UTILISATION: f64 = 0.4;
+/// Launch overhead assumed for the GPUs: 5 µs per kernel.
+const GPU_LAUNCH_OVERHEAD: f64 = 5e-6;
+
+/// Where [`GPU_LAUNCH_OVERHEAD`] comes from.
+const GPU_LAUNCH_SOURCE: &str = "assumption: 5 µs per kernel, from NVIDIA's 'Getting Started \
+    with CUDA Graphs' (2019: back-to-back kernels of 2.9 µs took 3.8 µs each, 9.6 µs with a \
+    synchronisation after each) and the 3-10 µs per-op dispatch of eager deep-learning \
+    frameworks; not measured on this device";
 
 /// The built-in profiles.
 pub const PROFILES: [DeviceProfile; 5] = [
@@ -188,12 +453,16 @@ pub const PROFILES: [DeviceProfile; 5] = [
         peak_f32: 67.0 * TERA,
         peak_tf32: Some(494.5 * TERA),
         peak_bf16: Some(989.5 * TERA),
-        utilisation: GPU_UTILISATION,
+        mem_bandwidth: 3350.0 * GIGA,
+        launch_overhead: GPU_LAUNCH_OVERHEAD,
         usd_per_hour: 2.99,
         figures_source: "NVIDIA H100 Tensor Core GPU datasheet (SXM): FP32 67 TFLOPS, TF32 989 \
             and BF16 1,979 TFLOPS with sparsity, halved for dense",
+        memory_source: "NVIDIA H100 Tensor Core GPU datasheet (SXM): GPU memory bandwidth \
+            3.35 TB/s (HBM3)",
+        launch_source: GPU_LAUNCH_SOURCE,
         price_source: "assumption: Lambda Cloud on-demand list price for H100 SXM, 2.99 USD per \
-            GPU-hour (2025); utilisation 0.4 of peak (assumed MFU)",
+            GPU-hour (2025)",
     },
     DeviceProfile {
         name: "h200",
@@ -201,12 +470,16 @@ pub const PROFILES: [DeviceProfile; 5] = [
         peak_f32: 67.0 * TERA,
         peak_tf32: Some(494.5 * TERA),
         peak_bf16: Some(989.5 * TERA),
-        utilisation: GPU_UTILISATION,
+        mem_bandwidth: 4800.0 * GIGA,
+        launch_overhead: GPU_LAUNCH_OVERHEAD,
         usd_per_hour: 3.50,
         figures_source: "NVIDIA H200 Tensor Core GPU datasheet (SXM): FP32 67 TFLOPS, TF32 989 \
             and BF16 1,979 TFLOPS with sparsity, halved for dense (same compute as H100 SXM)",
+        memory_source: "NVIDIA H200 Tensor Core GPU datasheet (SXM): GPU memory bandwidth \
+            4.8 TB/s (HBM3e)",
+        launch_source: GPU_LAUNCH_SOURCE,
         price_source: "assumption: 3.50 USD per GPU-hour, within the range of public on-demand \
-            H200 listings of GPU clouds (2025); utilisation 0.4 of peak (assumed MFU)",
+            H200 listings of GPU clouds (2025)",
     },
     DeviceProfile {
         name: "a100-80gb",
@@ -214,12 +487,16 @@ pub const PROFILES: [DeviceProfile; 5] = [
         peak_f32: 19.5 * TERA,
         peak_tf32: Some(156.0 * TERA),
         peak_bf16: Some(312.0 * TERA),
-        utilisation: GPU_UTILISATION,
+        mem_bandwidth: 2039.0 * GIGA,
+        launch_overhead: GPU_LAUNCH_OVERHEAD,
         usd_per_hour: 1.79,
         figures_source: "NVIDIA A100 Tensor Core GPU datasheet: FP32 19.5 TFLOPS, TF32 156 and \
             BF16 312 TFLOPS dense (312 and 624 with sparsity)",
+        memory_source: "NVIDIA A100 Tensor Core GPU datasheet: A100 80GB SXM GPU memory \
+            bandwidth 2,039 GB/s (HBM2e)",
+        launch_source: GPU_LAUNCH_SOURCE,
         price_source: "assumption: Lambda Cloud on-demand list price for A100 SXM 80GB, 1.79 USD \
-            per GPU-hour (2025); utilisation 0.4 of peak (assumed MFU)",
+            per GPU-hour (2025)",
     },
     DeviceProfile {
         name: "l4",
@@ -227,12 +504,16 @@ pub const PROFILES: [DeviceProfile; 5] = [
         peak_f32: 30.3 * TERA,
         peak_tf32: Some(60.0 * TERA),
         peak_bf16: Some(121.0 * TERA),
-        utilisation: GPU_UTILISATION,
+        mem_bandwidth: 300.0 * GIGA,
+        launch_overhead: GPU_LAUNCH_OVERHEAD,
         usd_per_hour: 0.71,
         figures_source: "NVIDIA L4 Tensor Core GPU datasheet: FP32 30.3 TFLOPS, TF32 120 and \
             BF16 242 TFLOPS with sparsity, halved for dense",
+        memory_source: "NVIDIA L4 Tensor Core GPU datasheet: GPU memory bandwidth 300 GB/s \
+            (GDDR6)",
+        launch_source: GPU_LAUNCH_SOURCE,
         price_source: "assumption: Google Cloud g2-standard-4 (one L4, 4 vCPU) on-demand, \
-            us-central1, about 0.71 USD per hour (2025); utilisation 0.4 of peak (assumed MFU)",
+            us-central1, about 0.71 USD per hour (2025)",
     },
     DeviceProfile {
         name: "cpu-2core",
@@ -240,13 +521,18 @@ pub const PROFILES: [DeviceProfile; 5] = [
         peak_f32: 2.0 * 32.0 * 3.0e9,
         peak_tf32: None,
         peak_bf16: None,
-        utilisation: 0.5,
+        mem_bandwidth: 20.0 * GIGA,
+        launch_overhead: 1e-6,
         usd_per_hour: 0.0765,
         figures_source: "2 cores x 32 f32 FLOP/cycle (two 256-bit FMA pipes per core: \
             2 x 8 lanes x 2, as in AMD Zen 2-4 and Intel Skylake-SP) x 3.0 GHz (assumed clock) \
             = 192 GFLOP/s",
+        memory_source: "assumption: 20 GB/s, about 10 GB/s of STREAM bandwidth per core of a \
+            server x86 core (a share of the socket's DDR4/DDR5 channels)",
+        launch_source: "assumption: 1 µs per operation, the dispatch and allocation of one \
+            tensor operation in a CPU tensor library (no device launch)",
         price_source: "assumption: AWS c6a.large (2 vCPU AMD EPYC) on-demand, us-east-1, \
-            0.0765 USD per hour (2025); utilisation 0.5 of peak (assumed for blocked sgemm)",
+            0.0765 USD per hour (2025)",
     },
 ];
 
@@ -259,19 +545,85 @@ fn profile_names() -> String {
         .join(", ")
 }
 
-/// Modelled time and cost of a FLOP count on one profile.
+/// Which term of the roofline dominates a modelled time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Kernel launches (`launches × launch_overhead`).
+    Launch,
+    /// Memory traffic (`bytes / mem_bandwidth`).
+    Memory,
+    /// Arithmetic (`flops / peak_flops`).
+    Compute,
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Bound::Launch => "launch",
+            Bound::Memory => "memory",
+            Bound::Compute => "compute",
+        })
+    }
+}
+
+/// Counted work summed over many steps (`u128`: sums of `u64` counts cannot overflow it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// FLOPs.
+    pub flops: u128,
+    /// Kernels launched.
+    pub launches: u128,
+    /// Bytes moved.
+    pub bytes: u128,
+}
+
+impl From<Kernels> for Counted {
+    fn from(k: Kernels) -> Counted {
+        Counted {
+            flops: u128::from(k.flops),
+            launches: u128::from(k.launches),
+            bytes: u128::from(k.bytes),
+        }
+    }
+}
+
+impl AddAssign<Kernels> for Counted {
+    fn add_assign(&mut self, k: Kernels) {
+        self.flops += u128::from(k.flops);
+        self.launches += u128::from(k.launches);
+        self.bytes += u128::from(k.bytes);
+    }
+}
+
+impl AddAssign for Counted {
+    fn add_assign(&mut self, o: Counted) {
+        self.flops += o.flops;
+        self.launches += o.launches;
+        self.bytes += o.bytes;
+    }
+}
+
+/// Modelled time and cost of counted work on one profile (the roofline of the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelledCost {
     /// The profile's name.
     pub profile: &'static str,
     /// The precision modelled.
     pub precision: Precision,
-    /// The counted FLOPs.
-    pub flops: u128,
-    /// Modelled seconds: `flops / (peak × utilisation)`.
+    /// The counted work.
+    pub counted: Counted,
+    /// `launches × launch_overhead`.
+    pub launch_seconds: f64,
+    /// `bytes / mem_bandwidth`.
+    pub memory_seconds: f64,
+    /// `flops / peak_flops`.
+    pub compute_seconds: f64,
+    /// Modelled seconds: `launch_seconds + max(memory_seconds, compute_seconds)`.
     pub seconds: f64,
     /// Modelled cost in USD: `seconds / 3600 × usd_per_hour`.
     pub usd: f64,
+    /// The largest of the three terms.
+    pub bound: Bound,
 }
 
 impl DeviceProfile {
@@ -296,25 +648,35 @@ impl DeviceProfile {
         })
     }
 
-    /// Sustained FLOP/s at `precision`: peak × utilisation.
-    pub fn sustained_flops(&self, precision: Precision) -> Result<f64, CostError> {
-        Ok(self.peak_flops(precision)? * self.utilisation)
-    }
-
     /// Cost in USD of `seconds` on this device at its hourly price (for measured time too).
     pub fn cost_of_seconds(&self, seconds: f64) -> f64 {
         seconds / 3600.0 * self.usd_per_hour
     }
 
-    /// Modelled time and cost of `flops` counted FLOPs at `precision`.
-    pub fn model(&self, flops: u128, precision: Precision) -> Result<ModelledCost, CostError> {
-        let seconds = flops as f64 / self.sustained_flops(precision)?;
+    /// Modelled time and cost of `counted` work at `precision` (the roofline of the module
+    /// docs).
+    pub fn model(&self, counted: Counted, precision: Precision) -> Result<ModelledCost, CostError> {
+        let compute_seconds = counted.flops as f64 / self.peak_flops(precision)?;
+        let memory_seconds = counted.bytes as f64 / self.mem_bandwidth;
+        let launch_seconds = counted.launches as f64 * self.launch_overhead;
+        let seconds = launch_seconds + memory_seconds.max(compute_seconds);
+        let bound = if launch_seconds >= memory_seconds.max(compute_seconds) {
+            Bound::Launch
+        } else if memory_seconds >= compute_seconds {
+            Bound::Memory
+        } else {
+            Bound::Compute
+        };
         Ok(ModelledCost {
             profile: self.name,
             precision,
-            flops,
+            counted,
+            launch_seconds,
+            memory_seconds,
+            compute_seconds,
             seconds,
             usd: self.cost_of_seconds(seconds),
+            bound,
         })
     }
 }
@@ -326,15 +688,15 @@ pub struct DeviceTotal {
     pub steps: u64,
     /// Summed measured wall time in seconds.
     pub wall_seconds: f64,
-    /// Summed counted FLOPs (`u128`: sums of `u64` counts cannot overflow it).
-    pub flops: u128,
+    /// Summed counted work.
+    pub counted: Counted,
 }
 
 impl DeviceTotal {
-    fn add(&mut self, wall_seconds: f64, flops: u128, steps: u64) {
+    fn add(&mut self, wall_seconds: f64, counted: Counted, steps: u64) {
         self.steps += steps;
         self.wall_seconds += wall_seconds;
-        self.flops += flops;
+        self.counted += counted;
     }
 }
 
@@ -346,11 +708,11 @@ pub struct CostSummary {
 }
 
 impl CostSummary {
-    /// Adds one step's measured time and counted FLOPs to its device's total.
+    /// Adds one step's measured time and counted work to its device's total.
     pub fn add(&mut self, step: &StepCost) {
         self.by_device.entry(step.device.clone()).or_default().add(
             step.wall_seconds,
-            u128::from(step.flops),
+            step.kernels().into(),
             1,
         );
     }
@@ -359,18 +721,18 @@ impl CostSummary {
     pub fn total(&self) -> DeviceTotal {
         let mut all = DeviceTotal::default();
         for t in self.by_device.values() {
-            all.add(t.wall_seconds, t.flops, t.steps);
+            all.add(t.wall_seconds, t.counted, t.steps);
         }
         all
     }
 
-    /// Modelled time and cost of all summed FLOPs on `profile` at `precision`.
+    /// Modelled time and cost of all summed work on `profile` at `precision`.
     pub fn model(
         &self,
         profile: &DeviceProfile,
         precision: Precision,
     ) -> Result<ModelledCost, CostError> {
-        profile.model(self.total().flops, precision)
+        profile.model(self.total().counted, precision)
     }
 }
 
@@ -395,10 +757,22 @@ mod tests {
     use super::*;
 
     fn step(device: &str, wall_seconds: f64, flops: u64) -> StepCost {
-        StepCost {
-            device: device.into(),
+        StepCost::new(
+            device,
             wall_seconds,
+            Kernels {
+                flops,
+                launches: 2,
+                bytes: 3,
+            },
+        )
+    }
+
+    fn counted(flops: u128, launches: u128, bytes: u128) -> Counted {
+        Counted {
             flops,
+            launches,
+            bytes,
         }
     }
 
@@ -407,10 +781,11 @@ mod tests {
         for (i, p) in PROFILES.iter().enumerate() {
             assert_eq!(DeviceProfile::by_name(p.name).unwrap(), p);
             assert!(PROFILES[..i].iter().all(|q| q.name != p.name), "{}", p.name);
-            assert!(p.peak_f32 > 0.0 && p.utilisation > 0.0 && p.utilisation <= 1.0);
+            assert!(p.peak_f32 > 0.0 && p.mem_bandwidth > 0.0 && p.launch_overhead > 0.0);
             assert!(p.usd_per_hour > 0.0);
             assert!(p.price_source.starts_with("assumption:"), "{}", p.name);
-            assert!(!p.figures_source.is_empty());
+            assert!(p.launch_source.starts_with("assumption:"), "{}", p.name);
+            assert!(!p.figures_source.is_empty() && !p.memory_source.is_empty());
             // Tensor figures, where stated, exceed the plain f32 figure and BF16 doubles TF32.
             if let (Some(tf32), Some(bf16)) = (p.peak_tf32, p.peak_bf16) {
                 assert!(
@@ -440,7 +815,7 @@ mod tests {
             assert_eq!(p.to_string().parse(), Ok(p));
         }
         let cpu = DeviceProfile::by_name("cpu-2core").unwrap();
-        let err = cpu.model(1, Precision::Bf16).unwrap_err();
+        let err = cpu.model(counted(1, 0, 0), Precision::Bf16).unwrap_err();
         assert_eq!(
             err.to_string(),
             "device profile cpu-2core has no bf16 figure; use f32"
@@ -448,27 +823,123 @@ mod tests {
     }
 
     #[test]
-    fn modelled_seconds_and_cost_follow_the_figures() {
+    fn modelled_time_is_the_roofline_plus_launches() {
         let h100 = DeviceProfile::by_name("h100-sxm").unwrap();
-        // 0.4 × 989.5 TFLOP/s = 395.8 TFLOP/s sustained; one hour of it costs 2.99 USD.
-        let flops = 3958 * 10u128.pow(11) * 3600;
-        let m = h100.model(flops, Precision::Bf16).unwrap();
+        // Compute-bound: one hour of 989.5 TFLOP/s of bf16, with little traffic.
+        let flops = 9895 * 10u128.pow(11) * 3600;
+        let m = h100.model(counted(flops, 0, 1), Precision::Bf16).unwrap();
         assert!((m.seconds - 3600.0).abs() < 1e-9, "{}", m.seconds);
         assert!((m.usd - 2.99).abs() < 1e-12, "{}", m.usd);
-        assert_eq!(
-            (m.profile, m.precision, m.flops),
-            ("h100-sxm", Precision::Bf16, flops)
-        );
+        assert_eq!(m.bound, Bound::Compute);
+        assert_eq!((m.profile, m.precision), ("h100-sxm", Precision::Bf16));
         // f32 on the same device is 989.5 / 67 times slower.
-        let f = h100.model(flops, Precision::F32).unwrap();
+        let f = h100.model(counted(flops, 0, 1), Precision::F32).unwrap();
         assert!((f.seconds / m.seconds - 989.5 / 67.0).abs() < 1e-9);
-        // cpu-2core: 192 GFLOP/s × 0.5 = 96 GFLOP/s.
-        let cpu = DeviceProfile::by_name("cpu-2core").unwrap();
-        assert_eq!(cpu.sustained_flops(Precision::F32), Ok(96e9));
-        let c = cpu.model(96_000_000_000, Precision::F32).unwrap();
-        assert!((c.seconds - 1.0).abs() < 1e-12);
-        assert!((c.usd - 0.0765 / 3600.0).abs() < 1e-15);
-        assert_eq!(h100.model(0, Precision::F32).unwrap().seconds, 0.0);
+        // Memory-bound: 3.35 GB at 3.35 TB/s is 1 ms, plus 100 launches of 5 µs.
+        let mem = h100
+            .model(counted(1_000, 100, 3_350_000_000), Precision::F32)
+            .unwrap();
+        assert!((mem.memory_seconds - 1e-3).abs() < 1e-15);
+        assert!((mem.launch_seconds - 5e-4).abs() < 1e-15);
+        assert!((mem.seconds - 1.5e-3).abs() < 1e-15);
+        assert_eq!(mem.bound, Bound::Memory);
+        // Launch-bound: many launches of tiny kernels.
+        let tiny = h100
+            .model(counted(1_000, 1_000, 4_000), Precision::F32)
+            .unwrap();
+        assert_eq!(tiny.bound, Bound::Launch);
+        assert!((tiny.seconds - (5e-3 + 4_000.0 / 3.35e12)).abs() < 1e-15);
+        assert_eq!(
+            h100.model(Counted::default(), Precision::F32)
+                .unwrap()
+                .seconds,
+            0.0
+        );
+    }
+
+    #[test]
+    fn modelled_time_is_at_least_the_launch_overhead() {
+        for p in &PROFILES {
+            for (f, l, b) in [(0, 7, 0), (10u128.pow(15), 3, 10u128.pow(12)), (1, 1, 1)] {
+                let m = p.model(counted(f, l, b), Precision::F32).unwrap();
+                assert!(m.seconds >= l as f64 * p.launch_overhead, "{}", p.name);
+                assert!(m.seconds >= m.memory_seconds.max(m.compute_seconds));
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_and_elementwise_counts() {
+        assert_eq!(
+            Kernels::matmul(2, 3, 4),
+            Kernels {
+                flops: 48,
+                launches: 1,
+                bytes: 4 * (6 + 12 + 8)
+            }
+        );
+        let e = Kernels::elementwise(10, 5, 7);
+        assert_eq!((e.flops, e.launches, e.bytes), (7, 1, 60));
+        assert_eq!(e.times(3), e + e + e);
+        assert_eq!([e, e].into_iter().sum::<Kernels>(), e.times(2));
+        // 10 rows in batches of 4: batches of 4, 4 and 2.
+        let rows = in_batches(10, 4, |m| Kernels::elementwise(m, 0, m));
+        assert_eq!((rows.flops, rows.launches, rows.bytes), (10, 3, 40));
+    }
+
+    #[test]
+    fn a_small_mlp_training_step_counted_by_hand() {
+        // 3 → 4 (ReLU) → 2, batch 5, every layer training.
+        let layers = [(3, 4, None), (4, 2, None)];
+        let fwd = mlp_forward(5, &layers);
+        // Layer 1: matmul 5x3·3x4 (15+12+20 elements), bias (20+4 read, 20 written),
+        // ReLU (20, 20). Layer 2: matmul 5x4·4x2 (20+8+10), bias (10+2, 10).
+        assert_eq!(fwd.launches, 5);
+        assert_eq!(
+            fwd.bytes,
+            4 * ((15 + 12 + 20) + (24 + 20) + 40 + (20 + 8 + 10) + 22)
+        );
+        assert_eq!(fwd.flops, 5 * ((2 * 3 * 4 + 4 + 4) + (2 * 4 * 2 + 2)));
+        let bwd = mlp_backward(5, &layers, true);
+        // Layer 2: input grad 5x2·2x4 (10+8+20), weight grad 4x5·5x2 (20+10+8), bias grad
+        // (10, 2). Layer 1: ReLU mask (40, 20), weight grad 3x5·5x4 (15+20+12), bias grad
+        // (20, 4); no input grad.
+        assert_eq!(bwd.launches, 6);
+        assert_eq!(
+            bwd.bytes,
+            4 * ((10 + 8 + 20) + (20 + 10 + 8) + 12 + 60 + (15 + 20 + 12) + 24)
+        );
+        assert_eq!(
+            bwd.flops,
+            5 * ((2 * 4 * 2) + (2 * 4 * 2 + 2) + (2 * 3 * 4 + 4))
+        );
+        // Loss: log-softmax (10, 10), pick-and-mean (5, 1), gradient (20, 10).
+        let loss = softmax_cross_entropy(5, 2);
+        assert_eq!((loss.launches, loss.bytes), (3, 4 * (20 + 6 + 30)));
+        // Adam: 26 parameters in 4 tensors, 7 elements each.
+        assert_eq!(
+            adam(26, 4),
+            Kernels {
+                flops: 12 * 26,
+                launches: 4,
+                bytes: 28 * 26
+            }
+        );
+    }
+
+    #[test]
+    fn lora_counts_keep_the_flops_per_row() {
+        let f = lora_forward(3, 8, 6, 2);
+        assert_eq!(f.flops, 3 * (2 * 8 * 2 + 2 * 2 * 6 + 2 * 6));
+        assert_eq!(f.launches, 3);
+        let b = lora_backward(3, 8, 6, 2, true);
+        assert_eq!(b.flops, 3 * (2 * 2 * 6 + 2 * 8 * 2 + 2 * 2 * 6 + 2 * 8 * 2));
+        assert_eq!(b.launches, 4);
+        assert_eq!(lora_backward(3, 8, 6, 2, false).launches, 3);
+        // Only the adapters train: gradients flow back to the first adapted layer.
+        let layers = [(8, 6, None), (6, 2, Some(2))];
+        let bwd = mlp_backward(3, &layers, false);
+        assert_eq!(bwd, lora_backward(3, 6, 2, 2, false));
     }
 
     #[test]
@@ -484,14 +955,16 @@ mod tests {
         let cpu = &summary.by_device["autodiff<ndarray>"];
         assert_eq!(cpu.steps, 2);
         assert_eq!(cpu.wall_seconds, 2.0);
-        assert_eq!(cpu.flops, u128::from(u64::MAX) + 1_000);
+        assert_eq!(cpu.counted, counted(u128::from(u64::MAX) + 1_000, 4, 6));
         let total = summary.total();
         assert_eq!(total.steps, 3);
         assert_eq!(total.wall_seconds, 2.25);
-        assert_eq!(total.flops, u128::from(u64::MAX) + 5_000);
+        assert_eq!(total.counted, counted(u128::from(u64::MAX) + 5_000, 6, 9));
         let l4 = DeviceProfile::by_name("l4").unwrap();
         let modelled = summary.model(l4, Precision::F32).unwrap();
-        assert_eq!(modelled, l4.model(total.flops, Precision::F32).unwrap());
-        assert!((modelled.seconds - total.flops as f64 / (30.3e12 * 0.4)).abs() < 1e-6);
+        assert_eq!(modelled, l4.model(total.counted, Precision::F32).unwrap());
+        assert!(
+            (modelled.seconds - (6.0 * 5e-6 + total.counted.flops as f64 / 30.3e12)).abs() < 1e-6
+        );
     }
 }

@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
-use super::cost;
+use super::cost::{self, Kernels};
 use super::mlp::{Mlp, linear_dims, param, relu_stack, uniform};
 use super::train::Classifier;
 use crate::data::rng::stream;
@@ -257,6 +257,17 @@ impl<B: Backend> LoraMlp<B> {
         self.layers.iter().map(|l| linear_dims(&l.base)).collect()
     }
 
+    /// `(in, out, adapter rank)` of every layer, for [`cost`].
+    pub fn cost_layers(&self) -> Vec<(usize, usize, Option<usize>)> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let (d_in, d_out) = linear_dims(&l.base);
+                (d_in, d_out, l.adapter.as_ref().map(|a| a.rank()))
+            })
+            .collect()
+    }
+
     /// The frozen base model (a copy of its layers).
     pub fn base(&self) -> Mlp<B> {
         Mlp {
@@ -386,43 +397,19 @@ impl<B: Backend> Classifier<B> for LoraMlp<B> {
         self.layer_dims().last().map_or(0, |d| d.1)
     }
 
-    fn forward_flops_per_example(&self) -> u64 {
-        let last = self.layers.len() - 1;
-        self.layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let (d_in, d_out) = linear_dims(&l.base);
-                cost::dense_forward(d_in, d_out, i < last)
-                    + l.adapter
-                        .as_ref()
-                        .map_or(0, |a| cost::lora_forward(d_in, d_out, a.rank()))
-            })
-            .sum()
+    fn forward_kernels(&self, batch: usize) -> Kernels {
+        cost::mlp_forward(batch, &self.cost_layers())
     }
 
-    fn backward_flops_per_example(&self) -> u64 {
-        // Gradients flow back only as far as the first adapter.
-        let first = self
-            .layers
-            .iter()
-            .position(|l| l.adapter.is_some())
-            .unwrap_or(self.layers.len());
-        self.layers
-            .iter()
-            .enumerate()
-            .skip(first)
-            .map(|(i, l)| {
-                let (d_in, d_out) = linear_dims(&l.base);
-                cost::dense_backward(d_in, d_out, i > first, false)
-                    + l.adapter
-                        .as_ref()
-                        .map_or(0, |a| cost::lora_backward(d_in, d_out, a.rank(), i > first))
-            })
-            .sum()
+    fn backward_kernels(&self, batch: usize) -> Kernels {
+        cost::mlp_backward(batch, &self.cost_layers(), false)
     }
 
     fn trainable_params(&self) -> u64 {
         self.parameter_counts().trainable
+    }
+
+    fn trainable_tensors(&self) -> usize {
+        2 * self.layers.iter().filter(|l| l.adapter.is_some()).count()
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::RngExt;
 
 use super::ModelError;
-use super::cost;
+use super::cost::{self, Kernels};
 use super::train::Classifier;
 use crate::data::rng::{Stream, stream};
 
@@ -151,26 +151,20 @@ impl<B: Backend> Classifier<B> for Mlp<B> {
         self.config().classes
     }
 
-    fn forward_flops_per_example(&self) -> u64 {
-        let dims = self.config().layer_dims();
-        let last = dims.len() - 1;
-        dims.iter()
-            .enumerate()
-            .map(|(i, &(d_in, d_out))| cost::dense_forward(d_in, d_out, i < last))
-            .sum()
+    fn forward_kernels(&self, batch: usize) -> Kernels {
+        cost::mlp_forward(batch, &unadapted(&self.config()))
     }
 
-    fn backward_flops_per_example(&self) -> u64 {
-        self.config()
-            .layer_dims()
-            .iter()
-            .enumerate()
-            .map(|(i, &(d_in, d_out))| cost::dense_backward(d_in, d_out, i > 0, true))
-            .sum()
+    fn backward_kernels(&self, batch: usize) -> Kernels {
+        cost::mlp_backward(batch, &unadapted(&self.config()), true)
     }
 
     fn trainable_params(&self) -> u64 {
         self.num_params() as u64
+    }
+
+    fn trainable_tensors(&self) -> usize {
+        2 * self.config().layer_dims().len()
     }
 }
 
@@ -185,4 +179,13 @@ pub(crate) fn relu_stack<B: Backend, L>(
         let h = forward(layer, h);
         if i < last { relu(h) } else { h }
     })
+}
+
+/// The layers of `config` for [`cost`], none of them adapted.
+fn unadapted(config: &MlpConfig) -> Vec<(usize, usize, Option<usize>)> {
+    config
+        .layer_dims()
+        .into_iter()
+        .map(|(d_in, d_out)| (d_in, d_out, None))
+        .collect()
 }

@@ -15,9 +15,12 @@
 //! `"model/train/shuffle"`. On the CPU backend the same seed, data and configuration give
 //! bit-identical weights run after run.
 //!
-//! Measured or modelled: [`StepCost::flops`] is an analytic count (2 FLOPs per
-//! multiply-accumulate of every dense product, plus element-wise terms; see [`cost`]);
-//! [`StepCost::wall_seconds`] is measured on the named device.
+//! Measured or modelled: [`StepCost::flops`], [`StepCost::launches`] and
+//! [`StepCost::bytes`] are analytic counts of the kernels a GPU backend would run (2 FLOPs
+//! per multiply-accumulate of every dense product, plus element-wise terms; one launch per
+//! product, bias add, activation, loss piece and Adam tensor update; each kernel's operands
+//! read and result written once; see [`cost`]); [`StepCost::wall_seconds`] is measured on
+//! the named device.
 //!
 //! [`rng::stream`]: crate::data::rng::stream
 

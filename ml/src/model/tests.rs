@@ -164,7 +164,7 @@ fn parameter_counts_and_flops_are_analytic() {
                 .unwrap()
                 .forward_flops_per_example()
     );
-    assert!(lora.train_step_flops(32) > 32 * lora.forward_flops_per_example());
+    assert!(lora.train_step_kernels(32).flops > 32 * lora.forward_flops_per_example());
 }
 
 #[test]

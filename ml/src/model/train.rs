@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::RngExt;
 
 use super::ModelError;
-use super::cost::{ADAM_FLOPS_PER_PARAM, LOSS_FLOPS_PER_CLASS, StepCost};
+use super::cost::{Kernels, StepCost, adam, softmax_cross_entropy};
 use crate::data::FeatureRecord;
 use crate::data::rng::stream;
 
@@ -48,21 +48,28 @@ pub trait Classifier<B: Backend>: Module<B> {
     fn input_dim(&self) -> usize;
     /// Number of classes.
     fn classes(&self) -> usize;
-    /// Analytic forward FLOPs for one example (see [`cost`](super::cost)).
-    fn forward_flops_per_example(&self) -> u64;
-    /// Analytic backward FLOPs for one example.
-    fn backward_flops_per_example(&self) -> u64;
+    /// Forward kernels of a batch of `batch` examples, up to the logits (see
+    /// [`cost`](super::cost)).
+    fn forward_kernels(&self, batch: usize) -> Kernels;
+    /// Backward kernels of a batch of `batch` examples, from the logits' gradient.
+    fn backward_kernels(&self, batch: usize) -> Kernels;
     /// Number of parameters the optimizer updates.
     fn trainable_params(&self) -> u64;
+    /// Number of tensors those parameters are held in (one Adam launch each).
+    fn trainable_tensors(&self) -> usize;
 
-    /// Analytic FLOPs of one training step on a batch of `batch` examples: forward, loss,
-    /// backward and the Adam update.
-    fn train_step_flops(&self, batch: usize) -> u64 {
-        let b = batch as u64;
-        b * (self.forward_flops_per_example()
-            + LOSS_FLOPS_PER_CLASS * self.classes() as u64
-            + self.backward_flops_per_example())
-            + ADAM_FLOPS_PER_PARAM * self.trainable_params()
+    /// Analytic forward FLOPs for one example.
+    fn forward_flops_per_example(&self) -> u64 {
+        self.forward_kernels(1).flops
+    }
+
+    /// Kernels of one training step on a batch of `batch` examples: forward, loss, backward
+    /// and the Adam update.
+    fn train_step_kernels(&self, batch: usize) -> Kernels {
+        self.forward_kernels(batch)
+            + softmax_cross_entropy(batch, self.classes())
+            + self.backward_kernels(batch)
+            + adam(self.trainable_params(), self.trainable_tensors())
     }
 }
 
@@ -113,9 +120,9 @@ pub struct TrainReport {
     pub steps: usize,
     /// Mean training loss of each epoch.
     pub epoch_loss: Vec<f32>,
-    /// Mean cost of one step: measured wall time, analytic FLOPs of a full batch.
+    /// Mean cost of one step: measured wall time, analytic kernels of a full batch.
     pub step: StepCost,
-    /// The whole run: measured wall time and summed analytic FLOPs.
+    /// The whole run: measured wall time and summed analytic kernels.
     pub total: StepCost,
 }
 
@@ -206,7 +213,7 @@ where
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut model = model;
     let mut steps = 0;
-    let mut flops = 0u64;
+    let mut work = Kernels::default();
     let mut epoch_loss = Vec::with_capacity(config.epochs);
     let start = Instant::now();
     for epoch in 0..config.epochs {
@@ -228,7 +235,7 @@ where
                 .to_vec::<f32>()
                 .map_err(|e| ModelError::Train(format!("reading loss: {e:?}")))?[0];
             sum += f64::from(value) * batch.len() as f64;
-            flops += model.train_step_flops(batch.len());
+            work += model.train_step_kernels(batch.len());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
             steps += 1;
@@ -242,16 +249,12 @@ where
     let report = TrainReport {
         steps,
         epoch_loss,
-        step: StepCost {
-            device: name.clone(),
-            wall_seconds: wall / steps as f64,
-            flops: model.train_step_flops(config.batch_size.min(data.len())),
-        },
-        total: StepCost {
-            device: name,
-            wall_seconds: wall,
-            flops,
-        },
+        step: StepCost::new(
+            name.clone(),
+            wall / steps as f64,
+            model.train_step_kernels(config.batch_size.min(data.len())),
+        ),
+        total: StepCost::new(name, wall, work),
     };
     Ok((model, report))
 }
@@ -299,7 +302,7 @@ where
 }
 
 /// Runs one forward pass over `data` and returns its measured wall time and analytic
-/// FLOPs.
+/// kernels.
 pub fn forward_cost<B, M, E>(
     model: &M,
     data: &[E],
@@ -313,11 +316,11 @@ where
     let start = Instant::now();
     predict(model, data, device)?;
     B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
-    Ok(StepCost {
-        device: B::name(device),
-        wall_seconds: start.elapsed().as_secs_f64(),
-        flops: data.len() as u64 * model.forward_flops_per_example(),
-    })
+    Ok(StepCost::new(
+        B::name(device),
+        start.elapsed().as_secs_f64(),
+        model.forward_kernels(data.len()),
+    ))
 }
 
 struct Collect(Vec<Vec<f32>>);

@@ -12,6 +12,7 @@ use super::cache::DeviceAdapter;
 use super::lora::BatchLora;
 use super::server::{ServeModel, Served};
 use super::store::{AdapterId, AdapterLayout, AdapterStore, HostAdapter, LowRankPair, Site};
+use crate::lm::cost::decode_kernels;
 use crate::lm::generate::{check_config, check_prompt, decode, request_flops};
 use crate::lm::model::RowUpdate;
 use crate::lm::{GenConfig, Generation, Lm, LmAdapterWeights, LmConfig, Proj};
@@ -154,8 +155,13 @@ impl<B: Backend> ServeModel<B> for LmServe<B> {
             .collect();
         Ok(Served {
             outputs,
-            flops: inputs.len() as u64
-                * request_flops(&self.config, decoded.width, decoded.passes, &[]),
+            work: decode_kernels(
+                &self.config,
+                inputs.len(),
+                decoded.width,
+                decoded.passes,
+                &[],
+            ),
         })
     }
 

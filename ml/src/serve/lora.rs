@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::cache::DeviceAdapter;
+use crate::model::cost::Kernels;
 
 /// The low-rank updates of one batch, asked for site by site by a [`ServeModel`]
 /// (`delta(site, x, rows)` right after the adapted layer); counts the FLOPs it does.
@@ -37,7 +38,7 @@ pub struct BatchLora<B: Backend> {
     /// them; no adapters means no update.
     adapters: Vec<DeviceAdapter<B>>,
     segments: Vec<(usize, usize, usize)>,
-    flops: Cell<u64>,
+    work: Cell<Kernels>,
 }
 
 impl<B: Backend> BatchLora<B> {
@@ -60,15 +61,15 @@ impl<B: Backend> BatchLora<B> {
         BatchLora {
             adapters,
             segments,
-            flops: Cell::new(0),
+            work: Cell::new(Kernels::default()),
         }
     }
 
     /// The update `scale · x·Aᵀ·Bᵀ` of site `site` for `x` `[requests · rows, in]`, each
     /// request's `rows` rows (1 for a classifier, its tokens for a language model)
     /// contiguous and in batch order: `[requests · rows, out]`, or `None` when there is no
-    /// update. Counts `2·in·r + 2·r·out + out` FLOPs per row (the two products and the
-    /// caller's add).
+    /// update. Counts two products per segment (`2·in·r + 2·r·out` FLOPs per row), the
+    /// concatenation of several segments and the caller's add (`out` per row).
     pub fn delta(&self, site: usize, x: Tensor<B, 2>, rows: usize) -> Option<Tensor<B, 2>> {
         let first = self.adapters.first()?;
         let [m, d_in] = x.shape().dims();
@@ -89,8 +90,19 @@ impl<B: Backend> BatchLora<B> {
         } else {
             Tensor::cat(parts, 0)
         };
-        let per_row = (2 * d_in * r + 2 * r * d_out + d_out) as u64;
-        self.flops.set(self.flops.get() + m as u64 * per_row);
+        let y = m * d_out;
+        let mut work: Kernels = self
+            .segments
+            .iter()
+            .map(|&(_, len, _)| {
+                Kernels::matmul(len * rows, d_in, r) + Kernels::matmul(len * rows, r, d_out)
+            })
+            .sum();
+        if self.segments.len() > 1 {
+            work += Kernels::elementwise(y, y, 0);
+        }
+        work += Kernels::elementwise(2 * y, y, y);
+        self.work.set(self.work.get() + work);
         Some(out)
     }
 
@@ -99,8 +111,8 @@ impl<B: Backend> BatchLora<B> {
         !self.adapters.is_empty()
     }
 
-    /// FLOPs done by [`delta`](Self::delta) so far.
-    pub fn flops(&self) -> u64 {
-        self.flops.get()
+    /// Kernels run by [`delta`](Self::delta) so far.
+    pub fn work(&self) -> Kernels {
+        self.work.get()
     }
 }

@@ -109,7 +109,7 @@ impl<B: Backend> ServeModel<B> for MlpServe<B> {
         let classes = self.base.classes();
         Ok(Served {
             outputs: values.chunks_exact(classes).map(<[f32]>::to_vec).collect(),
-            flops: n as u64 * self.base.forward_flops_per_example(),
+            work: self.base.forward_kernels(n),
         })
     }
 

@@ -11,6 +11,7 @@ use super::cache::{AdapterCache, CacheStats, DeviceAdapter};
 use super::lora::BatchLora;
 use super::store::{AdapterId, AdapterLayout, AdapterStore};
 use crate::model::StepCost;
+use crate::model::cost::Kernels;
 
 /// A model kind the [`Server`] can serve with many adapters.
 ///
@@ -49,8 +50,9 @@ pub trait ServeModel<B: Backend>: Sized {
 pub struct Served<O> {
     /// One output per input, in order.
     pub outputs: Vec<O>,
-    /// Analytic FLOPs of the base pass (the low-rank updates are counted by [`BatchLora`]).
-    pub flops: u64,
+    /// Analytic kernels of the base pass (the low-rank updates are counted by
+    /// [`BatchLora`]).
+    pub work: Kernels,
 }
 
 /// How the server forms batches and applies adapters.
@@ -107,7 +109,7 @@ pub struct BatchReport<O> {
     /// Merges done (merge-on-switch only: 0 or 1).
     pub merges: usize,
     /// Measured wall time of the whole step (batching, cache, merge, forward, read-back)
-    /// and analytic FLOPs (base pass, low-rank updates, merge).
+    /// and analytic kernels (base pass, low-rank updates, merge).
     pub cost: StepCost,
 }
 
@@ -295,7 +297,7 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         let batch = self.take_batch();
         match self.run(&batch) {
             Ok((served, adapters, merges)) => {
-                let flops = served.flops;
+                let work = served.work;
                 let responses = batch
                     .into_iter()
                     .zip(served.outputs)
@@ -309,11 +311,11 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
                     responses,
                     adapters,
                     merges,
-                    cost: StepCost {
-                        device: B::name(&self.model.device()),
-                        wall_seconds: start.elapsed().as_secs_f64(),
-                        flops,
-                    },
+                    cost: StepCost::new(
+                        B::name(&self.model.device()),
+                        start.elapsed().as_secs_f64(),
+                        work,
+                    ),
                 }))
             }
             Err(e) => {
@@ -364,7 +366,7 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         self.store.get(id).map_or(0, |a| a.bytes())
     }
 
-    /// Runs one batch: outputs in batch order with the step's total FLOPs, distinct
+    /// Runs one batch: outputs in batch order with the step's total kernels, distinct
     /// adapters, merges.
     fn run(
         &mut self,
@@ -376,20 +378,20 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
         if self.config.mode == ServeMode::MergeOnSwitch {
             let id = batch[0].adapter;
             let mut merges = 0;
-            let mut flops = 0;
+            let mut work = Kernels::default();
             if self.merged.as_ref().map(|m| m.0) != Some(id) {
                 self.merged = None;
                 let adapter = self.cache.fetch(&[id], &self.store)?.remove(0);
                 self.merged = Some((id, self.model.merged(&adapter)));
                 merges = 1;
-                flops = merge_flops(self.store.layout());
+                work = merge_kernels(self.store.layout());
             }
             let model = &self.merged.as_ref().expect("merged above").1;
             let inputs: Vec<&M::Input> = batch.iter().map(|q| &q.input).collect();
             let served = model.forward(&inputs, &BatchLora::none())?;
             let served = Served {
                 outputs: served.outputs,
-                flops: flops + served.flops,
+                work: work + served.work,
             };
             return Ok((served, 1, merges));
         }
@@ -418,7 +420,7 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
             .collect();
         let served = Served {
             outputs,
-            flops: served.flops + lora.flops(),
+            work: served.work + lora.work(),
         };
         Ok((served, distinct.len(), 0))
     }
@@ -479,12 +481,15 @@ impl<B: Backend, M: ServeModel<B>> Server<B, M> {
     }
 }
 
-/// Analytic FLOPs of merging one adapter: `2·in·r·out` for `Aᵀ·(scale·Bᵀ)` plus `in·out`
-/// for the add, per site.
-pub fn merge_flops(layout: &AdapterLayout) -> u64 {
+/// Analytic kernels of merging one adapter, per site: the product `Aᵀ·(scale·Bᵀ)`
+/// (`2·in·r·out` FLOPs) and the add into the weights (`in·out`).
+pub fn merge_kernels(layout: &AdapterLayout) -> Kernels {
     layout
         .sites
         .iter()
-        .map(|s| (2 * s.d_in * layout.rank * s.d_out + s.d_in * s.d_out) as u64)
+        .map(|s| {
+            let w = s.d_in * s.d_out;
+            Kernels::matmul(s.d_in, layout.rank, s.d_out) + Kernels::elementwise(2 * w, w, w)
+        })
         .sum()
 }

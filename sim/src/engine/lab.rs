@@ -10,7 +10,9 @@ use olsim_ml::data::{
     Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, TextParams, build_population,
 };
 use olsim_ml::lm::{Lm, Tokenizer};
+use olsim_ml::model::cost::{Counted, DeviceProfile, Precision};
 use olsim_ml::model::{Mlp, MlpConfig, StepCost, TrainConfig, train};
+use olsim_ml::serve::Response;
 
 use super::{EngineError, MlError, Timers, Work};
 use crate::scenario::ModelKind;
@@ -25,7 +27,7 @@ pub struct Lab<B: AutodiffBackend> {
     pub base: BaseModels<B>,
     /// The shared tokenizer and language-model base, once a language model trains.
     pub lm: Option<LmWorld<B>>,
-    /// Counted FLOPs and measured seconds per kind of work.
+    /// Counted work and measured seconds per kind of work, and modelled serving per model.
     pub compute: Compute,
     /// Wall-clock seconds per kind of work.
     pub timers: Timers,
@@ -135,14 +137,35 @@ impl<B: AutodiffBackend> BaseModels<B> {
     }
 }
 
-/// Counted FLOPs and measured seconds per compute stage.
+/// Device profile compute is modelled on when no GPU ran.
+pub const COST_PROFILE: &str = "h100-sxm";
+
+/// The [`COST_PROFILE`] device profile.
+pub fn cost_profile() -> &'static DeviceProfile {
+    DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile")
+}
+
+/// Counted work and measured seconds per compute stage, and the modelled serving cost of
+/// each model's inferences.
 #[derive(Clone, Debug, Default)]
 pub struct Compute {
     /// One line per kind of work and device, in first-use order.
     pub lines: Vec<ComputeLine>,
+    /// Per model (by index): its served inferences and their modelled cost.
+    pub served: BTreeMap<usize, ServedCost>,
 }
 
-/// Counted FLOPs and measured seconds of one kind of work for one kind of model on one
+/// Inferences of one model served in batches, and their share of the batches' modelled
+/// cost on [`COST_PROFILE`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServedCost {
+    /// Inferences served (decoded, for a language model).
+    pub inferences: u64,
+    /// Their modelled USD: each batch's roofline cost split equally among its requests.
+    pub usd: f64,
+}
+
+/// Counted work and measured seconds of one kind of work for one kind of model on one
 /// device.
 #[derive(Clone, Debug)]
 pub struct ComputeLine {
@@ -152,8 +175,8 @@ pub struct ComputeLine {
     pub models: ModelKind,
     /// The device (burn backend) it ran on, or how it was modelled.
     pub device: String,
-    /// Counted FLOPs.
-    pub flops: u128,
+    /// Counted FLOPs, launches and bytes.
+    pub counted: Counted,
     /// Measured wall-clock seconds.
     pub seconds: f64,
 }
@@ -167,16 +190,32 @@ impl Compute {
             .find(|l| l.work == work && l.models == models && l.device == cost.device)
         {
             Some(line) => {
-                line.flops += u128::from(cost.flops);
+                line.counted += cost.kernels();
                 line.seconds += cost.wall_seconds;
             }
             None => self.lines.push(ComputeLine {
                 work,
                 models,
                 device: cost.device.clone(),
-                flops: u128::from(cost.flops),
+                counted: cost.kernels().into(),
                 seconds: cost.wall_seconds,
             }),
+        }
+    }
+
+    /// Adds one served batch of `models` to the serving line and splits its modelled cost
+    /// equally among its responses' models (a response's adapter is its model's index).
+    pub fn add_batch<O>(&mut self, models: ModelKind, cost: &StepCost, responses: &[Response<O>]) {
+        self.add(Work::Serving, models, cost);
+        let usd = cost_profile()
+            .model(cost.kernels().into(), Precision::F32)
+            .expect("every profile has f32 figures")
+            .usd;
+        let share = usd / responses.len().max(1) as f64;
+        for r in responses {
+            let served = self.served.entry(r.adapter as usize).or_default();
+            served.inferences += 1;
+            served.usd += share;
         }
     }
 }

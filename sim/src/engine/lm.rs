@@ -12,6 +12,7 @@ use olsim_ml::lm::{
     BOS, GenConfig, GenRequest, LmAdapterWeights, LmConfig, SPECIALS, Tokenizer, TokenizerConfig,
     default_cache_dir, document_texts, finetune, generate_batch, generic_datanets, pretrain,
 };
+use olsim_ml::model::cost::Kernels;
 use olsim_ml::model::{StepCost, TrainConfig};
 use olsim_ml::serve::{LmRequest, LmServe};
 use olsim_ml::suffix::IndexBuilder;
@@ -25,7 +26,7 @@ use super::{EngineError, MlError, Work};
 use crate::scenario::{ModelKind, Task};
 
 /// Generations actually decoded per language model and epoch; further paid calls are
-/// counted and their compute modelled from the FLOPs of the decoded ones (CPU decoding of
+/// counted and their compute modelled from the mean kernels of the decoded ones (CPU decoding of
 /// every call would dominate a run without changing the attribution shares).
 pub const GENERATED_PER_EPOCH: usize = 32;
 
@@ -231,7 +232,7 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
             .push(m);
     }
     let mut out: BTreeMap<usize, Generated> = BTreeMap::new();
-    let (mut decoded, mut decoded_flops) = (0u64, 0u64);
+    let (mut decoded, mut decoded_work) = (0u64, Kernels::default());
     for members in groups.values() {
         let first = &models[members[0]];
         let fail = |source: MlError| EngineError::Model {
@@ -267,8 +268,8 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
         }
         while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
             lab.compute
-                .add(Work::Serving, ModelKind::LanguageModel, &batch.cost);
-            decoded_flops += batch.cost.flops;
+                .add_batch(ModelKind::LanguageModel, &batch.cost, &batch.responses);
+            decoded_work += batch.cost.kernels();
             for r in batch.responses {
                 out.entry(r.adapter as usize)
                     .or_default()
@@ -276,8 +277,8 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
             }
         }
     }
-    // Calls beyond the decoded ones: compute modelled from the decoded ones' FLOPs.
-    let per_call = decoded_flops / decoded.max(1);
+    // Calls beyond the decoded ones: compute modelled from the decoded ones' mean.
+    let per_call = decoded_work.per(decoded);
     let skipped: u64 = live
         .iter()
         .map(|&m| calls[m].saturating_sub(GENERATED_PER_EPOCH as u64))
@@ -286,11 +287,11 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
         lab.compute.add(
             Work::Serving,
             ModelKind::LanguageModel,
-            &StepCost {
-                device: "modelled (not decoded)".into(),
-                wall_seconds: 0.0,
-                flops: per_call * skipped,
-            },
+            &StepCost::new(
+                "modelled (not decoded)",
+                0.0,
+                per_call.times(skipped as usize),
+            ),
         );
     }
     Ok(out.into_iter().collect())
@@ -317,11 +318,12 @@ pub(super) fn attribute_lm<B: AutodiffBackend>(
     lab.compute.add(
         Work::Attribution,
         ModelKind::LanguageModel,
-        &StepCost {
-            device: "suffix array (cpu)".into(),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            flops: 0,
-        },
+        // Host work: no FLOPs or kernels counted.
+        &StepCost::new(
+            "suffix array (cpu)",
+            start.elapsed().as_secs_f64(),
+            Kernels::default(),
+        ),
     );
     weights
 }
@@ -353,11 +355,7 @@ pub(super) fn generate_words<B: AutodiffBackend>(
     };
     let device = lab.device.clone();
     if docs.is_empty() {
-        let nothing = StepCost {
-            device: B::name(&device),
-            wall_seconds: 0.0,
-            flops: 0,
-        };
+        let nothing = StepCost::new(B::name(&device), 0.0, Kernels::default());
         return Ok((Vec::new(), nothing));
     }
     let world = lm_world(lab, datanets)?;

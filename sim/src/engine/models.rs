@@ -379,7 +379,7 @@ pub(super) fn serve_classifiers<B: AutodiffBackend>(
             }
             while let Some(batch) = server.step().map_err(|e| fail(e.into()))? {
                 lab.compute
-                    .add(Work::Serving, ModelKind::Classifier, &batch.cost);
+                    .add_batch(ModelKind::Classifier, &batch.cost, &batch.responses);
             }
         }
         for (m, x) in queue {

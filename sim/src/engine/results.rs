@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use alloy_primitives::U256;
 use olsim_chain::contracts::{InferenceMarket, StakingGovernance};
-use olsim_ml::model::cost::{DeviceProfile, Precision};
+use olsim_ml::model::cost::Precision;
 
 use super::actors::Role;
 use super::data::{Contribution, DatanetState, Status};
 use super::governance::proposal_results;
 use super::grants::GrantState;
+use super::lab::{Compute, cost_profile};
 use super::models::ModelState;
 use super::net::Net;
 use super::truth::{Truth, ground_truth};
@@ -22,14 +23,11 @@ use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
-    GrantTierResult, GroupResult, ModelResult, PerfSection, Refusal, Report, ResultSection,
-    ScenarioInfo,
+    GrantTierResult, GroupResult, MeasuredCompute, ModelResult, PerfSection, Refusal, Report,
+    ResultSection, ScenarioInfo,
 };
 use crate::scenario::{AttackKind, ModelKind, Scenario, Tier};
 use olsim_ml::data::ContributorId;
-
-/// Device profile compute is modelled on when no GPU ran.
-pub const COST_PROFILE: &str = "h100-sxm";
 
 /// Ends epoch `epoch`: its books, read from the chain, become its row of the report.
 pub(super) fn close_epoch(
@@ -149,37 +147,58 @@ pub(super) fn report<B: AutodiffBackend>(
         refusals,
         books_digest: books_digest(net)?,
     };
-    let profile = DeviceProfile::by_name(COST_PROFILE).expect("a built-in profile");
+    let profile = cost_profile();
     let mut compute = Vec::new();
     let mut measured = Vec::new();
+    let mut on_gpu = Vec::new();
     let lab = &sim.lab;
     for line in &lab.compute.lines {
         let modelled = profile
-            .model(line.flops, Precision::F32)
+            .model(line.counted, Precision::F32)
             .expect("every profile has f32 figures");
+        let models = match line.models {
+            ModelKind::Classifier => "classifiers",
+            ModelKind::LanguageModel => "language models",
+        };
         compute.push(ComputeResult {
             stage: line.work.name().to_string(),
-            models: match line.models {
-                ModelKind::Classifier => "classifiers",
-                ModelKind::LanguageModel => "language models",
-            }
-            .to_string(),
+            models: models.to_string(),
             source: line.device.clone(),
-            flops: line.flops as f64,
-            profile: format!(
-                "{} (f32, {:.0}% of peak)",
-                profile.name,
-                profile.utilisation * 100.0
-            ),
+            flops: line.counted.flops as f64,
+            launches: line.counted.launches as f64,
+            bytes: line.counted.bytes as f64,
+            profile: format!("{} ({})", profile.name, modelled.precision),
+            launch_seconds: modelled.launch_seconds,
+            memory_seconds: modelled.memory_seconds,
+            compute_seconds: modelled.compute_seconds,
             modelled_seconds: modelled.seconds,
             modelled_cost_usd: modelled.usd,
+            bound: modelled.bound.to_string(),
         });
         measured.push((
             line.work.name().to_string(),
             line.device.clone(),
             line.seconds,
         ));
+        if is_gpu(&line.device) {
+            on_gpu.push(MeasuredCompute {
+                stage: line.work.name().to_string(),
+                models: models.to_string(),
+                device: line.device.clone(),
+                measured_seconds: line.seconds,
+                modelled_seconds: modelled.seconds,
+                ratio: line.seconds / modelled.seconds,
+            });
+        }
     }
+    let device = format!(
+        "{} ({})",
+        B::name(&lab.device),
+        std::any::type_name::<B::FloatElem>()
+    );
+    let measured_reason = on_gpu
+        .is_empty()
+        .then(|| format!("no GPU in this run (models ran on {device})"));
     let chain_s = net.timers.get(Work::Chain);
     let mut stages: Vec<(String, f64)> = net
         .timers
@@ -199,6 +218,8 @@ pub(super) fn report<B: AutodiffBackend>(
         inferences_per_second: rate(lab.served as f64, lab.timers.get(Work::Serving)),
         attributions_per_second: rate(lab.attributed as f64, lab.timers.get(Work::Attribution)),
         measured_compute: measured,
+        measured: (!on_gpu.is_empty()).then_some(on_gpu),
+        measured_reason,
         threads: rayon::current_num_threads(),
     };
     let sc = &sim.scenario.run;
@@ -212,11 +233,7 @@ pub(super) fn report<B: AutodiffBackend>(
             false => "signed",
         }
         .to_string(),
-        device: format!(
-            "{} ({})",
-            B::name(&lab.device),
-            std::any::type_name::<B::FloatElem>()
-        ),
+        device,
     };
     let result = ResultSection {
         epochs: sim.epochs,
@@ -227,7 +244,7 @@ pub(super) fn report<B: AutodiffBackend>(
         economy,
         grants,
         governance,
-        models: model_results(&sim.scenario, net, &sim.models),
+        models: model_results(&sim.scenario, net, &sim.models, &lab.compute),
         chain,
         compute,
     };
@@ -258,11 +275,19 @@ fn model_results<B: AutodiffBackend>(
     scenario: &Scenario,
     net: &Net,
     models: &[ModelState<B>],
+    compute: &Compute,
 ) -> Vec<ModelResult> {
     let methods = scenario.tokenomics.attribution;
     models
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
+            let gpu = compute
+                .served
+                .get(&i)
+                .filter(|s| s.inferences > 0)
+                .map(|s| s.usd / s.inferences as f64);
+            let fee = m.price * scenario.tokenomics.open_price_usd;
             let books = m
                 .chain_id
                 .and_then(|id| net.books.by_model.get(&id))
@@ -286,6 +311,9 @@ fn model_results<B: AutodiffBackend>(
                 attributed_fraction: (m.outputs.served > 0)
                     .then(|| m.outputs.attributed as f64 / m.outputs.served as f64),
                 attribution_sampling_error: (m.outputs.attributed > 0).then_some(0.0),
+                gpu_usd_per_inference: gpu,
+                fee_usd_per_inference: fee,
+                margin_usd_per_inference: gpu.map(|g| fee - g),
             }
         })
         .collect()
@@ -598,4 +626,9 @@ fn ratio(a: u64, b: u64) -> Option<f64> {
 
 fn rate(count: f64, seconds: f64) -> f64 {
     if seconds > 0.0 { count / seconds } else { 0.0 }
+}
+
+/// Whether a compute line's device is a GPU backend (burn names CUDA devices `cuda`).
+fn is_gpu(device: &str) -> bool {
+    device.contains("cuda")
 }

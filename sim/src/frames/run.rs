@@ -202,6 +202,11 @@ fn model_columns<'a>() -> Vec<Column<'a, &'a ModelResult>> {
         Column::f64("attribution_sampling_error", |m: &M| {
             m.attribution_sampling_error
         }),
+        Column::f64("gpu_usd_per_inference", |m: &M| m.gpu_usd_per_inference),
+        Column::f64("fee_usd_per_inference", |m: &M| m.fee_usd_per_inference),
+        Column::f64("margin_usd_per_inference", |m: &M| {
+            m.margin_usd_per_inference
+        }),
     ]
 }
 

@@ -145,7 +145,7 @@ pub struct ResultSection {
     pub models: Vec<ModelResult>,
     /// Chain activity.
     pub chain: ChainResult,
-    /// Counted compute per stage, with modelled time on a named device profile.
+    /// Counted compute per stage, with time and cost modelled on a named device profile.
     pub compute: Vec<ComputeResult>,
 }
 
@@ -370,6 +370,16 @@ pub struct ModelResult {
     /// Sampling error of its attribution weights: 0, since every output is attributed and
     /// none is sampled; `None` when nothing was attributed.
     pub attribution_sampling_error: Option<f64>,
+    /// Modelled GPU cost in USD of serving one of its inferences on the reference profile
+    /// (`compute[].profile`): its share of the roofline cost of the batches it was served
+    /// in (an estimate); `None` when it served none.
+    pub gpu_usd_per_inference: Option<f64>,
+    /// The fee per call (`price`) in USD at `tokenomics.open_price_usd`.
+    pub fee_usd_per_inference: f64,
+    /// `fee_usd_per_inference - gpu_usd_per_inference`: what a call leaves after the GPU,
+    /// before the fee split (the owner receives only its `owner_bps` share of the fee);
+    /// `None` when it served none.
+    pub margin_usd_per_inference: Option<f64>,
 }
 
 /// Whole-run economy (amounts in OPEN).
@@ -497,12 +507,42 @@ pub struct ComputeResult {
     pub source: String,
     /// Counted FLOPs.
     pub flops: f64,
-    /// Device profile used for the estimate.
+    /// Counted kernel launches.
+    pub launches: f64,
+    /// Counted bytes moved to and from device memory.
+    pub bytes: f64,
+    /// Device profile and precision of the estimate (`h100-sxm (f32)`).
     pub profile: String,
-    /// Modelled seconds on that profile (an estimate, not a measurement).
+    /// Modelled seconds of launch overhead: `launches × launch_overhead`.
+    pub launch_seconds: f64,
+    /// Modelled seconds of memory traffic: `bytes / mem_bandwidth`.
+    pub memory_seconds: f64,
+    /// Modelled seconds of arithmetic at peak: `flops / peak_flops`.
+    pub compute_seconds: f64,
+    /// Modelled seconds on that profile, the roofline with launch overhead:
+    /// `launch_seconds + max(memory_seconds, compute_seconds)` (an estimate).
     pub modelled_seconds: f64,
     /// Modelled cost in USD at the profile's hourly price.
     pub modelled_cost_usd: f64,
+    /// The largest term of `modelled_seconds`: `launch`, `memory` or `compute`.
+    pub bound: String,
+}
+
+/// Measured against modelled time of one compute line that ran on a GPU.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredCompute {
+    /// `training`, `serving` or `attribution`.
+    pub stage: String,
+    /// `classifiers` or `language models`.
+    pub models: String,
+    /// The GPU backend it ran on.
+    pub device: String,
+    /// Measured wall seconds.
+    pub measured_seconds: f64,
+    /// Modelled seconds on the reference profile (`compute[].modelled_seconds`).
+    pub modelled_seconds: f64,
+    /// `measured_seconds / modelled_seconds`.
+    pub ratio: f64,
 }
 
 /// Wall-clock measurements of the run (not covered by the digest).
@@ -525,6 +565,11 @@ pub struct PerfSection {
     pub attributions_per_second: f64,
     /// Measured seconds per compute stage on the device used.
     pub measured_compute: Vec<(String, String, f64)>,
+    /// Measured GPU seconds against the modelled ones, per compute line that ran on a GPU;
+    /// `None` when none did, with the reason in `measured_reason`.
+    pub measured: Option<Vec<MeasuredCompute>>,
+    /// Why `measured` is `None` (`no GPU in this run ...`).
+    pub measured_reason: Option<String>,
     /// Worker threads of the rayon pool the run's parallel work ran in (the global pool
     /// unless the caller installed a smaller one), not the machine's cores.
     pub threads: usize,

@@ -319,6 +319,29 @@ pub fn all(report: &Report) -> Vec<Table> {
                 })
                 .collect(),
         });
+        let served = |x: Option<f64>| x.map_or_else(|| "not served".to_string(), ratio);
+        tables.push(Table {
+            title: "Fee and GPU cost per inference (USD; GPU cost modelled on the Compute \
+                    table's profile, fee at the scenario's OPEN price)",
+            headers: vec![
+                "model",
+                "fee",
+                "GPU cost (modelled)",
+                "margin before fee split",
+            ],
+            rows: r
+                .models
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.clone(),
+                        ratio(m.fee_usd_per_inference),
+                        served(m.gpu_usd_per_inference),
+                        served(m.margin_usd_per_inference),
+                    ]
+                })
+                .collect(),
+        });
     }
     if !r.attacks.is_empty() {
         tables.push(Table {
@@ -452,14 +475,21 @@ pub fn all(report: &Report) -> Vec<Table> {
         });
     }
     tables.push(Table {
-        title: "Compute (counted FLOPs; time and cost modelled on a device profile)",
+        title: "Compute (counted kernels; time and cost modelled on a device profile: \
+                launches × launch overhead + max(bytes / bandwidth, FLOPs / peak))",
         headers: vec![
             "stage",
             "models",
             "counted on",
             "GFLOP",
+            "launches",
+            "MB moved",
             "profile",
+            "launch s",
+            "memory s",
+            "compute s",
             "modelled s",
+            "bound",
             "modelled USD",
         ],
         rows: r
@@ -471,8 +501,14 @@ pub fn all(report: &Report) -> Vec<Table> {
                     s.models.clone(),
                     s.source.clone(),
                     format!("{:.3}", s.flops / 1e9),
+                    format!("{:.0}", s.launches),
+                    format!("{:.1}", s.bytes / 1e6),
                     s.profile.clone(),
+                    ratio(s.launch_seconds),
+                    ratio(s.memory_seconds),
+                    ratio(s.compute_seconds),
                     ratio(s.modelled_seconds),
+                    s.bound.clone(),
                     ratio(s.modelled_cost_usd),
                 ]
             })
@@ -504,6 +540,26 @@ pub fn all(report: &Report) -> Vec<Table> {
             format!("{s:.3}"),
         ]
     }));
+    match (&p.measured, &p.measured_reason) {
+        (Some(lines), _) => perf_rows.extend(lines.iter().map(|m| {
+            vec![
+                format!(
+                    "{} of {} on {}, measured / modelled",
+                    m.stage, m.models, m.device
+                ),
+                format!(
+                    "{:.3} / {} = {:.1}",
+                    m.measured_seconds,
+                    ratio(m.modelled_seconds),
+                    m.ratio
+                ),
+            ]
+        })),
+        (None, reason) => perf_rows.push(vec![
+            "GPU measured / modelled".into(),
+            reason.clone().unwrap_or_default(),
+        ]),
+    }
     tables.push(Table {
         title: "Performance (wall clock, this machine; outside the digest)",
         headers: vec!["measure", "value"],

@@ -188,12 +188,11 @@ fn craft_records<B: AutodiffBackend>(
     ) {
         (true, Some(Trained::Classifier(trained))) => {
             let labels = labels_of(&trained.model, gamer, &name, &sim.lab.device)?;
-            let flops = gamer.items.len() as u64 * trained.model.forward_flops_per_example();
-            let cost = StepCost {
-                device: B::name(&sim.lab.device),
-                wall_seconds: 0.0,
-                flops,
-            };
+            let cost = StepCost::new(
+                B::name(&sim.lab.device),
+                0.0,
+                trained.model.forward_kernels(gamer.items.len()),
+            );
             sim.lab
                 .compute
                 .add(Work::Serving, ModelKind::Classifier, &cost);

@@ -24,6 +24,7 @@
 pub mod cost;
 pub mod lora;
 pub mod mlp;
+pub mod multi;
 pub mod train;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod determinism_tests;
 pub use cost::StepCost;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LoraMlp, LoraTargets, ParamCounts};
 pub use mlp::{Mlp, MlpConfig};
+pub use multi::{AdapterJob, train_batched, train_batched_with_hook};
 pub use train::{
     Classifier, Example, TrainConfig, TrainReport, accuracy, forward_cost, parameter_values,
     predict, train,

@@ -35,7 +35,10 @@ pub mod projection;
 pub(crate) mod tests;
 
 pub use exact::{Curvature, Damping};
-pub use index::{AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, train_traced};
+pub use index::{
+    AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, train_traced,
+    train_traced_batched,
+};
 pub use params::{AdapterParams, Block, DeviceParams, LayerParams, LoraParams};
 pub use projection::{ProjectionConfig, ProjectionKind};
 

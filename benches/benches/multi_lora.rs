@@ -4,7 +4,7 @@
 //! measures what sharing the frozen base's passes saves.
 //!
 //! Base: the MLP 64 -> 256 -> 256 -> 2 (ReLU), random weights from the seed (training
-//! does not change its cost). Adapters: rank 4 (scale 1) on all three layers, each on its
+//! does not change its cost). Adapters: rank 2 (scale 2) on all three layers, each on its
 //! own 64 seeded examples (labelled by the sign of a fixed linear score), 2 epochs of
 //! batches of 16 (8 Adam steps), its own adapter and shuffle seeds. Autodiff over NdArray
 //! f32 on the calling thread.
@@ -56,7 +56,7 @@ fn config(k: usize) -> TrainConfig {
 }
 
 fn adapter(base: &Mlp<Ad>, k: usize) -> LoraMlp<Ad> {
-    LoraMlp::new(base.clone(), &LoraConfig::new(4, 4.0), SEED ^ k as u64).unwrap()
+    LoraMlp::new(base.clone(), &LoraConfig::new(2, 4.0), SEED ^ k as u64).unwrap()
 }
 
 fn one_at_a_time(base: &Mlp<Ad>, data: &[Vec<(Vec<f32>, u8)>]) -> Vec<LoraMlp<Ad>> {
@@ -119,7 +119,7 @@ fn main() {
     group.finish();
 
     println!(
-        "\nmulti-LoRA training summary: base {DIM} -> {HIDDEN:?} -> 2, rank-4 adapters on \
+        "\nmulti-LoRA training summary: base {DIM} -> {HIDDEN:?} -> 2, rank-2 adapters on \
          every layer, {EXAMPLES} examples each, 2 epochs of batches of 16; CPU (NdArray f32, \
          one thread); best of 3"
     );

@@ -54,8 +54,10 @@ fn smoke_report_is_deterministic_across_runs_and_thread_counts() {
     assert_eq!((one.perf.threads, two.perf.threads), (1, 2));
 }
 
-/// Smoke with three classifiers retrained every epoch: two of one base and LoRA shape (one
-/// batched multi-LoRA run) and one of another rank (its own run, concurrent with it).
+/// Smoke with three classifiers retrained every epoch: two of one base and LoRA shape and
+/// one of another rank. In a 1-thread pool the two train together in one batched
+/// multi-LoRA run; in a 2-thread pool each trains in its own run, concurrently: the same
+/// report either way.
 #[test]
 fn several_models_training_concurrently_give_the_same_report_in_any_pool() {
     let mut s = scenario("smoke.toml");

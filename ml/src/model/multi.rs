@@ -206,7 +206,8 @@ fn base_ids<B: AutodiffBackend>(model: &LoraMlp<B>) -> Vec<ParamId> {
 }
 
 /// Logits of each model's input `[rows_k, in]`: each base layer once over all rows, each
-/// adapter's update on its own rows, ReLU between layers (as [`LoraMlp::forward`]).
+/// adapter's update on its own rows ([`split_rows`]), ReLU between layers (as
+/// [`LoraMlp::forward`]).
 fn forward_rows<B: AutodiffBackend>(
     models: &[&LoraMlp<B>],
     inputs: Vec<Tensor<B, 2>>,
@@ -215,15 +216,13 @@ fn forward_rows<B: AutodiffBackend>(
     let last = layers.len() - 1;
     let mut hs: Vec<Tensor<B, 2>> = inputs;
     for (i, layer) in layers.iter().enumerate() {
+        let rows: Vec<usize> = hs.iter().map(|h| h.dims()[0]).collect();
         let y = layer.base.forward(Tensor::cat(hs.clone(), 0));
-        let mut offset = 0;
         hs = hs
             .into_iter()
+            .zip(split_rows(y, &rows))
             .zip(models)
-            .map(|(h, model)| {
-                let rows = h.dims()[0];
-                let mut out = y.clone().narrow(0, offset, rows);
-                offset += rows;
+            .map(|((h, mut out), model)| {
                 if let Some(adapter) = &model.layers[i].adapter {
                     out = out + adapter.delta(h);
                 }
@@ -232,4 +231,20 @@ fn forward_rows<B: AutodiffBackend>(
             .collect();
     }
     hs
+}
+
+/// `t` cut into consecutive blocks of `rows` rows, halving recursively: the backward pass
+/// of a row slice pads its gradient with zeros to the sliced tensor's size, so slicing all
+/// `k` blocks from the whole would cost `k` full-size gradients per layer; halving costs
+/// two per level, `log2 k` levels. Each row's gradient is its own plus zeros, exactly.
+fn split_rows<B: AutodiffBackend>(t: Tensor<B, 2>, rows: &[usize]) -> Vec<Tensor<B, 2>> {
+    if rows.len() == 1 {
+        return vec![t];
+    }
+    let (left, right) = rows.split_at(rows.len() / 2);
+    let top: usize = left.iter().sum();
+    let bottom = t.dims()[0] - top;
+    let mut out = split_rows(t.clone().narrow(0, 0, top), left);
+    out.extend(split_rows(t.narrow(0, top, bottom), right));
+    out
 }

@@ -27,7 +27,8 @@ use crate::scenario::{ClassifierAttribution, ModelKind};
 /// What needs the lab mutably comes first (base models pre-trained on first use, the
 /// language models' shared world); then the models train concurrently on the rayon pool,
 /// reading only shared state: classifiers that share a base and LoRA shape together in
-/// one batched multi-LoRA run, each language model on its own. Each model's result is the
+/// batched multi-LoRA runs (as many as the pool has threads), each language model on its
+/// own. Each model's result is the
 /// same as training it alone whatever the thread count; costs are recorded into the lab in
 /// model order, and the training timer counts the stage's wall time, not the sum of the
 /// models' times.
@@ -73,11 +74,22 @@ pub(super) fn train_due<B: AutodiffBackend>(
             }
         }
     }
-    let jobs: Vec<Job<B>> = groups
-        .into_values()
-        .map(|(base, jobs)| Job::Classifiers(base, jobs))
-        .chain(lms.into_iter().map(Job::Lm))
-        .collect();
+    // A group is cut into as many batched runs as the pool has threads, so that a large
+    // group still uses every core (each adapter's result is the same however it is cut).
+    let threads = rayon::current_num_threads();
+    let mut jobs: Vec<Job<B>> = Vec::new();
+    for (base, members) in groups.into_values() {
+        let runs = threads.min(members.len());
+        let mut cut: Vec<Vec<ClassifierJob>> = (0..runs).map(|_| Vec::new()).collect();
+        for (i, job) in members.into_iter().enumerate() {
+            cut[i % runs].push(job);
+        }
+        jobs.extend(
+            cut.into_iter()
+                .map(|run| Job::Classifiers(base.clone(), run)),
+        );
+    }
+    jobs.extend(lms.into_iter().map(Job::Lm));
     let (seed, device, world) = (lab.seed, &lab.device, lab.lm.as_ref());
     let shared: &[ModelState<B>] = models;
     let done = jobs

@@ -54,6 +54,35 @@ fn smoke_report_is_deterministic_across_runs_and_thread_counts() {
     assert_eq!((one.perf.threads, two.perf.threads), (1, 2));
 }
 
+/// Smoke with three classifiers retrained every epoch: two of one base and LoRA shape and
+/// one of another rank. In a 1-thread pool they train one after the other, in a 2-thread
+/// pool concurrently: the same report either way.
+#[test]
+fn several_models_training_concurrently_give_the_same_report_in_any_pool() {
+    let mut s = scenario("smoke.toml");
+    s.models[0].retrain_every = 1;
+    let mut twin = s.models[0].clone();
+    twin.name = "price-direction-twin".into();
+    let mut other = s.models[0].clone();
+    other.name = "price-direction-rank-1".into();
+    other.lora.rank = 1;
+    s.models.extend([twin, other]);
+    let one = in_pool(1, &s);
+    let two = in_pool(2, &s);
+    assert_eq!(one.digest, two.digest);
+    assert_eq!(one.result, two.result);
+    assert_eq!(one.result.models.len(), 3);
+    assert!(one.result.models.iter().all(|m| m.settled_epochs > 0));
+    let names = |r: &Report| {
+        r.perf
+            .stages
+            .iter()
+            .filter(|(n, _)| n == "training")
+            .count()
+    };
+    assert_eq!((names(&one), names(&two)), (1, 1));
+}
+
 #[test]
 fn perf_stages_do_not_overlap_and_sum_to_the_total() {
     let p = run(&scenario("smoke.toml")).perf;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use rayon::prelude::*;
 
 use super::InfluenceError;
 use super::exact::{
@@ -16,7 +17,9 @@ use super::projection::ProjectionConfig;
 use crate::data::{ContributorId, FeatureRecord};
 use crate::model::cost::{Kernels, StepCost, in_batches};
 use crate::model::train::{check_examples, train_with_hook};
-use crate::model::{Example, LoraMlp, TrainConfig, TrainReport};
+use crate::model::{
+    AdapterJob, Example, LoraMlp, TrainConfig, TrainReport, train_batched_with_hook,
+};
 
 /// How a training gradient is weighted against a query gradient.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,15 +128,47 @@ where
     let (model, report) = train_with_hook(model, data, config, device, |_, m| {
         snapshots.push(LoraParams::from_model(m));
     })?;
-    let checkpoints = snapshots.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok((
-        model,
-        report,
-        AdapterTrace {
-            checkpoints,
-            learning_rate: config.learning_rate,
-        },
-    ))
+    Ok((model, report, trace(snapshots, config)?))
+}
+
+/// [`train_traced`] of several adapters over one frozen base, trained together in batched
+/// passes by [`train_batched_with_hook`] (bit-identical to training each alone); in job
+/// order.
+pub fn train_traced_batched<B, E>(
+    jobs: Vec<AdapterJob<'_, B, E>>,
+    device: &B::Device,
+) -> Result<Vec<(LoraMlp<B>, TrainReport, AdapterTrace)>, InfluenceError>
+where
+    B: AutodiffBackend,
+    E: Example,
+{
+    let configs: Vec<TrainConfig> = jobs.iter().map(|j| j.config.clone()).collect();
+    let mut snapshots: Vec<Vec<_>> = configs
+        .iter()
+        .map(|c| Vec::with_capacity(c.epochs))
+        .collect();
+    let trained = train_batched_with_hook(jobs, device, |k, _, m| {
+        snapshots[k].push(LoraParams::from_model(m));
+    })?;
+    trained
+        .into_iter()
+        .zip(snapshots)
+        .zip(&configs)
+        .map(|(((model, report), snapshots), config)| {
+            Ok((model, report, trace(snapshots, config)?))
+        })
+        .collect()
+}
+
+/// The trace of a training run from its end-of-epoch snapshots.
+fn trace(
+    snapshots: Vec<Result<LoraParams, InfluenceError>>,
+    config: &TrainConfig,
+) -> Result<AdapterTrace, InfluenceError> {
+    Ok(AdapterTrace {
+        checkpoints: snapshots.into_iter().collect::<Result<Vec<_>, _>>()?,
+        learning_rate: config.learning_rate,
+    })
 }
 
 /// Row-major host features `[n, in]` and one-hot labels `[n, classes]`.
@@ -625,7 +660,9 @@ fn validate(config: &InfluenceConfig, n: usize) -> Result<(), InfluenceError> {
     Ok(())
 }
 
-/// Per-example gradients `[n, P]` of the host batch at `dp`, in chunks of `batch`.
+/// Per-example gradients `[n, P]` of the host batch at `dp`, in chunks of `batch`
+/// computed in parallel (each chunk on its own, so the result is the same whatever the
+/// thread count) and joined in order.
 fn gradients<B: Backend>(
     dp: &DeviceParams<B>,
     x: &[f32],
@@ -635,8 +672,9 @@ fn gradients<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     let (dim, classes) = (x.len() / n, dp.classes());
-    let parts: Vec<Tensor<B, 2>> = (0..n)
-        .step_by(batch)
+    let starts: Vec<usize> = (0..n).step_by(batch).collect();
+    let parts: Vec<Tensor<B, 2>> = starts
+        .into_par_iter()
         .map(|s| {
             let m = batch.min(n - s);
             dp.per_example_gradients(

@@ -41,6 +41,7 @@ pub(crate) mod tests;
 pub use exact::{Curvature, Damping};
 pub use index::{
     AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, OutputTotals, train_traced,
+    train_traced_batched,
 };
 pub use params::{AdapterParams, Block, DeviceParams, LayerParams, LoraParams};
 pub use projection::{ProjectionConfig, ProjectionKind};

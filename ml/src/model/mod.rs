@@ -3,7 +3,9 @@
 //! A small multi-layer perceptron classifier ([`Mlp`]) for Datanet feature records, a LoRA
 //! adapter layer ([`LoraLinear`]) that wraps a frozen base [`Linear`](burn::nn::Linear) with
 //! a trainable low-rank update, a LoRA model over a pre-trained base ([`LoraMlp`]), Adam
-//! training in mini-batches ([`train()`]) and an analytic compute model ([`StepCost`]).
+//! training in mini-batches ([`train()`]), multi-LoRA training of many adapters over one
+//! base in batched passes ([`train_batched`], bit-identical to [`train()`] of each alone)
+//! and an analytic compute model ([`StepCost`]).
 //!
 //! Everything is generic over the burn backend `B: Backend`; training runs over
 //! `Autodiff<B>`. The caller chooses the backend (NdArray on the CPU by default; a CUDA
@@ -27,6 +29,7 @@
 pub mod cost;
 pub mod lora;
 pub mod mlp;
+pub mod multi;
 pub mod train;
 
 #[cfg(test)]
@@ -38,6 +41,7 @@ mod determinism_tests;
 pub use cost::StepCost;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LoraMlp, LoraTargets, ParamCounts};
 pub use mlp::{Mlp, MlpConfig};
+pub use multi::{AdapterJob, train_batched, train_batched_with_hook};
 pub use train::{
     Classifier, Example, TrainConfig, TrainReport, accuracy, forward_cost, parameter_values,
     predict, train,

@@ -321,3 +321,101 @@ fn forward_cost_counts_flops_per_example() {
     assert!(c.wall_seconds >= 0.0);
     assert_eq!(predict(&model, &data, &device).unwrap().len(), 10);
 }
+
+#[test]
+fn batched_multi_lora_training_is_bit_identical_to_training_alone() {
+    let device = Default::default();
+    let net = datanet(5, Domain::Finance);
+    let dim = Domain::Finance.dim();
+    let base = {
+        let m = MlpConfig::binary(dim, &HIDDEN)
+            .init::<Ad>(5, &device)
+            .unwrap();
+        let cfg = TrainConfig {
+            epochs: 1,
+            ..finetune_config(5)
+        };
+        train(m, &net.records, &cfg, &device).unwrap().0
+    };
+    // Adapters of other ranks and targets, on training sets of other sizes (one of a
+    // single record), with other seeds, batch sizes, epochs and learning rates.
+    let lora = |rank, targets| LoraConfig {
+        targets,
+        ..LoraConfig::new(rank, 4.0)
+    };
+    let specs = [
+        (lora(2, LoraTargets::All), 0..150, 32, 3, 1e-2),
+        (lora(1, LoraTargets::All), 150..187, 16, 2, 5e-3),
+        (
+            lora(4, LoraTargets::Layers(vec![0, 1])),
+            200..201,
+            32,
+            4,
+            1e-2,
+        ),
+        (lora(2, LoraTargets::All), 300..400, 64, 3, 2e-2),
+        (lora(3, LoraTargets::Layers(vec![0])), 100..164, 32, 1, 1e-2),
+    ];
+    let jobs = || {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(k, (cfg, rows, batch, epochs, lr))| AdapterJob {
+                model: LoraMlp::new(base.clone(), cfg, 100 + k as u64).unwrap(),
+                data: &net.records[rows.clone()],
+                config: TrainConfig {
+                    epochs: *epochs,
+                    batch_size: *batch,
+                    learning_rate: *lr,
+                    seed: 7 * k as u64,
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut hooked = Vec::new();
+    let batched = train_batched_with_hook(jobs(), &device, |k, epoch, m: &LoraMlp<Ad>| {
+        hooked.push((k, epoch, bits(&parameter_values(&m.adapters()))));
+    })
+    .unwrap();
+    assert_eq!(hooked.len(), specs.iter().map(|s| s.3).sum::<usize>());
+    for (k, (job, (model, report))) in jobs().into_iter().zip(&batched).enumerate() {
+        let mut epochs = Vec::new();
+        let (alone, alone_report) =
+            train::train_with_hook(job.model, job.data, &job.config, &device, |_, m| {
+                epochs.push(bits(&parameter_values(&m.adapters())));
+            })
+            .unwrap();
+        assert_eq!(
+            bits(&parameter_values(model)),
+            bits(&parameter_values(&alone)),
+            "adapter {k}: batched weights differ from training alone"
+        );
+        let hooked_k: Vec<_> = hooked.iter().filter(|h| h.0 == k).collect();
+        assert!(hooked_k.iter().enumerate().all(|(e, h)| h.1 == e));
+        assert_eq!(
+            hooked_k
+                .into_iter()
+                .map(|h| h.2.clone())
+                .collect::<Vec<_>>(),
+            epochs,
+            "adapter {k}: epoch snapshots differ"
+        );
+        let loss_bits =
+            |r: &TrainReport| -> Vec<u32> { r.epoch_loss.iter().map(|l| l.to_bits()).collect() };
+        assert_eq!(loss_bits(report), loss_bits(&alone_report));
+        assert_eq!(report.steps, alone_report.steps);
+        assert_eq!(report.total.flops, alone_report.total.flops);
+        assert_eq!(report.step.flops, alone_report.step.flops);
+        assert!(report.total.wall_seconds > 0.0);
+    }
+    // Adapters over different bases are refused.
+    let other = MlpConfig::binary(dim, &HIDDEN)
+        .init::<Ad>(6, &device)
+        .unwrap();
+    let mut mixed = jobs();
+    mixed[1].model = LoraMlp::new(other, &LoraConfig::new(2, 4.0), 1).unwrap();
+    assert!(matches!(
+        train_batched(mixed, &device),
+        Err(ModelError::Config(_))
+    ));
+}

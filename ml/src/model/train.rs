@@ -12,7 +12,7 @@ use rand::RngExt;
 use super::ModelError;
 use super::cost::{Kernels, StepCost, adam, softmax_cross_entropy};
 use crate::data::FeatureRecord;
-use crate::data::rng::stream;
+use crate::data::rng::{Stream, stream};
 
 /// A labelled feature vector: Datanet records and `(features, label)` pairs.
 pub trait Example {
@@ -156,7 +156,7 @@ pub(crate) fn check_examples<E: Example>(
 }
 
 /// The feature batch `[n, dim]` of the examples at `idx`.
-fn features<B: Backend, E: Example>(
+pub(crate) fn features<B: Backend, E: Example>(
     data: &[E],
     idx: &[usize],
     dim: usize,
@@ -200,63 +200,160 @@ where
     M: Classifier<B> + AutodiffModule<B>,
     E: Example,
 {
+    let (dim, classes) = (model.input_dim(), model.classes());
+    check_job(data, config, dim, classes)?;
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optim = AdamConfig::new().init::<B, M>();
+    let mut schedule = Schedule::new(data.len(), config);
+    let mut progress = Progress::new(config.epochs);
+    let mut model = model;
+    let start = Instant::now();
+    while let Some((batch, ends_epoch)) = schedule.next_batch() {
+        let x = features::<B, E>(data, batch, dim, device);
+        let loss = loss_fn.forward(model.logits(x), labels::<B, E>(data, batch, device));
+        progress.step(
+            read_losses(loss.clone())?[0],
+            batch.len(),
+            model.train_step_kernels(batch.len()),
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(config.learning_rate, model, grads);
+        if ends_epoch {
+            progress.end_epoch(data.len());
+            on_epoch(progress.epochs_done() - 1, &model);
+        }
+    }
+    B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
+    let full_batch = model.train_step_kernels(config.batch_size.min(data.len()));
+    Ok((
+        model,
+        progress.report(B::name(device), start.elapsed().as_secs_f64(), full_batch),
+    ))
+}
+
+/// Checks one training job: its configuration, a non-empty training set and examples
+/// that fit a model of `dim` inputs and `classes` classes.
+pub(crate) fn check_job<E: Example>(
+    data: &[E],
+    config: &TrainConfig,
+    dim: usize,
+    classes: usize,
+) -> Result<(), ModelError> {
     config.validate().map_err(ModelError::Train)?;
     if data.is_empty() {
         return Err(ModelError::EmptyTrainingSet);
     }
-    let (dim, classes) = (model.input_dim(), model.classes());
-    check_examples(data, dim, classes)?;
+    check_examples(data, dim, classes)
+}
 
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optim = AdamConfig::new().init::<B, M>();
-    let mut rng = stream(config.seed, "model/train/shuffle");
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    let mut model = model;
-    let mut steps = 0;
-    let mut work = Kernels::default();
-    let mut epoch_loss = Vec::with_capacity(config.epochs);
-    let start = Instant::now();
-    for epoch in 0..config.epochs {
-        // Fisher-Yates from the shuffle stream.
-        for i in (1..order.len()).rev() {
-            let j = rng.random_range(0..=i);
-            order.swap(i, j);
+/// The mini-batches of one training run, in order: every epoch a Fisher-Yates shuffle of
+/// the example indices from the stream `"model/train/shuffle"` of the config's seed, cut
+/// into batches of `batch_size` (the last may be smaller).
+pub(crate) struct Schedule {
+    rng: Stream,
+    order: Vec<usize>,
+    batch_size: usize,
+    epochs_left: usize,
+    next: usize,
+}
+
+impl Schedule {
+    /// The schedule of `config` over `n` examples.
+    pub(crate) fn new(n: usize, config: &TrainConfig) -> Schedule {
+        Schedule {
+            rng: stream(config.seed, "model/train/shuffle"),
+            order: (0..n).collect(),
+            batch_size: config.batch_size,
+            epochs_left: config.epochs,
+            next: n,
         }
-        let mut sum = 0.0f64;
-        for batch in order.chunks(config.batch_size) {
-            let x = features::<B, E>(data, batch, dim, device);
-            let y: Vec<i64> = batch.iter().map(|&i| i64::from(data[i].label())).collect();
-            let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [batch.len()]), device);
-            let loss = loss_fn.forward(model.logits(x), y);
-            let value = loss
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .map_err(|e| ModelError::Train(format!("reading loss: {e:?}")))?[0];
-            sum += f64::from(value) * batch.len() as f64;
-            work += model.train_step_kernels(batch.len());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.learning_rate, model, grads);
-            steps += 1;
-        }
-        epoch_loss.push((sum / data.len() as f64) as f32);
-        on_epoch(epoch, &model);
     }
-    B::sync(device).map_err(|e| ModelError::Train(format!("device sync: {e:?}")))?;
-    let wall = start.elapsed().as_secs_f64();
-    let name = B::name(device);
-    let report = TrainReport {
-        steps,
-        epoch_loss,
-        step: StepCost::new(
-            name.clone(),
-            wall / steps as f64,
-            model.train_step_kernels(config.batch_size.min(data.len())),
-        ),
-        total: StepCost::new(name, wall, work),
-    };
-    Ok((model, report))
+
+    /// The next batch's example indices and whether it is its epoch's last; `None` once
+    /// every epoch is done.
+    pub(crate) fn next_batch(&mut self) -> Option<(&[usize], bool)> {
+        if self.next >= self.order.len() {
+            if self.epochs_left == 0 {
+                return None;
+            }
+            self.epochs_left -= 1;
+            self.next = 0;
+            for i in (1..self.order.len()).rev() {
+                let j = self.rng.random_range(0..=i);
+                self.order.swap(i, j);
+            }
+        }
+        let start = self.next;
+        self.next = (start + self.batch_size).min(self.order.len());
+        Some((&self.order[start..self.next], self.next == self.order.len()))
+    }
+}
+
+/// What one training run has done so far: steps, counted kernels and epoch losses.
+pub(crate) struct Progress {
+    steps: usize,
+    work: Kernels,
+    sum: f64,
+    epoch_loss: Vec<f32>,
+}
+
+impl Progress {
+    /// Nothing done yet, room for `epochs` losses.
+    pub(crate) fn new(epochs: usize) -> Progress {
+        Progress {
+            steps: 0,
+            work: Kernels::default(),
+            sum: 0.0,
+            epoch_loss: Vec::with_capacity(epochs),
+        }
+    }
+
+    /// One step on `batch` examples with mean loss `loss` and `work` counted kernels.
+    pub(crate) fn step(&mut self, loss: f32, batch: usize, work: Kernels) {
+        self.sum += f64::from(loss) * batch as f64;
+        self.work += work;
+        self.steps += 1;
+    }
+
+    /// Closes an epoch over `n` examples: its mean loss.
+    pub(crate) fn end_epoch(&mut self, n: usize) {
+        self.epoch_loss.push((self.sum / n as f64) as f32);
+        self.sum = 0.0;
+    }
+
+    /// Epochs finished so far.
+    pub(crate) fn epochs_done(&self) -> usize {
+        self.epoch_loss.len()
+    }
+
+    /// The report of a run on `device` that took `wall` seconds, a full batch's step
+    /// counting `full_batch` kernels.
+    pub(crate) fn report(self, device: String, wall: f64, full_batch: Kernels) -> TrainReport {
+        TrainReport {
+            steps: self.steps,
+            epoch_loss: self.epoch_loss,
+            step: StepCost::new(device.clone(), wall / self.steps as f64, full_batch),
+            total: StepCost::new(device, wall, self.work),
+        }
+    }
+}
+
+/// The class labels `[n]` of the examples at `idx`.
+pub(crate) fn labels<B: Backend, E: Example>(
+    data: &[E],
+    idx: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
+    let y: Vec<i64> = idx.iter().map(|&i| i64::from(data[i].label())).collect();
+    Tensor::from_data(TensorData::new(y, [idx.len()]), device)
+}
+
+/// The values of a 1-D tensor of losses, read back to the host.
+pub(crate) fn read_losses<B: Backend>(loss: Tensor<B, 1>) -> Result<Vec<f32>, ModelError> {
+    loss.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| ModelError::Train(format!("reading loss: {e:?}")))
 }
 
 /// Predicted class of every example.

@@ -3,39 +3,149 @@
 //! kind to [`super::models`] (classifiers and influence) or [`super::lm`] (language models
 //! and suffix-array spans), and keeps the wall-clock time of its kind of work.
 
+use std::collections::BTreeMap;
+
 use burn::tensor::backend::AutodiffBackend;
+use olsim_ml::model::{Mlp, StepCost};
+use rayon::prelude::*;
 
 use super::data::DatanetState;
 use super::epoch::{Attributed, Weights};
 use super::lab::Lab;
-use super::lm::{attribute_lm, serve_lm, train_lm};
-use super::models::{ModelState, Served, Trained, attribute, serve_classifiers, train_classifier};
+use super::lm::{attribute_lm, has_documents, lm_world, serve_lm, train_lm};
+use super::models::{
+    ClassifierJob, ModelState, Served, Trained, attribute, serve_classifiers, train_classifiers,
+    training_records,
+};
 use super::{EngineError, Work};
 use crate::scenario::{ClassifierAttribution, ModelKind};
 
-/// Fine-tunes `model` on its Datanets' accepted data (classifiers attributed by `method`);
-/// `false` when it has no accepted data yet and stays untrained.
-pub(super) fn train_model<B: AutodiffBackend>(
+/// Fine-tunes every model due in `epoch` on its Datanets' accepted data (classifiers
+/// attributed by `method`) and returns the indices of those trained, ascending; a model
+/// with no accepted data yet stays untrained.
+///
+/// What needs the lab mutably comes first (base models pre-trained on first use, the
+/// language models' shared world); then the models train concurrently on the rayon pool,
+/// reading only shared state, each model as its own job. Each model's result is the
+/// same as training it alone whatever the thread count; costs are recorded into the lab in
+/// model order, and the training timer counts the stage's wall time, not the sum of the
+/// models' times.
+pub(super) fn train_due<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     method: ClassifierAttribution,
-    model: &mut ModelState<B>,
+    models: &mut [ModelState<B>],
     datanets: &[DatanetState],
-) -> Result<bool, EngineError> {
+    epoch: u32,
+) -> Result<Vec<usize>, EngineError> {
+    let due: Vec<usize> = (0..models.len())
+        .filter(|&m| models[m].due(epoch))
+        .collect();
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
     let start = std::time::Instant::now();
-    let trained = match model.kind {
-        ModelKind::Classifier => train_classifier(lab, method, model, datanets)?
-            .map(|t| Trained::Classifier(Box::new(t))),
-        ModelKind::LanguageModel => {
-            train_lm(lab, model, datanets)?.map(|t| Trained::Lm(Box::new(t)))
+    let mut groups: BTreeMap<String, (Mlp<B>, Vec<ClassifierJob>)> = BTreeMap::new();
+    let mut lms = Vec::new();
+    for &m in &due {
+        let model = &models[m];
+        match (model.kind, &model.mlp) {
+            (ModelKind::Classifier, Some(mlp)) => {
+                let (sources, records) = training_records(model, datanets);
+                if records.is_empty() {
+                    continue;
+                }
+                let base = lab.base.get(lab.seed, mlp, &lab.device)?;
+                let key = format!("{mlp:?}/{:?}", model.lora);
+                let job = ClassifierJob {
+                    model: m,
+                    sources,
+                    records,
+                };
+                groups.entry(key).or_insert((base, Vec::new())).1.push(job);
+            }
+            (ModelKind::Classifier, None) => unreachable!("classifiers have an MLP config"),
+            (ModelKind::LanguageModel, _) => {
+                if has_documents(model, datanets) {
+                    lm_world(lab, datanets)?;
+                    lms.push(m);
+                }
+            }
         }
-    };
+    }
+    // One job per classifier: on the CPU a batched multi-LoRA run is slower than training
+    // its adapters one by one (`benches/multi_lora`: 0.94x at 10 adapters, 0.52x at 100),
+    // since burn's fixed cost per tensor operation outweighs the shared base product at
+    // these sizes. Jobs of several adapters give each the same result (tested), for a
+    // backend where sharing the base pays.
+    let mut jobs: Vec<Job<B>> = Vec::new();
+    for (base, members) in groups.into_values() {
+        jobs.extend(
+            members
+                .into_iter()
+                .map(|job| Job::Classifiers(base.clone(), vec![job])),
+        );
+    }
+    jobs.extend(lms.into_iter().map(Job::Lm));
+    let (seed, device, world) = (lab.seed, &lab.device, lab.lm.as_ref());
+    let shared: &[ModelState<B>] = models;
+    let done = jobs
+        .into_par_iter()
+        .map(|job| match job {
+            Job::Classifiers(base, jobs) => {
+                let members: Vec<usize> = jobs.iter().map(|j| j.model).collect();
+                let trained = train_classifiers(&base, method, shared, jobs, device)?;
+                Ok(members
+                    .into_iter()
+                    .zip(trained)
+                    .map(|(m, (trained, training, precompute))| Done {
+                        model: m,
+                        trained: Trained::Classifier(Box::new(trained)),
+                        costs: vec![
+                            (Work::Training, ModelKind::Classifier, training),
+                            (Work::Attribution, ModelKind::Classifier, precompute),
+                        ],
+                    })
+                    .collect())
+            }
+            Job::Lm(m) => {
+                let world = world.expect("built before the jobs");
+                let (trained, cost) = train_lm(world, seed, device, &shared[m], datanets)?;
+                Ok(vec![Done {
+                    model: m,
+                    trained: Trained::Lm(Box::new(trained)),
+                    costs: vec![(Work::Training, ModelKind::LanguageModel, cost)],
+                }])
+            }
+        })
+        .collect::<Result<Vec<Vec<Done<B>>>, EngineError>>()?;
+    let mut done: Vec<Done<B>> = done.into_iter().flatten().collect();
+    done.sort_by_key(|d| d.model);
+    let mut trained = Vec::with_capacity(done.len());
+    for d in done {
+        for (work, kind, cost) in &d.costs {
+            lab.compute.add(*work, *kind, cost);
+        }
+        let model = &mut models[d.model];
+        model.trained = Some(d.trained);
+        model.version += 1;
+        trained.push(d.model);
+    }
     lab.timers.add(Work::Training, start);
-    let Some(trained) = trained else {
-        return Ok(false);
-    };
-    model.trained = Some(trained);
-    model.version += 1;
-    Ok(true)
+    Ok(trained)
+}
+
+/// Training work that runs on its own: classifiers sharing a base (trained together), or
+/// one language model.
+enum Job<B: AutodiffBackend> {
+    Classifiers(Mlp<B>, Vec<ClassifierJob>),
+    Lm(usize),
+}
+
+/// A model trained this stage and the compute it took.
+struct Done<B: AutodiffBackend> {
+    model: usize,
+    trained: Trained<B>,
+    costs: Vec<(Work, ModelKind, StepCost)>,
 }
 
 /// Attribution weight per contributing identity `(datanet, contributor)` of everything

@@ -53,7 +53,7 @@ pub type Generated = Vec<Vec<u32>>;
 /// The shared tokenizer and base, built on first use: the vocabulary covers a generic
 /// multi-domain mix and every text Datanet of the scenario; the base is pre-trained on
 /// the generic mix only (and cached on disk by `olsim_ml::lm::pretrain`).
-fn lm_world<'a, B: AutodiffBackend>(
+pub(super) fn lm_world<'a, B: AutodiffBackend>(
     lab: &'a mut Lab<B>,
     datanets: &[DatanetState],
 ) -> Result<&'a LmWorld<B>, EngineError> {
@@ -122,21 +122,28 @@ fn lm_world<'a, B: AutodiffBackend>(
     Ok(lab.lm.as_ref().expect("built above"))
 }
 
-/// Fine-tunes language model `model` on its Datanets' accepted documents and indexes them.
-pub(super) fn train_lm<B: AutodiffBackend>(
-    lab: &mut Lab<B>,
+/// Whether language model `model` has accepted documents to fine-tune on.
+pub(super) fn has_documents<B: AutodiffBackend>(
     model: &ModelState<B>,
     datanets: &[DatanetState],
-) -> Result<Option<TrainedLm>, EngineError> {
-    let has_data = model
+) -> bool {
+    model
         .datanets
         .iter()
-        .any(|&n| !datanets[n].accepted.is_empty());
-    if !has_data {
-        return Ok(None);
-    }
-    lm_world(lab, datanets)?;
-    let world = lab.lm.as_ref().expect("built by lm_world");
+        .any(|&n| !datanets[n].accepted.is_empty())
+}
+
+/// Fine-tunes language model `model` over `world`'s base on its Datanets' accepted
+/// documents (a sample of them past [`FINETUNE_SAMPLE`]) and indexes them for span
+/// attribution; with the fine-tuning's cost. Only reads shared state, so models train
+/// concurrently. The model must have documents ([`has_documents`]).
+pub(super) fn train_lm<B: AutodiffBackend>(
+    world: &LmWorld<B>,
+    seed: u64,
+    device: &B::Device,
+    model: &ModelState<B>,
+    datanets: &[DatanetState],
+) -> Result<(TrainedLm, StepCost), EngineError> {
     let fail = |source: MlError| EngineError::Model {
         model: model.name.clone(),
         source,
@@ -169,7 +176,7 @@ pub(super) fn train_lm<B: AutodiffBackend>(
     }
     if framed.len() > FINETUNE_SAMPLE {
         let mut rng = stream(
-            lab.seed,
+            seed,
             &format!("engine/lm-sample/{}/{}", model.name, model.version),
         );
         let len = framed.len();
@@ -184,21 +191,17 @@ pub(super) fn train_lm<B: AutodiffBackend>(
         &model.lora,
         &model.training,
         model.training.seed,
-        &lab.device,
+        device,
     )
     .map_err(|e| fail(e.into()))?;
     let index = index.build().map_err(|e| fail(e.into()))?;
-    lab.compute.add(
-        Work::Training,
-        ModelKind::LanguageModel,
-        &tuned.report.total,
-    );
-    Ok(Some(TrainedLm {
+    let trained = TrainedLm {
         adapter: tuned.adapter,
         index,
         owners,
         documents,
-    }))
+    };
+    Ok((trained, tuned.report.total))
 }
 
 /// Decodes up to [`GENERATED_PER_EPOCH`] of each trained language model's `calls`

@@ -8,15 +8,19 @@ use std::collections::BTreeMap;
 use alloy_primitives::{B256, U256, keccak256};
 use burn::module::AutodiffModule;
 use olsim_ml::data::ContributorId;
+use olsim_ml::data::FeatureRecord;
 use olsim_ml::data::rng::stream;
-use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced};
+use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced_batched};
 use olsim_ml::lm::LmAdapterWeights;
-use olsim_ml::model::{LoraConfig, LoraMlp, MlpConfig, TrainConfig, parameter_values};
+use olsim_ml::model::{
+    AdapterJob, LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values,
+};
 use olsim_ml::serve::{
     AdapterStore, MlpServe, ServeError, ServeMode, ServeModel, Server, ServerConfig,
 };
 use olsim_ml::suffix::SuffixIndex;
 use rand::RngExt;
+use rayon::prelude::*;
 
 use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
@@ -267,14 +271,12 @@ pub fn datanet_index(datanets: &[DatanetState], name: &str) -> Result<usize, Eng
         .ok_or_else(|| EngineError::Scenario(format!("unknown datanet `{name}`")))
 }
 
-/// Fine-tunes classifier `m` on its Datanets' accepted records and builds its
-/// influence index.
-pub(super) fn train_classifier<B: AutodiffBackend>(
-    lab: &mut Lab<B>,
-    method: ClassifierAttribution,
+/// The accepted records classifier `model` trains on, in the influence index's order,
+/// with each one's `(datanet index, record id)`.
+pub(super) fn training_records<B: AutodiffBackend>(
     model: &ModelState<B>,
     datanets: &[DatanetState],
-) -> Result<Option<TrainedClassifier<B>>, EngineError> {
+) -> (Vec<(usize, u32)>, Vec<FeatureRecord>) {
     let mut sources = Vec::new();
     let mut records = Vec::new();
     for &n in &model.datanets {
@@ -283,39 +285,76 @@ pub(super) fn train_classifier<B: AutodiffBackend>(
             records.push(datanets[n].data.records[r as usize].clone());
         }
     }
-    if records.is_empty() {
-        return Ok(None);
-    }
-    let fail = |source: MlError| EngineError::Model {
-        model: model.name.clone(),
-        source,
+    (sources, records)
+}
+
+/// A classifier to fine-tune: its index among the models, its training records and their
+/// sources ([`training_records`]).
+pub(super) struct ClassifierJob {
+    /// Index of the model.
+    pub model: usize,
+    /// `(datanet index, record id)` of each training record.
+    pub sources: Vec<(usize, u32)>,
+    /// The training records.
+    pub records: Vec<FeatureRecord>,
+}
+
+/// Fine-tunes classifiers over one shared `base` with one LoRA shape together, in batched
+/// multi-LoRA passes (bit-identical to one at a time), then builds each one's influence
+/// index (in parallel); per job, in order, the trained classifier with its training and
+/// index-precompute costs. Only reads shared state.
+pub(super) fn train_classifiers<B: AutodiffBackend>(
+    base: &Mlp<B>,
+    method: ClassifierAttribution,
+    models: &[ModelState<B>],
+    jobs: Vec<ClassifierJob>,
+    device: &B::Device,
+) -> Result<Vec<(TrainedClassifier<B>, StepCost, StepCost)>, EngineError> {
+    let fail = |m: usize| {
+        move |source: MlError| EngineError::Model {
+            model: models[m].name.clone(),
+            source,
+        }
     };
     let method = match method {
         ClassifierAttribution::Datainf => Method::DATAINF,
         ClassifierAttribution::Tracin => Method::TracIn,
         ClassifierAttribution::Exact => Method::EXACT,
     };
-    let mlp = model.mlp.clone().expect("classifiers have an MLP config");
-    let base = lab.base.get(lab.seed, &mlp, &lab.device)?;
-    let device = lab.device.clone();
-    let lora = LoraMlp::new(base, &model.lora, model.training.seed).map_err(|e| fail(e.into()))?;
-    let (trained, report, trace) =
-        train_traced(lora, &records, &model.training, &device).map_err(|e| fail(e.into()))?;
-    let index =
-        InfluenceIndex::<Infer<B>>::build(&trace, &records, &InfluenceConfig::new(method), &device)
-            .map_err(|e| fail(e.into()))?;
-    lab.compute
-        .add(Work::Training, ModelKind::Classifier, &report.total);
-    lab.compute.add(
-        Work::Attribution,
-        ModelKind::Classifier,
-        index.precompute_cost(),
-    );
-    Ok(Some(TrainedClassifier {
-        model: trained,
-        sources,
-        index,
-    }))
+    let adapters = jobs
+        .iter()
+        .map(|job| {
+            let model = &models[job.model];
+            let lora = LoraMlp::new(base.clone(), &model.lora, model.training.seed)
+                .map_err(|e| fail(job.model)(e.into()))?;
+            Ok(AdapterJob {
+                model: lora,
+                data: &job.records[..],
+                config: model.training.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let trained =
+        train_traced_batched(adapters, device).map_err(|e| fail(jobs[0].model)(e.into()))?;
+    jobs.into_par_iter()
+        .zip(trained)
+        .map(|(job, (model, report, trace))| {
+            let index = InfluenceIndex::<Infer<B>>::build(
+                &trace,
+                &job.records,
+                &InfluenceConfig::new(method),
+                device,
+            )
+            .map_err(|e| fail(job.model)(e.into()))?;
+            let precompute = index.precompute_cost().clone();
+            let trained = TrainedClassifier {
+                model,
+                sources: job.sources,
+                index,
+            };
+            Ok((trained, report.total, precompute))
+        })
+        .collect()
 }
 
 /// Serves `calls[m]` inference calls of every trained classifier in heterogeneous batches

@@ -110,15 +110,11 @@ fn run_stage<B: AutodiffBackend>(
         }
         Stage::Training => {
             let method = scenario.tokenomics.attribution.classifier;
-            let mut fresh = Vec::new();
-            for (m, model) in models.iter_mut().enumerate() {
-                if model.due(epoch)
-                    && factory::train_model(lab, method, model, datanets)?
-                    && model.chain_id.is_none()
-                {
-                    fresh.push(m);
-                }
-            }
+            let trained = factory::train_due(lab, method, models, datanets, epoch)?;
+            let fresh: Vec<usize> = trained
+                .into_iter()
+                .filter(|&m| models[m].chain_id.is_none())
+                .collect();
             economy::register(chain, datanets, models, epoch, &fresh)
         }
         Stage::Payment => {

@@ -105,12 +105,30 @@ fn no_good_contributor_slashed_as_harmful(report: &Report) {
     assert_eq!(report.result.fairness.slash_rule, "validation");
 }
 
+/// Ten times the full-size run: too large to run here, and on a machine of less memory than
+/// its estimate (about 49 GiB; the 2-vCPU reference machine has 24) validation refuses it
+/// for that alone, naming the estimate.
+#[test]
+fn scale_10x_is_refused_only_for_its_memory() {
+    match Scenario::load(&path("scale-10x.toml")) {
+        Ok(s) => assert_eq!(s.datanets.len(), 4),
+        Err(e) => {
+            let shown = e.to_string();
+            assert!(!e.diagnostics().is_empty());
+            for d in e.diagnostics() {
+                assert!(d.to_string().contains("of memory"), "{shown}");
+            }
+        }
+    }
+}
+
 #[test]
 fn every_shipped_scenario_has_a_test_here() {
     let here = include_str!("scenarios.rs");
     for entry in std::fs::read_dir(path("")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".toml") && name != "scale.toml" {
+        let too_large = ["scale.toml", "scale-10x.toml"];
+        if name.ends_with(".toml") && !too_large.contains(&name.as_str()) {
             assert!(
                 here.contains(&format!("shipped(\"{name}\")")),
                 "scenarios/{name} is not run by sim/tests/scenarios.rs"
@@ -240,18 +258,22 @@ fn attack_attribution_gaming() {
     assert_eq!(gaming.identities, 4, "{gaming:?}");
     // What the mechanism makes true on this seed: the gamers paid for one probe per crafted
     // record (their only fees), labelled as the live model predicts their records pass
-    // review, and they earn attribution, but less per accepted record than honest data
-    // (influence credits low-loss records little), so the probes are not paid back.
+    // review, and with every served output attributed their records are never confidently
+    // helpful: they earn nothing, while honest data does, so the probes are not paid back.
     assert!(gaming.cost > 0.0 && gaming.slashed == 0.0, "{gaming:?}");
     let per_record = |kind: &str| {
         let (rewards, records) = rewards_and_accepted(&r, kind);
         rewards / records.max(1) as f64
     };
     let (gamer, honest) = (per_record("attribution_gaming"), per_record("honest"));
+    let (_, accepted) = rewards_and_accepted(&r, "attribution_gaming");
     assert!(
-        gamer > 0.0 && gamer < honest,
-        "gamers earn {gamer} per accepted record, honest {honest}: {gaming:?}"
+        accepted > 0 && gamer == 0.0 && honest > 0.0,
+        "gamers earn {gamer} per accepted record ({accepted}), honest {honest}: {gaming:?}"
     );
+    // The probes were served but are not attributed (answered outside the serving stage).
+    let model = &r.models[0];
+    assert!(model.outputs_served > model.outputs_attributed, "{model:?}");
     assert!(gaming.roi.is_some_and(|x| x < 0.0), "{gaming:?}");
 }
 

@@ -14,12 +14,15 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The shipped scenario files, sorted.
+/// The shipped scenario files, sorted, but `scale-10x.toml`, which validation refuses on a
+/// machine of less memory than its estimate (`sim/tests/scenarios.rs` checks that this is
+/// its only fault).
 fn shipped() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| !p.ends_with("scale-10x.toml"))
         .collect();
     files.sort();
     files

@@ -47,6 +47,10 @@ pub struct Attributed {
     /// Summed square of each item's weight: the spread behind `net` (0 for language models,
     /// whose span weights are per document, not per scored item).
     pub squares: Weights,
+    /// Each attributed output's own weights, where the outputs attributed are a sample of
+    /// those served (language models: [`super::lm::GENERATED_PER_EPOCH`] decoded per
+    /// epoch); empty where every output is attributed (classifiers).
+    pub samples: Vec<Weights>,
 }
 
 /// What one stage hands the next within an epoch (attacks see it in their hooks).

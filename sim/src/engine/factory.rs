@@ -171,11 +171,16 @@ pub(super) fn attribution_weights<B: AutodiffBackend>(
             }
         }
         Served::Outputs(outputs) => {
-            let spans = attribute_lm(lab, model, outputs);
+            let samples = attribute_lm(lab, model, outputs);
+            let mut spans = Weights::new();
+            for (who, w) in samples.iter().flatten() {
+                *spans.entry(*who).or_default() += w;
+            }
             weights = Attributed {
                 net: spans.clone(),
                 positive_items: spans,
                 squares: Weights::new(),
+                samples,
             };
         }
     }

@@ -302,20 +302,23 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
 
 /// Span attribution of language model `model`'s generations: each maximal span of at least
 /// [`MIN_SPAN`] tokens found in its training corpus credits the documents' contributors.
+/// One map of weights per generation.
 pub(super) fn attribute_lm<B: AutodiffBackend>(
     lab: &mut Lab<B>,
     model: &ModelState<B>,
     outputs: &[Vec<u32>],
-) -> Weights {
+) -> Vec<Weights> {
     let start = std::time::Instant::now();
     let Some(Trained::Lm(t)) = &model.trained else {
-        return Weights::new();
+        return Vec::new();
     };
-    let mut weights = Weights::new();
+    let mut weights = Vec::with_capacity(outputs.len());
     for output in outputs {
+        let mut one = Weights::new();
         for (owner, w) in t.index.attribute(output, MIN_SPAN) {
-            *weights.entry(t.owners[owner as usize]).or_default() += w;
+            *one.entry(t.owners[owner as usize]).or_default() += w;
         }
+        weights.push(one);
     }
     lab.attributed += outputs.len() as u64;
     lab.compute.add(

@@ -93,13 +93,57 @@ pub struct ModelState<B: AutodiffBackend> {
 }
 
 /// A model's served and attributed outputs over a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputCounts {
     /// Outputs served (one per paid call that reached a trained adapter).
     pub served: u64,
-    /// Of those, outputs attributed to training data (every output served while the model
-    /// is registered on chain).
+    /// Of those, outputs attributed to training data.
     pub attributed: u64,
+    /// The attributed outputs' own weights where they are a sample of those served
+    /// (language models); empty where every output is attributed.
+    pub samples: Vec<Weights>,
+}
+
+impl OutputCounts {
+    /// The sampling error of the attribution shares (docs/metrics.md, `models[]`): half
+    /// the sum over contributors of the standard error of each one's share of the summed
+    /// weight, estimated from the sampled outputs as a ratio estimator with the finite
+    /// population correction for `samples.len()` of `served`; 0 where every output is
+    /// attributed (no samples kept), `None` when nothing was attributed or fewer than two
+    /// sampled outputs carry weight.
+    pub fn sampling_error(&self) -> Option<f64> {
+        if self.attributed == 0 {
+            return None;
+        }
+        if self.samples.is_empty() {
+            return Some(0.0);
+        }
+        let n = self.samples.len() as f64;
+        let totals: Vec<f64> = self.samples.iter().map(|w| w.values().sum()).collect();
+        let total: f64 = totals.iter().sum();
+        if self.samples.len() < 2 || total <= 0.0 {
+            return None;
+        }
+        let mut keys: Vec<_> = self.samples.iter().flat_map(|w| w.keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let finite = (1.0 - n / self.served.max(1) as f64).max(0.0);
+        let mean_total = total / n;
+        let errors: f64 = keys
+            .into_iter()
+            .map(|key| {
+                let share = self.samples.iter().filter_map(|w| w.get(key)).sum::<f64>() / total;
+                let squares: f64 = self
+                    .samples
+                    .iter()
+                    .zip(&totals)
+                    .map(|(w, t)| (w.get(key).copied().unwrap_or(0.0) - share * t).powi(2))
+                    .sum();
+                (finite * squares / (n * (n - 1.0))).sqrt() / mean_total
+            })
+            .sum();
+        Some(errors / 2.0)
+    }
 }
 
 /// A trained model of either kind.
@@ -461,4 +505,48 @@ pub(super) fn attribute<B: AutodiffBackend>(
         .map(|(&(n, r), s)| (n, r, s))
         .collect();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights(values: &[(u32, f64)]) -> Weights {
+        values
+            .iter()
+            .map(|&(c, w)| ((0, ContributorId(c)), w))
+            .collect()
+    }
+
+    #[test]
+    fn the_sampling_error_is_zero_without_sampling_and_shrinks_with_the_sample() {
+        let census = OutputCounts {
+            served: 100,
+            attributed: 100,
+            samples: Vec::new(),
+        };
+        assert_eq!(census.sampling_error(), Some(0.0));
+        assert_eq!(OutputCounts::default().sampling_error(), None);
+        // Every sampled output splits its weight 1:3: the shares are known exactly.
+        let even = OutputCounts {
+            served: 1000,
+            attributed: 4,
+            samples: vec![weights(&[(0, 1.0), (1, 3.0)]); 4],
+        };
+        assert!(even.sampling_error().unwrap().abs() < 1e-12);
+        // Outputs that credit one contributor or the other: the shares are uncertain, less
+        // so with more of them, and not at all once the sample is everything served.
+        let mixed = |n: usize, served: u64| OutputCounts {
+            served,
+            attributed: n as u64,
+            samples: (0..n).map(|i| weights(&[((i % 2) as u32, 1.0)])).collect(),
+        };
+        let small = mixed(4, 1000).sampling_error().unwrap();
+        let large = mixed(64, 1000).sampling_error().unwrap();
+        assert!(small > large && large > 0.0, "{small} {large}");
+        // Two contributors at 1/2 each from 4 coin flips: each share's standard error is
+        // sqrt((1 - 4/1000) * 4 * 0.25 / (4 * 3)) = 0.288; half their sum is 0.288.
+        assert!((small - 0.2881).abs() < 1e-3, "{small}");
+        assert!(mixed(64, 64).sampling_error().unwrap().abs() < 1e-12);
+    }
 }

@@ -130,17 +130,27 @@ fn run_stage<B: AutodiffBackend>(
             let rule = scenario.tokenomics.slash_rule;
             evidence.resize_with(models.len(), Default::default);
             carry.weights = Vec::with_capacity(carry.served.len());
-            let each = models.iter_mut().zip(&carry.served).zip(evidence);
-            for ((model, served), evidence) in each {
+            let each = models
+                .iter_mut()
+                .zip(&carry.served)
+                .zip(&carry.paid)
+                .zip(evidence);
+            for (((model, served), &paid), evidence) in each {
                 if model.chain_id.is_some() {
                     slashing::observe(rule, lab, model, datanets, evidence)?;
                 }
                 let live = model.chain_id.is_some() && served.len() > 0;
-                model.outputs.served += served.len() as u64;
+                // Every paid call of a serving model is answered; a language model decodes
+                // only a sample of them (the rest are modelled).
+                if served.len() > 0 {
+                    model.outputs.served += paid.max(served.len() as u64);
+                }
                 carry.weights.push(match live {
                     true => {
                         model.outputs.attributed += served.len() as u64;
-                        Some(factory::attribution_weights(lab, model, datanets, served)?)
+                        let mut found = factory::attribution_weights(lab, model, datanets, served)?;
+                        model.outputs.samples.append(&mut found.samples);
+                        Some(found)
                     }
                     false => None,
                 });

@@ -310,7 +310,7 @@ fn model_results<B: AutodiffBackend>(
                 outputs_attributed: m.outputs.attributed,
                 attributed_fraction: (m.outputs.served > 0)
                     .then(|| m.outputs.attributed as f64 / m.outputs.served as f64),
-                attribution_sampling_error: (m.outputs.attributed > 0).then_some(0.0),
+                attribution_sampling_error: m.outputs.sampling_error(),
                 gpu_usd_per_inference: gpu,
                 fee_usd_per_inference: fee,
                 margin_usd_per_inference: gpu.map(|g| fee - g),

@@ -116,6 +116,7 @@ mod tests {
             ),
             // As if each contributor had one item: a spread of |net|.
             squares: weights(&net.iter().map(|w| w * w).collect::<Vec<_>>()),
+            samples: Vec::new(),
         }
     }
 
@@ -151,6 +152,7 @@ mod tests {
                     .map(|i| i.iter().map(|s| s * s).sum())
                     .collect::<Vec<_>>(),
             ),
+            samples: Vec::new(),
         };
         let pay = |items: &[&[f64]]| -> f64 {
             shares(
@@ -191,6 +193,7 @@ mod tests {
             net: [((0, ContributorId(1)), 4.0)].into_iter().collect(),
             positive_items: Weights::new(),
             squares: Weights::new(),
+            samples: Vec::new(),
         };
         let second = shares(RewardRule::Smoothed, &next, &mut average, &volume);
         assert_eq!(second.get(&(0, ContributorId(0))), Some(&1.0));

@@ -83,44 +83,6 @@ fn several_models_training_concurrently_give_the_same_report_in_any_pool() {
     assert_eq!((names(&one), names(&two)), (1, 1));
 }
 
-/// A sybil and a copycat in one scenario: its two counterfactual runs run at once in a
-/// 2-thread pool (the machine holds both), one after the other in a 1-thread pool, and
-/// give the same figures either way.
-#[test]
-fn both_counterfactual_runs_give_the_same_report_in_any_pool() {
-    let mut s = scenario("attack-sybil.toml");
-    let copycat = scenario("attack-copycat.toml").attackers.remove(0);
-    s.attackers.push(copycat);
-    s.expect.clear();
-    let one = in_pool(1, &s);
-    let two = in_pool(2, &s);
-    assert_eq!(one.result, two.result);
-    let attack = |kind: &str| {
-        one.result
-            .attacks
-            .iter()
-            .find(|a| a.kind == kind)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {kind} row"))
-    };
-    // Both counterfactual runs ran (the sybils as one earned nothing here, so their split
-    // gain is undefined) and reached the result.
-    assert!(
-        one.perf
-            .stages
-            .iter()
-            .any(|(n, _)| n == "counterfactual runs"),
-        "{:?}",
-        one.perf.stages
-    );
-    assert!(
-        attack("copycat").victim_loss.is_some(),
-        "{:?}",
-        attack("copycat")
-    );
-    assert_ne!(one.result, run(&scenario("attack-sybil.toml")).result);
-}
-
 #[test]
 fn perf_stages_do_not_overlap_and_sum_to_the_total() {
     let p = run(&scenario("smoke.toml")).perf;

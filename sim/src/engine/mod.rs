@@ -169,16 +169,18 @@ pub fn run_on<B: AutodiffBackend>(
         mut report,
         transactions,
     } = simulate::<B>(scenario, options, device, true)?;
+    let quiet = RunOptions::default();
     let counterfactuals = Instant::now();
-    let single = counterfactual::sybils_as_one(scenario);
-    let withheld = counterfactual::copycats_withheld(scenario);
-    let ran_counterfactual = single.is_some() || withheld.is_some();
-    let (single, withheld) = run_counterfactuals::<B>(scenario, single, withheld, device)?;
-    if let Some(single) = single {
+    let mut ran_counterfactual = false;
+    if let Some(single) = counterfactual::sybils_as_one(scenario) {
+        let single = simulate::<B>(&single, &quiet, device, false)?.report;
         counterfactual::add_split_gain(&mut report.result, &single.result);
+        ran_counterfactual = true;
     }
-    if let Some(withheld) = withheld {
+    if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
+        let withheld = simulate::<B>(&withheld, &quiet, device, false)?.report;
         counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
+        ran_counterfactual = true;
     }
     if ran_counterfactual {
         let seconds = counterfactuals.elapsed().as_secs_f64();
@@ -195,32 +197,6 @@ pub fn run_on<B: AutodiffBackend>(
         report,
         transactions,
     })
-}
-
-/// The reports of the counterfactual runs `single` and `withheld` (each `None` when the
-/// scenario needs no such run). Both run at once, on the rayon pool, when the machine's
-/// memory holds two runs of `scenario`'s estimated footprint (as validation estimates it,
-/// docs/scenarios.md "Size limits"); otherwise one after the other. Each report is the same
-/// either way.
-fn run_counterfactuals<B: AutodiffBackend>(
-    scenario: &Scenario,
-    single: Option<Scenario>,
-    withheld: Option<Scenario>,
-    device: &B::Device,
-) -> Result<(Option<Report>, Option<Report>), EngineError> {
-    let quiet = RunOptions::default();
-    let run = |s: Option<Scenario>| -> Result<Option<Report>, EngineError> {
-        s.map(|s| simulate::<B>(&s, &quiet, device, false).map(|run| run.report))
-            .transpose()
-    };
-    let footprint = crate::scenario::size::Footprint::of(scenario).memory_bytes();
-    let both_fit = crate::scenario::size::machine_memory().is_some_and(|m| 2.0 * footprint <= m);
-    if both_fit && single.is_some() && withheld.is_some() {
-        let (single, withheld) = rayon::join(|| run(single), || run(withheld));
-        Ok((single?, withheld?))
-    } else {
-        Ok((run(single)?, run(withheld)?))
-    }
 }
 
 /// One run of `scenario` to its report (claims not yet checked) and transactions, judged

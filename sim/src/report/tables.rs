@@ -306,20 +306,20 @@ pub fn all(report: &Report) -> Vec<Table> {
                         amount(m.pool),
                         amount(m.paid),
                         m.settled_epochs.to_string(),
-                        match (m.attributed_fraction, m.attribution_sampling_error) {
-                            (Some(f), Some(e)) if e > 0.0 => format!(
-                                "{} of {} ({:.1}%; sampling error {e:.3})",
-                                m.outputs_attributed,
-                                m.outputs_served,
-                                100.0 * f
-                            ),
-                            (Some(f), _) => format!(
-                                "{} of {} ({:.1}%)",
-                                m.outputs_attributed,
-                                m.outputs_served,
-                                100.0 * f
-                            ),
-                            (None, _) => "none served".into(),
+                        match m.attributed_fraction {
+                            Some(f) => {
+                                let error = match m.attribution_sampling_error {
+                                    Some(e) if e > 0.0 => format!("; sampling error {e:.3}"),
+                                    _ => String::new(),
+                                };
+                                format!(
+                                    "{} of {} ({:.1}%{error})",
+                                    m.outputs_attributed,
+                                    m.outputs_served,
+                                    100.0 * f
+                                )
+                            }
+                            None => "none served".into(),
                         },
                     ]
                 })

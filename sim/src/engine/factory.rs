@@ -86,6 +86,19 @@ pub(super) fn train_due<B: AutodiffBackend>(
         );
     }
     jobs.extend(lms.into_iter().map(Job::Lm));
+    // A retrained model's old adapter and attribution index (a gradient row per training
+    // record) are replaced below: free them before the new ones are built, not after, so
+    // the two never take memory at once. Training reads neither.
+    for job in &jobs {
+        match job {
+            Job::Classifiers(_, members) => {
+                for member in members {
+                    models[member.model].trained = None;
+                }
+            }
+            Job::Lm(m) => models[*m].trained = None,
+        }
+    }
     let (seed, device, world) = (lab.seed, &lab.device, lab.lm.as_ref());
     let shared: &[ModelState<B>] = models;
     let done = jobs

@@ -9,6 +9,9 @@
 //!   transactions from the same state;
 //! - `chain_impersonated`: the same transfers impersonated (`run.impersonate`: no sender
 //!   recovery) against the same loop;
+//! - `attribution`: every record's influence summed over a few thousand served outputs as
+//!   the engine does it (query gradients summed, one scoring product) against scoring each
+//!   output and summing the scores (the per-output path), on one DataInf index;
 //! - `suffix_build`: suffix-index build (libsais) over a seeded corpus against sorting its tokens;
 //! - `suffix_query`: n-gram `count` queries against binary searches over the sorted tokens;
 //! - `epoch`: the smoke scenario cut to one epoch (setup included) through the engine, against
@@ -46,9 +49,10 @@ use crate::scenario::Scenario;
 /// Format version of the bench JSON.
 pub const BENCH_VERSION: u32 = 1;
 /// Every bench, in the order they run.
-pub const BENCHES: [&str; 5] = [
+pub const BENCHES: [&str; 6] = [
     "chain",
     "chain_impersonated",
+    "attribution",
     "suffix_build",
     "suffix_query",
     "epoch",
@@ -69,8 +73,8 @@ const SMOKE: &str = include_str!("../../scenarios/smoke.toml");
 pub enum BenchError {
     /// An unknown bench name was asked for.
     #[error(
-        "unknown bench `{0}`; the benches are: chain, chain_impersonated, suffix_build, \
-         suffix_query, epoch"
+        "unknown bench `{0}`; the benches are: chain, chain_impersonated, attribution, \
+         suffix_build, suffix_query, epoch"
     )]
     Unknown(String),
     /// The chain workload failed.
@@ -144,6 +148,7 @@ pub fn run(names: &[String], repeats: u32) -> Result<BenchReport, BenchError> {
         measurements.push(match name {
             "chain" => chain(repeats, Origin::Signed)?,
             "chain_impersonated" => chain(repeats, Origin::Impersonated)?,
+            "attribution" => attribution(repeats)?,
             "suffix_build" => suffix_build(repeats)?,
             "suffix_query" => suffix_query(repeats)?,
             _ => epoch(repeats)?,
@@ -433,6 +438,100 @@ fn chain(repeats: u32, origin: Origin) -> Result<Measurement, BenchError> {
         name,
         format!("{} OPEN transfers, {how}, embedded send_batch", round.len()),
         "op-revm transact loop".into(),
+        times,
+    ))
+}
+
+/// Served outputs the `attribution` bench attributes.
+const ATTRIBUTED_OUTPUTS: usize = 2048;
+
+/// Every record's influence summed over [`ATTRIBUTED_OUTPUTS`] random served inputs, summed
+/// first (`attribute_outputs_total`) against scored one by one (`attribute_outputs`), on a
+/// DataInf index of a generated finance Datanet's rank-2 adapter.
+fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
+    use olsim_ml::data::{Domain, PopulationSpec};
+    use olsim_ml::groundtruth::ScenarioSpec;
+    use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method};
+    use olsim_ml::model::{LoraConfig, TrainConfig};
+    type Cpu = burn::backend::NdArray<f32>;
+    let fail = |message: String| BenchError::Failed {
+        bench: "attribution",
+        message,
+    };
+    let device = Default::default();
+    let finetune = TrainConfig {
+        epochs: 4,
+        batch_size: 32,
+        learning_rate: 1e-2,
+        seed: SEED,
+    };
+    let scenario = ScenarioSpec {
+        domain: Domain::Finance,
+        seed: SEED,
+        population: PopulationSpec::default(),
+        hidden: vec![32, 32],
+        pretrain: TrainConfig {
+            epochs: 2,
+            batch_size: 64,
+            ..finetune
+        },
+        lora: LoraConfig::new(2, 4.0),
+        finetune,
+        heldout: 0.2,
+        test_points: 16,
+    }
+    .build::<burn::backend::Autodiff<Cpu>>(&device)
+    .map_err(|e| fail(e.to_string()))?;
+    let index = InfluenceIndex::<Cpu>::build(
+        &scenario.trace,
+        &scenario.records,
+        &InfluenceConfig::new(Method::DATAINF),
+        &device,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let dim = scenario.records[0].features.len();
+    let mut rng = stream(SEED, "bench/attribution");
+    let inputs: Vec<Vec<f32>> = (0..ATTRIBUTED_OUTPUTS)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let (mut summed, mut scored) = (Vec::new(), Vec::new());
+    let times = best_of(
+        repeats,
+        &mut (),
+        |_| {
+            timed_ok(|| {
+                index
+                    .attribute_outputs_total(&inputs)
+                    .map(|t| summed = t.per_record)
+            })
+            .map_err(|e| fail(e.to_string()))
+        },
+        |_| {
+            timed(|| {
+                scored = index
+                    .attribute_outputs(&inputs)
+                    .map(|a| a.per_record())
+                    .unwrap_or_default()
+            })
+        },
+    )?;
+    let scale = scored.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let apart = summed
+        .iter()
+        .zip(&scored)
+        .any(|(a, b)| (a - b).abs() > 1e-3 * scale.max(1e-12));
+    if summed.len() != scored.len() || apart {
+        return Err(BenchError::Mismatch(
+            "attribution bench: summed and per-output attribution disagree".into(),
+        ));
+    }
+    Ok(measurement(
+        "attribution",
+        format!(
+            "{ATTRIBUTED_OUTPUTS} outputs over {} records, query gradients summed",
+            scenario.records.len()
+        ),
+        "the same outputs scored one by one".into(),
         times,
     ))
 }

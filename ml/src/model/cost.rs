@@ -554,6 +554,8 @@ pub enum Bound {
     Memory,
     /// Arithmetic (`flops / peak_flops`).
     Compute,
+    /// No device work was counted (host work, such as suffix-array span matching).
+    Nothing,
 }
 
 impl fmt::Display for Bound {
@@ -562,6 +564,7 @@ impl fmt::Display for Bound {
             Bound::Launch => "launch",
             Bound::Memory => "memory",
             Bound::Compute => "compute",
+            Bound::Nothing => "none",
         })
     }
 }
@@ -660,7 +663,9 @@ impl DeviceProfile {
         let memory_seconds = counted.bytes as f64 / self.mem_bandwidth;
         let launch_seconds = counted.launches as f64 * self.launch_overhead;
         let seconds = launch_seconds + memory_seconds.max(compute_seconds);
-        let bound = if launch_seconds >= memory_seconds.max(compute_seconds) {
+        let bound = if seconds == 0.0 {
+            Bound::Nothing
+        } else if launch_seconds >= memory_seconds.max(compute_seconds) {
             Bound::Launch
         } else if memory_seconds >= compute_seconds {
             Bound::Memory
@@ -849,6 +854,9 @@ mod tests {
             .unwrap();
         assert_eq!(tiny.bound, Bound::Launch);
         assert!((tiny.seconds - (5e-3 + 4_000.0 / 3.35e12)).abs() < 1e-15);
+        // Host work counts nothing on the device: no term bounds it.
+        let host = h100.model(counted(0, 0, 0), Precision::F32).unwrap();
+        assert_eq!((host.bound, host.seconds), (Bound::Nothing, 0.0));
         assert_eq!(
             h100.model(Counted::default(), Precision::F32)
                 .unwrap()

@@ -147,8 +147,8 @@ pub(super) fn train_due<B: AutodiffBackend>(
     Ok(trained)
 }
 
-/// Training work that runs on its own: classifiers sharing a base (trained together), or
-/// one language model.
+/// Training work that runs on its own: classifiers over one shared base (the engine makes
+/// one job per classifier, see [`train_due`]), or one language model.
 enum Job<B: AutodiffBackend> {
     Classifiers(Mlp<B>, Vec<ClassifierJob>),
     Lm(usize),

@@ -343,8 +343,9 @@ pub(super) struct ClassifierJob {
     pub records: Vec<FeatureRecord>,
 }
 
-/// Fine-tunes classifiers over one shared `base` with one LoRA shape together, in batched
-/// multi-LoRA passes (bit-identical to one at a time), then builds each one's influence
+/// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
+/// multi-LoRA trainer (bit-identical to one at a time; the engine passes one classifier per
+/// call, as batching does not pay on the CPU), then builds each one's influence
 /// index (in parallel); per job, in order, the trained classifier with its training and
 /// index-precompute costs. Only reads shared state.
 pub(super) fn train_classifiers<B: AutodiffBackend>(

@@ -24,12 +24,13 @@ pub fn render(report: &Report) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "<h1>olsim report: {}</h1><p>seed {} · {} epochs · chain {} · device {} · report v{}</p>\
-         <p>Result digest: <code>{}</code></p>",
+        "<h1>olsim report: {}</h1><p>seed {} · {} epochs · chain {} ({} transactions) · device {} \
+         · report v{}</p><p>Result digest: <code>{}</code></p>",
         escape(&s.name),
         s.seed,
         s.epochs,
         escape(&s.backend),
+        escape(&s.transactions),
         escape(&s.device),
         report.version,
         escape(&report.digest)

@@ -9,9 +9,16 @@ use super::tables::{self, Table};
 pub fn render(report: &Report) -> String {
     let s = &report.scenario;
     let mut out = format!(
-        "# olsim report: {}\n\nseed {} · {} epochs · chain {} · device {} · report v{}\n\n\
-         Result digest: `{}`\n\n",
-        s.name, s.seed, s.epochs, s.backend, s.device, report.version, report.digest
+        "# olsim report: {}\n\nseed {} · {} epochs · chain {} ({} transactions) · device {} · \
+         report v{}\n\nResult digest: `{}`\n\n",
+        s.name,
+        s.seed,
+        s.epochs,
+        s.backend,
+        s.transactions,
+        s.device,
+        report.version,
+        report.digest
     );
     for table in tables::all(report) {
         write_table(&mut out, &table);

@@ -524,7 +524,8 @@ pub struct ComputeResult {
     pub modelled_seconds: f64,
     /// Modelled cost in USD at the profile's hourly price.
     pub modelled_cost_usd: f64,
-    /// The largest term of `modelled_seconds`: `launch`, `memory` or `compute`.
+    /// The largest term of `modelled_seconds`: `launch`, `memory` or `compute`; `none` where
+    /// no device work was counted (host work).
     pub bound: String,
 }
 

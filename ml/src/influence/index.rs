@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use rayon::prelude::*;
 
 use super::InfluenceError;
 use super::exact::{
@@ -14,6 +13,7 @@ use super::exact::{
 };
 use super::params::{DeviceParams, LoraParams, LoraShape, float_tensor};
 use super::projection::ProjectionConfig;
+use super::stored::{HostMatrix, to_host};
 use crate::data::{ContributorId, FeatureRecord};
 use crate::model::cost::{Kernels, StepCost, in_batches};
 use crate::model::train::{check_examples, train_with_hook};
@@ -186,13 +186,6 @@ fn tensor<B: Backend>(v: &[f32], shape: [usize; 2], device: &B::Device) -> Tenso
     float_tensor::<B, 2, f32>(v.to_vec(), shape, device)
 }
 
-fn to_host<B: Backend>(t: Tensor<B, 2>) -> Result<Vec<f32>, InfluenceError> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| InfluenceError::Tensor(format!("{e:?}")))
-}
-
 fn sync<B: Backend>(device: &B::Device) -> Result<(), InfluenceError> {
     B::sync(device).map_err(|e| InfluenceError::Tensor(format!("device sync: {e:?}")))
 }
@@ -317,8 +310,20 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut work = Kernels::default();
         let mut damping = None;
         let final_params = params.to_device::<B>(device);
+        let host = (&x[..], &onehot[..]);
+        let gradients =
+            |dp: &DeviceParams<B>| HostMatrix::gradients(dp, host, (n, p), batch, device);
+        // `[n, p]` to `[n, k]` by the projection, where there is one, and its kernels.
+        let project = |g: Tensor<B, 2>| match &projection {
+            Some(r) => g.matmul(r.clone()),
+            None => g,
+        };
+        let projection_work = match projection {
+            Some(_) => Kernels::matmul(n, p, k),
+            None => Kernels::default(),
+        };
 
-        let (checkpoints, blocks) = match config.method {
+        let (checkpoints, stored) = match config.method {
             Method::TracIn => {
                 let w = trace.learning_rate.sqrt();
                 let cps: Vec<(DeviceParams<B>, f64)> = trace
@@ -326,25 +331,34 @@ impl<B: Backend> InfluenceIndex<B> {
                     .iter()
                     .map(|c| (c.to_device::<B>(device), w))
                     .collect();
-                let mut blocks = Vec::with_capacity(cps.len());
-                for (dp, w) in &cps {
-                    let g = gradients(dp, &x, &onehot, n, config.batch_size, device);
+                let mut stored = HostMatrix::zeros(n, cps.len() * k);
+                for (c, (dp, w)) in cps.iter().enumerate() {
+                    let g = gradients(dp)?.into_tensor(device).mul_scalar(*w);
                     work += gradients_of_all + Kernels::elementwise(n * p, n * p, n * p);
-                    blocks.push(g.mul_scalar(*w));
+                    stored.set_columns(c * k, project(g))?;
+                    work += projection_work;
                 }
-                (cps, blocks)
+                (cps, stored)
             }
             Method::DataInf { damping_ratio } => {
-                let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
+                // Each layer's block is preconditioned and written back over its columns.
+                let mut g = gradients(&final_params)?;
                 work += gradients_of_all;
-                let mut out = Vec::new();
                 for b in params.blocks() {
-                    let gl = g.clone().narrow(1, b.offset, b.len);
-                    let (pre, k) = datainf_block(gl, damping_ratio, device)?;
+                    let (pre, k) = datainf_block(
+                        g.columns::<B>(b.offset, b.len, device),
+                        damping_ratio,
+                        device,
+                    )?;
                     work += k;
-                    out.push(pre);
+                    g.set_columns(b.offset, pre)?;
                 }
-                (vec![(final_params.clone(), 1.0)], vec![Tensor::cat(out, 1)])
+                let stored = match projection {
+                    Some(_) => HostMatrix::from_tensor(project(g.into_tensor(device)))?,
+                    None => g,
+                };
+                work += projection_work;
+                (vec![(final_params.clone(), 1.0)], stored)
             }
             Method::Exact {
                 curvature,
@@ -367,23 +381,15 @@ impl<B: Backend> InfluenceIndex<B> {
                 damping = Some(d);
                 work.flops += damped_inverse_flops(p);
                 let inv: Vec<f32> = inv.into_iter().map(|v| v as f32).collect();
-                let g = gradients(&final_params, &x, &onehot, n, config.batch_size, device);
+                let g = gradients(&final_params)?.into_tensor(device);
                 work += gradients_of_all + Kernels::matmul(n, p, p);
                 let pre = g.matmul(tensor::<B>(&inv, [p, p], device));
-                (vec![(final_params.clone(), 1.0)], vec![pre])
+                let stored = HostMatrix::from_tensor(project(pre))?;
+                work += projection_work;
+                (vec![(final_params.clone(), 1.0)], stored)
             }
         };
-        let projected: Vec<Tensor<B, 2>> = blocks
-            .into_iter()
-            .map(|g| match &projection {
-                Some(r) => {
-                    work += Kernels::matmul(n, p, k);
-                    g.matmul(r.clone())
-                }
-                None => g,
-            })
-            .collect();
-        let train_t = Tensor::cat(projected, 1).transpose();
+        let train_t = stored.into_tensor(device).transpose();
 
         let mut contributors: Vec<ContributorId> = records.iter().map(|r| r.author).collect();
         contributors.sort_unstable();
@@ -658,36 +664,6 @@ fn validate(config: &InfluenceConfig, n: usize) -> Result<(), InfluenceError> {
         )));
     }
     Ok(())
-}
-
-/// Per-example gradients `[n, P]` of the host batch at `dp`, in chunks of `batch`
-/// computed in parallel (each chunk on its own, so the result is the same whatever the
-/// thread count) and joined in order.
-fn gradients<B: Backend>(
-    dp: &DeviceParams<B>,
-    x: &[f32],
-    onehot: &[f32],
-    n: usize,
-    batch: usize,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let (dim, classes) = (x.len() / n, dp.classes());
-    let starts: Vec<usize> = (0..n).step_by(batch).collect();
-    let parts: Vec<Tensor<B, 2>> = starts
-        .into_par_iter()
-        .map(|s| {
-            let m = batch.min(n - s);
-            dp.per_example_gradients(
-                tensor::<B>(&x[s * dim..(s + m) * dim], [m, dim], device),
-                tensor::<B>(
-                    &onehot[s * classes..(s + m) * classes],
-                    [m, classes],
-                    device,
-                ),
-            )
-        })
-        .collect();
-    Tensor::cat(parts, 0)
 }
 
 /// DataInf's preconditioning of one LoRA matrix's gradients `g` `[n, P_l]`: returns

@@ -34,6 +34,7 @@ pub mod exact;
 pub mod index;
 pub mod params;
 pub mod projection;
+mod stored;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -93,6 +93,9 @@ impl InfluenceConfig {
     }
 }
 
+/// Scores read back to the host at once by [`InfluenceIndex::score_batches`] (64 MB).
+const SCORE_FLOATS_AT_ONCE: usize = 16 << 20;
+
 /// The parameter snapshots of an adapter's training: one per epoch end (the last is the
 /// trained adapter), with the learning rate TracIn weights them by.
 #[derive(Clone, Debug, PartialEq)]
@@ -494,37 +497,63 @@ impl<B: Backend> InfluenceIndex<B> {
     /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product;
     /// each query's record scores are then summed per contributor on the host.
     pub fn attribute<E: Example>(&self, queries: &[E]) -> Result<Attribution, InfluenceError> {
-        let start = Instant::now();
         let (n, c) = (self.records, self.contributors.len());
         let mut scores = Vec::with_capacity(queries.len() * n);
         let mut by_contributor = Vec::with_capacity(queries.len() * c);
-        let mut work = Kernels::default();
-        for batch in self.batches(queries)? {
-            let m = batch.x.dims()[0];
-            let (q, k) = self.query_matrix(&batch);
-            let s = q.matmul(self.train_t.clone());
-            // The product, then reading its scores back to the host (summed there).
-            work += k
-                + Kernels::matmul(m, self.stored_dim(), n)
-                + Kernels::elementwise(m * n, 0, m * n);
-            let batch_scores = to_host(s)?;
-            for row in batch_scores.chunks(n.max(1)) {
+        let cost = self.score_batches(queries, |_, rows| {
+            for row in rows.chunks(n.max(1)) {
                 let mut per_c = vec![0.0f32; c];
                 for (score, &col) in row.iter().zip(&self.author_column) {
                     per_c[col] += score;
                 }
                 by_contributor.extend(per_c);
             }
-            scores.extend(batch_scores);
-        }
+            scores.extend_from_slice(rows);
+        })?;
         Ok(Attribution {
             queries: queries.len(),
             records: n,
             scores,
             contributors: self.contributors.clone(),
             by_contributor,
-            cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
+            cost,
         })
+    }
+
+    /// The scores of `queries` against every training record, as
+    /// [`attribute`](Self::attribute) computes them, handed to `each` a few queries at a
+    /// time (the first query's index and their `[m, n]` scores, row-major) and then
+    /// dropped: no `[queries, n]` matrix is kept (256 validation queries against 312,000
+    /// records would be 320 MB). Returns the measured and counted cost.
+    pub fn score_batches<E: Example>(
+        &self,
+        queries: &[E],
+        mut each: impl FnMut(usize, &[f32]),
+    ) -> Result<StepCost, InfluenceError> {
+        let start = Instant::now();
+        let (n, k) = (self.records, self.stored_dim());
+        // Rows of the product per read-back: about 64 MB of scores at a time.
+        let rows = (SCORE_FLOATS_AT_ONCE / n.max(1)).max(1);
+        let mut work = Kernels::default();
+        let mut first = 0;
+        for batch in self.batches(queries)? {
+            let m = batch.x.dims()[0];
+            let (q, gradients) = self.query_matrix(&batch);
+            // The products, then reading their scores back to the host.
+            work += gradients + Kernels::elementwise(m * n, 0, m * n);
+            for start in (0..m).step_by(rows) {
+                let r = rows.min(m - start);
+                let s = q.clone().narrow(0, start, r).matmul(self.train_t.clone());
+                work += Kernels::matmul(r, k, n);
+                each(first + start, &to_host(s)?);
+            }
+            first += m;
+        }
+        Ok(StepCost::new(
+            B::name(&self.device),
+            start.elapsed().as_secs_f64(),
+            work,
+        ))
     }
 
     /// Each inference input with the class the trained adapter predicts for it (the output

@@ -134,15 +134,6 @@ fn measure<B: AutodiffBackend>(
     datanets: &[DatanetState],
     validation: &[(Vec<f32>, u8)],
 ) -> Result<PerIdentity, EngineError> {
-    let attribution = trained
-        .index
-        .attribute(validation)
-        .map_err(|e| EngineError::Model {
-            model: format!("{} (validation influence for slashing)", model.name),
-            source: e.into(),
-        })?;
-    lab.compute
-        .add(Work::Attribution, ModelKind::Classifier, &attribution.cost);
     // Relative influence: each record's score over its gradient's length (the square root
     // of its self-influence), so a record counts by the direction it pushes the model, not
     // by how badly the model fits it (a mislabelled record's gradient is long).
@@ -151,7 +142,7 @@ fn measure<B: AutodiffBackend>(
         .iter()
         .map(|&(n, r)| datanets[n].data.records[r as usize].clone())
         .collect();
-    let (self_influence, cost) =
+    let (self_influence, self_cost) =
         trained
             .index
             .self_influence(&records)
@@ -159,25 +150,46 @@ fn measure<B: AutodiffBackend>(
                 model: format!("{} (self-influence for slashing)", model.name),
                 source: e.into(),
             })?;
-    lab.compute
-        .add(Work::Attribution, ModelKind::Classifier, &cost);
     let lengths: Vec<f64> = self_influence
         .iter()
         .map(|&s| f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())
         .collect();
     let points = validation.len();
+    let mut out = PerIdentity::new();
+    let mut sums: Vec<&mut Vec<f64>> = Vec::new();
     let authors: Vec<(usize, ContributorId)> = trained
         .sources
         .iter()
         .map(|&(n, r)| (n, datanets[n].item_author(r)))
         .collect();
-    let mut out = PerIdentity::new();
-    for (r, identity) in authors.iter().enumerate() {
-        let sums = out.entry(*identity).or_insert_with(|| vec![0.0; points]);
-        for (q, sum) in sums.iter_mut().enumerate() {
-            *sum += f64::from(attribution.score(q, r)) / lengths[r];
-        }
+    for identity in &authors {
+        out.entry(*identity).or_insert_with(|| vec![0.0; points]);
     }
+    // Each identity's sums, in record order (records of one identity share them).
+    let slot: Vec<usize> = {
+        let order: Vec<&(usize, ContributorId)> = out.keys().collect();
+        authors
+            .iter()
+            .map(|a| order.binary_search(&a).expect("inserted above"))
+            .collect()
+    };
+    sums.extend(out.values_mut());
+    let n = authors.len();
+    let scored = trained.index.score_batches(validation, |first, rows| {
+        for (q, row) in (first..).zip(rows.chunks(n.max(1))) {
+            for ((score, &s), length) in row.iter().zip(&slot).zip(&lengths) {
+                sums[s][q] += f64::from(*score) / length;
+            }
+        }
+    });
+    let cost = scored.map_err(|e| EngineError::Model {
+        model: format!("{} (validation influence for slashing)", model.name),
+        source: e.into(),
+    })?;
+    lab.compute
+        .add(Work::Attribution, ModelKind::Classifier, &cost);
+    lab.compute
+        .add(Work::Attribution, ModelKind::Classifier, &self_cost);
     Ok(out)
 }
 

@@ -15,7 +15,7 @@ use olsim_ml::data::Behaviour;
 use super::EngineError;
 use super::data::generated_contributor_name;
 use crate::report::ResultSection;
-use crate::scenario::{AttackKind, Scenario, Source};
+use crate::scenario::{AttackKind, ChainBackend, Scenario, Source};
 
 /// The scenario with each sybil under one identity; `None` when there is no sybil.
 pub(super) fn sybils_as_one(scenario: &Scenario) -> Option<Scenario> {
@@ -41,12 +41,16 @@ pub(super) fn copycats_withheld(scenario: &Scenario) -> Option<Scenario> {
     Some(withheld)
 }
 
+/// The scenario without its claims, its transactions impersonated on the embedded chain
+/// (which gives the signed run's result, `sim/tests/backends.rs`, and skips signing and
+/// sender recovery); `None` when it has no attacker of `kind`.
 fn without_claims(scenario: &Scenario, kind: AttackKind) -> Option<Scenario> {
     if !scenario.attackers.iter().any(|a| a.kind == kind) {
         return None;
     }
     let mut changed = scenario.clone();
     changed.expect.clear();
+    changed.run.impersonate |= changed.run.chain == ChainBackend::Embedded;
     Some(changed)
 }
 

@@ -93,8 +93,9 @@ impl InfluenceConfig {
     }
 }
 
-/// Scores read back to the host at once by [`InfluenceIndex::score_batches`] (64 MB).
-const SCORE_FLOATS_AT_ONCE: usize = 16 << 20;
+/// Stored gradients read back to the host at once by
+/// [`InfluenceIndex::grouped_scores`] (64 MB).
+const GROUPING_FLOATS_AT_ONCE: usize = 16 << 20;
 
 /// The parameter snapshots of an adapter's training: one per epoch end (the last is the
 /// trained adapter), with the learning rate TracIn weights them by.
@@ -497,63 +498,103 @@ impl<B: Backend> InfluenceIndex<B> {
     /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product;
     /// each query's record scores are then summed per contributor on the host.
     pub fn attribute<E: Example>(&self, queries: &[E]) -> Result<Attribution, InfluenceError> {
+        let start = Instant::now();
         let (n, c) = (self.records, self.contributors.len());
         let mut scores = Vec::with_capacity(queries.len() * n);
         let mut by_contributor = Vec::with_capacity(queries.len() * c);
-        let cost = self.score_batches(queries, |_, rows| {
-            for row in rows.chunks(n.max(1)) {
+        let mut work = Kernels::default();
+        for batch in self.batches(queries)? {
+            let m = batch.x.dims()[0];
+            let (q, k) = self.query_matrix(&batch);
+            let s = q.matmul(self.train_t.clone());
+            // The product, then reading its scores back to the host (summed there).
+            work += k
+                + Kernels::matmul(m, self.stored_dim(), n)
+                + Kernels::elementwise(m * n, 0, m * n);
+            let batch_scores = to_host(s)?;
+            for row in batch_scores.chunks(n.max(1)) {
                 let mut per_c = vec![0.0f32; c];
                 for (score, &col) in row.iter().zip(&self.author_column) {
                     per_c[col] += score;
                 }
                 by_contributor.extend(per_c);
             }
-            scores.extend_from_slice(rows);
-        })?;
+            scores.extend(batch_scores);
+        }
         Ok(Attribution {
             queries: queries.len(),
             records: n,
             scores,
             contributors: self.contributors.clone(),
             by_contributor,
-            cost,
+            cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         })
     }
 
-    /// The scores of `queries` against every training record, as
-    /// [`attribute`](Self::attribute) computes them, handed to `each` a few queries at a
-    /// time (the first query's index and their `[m, n]` scores, row-major) and then
-    /// dropped: no `[queries, n]` matrix is kept (256 validation queries against 312,000
-    /// records would be 320 MB). Returns the measured and counted cost.
-    pub fn score_batches<E: Example>(
+    /// For each query and each group of training records, the group's weighted score
+    /// `Σ_{r in group} weight[r] · score(query, r)` (`[queries, groups]`, row-major), as
+    /// summing [`attribute`](Self::attribute)'s scores would give up to rounding, without
+    /// an `[queries, n]` score matrix: a score is linear in the stored gradient, so each
+    /// group's stored gradients are summed first (weighted, in `f64`, on the host) and one
+    /// `[m, K]·[K, groups]` product per batch of queries scores every group. `group[r]` is
+    /// record `r`'s group, below `groups`.
+    pub fn grouped_scores<E: Example>(
         &self,
         queries: &[E],
-        mut each: impl FnMut(usize, &[f32]),
-    ) -> Result<StepCost, InfluenceError> {
+        group: &[usize],
+        weight: &[f64],
+        groups: usize,
+    ) -> Result<(Vec<f64>, StepCost), InfluenceError> {
+        let slice = (GROUPING_FLOATS_AT_ONCE / self.stored_dim().max(1)).max(1);
+        self.grouped_scores_by_slices(queries, (group, weight, groups), slice)
+    }
+
+    /// [`grouped_scores`](Self::grouped_scores), reading `slice` records' stored gradients
+    /// back at a time.
+    pub(super) fn grouped_scores_by_slices<E: Example>(
+        &self,
+        queries: &[E],
+        (group, weight, groups): (&[usize], &[f64], usize),
+        slice: usize,
+    ) -> Result<(Vec<f64>, StepCost), InfluenceError> {
         let start = Instant::now();
         let (n, k) = (self.records, self.stored_dim());
-        // Rows of the product per read-back: about 64 MB of scores at a time.
-        let rows = (SCORE_FLOATS_AT_ONCE / n.max(1)).max(1);
-        let mut work = Kernels::default();
-        let mut first = 0;
+        if group.len() != n || weight.len() != n || group.iter().any(|&g| g >= groups) {
+            return Err(InfluenceError::Config(format!(
+                "grouped scores need a group below {groups} and a weight for each of the {n} \
+                 indexed records (got {} groups and {} weights)",
+                group.len(),
+                weight.len()
+            )));
+        }
+        // Σ weight·gradient per group, `[groups, K]`, reading the stored gradients back a
+        // slice of records at a time.
+        let mut summed = vec![0.0f64; k * groups];
+        for first in (0..n).step_by(slice) {
+            let m = slice.min(n - first);
+            let rows = to_host(self.train_t.clone().narrow(1, first, m).transpose())?;
+            for (r, row) in (first..).zip(rows.chunks_exact(k.max(1))) {
+                let (g, w) = (group[r], weight[r]);
+                for (sum, &v) in summed[g * k..(g + 1) * k].iter_mut().zip(row) {
+                    *sum += w * f64::from(v);
+                }
+            }
+        }
+        let summed: Vec<f32> = summed.into_iter().map(|v| v as f32).collect();
+        let summed = tensor::<B>(&summed, [groups, k], &self.device).transpose();
+        let mut work = Kernels::elementwise(k * n, 0, k * n);
+        let mut out = Vec::with_capacity(queries.len() * groups);
         for batch in self.batches(queries)? {
             let m = batch.x.dims()[0];
             let (q, gradients) = self.query_matrix(&batch);
-            // The products, then reading their scores back to the host.
-            work += gradients + Kernels::elementwise(m * n, 0, m * n);
-            for start in (0..m).step_by(rows) {
-                let r = rows.min(m - start);
-                let s = q.clone().narrow(0, start, r).matmul(self.train_t.clone());
-                work += Kernels::matmul(r, k, n);
-                each(first + start, &to_host(s)?);
-            }
-            first += m;
+            let s = q.matmul(summed.clone());
+            work += gradients
+                + Kernels::matmul(m, k, groups)
+                + Kernels::elementwise(m * groups, 0, m * groups);
+            out.extend(to_host(s)?.into_iter().map(f64::from));
         }
-        Ok(StepCost::new(
-            B::name(&self.device),
-            start.elapsed().as_secs_f64(),
-            work,
-        ))
+        let cost = StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work);
+        Ok((out, cost))
     }
 
     /// Each inference input with the class the trained adapter predicts for it (the output

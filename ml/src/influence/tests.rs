@@ -360,6 +360,63 @@ fn output_totals_equal_the_summed_scores_of_every_output() {
 }
 
 #[test]
+fn grouped_scores_equal_the_weighted_sums_of_each_groups_scores() {
+    let s = scenario();
+    let projected = InfluenceConfig {
+        projection: Some(ProjectionConfig {
+            dim: 24,
+            kind: ProjectionKind::Rademacher,
+            seed: 3,
+        }),
+        ..InfluenceConfig::new(Method::TracIn)
+    };
+    let configs = [
+        InfluenceConfig::new(Method::TracIn),
+        InfluenceConfig::new(Method::DATAINF),
+        InfluenceConfig::new(Method::EXACT_GN),
+        projected,
+    ];
+    let n = s.records.len();
+    // Three groups, interleaved, with unequal weights; group 3 has no record.
+    let group: Vec<usize> = (0..n).map(|r| r * 7 % 3).collect();
+    let weight: Vec<f64> = (0..n).map(|r| 0.5 + (r % 5) as f64).collect();
+    for config in configs {
+        let index =
+            InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                .unwrap();
+        let each = index.attribute(&s.test).unwrap();
+        let (q, groups) = (s.test.len(), 4);
+        let mut expected = vec![0.0f64; q * groups];
+        for query in 0..q {
+            for r in 0..n {
+                expected[query * groups + group[r]] += weight[r] * f64::from(each.score(query, r));
+            }
+        }
+        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        assert!(scale > 0.0);
+        // Read back whole, and a few records at a time.
+        for slice in [n, 3] {
+            let (got, cost) = index
+                .grouped_scores_by_slices(&s.test, (&group, &weight, groups), slice)
+                .unwrap();
+            for (i, (a, b)) in expected.iter().zip(&got).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale,
+                    "{i}: {a} summed vs {b} grouped"
+                );
+            }
+            assert!(got[3..].iter().step_by(groups).all(|v| *v == 0.0));
+            assert!(cost.flops > 0);
+        }
+    }
+    let index = index(Method::DATAINF);
+    let wrong_group = index.grouped_scores(&s.test, &vec![5; n], &weight, 4);
+    assert!(matches!(wrong_group, Err(InfluenceError::Config(_))));
+    let short = index.grouped_scores(&s.test, &group[1..], &weight, 4);
+    assert!(matches!(short, Err(InfluenceError::Config(_))));
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let s = scenario();
     let device = Default::default();

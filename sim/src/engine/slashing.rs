@@ -150,46 +150,46 @@ fn measure<B: AutodiffBackend>(
                 model: format!("{} (self-influence for slashing)", model.name),
                 source: e.into(),
             })?;
-    let lengths: Vec<f64> = self_influence
+    let inverse_lengths: Vec<f64> = self_influence
         .iter()
-        .map(|&s| f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())
+        .map(|&s| 1.0 / f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())
         .collect();
-    let points = validation.len();
-    let mut out = PerIdentity::new();
-    let mut sums: Vec<&mut Vec<f64>> = Vec::new();
+    // Summed per contributing identity: one group of records each.
     let authors: Vec<(usize, ContributorId)> = trained
         .sources
         .iter()
         .map(|&(n, r)| (n, datanets[n].item_author(r)))
         .collect();
-    for identity in &authors {
-        out.entry(*identity).or_insert_with(|| vec![0.0; points]);
-    }
-    // Each identity's sums, in record order (records of one identity share them).
-    let slot: Vec<usize> = {
-        let order: Vec<&(usize, ContributorId)> = out.keys().collect();
-        authors
-            .iter()
-            .map(|a| order.binary_search(&a).expect("inserted above"))
-            .collect()
-    };
-    sums.extend(out.values_mut());
-    let n = authors.len();
-    let scored = trained.index.score_batches(validation, |first, rows| {
-        for (q, row) in (first..).zip(rows.chunks(n.max(1))) {
-            for ((score, &s), length) in row.iter().zip(&slot).zip(&lengths) {
-                sums[s][q] += f64::from(*score) / length;
-            }
-        }
-    });
-    let cost = scored.map_err(|e| EngineError::Model {
-        model: format!("{} (validation influence for slashing)", model.name),
-        source: e.into(),
-    })?;
+    let mut identities = authors.clone();
+    identities.sort_unstable();
+    identities.dedup();
+    let group: Vec<usize> = authors
+        .iter()
+        .map(|a| identities.binary_search(a).expect("collected above"))
+        .collect();
+    let groups = identities.len();
+    let (sums, cost) = trained
+        .index
+        .grouped_scores(validation, &group, &inverse_lengths, groups)
+        .map_err(|e| EngineError::Model {
+            model: format!("{} (validation influence for slashing)", model.name),
+            source: e.into(),
+        })?;
     lab.compute
         .add(Work::Attribution, ModelKind::Classifier, &cost);
     lab.compute
         .add(Work::Attribution, ModelKind::Classifier, &self_cost);
+    let points = validation.len();
+    let out = identities
+        .into_iter()
+        .enumerate()
+        .map(|(i, identity)| {
+            (
+                identity,
+                (0..points).map(|q| sums[q * groups + i]).collect(),
+            )
+        })
+        .collect();
     Ok(out)
 }
 

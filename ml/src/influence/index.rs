@@ -283,6 +283,8 @@ pub struct InfluenceIndex<B: Backend> {
     shape: LoraShape,
     precompute: StepCost,
     damping: Option<Damping>,
+    /// Self-influence of each training record, from the build.
+    self_influence: Vec<f32>,
     device: B::Device,
 }
 
@@ -327,7 +329,10 @@ impl<B: Backend> InfluenceIndex<B> {
             None => Kernels::default(),
         };
 
-        let (checkpoints, stored) = match config.method {
+        // The stored gradients, and each training record's self-influence: its query-side
+        // gradient (the raw one, projected and weighted as queries are) dotted with its
+        // stored row, read off here rather than recomputing its gradient.
+        let (checkpoints, stored, self_scores) = match config.method {
             Method::TracIn => {
                 let w = trace.learning_rate.sqrt();
                 let cps: Vec<(DeviceParams<B>, f64)> = trace
@@ -336,18 +341,29 @@ impl<B: Backend> InfluenceIndex<B> {
                     .map(|c| (c.to_device::<B>(device), w))
                     .collect();
                 let mut stored = HostMatrix::zeros(n, cps.len() * k);
+                // The columns start at zero: their dots with the new values are zero.
+                let mut zero_dots = vec![0.0; n];
                 for (c, (dp, w)) in cps.iter().enumerate() {
                     let g = gradients(dp)?.into_tensor(device).mul_scalar(*w);
                     work += gradients_of_all + Kernels::elementwise(n * p, n * p, n * p);
-                    stored.set_columns(c * k, project(g))?;
+                    stored.replace_columns(c * k, project(g), &mut zero_dots)?;
                     work += projection_work;
                 }
-                (cps, stored)
+                // Each checkpoint's query side is its stored block.
+                let self_scores = stored.row_dots(&stored);
+                (cps, stored, self_scores)
             }
             Method::DataInf { damping_ratio } => {
                 // Each layer's block is preconditioned and written back over its columns.
                 let mut g = gradients(&final_params)?;
                 work += gradients_of_all;
+                let query = match projection {
+                    Some(_) => Some(HostMatrix::from_tensor(project(
+                        g.columns::<B>(0, p, device),
+                    ))?),
+                    None => None,
+                };
+                let mut dots = vec![0.0; n];
                 for b in params.blocks() {
                     let (pre, k) = datainf_block(
                         g.columns::<B>(b.offset, b.len, device),
@@ -355,14 +371,18 @@ impl<B: Backend> InfluenceIndex<B> {
                         device,
                     )?;
                     work += k;
-                    g.set_columns(b.offset, pre)?;
+                    g.replace_columns(b.offset, pre, &mut dots)?;
                 }
-                let stored = match projection {
-                    Some(_) => HostMatrix::from_tensor(project(g.into_tensor(device)))?,
-                    None => g,
+                let (stored, self_scores) = match query {
+                    Some(query) => {
+                        let stored = HostMatrix::from_tensor(project(g.into_tensor(device)))?;
+                        work += projection_work + projection_work;
+                        let dots = query.row_dots(&stored);
+                        (stored, dots)
+                    }
+                    None => (g, dots),
                 };
-                work += projection_work;
-                (vec![(final_params.clone(), 1.0)], stored)
+                (vec![(final_params.clone(), 1.0)], stored, self_scores)
             }
             Method::Exact {
                 curvature,
@@ -387,12 +407,16 @@ impl<B: Backend> InfluenceIndex<B> {
                 let inv: Vec<f32> = inv.into_iter().map(|v| v as f32).collect();
                 let g = gradients(&final_params)?.into_tensor(device);
                 work += gradients_of_all + Kernels::matmul(n, p, p);
-                let pre = g.matmul(tensor::<B>(&inv, [p, p], device));
+                let pre = g.clone().matmul(tensor::<B>(&inv, [p, p], device));
+                let query = HostMatrix::from_tensor(project(g))?;
                 let stored = HostMatrix::from_tensor(project(pre))?;
-                work += projection_work;
-                (vec![(final_params.clone(), 1.0)], stored)
+                work += projection_work + projection_work;
+                let self_scores = query.row_dots(&stored);
+                (vec![(final_params.clone(), 1.0)], stored, self_scores)
             }
         };
+        work += Kernels::elementwise(2 * n * k, n, n * k);
+        let self_influence = self_scores.into_iter().map(|v| v as f32).collect();
         let train_t = stored.into_tensor(device).transpose();
 
         let mut contributors: Vec<ContributorId> = records.iter().map(|r| r.author).collect();
@@ -423,6 +447,7 @@ impl<B: Backend> InfluenceIndex<B> {
             shape,
             precompute,
             damping,
+            self_influence,
             device: device.clone(),
         })
     }
@@ -671,6 +696,14 @@ impl<B: Backend> InfluenceIndex<B> {
             per_record: to_host(scores)?.into_iter().map(f64::from).collect(),
             cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         })
+    }
+
+    /// Self-influence `score(z, z)` of each training record, in order, as read off while
+    /// building the index (no gradient is recomputed): what
+    /// [`self_influence`](Self::self_influence) of the indexed records gives, up to
+    /// rounding.
+    pub fn training_self_influence(&self) -> &[f32] {
+        &self.self_influence
     }
 
     /// Self-influence `score(z, z)` of each training record (the records the index was

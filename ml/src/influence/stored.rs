@@ -92,19 +92,42 @@ impl HostMatrix {
         tensor::<B>(block, [self.rows, width], device)
     }
 
-    /// Writes `block` `[rows, width]` over columns `offset..offset + width`.
-    pub(super) fn set_columns<B: Backend>(
+    /// Writes `block` `[rows, width]` over columns `offset..offset + width`, adding each
+    /// row's dot product of the old and new values there to `dots` (in `f64`).
+    pub(super) fn replace_columns<B: Backend>(
         &mut self,
         offset: usize,
         block: Tensor<B, 2>,
+        dots: &mut [f64],
     ) -> Result<(), InfluenceError> {
         let width = block.dims()[1];
         let block = to_host(block)?;
         let rows = self.data.chunks_exact_mut(self.cols.max(1));
-        for (row, values) in rows.zip(block.chunks_exact(width.max(1))) {
-            row[offset..offset + width].copy_from_slice(values);
+        for ((row, values), dot) in rows.zip(block.chunks_exact(width.max(1))).zip(dots) {
+            let old = &mut row[offset..offset + width];
+            *dot += old
+                .iter()
+                .zip(values)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum::<f64>();
+            old.copy_from_slice(values);
         }
         Ok(())
+    }
+
+    /// Each row's dot product with the same row of `other` (same shape), in `f64`.
+    pub(super) fn row_dots(&self, other: &HostMatrix) -> Vec<f64> {
+        let cols = self.cols.max(1);
+        self.data
+            .chunks_exact(cols)
+            .zip(other.data.chunks_exact(cols))
+            .map(|(a, b)| {
+                a.iter()
+                    .zip(b)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum()
+            })
+            .collect()
     }
 
     /// The whole matrix as a tensor on `device`.

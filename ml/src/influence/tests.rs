@@ -417,6 +417,44 @@ fn grouped_scores_equal_the_weighted_sums_of_each_groups_scores() {
 }
 
 #[test]
+fn self_influence_read_off_the_build_equals_the_recomputed_one() {
+    let s = scenario();
+    let projected = |method| InfluenceConfig {
+        projection: Some(ProjectionConfig {
+            dim: 24,
+            kind: ProjectionKind::Gaussian,
+            seed: 5,
+        }),
+        ..InfluenceConfig::new(method)
+    };
+    let configs = [
+        InfluenceConfig::new(Method::TracIn),
+        InfluenceConfig::new(Method::DATAINF),
+        InfluenceConfig::new(Method::EXACT_GN),
+        projected(Method::TracIn),
+        projected(Method::DATAINF),
+        projected(Method::EXACT_GN),
+    ];
+    for config in configs {
+        let index =
+            InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                .unwrap();
+        let (recomputed, _) = index.self_influence(&s.records).unwrap();
+        let read_off = index.training_self_influence();
+        assert_eq!(read_off.len(), s.records.len());
+        let scale = recomputed.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(scale > 0.0);
+        for (r, (a, b)) in recomputed.iter().zip(read_off).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{} record {r}: {a} recomputed vs {b} read off",
+                config.method.name()
+            );
+        }
+    }
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let s = scenario();
     let device = Default::default();

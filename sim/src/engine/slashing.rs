@@ -137,20 +137,9 @@ fn measure<B: AutodiffBackend>(
     // Relative influence: each record's score over its gradient's length (the square root
     // of its self-influence), so a record counts by the direction it pushes the model, not
     // by how badly the model fits it (a mislabelled record's gradient is long).
-    let records: Vec<_> = trained
-        .sources
-        .iter()
-        .map(|&(n, r)| datanets[n].data.records[r as usize].clone())
-        .collect();
-    let (self_influence, self_cost) =
-        trained
-            .index
-            .self_influence(&records)
-            .map_err(|e| EngineError::Model {
-                model: format!("{} (self-influence for slashing)", model.name),
-                source: e.into(),
-            })?;
-    let inverse_lengths: Vec<f64> = self_influence
+    let inverse_lengths: Vec<f64> = trained
+        .index
+        .training_self_influence()
         .iter()
         .map(|&s| 1.0 / f64::from(s).max(MIN_SELF_INFLUENCE).sqrt())
         .collect();
@@ -177,8 +166,6 @@ fn measure<B: AutodiffBackend>(
         })?;
     lab.compute
         .add(Work::Attribution, ModelKind::Classifier, &cost);
-    lab.compute
-        .add(Work::Attribution, ModelKind::Classifier, &self_cost);
     let points = validation.len();
     let out = identities
         .into_iter()

@@ -12,6 +12,10 @@
 //! - `attribution`: every record's influence summed over a few thousand served outputs as
 //!   the engine does it (query gradients summed, one scoring product) against scoring each
 //!   output and summing the scores (the per-output path), on one DataInf index;
+//! - `openlora`: OpenLoRA serving a seeded Zipf(1.0) stream over 1000 adapters in
+//!   heterogeneous batches (LRU device cache of a fifth of them, so misses upload) against
+//!   the same requests all for one adapter, on a small MLP classifier: the cost of many
+//!   adapters over one (the criterion bench `openlora` measures it at full size);
 //! - `suffix_build`: suffix-index build (libsais) over a seeded corpus against sorting its tokens;
 //! - `suffix_query`: n-gram `count` queries against binary searches over the sorted tokens;
 //! - `epoch`: the smoke scenario cut to one epoch (setup included) through the engine, against
@@ -49,10 +53,11 @@ use crate::scenario::Scenario;
 /// Format version of the bench JSON.
 pub const BENCH_VERSION: u32 = 1;
 /// Every bench, in the order they run.
-pub const BENCHES: [&str; 6] = [
+pub const BENCHES: [&str; 7] = [
     "chain",
     "chain_impersonated",
     "attribution",
+    "openlora",
     "suffix_build",
     "suffix_query",
     "epoch",
@@ -74,7 +79,7 @@ pub enum BenchError {
     /// An unknown bench name was asked for.
     #[error(
         "unknown bench `{0}`; the benches are: chain, chain_impersonated, attribution, \
-         suffix_build, suffix_query, epoch"
+         openlora, suffix_build, suffix_query, epoch"
     )]
     Unknown(String),
     /// The chain workload failed.
@@ -149,6 +154,7 @@ pub fn run(names: &[String], repeats: u32) -> Result<BenchReport, BenchError> {
             "chain" => chain(repeats, Origin::Signed)?,
             "chain_impersonated" => chain(repeats, Origin::Impersonated)?,
             "attribution" => attribution(repeats)?,
+            "openlora" => openlora(repeats)?,
             "suffix_build" => suffix_build(repeats)?,
             "suffix_query" => suffix_query(repeats)?,
             _ => epoch(repeats)?,
@@ -204,7 +210,8 @@ pub struct BenchArgs {
     /// Where the JSON goes.
     #[arg(long, default_value = "target/olsim-runs/bench.json")]
     pub out: PathBuf,
-    /// Only these benches (comma-separated: chain, suffix_build, suffix_query, epoch).
+    /// Only these benches (comma-separated: chain, chain_impersonated, attribution,
+    /// openlora, suffix_build, suffix_query, epoch).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Runs per side, kept at their best.
@@ -532,6 +539,106 @@ fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
             scenario.records.len()
         ),
         "the same outputs scored one by one".into(),
+        times,
+    ))
+}
+
+/// Adapters the `openlora` bench's many-adapter server holds.
+const OPENLORA_ADAPTERS: usize = 1000;
+/// Requests of the `openlora` bench: a warm-up replay, then the timed one.
+const OPENLORA_WARMUP: usize = 256;
+const OPENLORA_REQUESTS: usize = 1024;
+/// Requests per window (and most per batch) of the `openlora` bench.
+const OPENLORA_WINDOW: usize = 32;
+
+/// OpenLoRA heterogeneous serving of [`OPENLORA_REQUESTS`] requests drawn Zipf(1.0) over
+/// [`OPENLORA_ADAPTERS`] rank-8 adapters of an MLP 256 -> 256 -> 256 -> 16 (device cache of
+/// 200 adapters, LRU; each side clears it and replays [`OPENLORA_WARMUP`] requests first)
+/// against the same inputs all for one adapter.
+fn openlora(repeats: u32) -> Result<Measurement, BenchError> {
+    use olsim_ml::model::{LoraConfig, MlpConfig};
+    use olsim_ml::serve::{
+        AdapterId, AdapterStore, MlpServe, ServeMode, ServeModel, Server, ServerConfig,
+        ZipfPopularity, feature_vectors,
+    };
+    type Cpu = burn::backend::NdArray<f32>;
+    let fail = |message: String| BenchError::Failed {
+        bench: "openlora",
+        message,
+    };
+    let config = MlpConfig {
+        input_dim: 256,
+        hidden: vec![256, 256],
+        classes: 16,
+    };
+    let total = OPENLORA_WARMUP + OPENLORA_REQUESTS;
+    let inputs = feature_vectors(SEED, config.input_dim, total);
+    let server = |adapters: usize| -> Result<Server<Cpu, MlpServe<Cpu>>, BenchError> {
+        let base = config
+            .init::<Cpu>(SEED, &Default::default())
+            .map_err(|e| fail(e.to_string()))?;
+        let model =
+            MlpServe::new(base, &LoraConfig::new(8, 16.0)).map_err(|e| fail(e.to_string()))?;
+        let mut store = AdapterStore::new(model.adapter_layout());
+        store
+            .generate(0..adapters as AdapterId, SEED, 2.0)
+            .map_err(|e| fail(e.to_string()))?;
+        let cache_bytes = 200 * store.layout().adapter_bytes();
+        let config = ServerConfig {
+            mode: ServeMode::Heterogeneous,
+            max_batch: OPENLORA_WINDOW,
+            cache_bytes,
+        };
+        Server::new(model, store, config).map_err(|e| fail(e.to_string()))
+    };
+    let many: Vec<AdapterId> = ZipfPopularity::new(OPENLORA_ADAPTERS, 1.0)
+        .map_err(|e| fail(e.to_string()))?
+        .requests(SEED, total);
+    let stream = |ids: &[AdapterId]| -> Vec<(AdapterId, Vec<f32>)> {
+        ids.iter().copied().zip(inputs.iter().cloned()).collect()
+    };
+    let (many, one) = (stream(&many), stream(&vec![0; total]));
+    let mut servers = (server(OPENLORA_ADAPTERS)?, server(1)?);
+    // Clears the device cache, replays the warm-up, then times the rest.
+    let replay = |server: &mut Server<Cpu, MlpServe<Cpu>>, requests: &[(AdapterId, Vec<f32>)]| {
+        server.clear_device();
+        let (warmup, timed) = requests.split_at(OPENLORA_WARMUP);
+        server.replay(warmup.to_vec(), OPENLORA_WINDOW)?;
+        let timed = timed.to_vec();
+        let start = Instant::now();
+        let report = server.replay(timed, OPENLORA_WINDOW)?;
+        Ok::<_, olsim_ml::serve::ServeError>((start.elapsed(), report.requests))
+    };
+    let mut failed = None;
+    let times = best_of(
+        repeats,
+        &mut servers,
+        |(server, _)| {
+            let (elapsed, served) = replay(server, &many).map_err(|e| fail(e.to_string()))?;
+            if served != OPENLORA_REQUESTS {
+                return Err(BenchError::Mismatch(format!(
+                    "openlora bench: served {served} of {OPENLORA_REQUESTS} requests"
+                )));
+            }
+            Ok(elapsed)
+        },
+        |(_, server)| match replay(server, &one) {
+            Ok((elapsed, _)) => elapsed,
+            Err(e) => {
+                failed = Some(fail(e.to_string()));
+                Duration::MAX
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(measurement(
+        "openlora",
+        format!(
+            "{OPENLORA_REQUESTS} requests, Zipf over {OPENLORA_ADAPTERS} adapters, heterogeneous"
+        ),
+        "the same requests on 1 adapter".into(),
         times,
     ))
 }

@@ -8,11 +8,11 @@ use burn::tensor::{Tensor, TensorData};
 use super::ServeError;
 use super::store::{AdapterId, AdapterLayout, AdapterStore, HostAdapter};
 
-/// One site of an adapter on the device, laid out for `x·Aᵀ·(scale·Bᵀ)`.
+/// One site of an adapter on the device, laid out for `(x·Aᵀ)·(scale·Bᵀ)`.
 #[derive(Clone, Debug)]
 pub struct DeviceSite<B: Backend> {
-    /// `Aᵀ`, `[in, rank]`.
-    pub a_t: Tensor<B, 2>,
+    /// `A`, `[rank, in]`, as stored on the host (uploaded without reordering).
+    pub a: Tensor<B, 2>,
     /// `scale · Bᵀ`, `[rank, out]` (the scale is folded in on upload).
     pub b_t: Tensor<B, 2>,
 }
@@ -27,7 +27,8 @@ pub struct DeviceAdapter<B: Backend> {
 }
 
 impl<B: Backend> DeviceAdapter<B> {
-    /// Transposes `host`'s matrices, folds its scale into `B` and uploads them to `device`.
+    /// Uploads `host`'s matrices to `device`: each `A` as it is, each `B` transposed with
+    /// the scale folded in.
     pub fn upload(host: &HostAdapter, layout: &AdapterLayout, device: &B::Device) -> Self {
         let r = layout.rank;
         let sites = host
@@ -36,20 +37,14 @@ impl<B: Backend> DeviceAdapter<B> {
             .zip(&layout.sites)
             .map(|(pair, site)| {
                 let (d_in, d_out) = (site.d_in, site.d_out);
-                let mut a_t = vec![0.0; d_in * r];
-                for (k, row) in pair.a.chunks_exact(d_in).enumerate() {
-                    for (i, &v) in row.iter().enumerate() {
-                        a_t[i * r + k] = v;
-                    }
-                }
                 let mut b_t = vec![0.0; r * d_out];
-                for (o, row) in pair.b.chunks_exact(r).enumerate() {
-                    for (k, &v) in row.iter().enumerate() {
-                        b_t[k * d_out + o] = host.scale * v;
+                for (k, row) in b_t.chunks_exact_mut(d_out).enumerate() {
+                    for (v, b) in row.iter_mut().zip(pair.b.iter().skip(k).step_by(r)) {
+                        *v = host.scale * b;
                     }
                 }
                 DeviceSite {
-                    a_t: Tensor::from_data(TensorData::new(a_t, [d_in, r]), device),
+                    a: Tensor::from_data(TensorData::new(pair.a.clone(), [r, d_in]), device),
                     b_t: Tensor::from_data(TensorData::new(b_t, [r, d_out]), device),
                 }
             })
@@ -64,7 +59,7 @@ impl<B: Backend> DeviceAdapter<B> {
     /// layout, so merging is `weight + delta`).
     pub fn weight_delta(&self, site: usize) -> Tensor<B, 2> {
         let s = &self.sites[site];
-        s.a_t.clone().matmul(s.b_t.clone())
+        s.a.clone().transpose().matmul(s.b_t.clone())
     }
 }
 

@@ -6,31 +6,35 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::cache::DeviceAdapter;
+use super::sgmv;
 use crate::model::cost::Kernels;
 
 /// The low-rank updates of one batch, asked for site by site by a [`ServeModel`]
 /// (`delta(site, x, rows)` right after the adapted layer); counts the FLOPs it does.
 ///
-/// The batch is sorted by adapter, so each adapter's requests form one contiguous segment,
-/// and each site runs one GEMM pair per segment: `x[segment]·Aᵀ` then `·(scale·Bᵀ)`, the
-/// results concatenated in batch order (Punica's segmented SGMV, done as plain matmuls).
+/// The batch is sorted by adapter, so each adapter's requests form one contiguous segment
+/// (Punica's segmented SGMV). On the CPU backend one pass over the rows computes every
+/// segment's update with its own adapter's matrices (the fused kernel in `serve/sgmv.rs`);
+/// on any other backend each site runs one GEMM pair per segment, `x[segment]·Aᵀ` then
+/// `·(scale·Bᵀ)`, the results concatenated in batch order.
 ///
-/// Why grouping and not gathering: the alternative, stacking every request's `Aᵀ` and
-/// `scale·Bᵀ` into `[n, in, r]` and `[n, r, out]` for two batched matmuls (S-LoRA's
-/// gather), was measured against it on the NdArray CPU backend (MLP 512 -> 1024 -> 1024 ->
-/// 16, rank 8 on all three layers, batches of 32, fastest of 200 batches, 2-vCPU machine):
+/// Measured on the NdArray CPU backend (one site, rank 8, 32 requests of one row each,
+/// sorted by adapter, fastest of 1500 calls, 2-vCPU machine shared with other jobs):
 ///
-/// | batch | base pass only | grouped | gathered |
-/// |---|---:|---:|---:|
-/// | 1 adapter | 2.28 ms | 2.51 ms | 4.07 ms |
-/// | Zipf(1.0) over 1000 adapters, 24.5 distinct | 2.28 ms | 3.34 ms | 4.50 ms |
-/// | 32 distinct adapters | 2.22 ms | 3.78 ms | 4.33 ms |
+/// | site, batch | fused pass | grouped GEMM pairs |
+/// |---|---:|---:|
+/// | 1024 -> 1024, 1 adapter | 36 µs | 72 µs |
+/// | 1024 -> 1024, Zipf(1.0) over 1000 adapters, 24 distinct | 39 µs | 210 µs |
+/// | 256 -> 256, 1 adapter | 9.2 µs | 7.0 µs |
+/// | 256 -> 256, Zipf over 1000, 24 distinct | 10.6 µs | 81 µs |
+/// | 256 -> 256, 8 rows per request, Zipf over 1000 | 126 µs | 259 µs |
 ///
-/// Grouping was faster in every case (and again with 1024 inputs). On this backend a small
-/// matmul costs 4-15 µs however few its rows; gathering pays that per request (a batched
-/// matmul runs one GEMM per batch entry) plus a copy of every request's matrices, while
-/// grouping pays it per distinct adapter and reads each adapter once. A GPU backend with a
-/// fused gather kernel (Punica's BGMV) could favour gathering instead.
+/// A small matmul there costs 4-15 µs however few its rows (burn-ndarray copies both
+/// operands, `matrixmultiply` packs them), so the grouped pairs cost per distinct adapter
+/// while the fused pass costs per row. Gathering instead (every request's `Aᵀ` and
+/// `scale·Bᵀ` stacked into `[n, in, r]` and `[n, r, out]` for two batched matmuls, S-LoRA's
+/// gather) was slower than grouping on that backend in every case measured: it pays the
+/// matmul overhead per request plus a copy of every request's matrices.
 ///
 /// [`ServeModel`]: super::ServeModel
 pub struct BatchLora<B: Backend> {
@@ -68,28 +72,17 @@ impl<B: Backend> BatchLora<B> {
     /// The update `scale · x·Aᵀ·Bᵀ` of site `site` for `x` `[requests · rows, in]`, each
     /// request's `rows` rows (1 for a classifier, its tokens for a language model)
     /// contiguous and in batch order: `[requests · rows, out]`, or `None` when there is no
-    /// update. Counts two products per segment (`2·in·r + 2·r·out` FLOPs per row), the
-    /// concatenation of several segments and the caller's add (`out` per row).
+    /// update. On the CPU backend one fused pass over the rows (`serve/sgmv.rs`),
+    /// elsewhere one GEMM pair per segment. Counts two products per segment
+    /// (`2·in·r + 2·r·out` FLOPs per row), the concatenation of several segments and the
+    /// caller's add (`out` per row), whichever runs: the analytic kernels model the grouped
+    /// products a GPU would launch.
     pub fn delta(&self, site: usize, x: Tensor<B, 2>, rows: usize) -> Option<Tensor<B, 2>> {
         let first = self.adapters.first()?;
-        let [m, d_in] = x.shape().dims();
-        let [r, d_out] = first.sites[site].b_t.shape().dims();
-        let mut parts: Vec<Tensor<B, 2>> = self
-            .segments
-            .iter()
-            .map(|&(start, len, k)| {
-                let s = &self.adapters[k].sites[site];
-                x.clone()
-                    .narrow(0, start * rows, len * rows)
-                    .matmul(s.a_t.clone())
-                    .matmul(s.b_t.clone())
-            })
-            .collect();
-        let out = if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Tensor::cat(parts, 0)
-        };
+        let [m, d_in] = x.dims();
+        let [r, d_out] = first.sites[site].b_t.dims();
+        let out = sgmv::delta(&x, rows, &self.segments, &self.adapters, site)
+            .unwrap_or_else(|| self.grouped(site, x, rows));
         let y = m * d_out;
         let mut work: Kernels = self
             .segments
@@ -104,6 +97,28 @@ impl<B: Backend> BatchLora<B> {
         work += Kernels::elementwise(2 * y, y, y);
         self.work.set(self.work.get() + work);
         Some(out)
+    }
+
+    /// [`delta`](Self::delta) on any backend: one GEMM pair per segment, `x[segment]·Aᵀ`
+    /// then `·(scale·Bᵀ)`, the results concatenated in batch order. The batch must carry
+    /// adapters.
+    pub(super) fn grouped(&self, site: usize, x: Tensor<B, 2>, rows: usize) -> Tensor<B, 2> {
+        let mut parts: Vec<Tensor<B, 2>> = self
+            .segments
+            .iter()
+            .map(|&(start, len, k)| {
+                let s = &self.adapters[k].sites[site];
+                x.clone()
+                    .narrow(0, start * rows, len * rows)
+                    .matmul(s.a.clone().transpose())
+                    .matmul(s.b_t.clone())
+            })
+            .collect();
+        if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Tensor::cat(parts, 0)
+        }
     }
 
     /// Whether any request carries an adapter.

@@ -29,6 +29,7 @@ pub mod lm;
 pub mod lora;
 pub mod mlp;
 pub mod server;
+mod sgmv;
 pub mod store;
 pub mod workload;
 

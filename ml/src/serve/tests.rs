@@ -301,12 +301,12 @@ fn cache_evicts_least_recently_used() {
     );
     assert!(cache.fetch(&[2, 2], &store).is_err());
     assert_eq!(cache.lru_order(), vec![4, 3, 5]);
-    // Uploaded matrices hold the host values, transposed, with the scale folded into B.
+    // Uploaded matrices hold the host values: A as stored, B transposed with the scale folded in.
     let dev = cache.fetch(&[5], &store).unwrap().remove(0);
     let host = store.get(5).unwrap();
     let values = |t: &Tensor<Cpu, 2>| t.clone().into_data().to_vec::<f32>().unwrap();
     let site = &dev.sites[0];
-    assert_eq!(values(&site.a_t), host.sites[0].a);
+    assert_eq!(values(&site.a), host.sites[0].a);
     let scaled: Vec<f32> = host.sites[0].b.iter().map(|v| v * host.scale).collect();
     assert_eq!(values(&site.b_t), scaled);
 }
@@ -394,4 +394,37 @@ fn request_streams_and_generated_adapters_are_deterministic() {
     one.generate([5], 3, 1.0).unwrap();
     assert_eq!(one.get(5), tiny_store().get(5));
     assert_ne!(one.get(5), tiny_store().get(4));
+}
+
+/// The CPU backend's fused pass gives the grouped GEMM pairs' update within rounding, for
+/// requests of several rows, a repeated adapter in two segments and a one-request segment.
+#[test]
+fn fused_update_matches_grouped_gemm_pairs() {
+    let store = {
+        let serve = MlpServe::new(base::<Cpu>(), &config()).unwrap();
+        let mut store = AdapterStore::new(serve.adapter_layout());
+        store.generate(0..3, SEED, 0.5).unwrap();
+        store
+    };
+    let mut cache = AdapterCache::<Cpu>::new(1 << 20, Default::default());
+    let adapters = cache.fetch(&[0, 1, 2], &store).unwrap();
+    // Requests 0-1 use adapter 2, request 2 adapter 0, requests 3-4 adapter 2 again, 5 adapter 1.
+    let lora = BatchLora::new(adapters, &[2, 2, 0, 2, 2, 1]);
+    let rows = 3;
+    for (site, s) in store.layout().sites.iter().enumerate() {
+        let x: Vec<f32> = feature_vectors(SEED + site as u64, s.d_in, 6 * rows).concat();
+        let x = Tensor::<Cpu, 2>::from_data(
+            TensorData::new(x, [6 * rows, s.d_in]),
+            &Default::default(),
+        );
+        let fused = lora.delta(site, x.clone(), rows).unwrap();
+        assert_eq!(fused.dims(), [6 * rows, s.d_out]);
+        let grouped = lora.grouped(site, x, rows);
+        let values = |t: Tensor<Cpu, 2>| t.into_data().to_vec::<f32>().unwrap();
+        assert_close(
+            &values(fused),
+            &values(grouped),
+            &format!("site {}", s.name),
+        );
+    }
 }

@@ -1,10 +1,13 @@
 //! Sender recovery ahead of execution.
 //!
 //! Recovering a sender from its secp256k1 signature costs about as much as executing a
-//! protocol call. For a long batch, a helper thread and the executing thread share that work:
-//! each takes the next transaction nobody has started and recovers its sender; the executor
-//! executes a transaction as soon as its sender is known, and recovers the next unstarted one
-//! whenever it would otherwise wait. Each sender is a pure function of its transaction:
+//! protocol call. For a long batch, helper threads (one per spare core, a few at most) and
+//! the executing thread share that work: each takes the next transaction nobody has started
+//! and recovers its sender; the executor executes a transaction as soon as its sender is
+//! known, and recovers the next unstarted one whenever it would otherwise wait. It never
+//! blocks on a helper: once every transaction is started, it recovers the one it needs
+//! itself, so a helper the scheduler has put aside (on a busy machine) costs at most one
+//! recovery instead of a time slice. Each sender is a pure function of its transaction:
 //! results do not depend on which thread recovered it.
 
 use std::sync::OnceLock;
@@ -27,17 +30,32 @@ pub fn recover(tx: &SignedTx) -> Sender {
     }
 }
 
-/// Batches shorter than this are recovered inline: a thread costs more than it saves.
+/// Batches with fewer signed transactions than this are recovered inline: a thread costs
+/// more than it saves.
 const MIN_PARALLEL_BATCH: usize = 8;
 
+/// The most helper threads a batch gets: with two, recovery keeps ahead of execution.
+const MAX_HELPERS: usize = 3;
+
+/// Helper threads for a batch with `signed` signed transactions: one per spare core, at most
+/// [`MAX_HELPERS`] and one per [`MIN_PARALLEL_BATCH`] signed transactions.
+fn helpers(signed: usize) -> usize {
+    static SPARE_CORES: OnceLock<usize> = OnceLock::new();
+    let spare = *SPARE_CORES.get_or_init(|| {
+        std::thread::available_parallelism().map_or(0, |n| n.get().saturating_sub(1))
+    });
+    spare.min(MAX_HELPERS).min(signed / MIN_PARALLEL_BATCH)
+}
+
 /// Calls `execute(i, sender_of_tx_i)` for every transaction in order, with senders
-/// recovered ahead on a helper thread for batches with many signed transactions.
+/// recovered ahead on helper threads for batches with many signed transactions.
 pub fn with_recovered_senders<R>(
     txs: &[SignedTx],
     mut execute: impl FnMut(usize, Sender) -> R,
 ) -> Vec<R> {
     let signed = txs.iter().filter(|tx| tx.origin == Origin::Signed).count();
-    if signed < MIN_PARALLEL_BATCH {
+    let helpers = helpers(signed);
+    if helpers == 0 {
         return txs
             .iter()
             .enumerate()
@@ -57,16 +75,21 @@ pub fn with_recovered_senders<R>(
         }
     };
     std::thread::scope(|scope| {
-        scope.spawn(|| while recover_next() {});
+        for _ in 0..helpers {
+            scope.spawn(|| while recover_next() {});
+        }
         (0..txs.len())
             .map(|i| {
-                while senders[i].get().is_none() {
-                    if !recover_next() {
-                        // Everything is started; the helper is finishing this one.
-                        senders[i].wait();
+                let sender = loop {
+                    if let Some(sender) = senders[i].get() {
+                        break sender.clone();
                     }
-                }
-                let sender = senders[i].get().expect("set before the loop ends").clone();
+                    if !recover_next() {
+                        // Everything is started and a helper holds this one: recover it
+                        // here rather than wait for a thread that may not be running.
+                        break recover(&txs[i]);
+                    }
+                };
                 execute(i, sender)
             })
             .collect()

@@ -551,8 +551,7 @@ impl Chain for EmbeddedChain {
         let mut block = self.open_block();
         let mut first_block = true;
         let mut gas_reserved = 0u64;
-        let results = senders::with_recovered_senders(&txs, |i, sender| {
-            let tx = &txs[i];
+        let results = senders::with_recovered_senders(txs, |tx, sender| {
             if gas_reserved > 0 && gas_reserved + tx.gas_limit() > self.config.block_gas_limit {
                 self.seal_block(block);
                 block = self.open_block();

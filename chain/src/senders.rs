@@ -4,14 +4,18 @@
 //! protocol call. For a long batch, helper threads (one per spare core, a few at most) and
 //! the executing thread share that work: each takes the next transaction nobody has started
 //! and recovers its sender; the executor executes a transaction as soon as its sender is
-//! known, and recovers the next unstarted one whenever it would otherwise wait. It never
-//! blocks on a helper: once every transaction is started, it recovers the one it needs
-//! itself, so a helper the scheduler has put aside (on a busy machine) costs at most one
-//! recovery instead of a time slice. Each sender is a pure function of its transaction:
-//! results do not depend on which thread recovered it.
+//! known, and recovers the next unstarted one whenever it would otherwise wait.
+//!
+//! Helpers only use idle cores: they run in Linux's idle scheduling class, so on a busy
+//! machine they never preempt the executor (or anything else). The executor never waits for
+//! them: once every transaction is started, it recovers the one it needs itself, and it
+//! returns without joining them (they own their share of the batch and end on their own).
+//! A helper put aside by the scheduler costs at most a duplicated recovery, never a time
+//! slice. Each sender is a pure function of its transaction: results do not depend on which
+//! thread recovered it.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy_primitives::Address;
@@ -47,53 +51,80 @@ fn helpers(signed: usize) -> usize {
     spare.min(MAX_HELPERS).min(signed / MIN_PARALLEL_BATCH)
 }
 
-/// Calls `execute(i, sender_of_tx_i)` for every transaction in order, with senders
-/// recovered ahead on helper threads for batches with many signed transactions.
-pub fn with_recovered_senders<R>(
-    txs: &[SignedTx],
-    mut execute: impl FnMut(usize, Sender) -> R,
-) -> Vec<R> {
-    let signed = txs.iter().filter(|tx| tx.origin == Origin::Signed).count();
-    let helpers = helpers(signed);
-    if helpers == 0 {
-        return txs
-            .iter()
-            .enumerate()
-            .map(|(i, tx)| execute(i, recover(tx)))
-            .collect();
-    }
-    let senders: Vec<OnceLock<Sender>> = txs.iter().map(|_| OnceLock::new()).collect();
-    let next = AtomicUsize::new(0);
-    // Recovers the next transaction nobody has started; false once all are started.
-    let recover_next = || {
-        let j = next.fetch_add(1, Ordering::Relaxed);
-        if j < txs.len() {
-            let _ = senders[j].set(recover(&txs[j]));
+/// A batch whose senders the executor and its helpers recover together.
+struct Recovery {
+    txs: Vec<SignedTx>,
+    senders: Vec<OnceLock<Sender>>,
+    /// The first transaction nobody has started.
+    next: AtomicUsize,
+}
+
+impl Recovery {
+    /// Recovers the next transaction nobody has started; false once all are started.
+    fn recover_next(&self) -> bool {
+        let j = self.next.fetch_add(1, Ordering::Relaxed);
+        if j < self.txs.len() {
+            let _ = self.senders[j].set(recover(&self.txs[j]));
             true
         } else {
             false
         }
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..helpers {
-            scope.spawn(|| while recover_next() {});
+    }
+
+    /// The sender of transaction `i`: recovered already, or recovered here (another
+    /// unstarted one first, for as long as there is one, while a helper finishes `i`).
+    fn sender(&self, i: usize) -> Sender {
+        loop {
+            if let Some(sender) = self.senders[i].get() {
+                return sender.clone();
+            }
+            if !self.recover_next() {
+                // Everything is started and a helper holds this one: recover it here
+                // rather than wait for a thread that may not be running.
+                return recover(&self.txs[i]);
+            }
         }
-        (0..txs.len())
-            .map(|i| {
-                let sender = loop {
-                    if let Some(sender) = senders[i].get() {
-                        break sender.clone();
-                    }
-                    if !recover_next() {
-                        // Everything is started and a helper holds this one: recover it
-                        // here rather than wait for a thread that may not be running.
-                        break recover(&txs[i]);
-                    }
-                };
-                execute(i, sender)
-            })
-            .collect()
-    })
+    }
+}
+
+/// Calls `execute(tx, sender_of_tx)` for every transaction in order, with senders recovered
+/// ahead on helper threads for batches with many signed transactions.
+pub fn with_recovered_senders<R>(
+    txs: Vec<SignedTx>,
+    mut execute: impl FnMut(&SignedTx, Sender) -> R,
+) -> Vec<R> {
+    let signed = txs.iter().filter(|tx| tx.origin == Origin::Signed).count();
+    let helpers = helpers(signed);
+    if helpers == 0 {
+        return txs.iter().map(|tx| execute(tx, recover(tx))).collect();
+    }
+    let batch = Arc::new(Recovery {
+        senders: txs.iter().map(|_| OnceLock::new()).collect(),
+        txs,
+        next: AtomicUsize::new(0),
+    });
+    for _ in 0..helpers {
+        let batch = Arc::clone(&batch);
+        // A helper that cannot be started leaves its share to the executor.
+        let _ = std::thread::Builder::new()
+            .name("olsim-senders".into())
+            .spawn(move || {
+                run_only_on_idle_cores();
+                while batch.recover_next() {}
+            });
+    }
+    (0..batch.txs.len())
+        .map(|i| execute(&batch.txs[i], batch.sender(i)))
+        .collect()
+}
+
+/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`): it runs only
+/// on a core that nothing else wants.
+fn run_only_on_idle_cores() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: changes the calling thread's (id 0) scheduling policy only; should it fail,
+    // the thread keeps its normal policy, which is merely less polite.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
 }
 
 #[cfg(test)]
@@ -119,13 +150,32 @@ mod tests {
                     )
                 })
                 .collect();
-            let got = with_recovered_senders(&txs, |i, sender| (i, sender.unwrap()));
-            let want: Vec<_> = wallets
-                .iter()
-                .enumerate()
-                .map(|(i, w)| (i, w.address()))
-                .collect();
+            let want: Vec<_> = txs.iter().map(|tx| (tx.hash(), tx.from)).collect();
+            let got = with_recovered_senders(txs, |tx, sender| (tx.hash(), sender.unwrap()));
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_bad_signature_in_a_long_batch_spoils_its_own_sender_only() {
+        let mut wallet = Wallet::derive(1, "w");
+        let req = || TxRequest {
+            gas_limit: 21_000,
+            ..Default::default()
+        };
+        let mut txs: Vec<SignedTx> = (0..40).map(|_| wallet.sign(1, req())).collect();
+        // A stand-in signature presented as a real one signs nothing.
+        txs[17] = SignedTx {
+            origin: Origin::Signed,
+            ..wallet.impersonate(1, req())
+        };
+        let got = with_recovered_senders(txs, |_, sender| sender.ok());
+        for (i, sender) in got.iter().enumerate() {
+            assert_eq!(
+                *sender == Some(wallet.address()),
+                i != 17,
+                "transaction {i}"
+            );
         }
     }
 }

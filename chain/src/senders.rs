@@ -6,13 +6,11 @@
 //! and recovers its sender; the executor executes a transaction as soon as its sender is
 //! known, and recovers the next unstarted one whenever it would otherwise wait.
 //!
-//! Helpers only use idle cores: they run in Linux's idle scheduling class, so on a busy
-//! machine they never preempt the executor (or anything else). The executor never waits for
-//! them: once every transaction is started, it recovers the one it needs itself, and it
-//! returns without joining them (they own their share of the batch and end on their own).
-//! A helper put aside by the scheduler costs at most a duplicated recovery, never a time
-//! slice. Each sender is a pure function of its transaction: results do not depend on which
-//! thread recovered it.
+//! The executor never waits for a helper: once every transaction is started, it recovers
+//! the one it needs itself, and it returns without joining them (they share the batch
+//! through an `Arc` and end on their own). So on a busy machine, a helper the scheduler has
+//! put aside costs at most a duplicated recovery, never a time slice. Each sender is a pure
+//! function of its transaction: results do not depend on which thread recovered it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -108,23 +106,11 @@ pub fn with_recovered_senders<R>(
         // A helper that cannot be started leaves its share to the executor.
         let _ = std::thread::Builder::new()
             .name("olsim-senders".into())
-            .spawn(move || {
-                run_only_on_idle_cores();
-                while batch.recover_next() {}
-            });
+            .spawn(move || while batch.recover_next() {});
     }
     (0..batch.txs.len())
         .map(|i| execute(&batch.txs[i], batch.sender(i)))
         .collect()
-}
-
-/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`): it runs only
-/// on a core that nothing else wants.
-fn run_only_on_idle_cores() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: changes the calling thread's (id 0) scheduling policy only; should it fail,
-    // the thread keeps its normal policy, which is merely less polite.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
 }
 
 #[cfg(test)]

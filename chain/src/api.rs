@@ -74,9 +74,9 @@ impl SignedTx {
         }
     }
 
-    /// Transaction hash.
+    /// Transaction hash: the keccak of the EIP-2718 encoding `raw` (no re-encoding).
     pub fn hash(&self) -> B256 {
-        *self.envelope.tx_hash()
+        keccak256(&self.raw)
     }
 
     /// Recipient, `None` for a contract creation.
@@ -255,5 +255,23 @@ pub trait Chain {
     /// that does not expose its whole state (anvil).
     fn full_state_digest(&self) -> Option<B256> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::wallet::{TxRequest, Wallet};
+
+    #[test]
+    fn hash_is_the_envelope_hash_signed_and_impersonated() {
+        let mut wallet = Wallet::derive(1, "hasher");
+        let req = || TxRequest {
+            data: vec![1, 2, 3].into(),
+            gas_limit: 50_000,
+            ..Default::default()
+        };
+        for tx in [wallet.sign(901, req()), wallet.impersonate(901, req())] {
+            assert_eq!(tx.hash(), *tx.envelope.tx_hash());
+        }
     }
 }

@@ -25,7 +25,9 @@ use op_revm::revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use op_revm::revm::state::{AccountInfo, Bytecode};
 use op_revm::revm::{Context, DatabaseRef, ExecuteCommitEvm, ExecuteEvm};
 use op_revm::transaction::deposit::DepositTransactionParts;
-use op_revm::{DefaultOp, OpBuilder, OpContext, OpHaltReason, OpSpecId, OpTransaction};
+use op_revm::{
+    DefaultOp, L1BlockInfo, OpBuilder, OpContext, OpHaltReason, OpSpecId, OpTransaction,
+};
 
 use crate::abi::{decode_revert, describe_call};
 use crate::api::{BlockInfo, CallRequest, Chain, Receipt, SignedTx, SnapshotId};
@@ -320,7 +322,6 @@ impl EmbeddedChain {
         )
     }
 
-    /// Executes one signed transaction in the open block; commits it only if it succeeds.
     /// Executes one signed transaction, whose sender was recovered from its signature, in
     /// the open block; commits it only if it succeeds.
     fn execute(
@@ -329,19 +330,21 @@ impl EmbeddedChain {
         sender: Sender,
         block: &mut BlockInfo,
     ) -> Result<Receipt, ChainError> {
+        let tx_hash = tx.hash();
         let call = || describe_call(tx.to().is_none(), tx.input());
         let from = sender.map_err(|e| ChainError::Rejected {
-            tx_hash: tx.hash(),
+            tx_hash,
             call: call(),
             from: tx.from,
             reason: format!("invalid signature: {e}"),
         })?;
+        let l1_fee = self.tx_l1_fee(&tx.raw)?;
         let ExecResultAndState { result, state } = self
             .evm
             .transact(op_transaction(tx, from))
             .map_err(|e| match e {
                 EVMError::Transaction(reason) => ChainError::Rejected {
-                    tx_hash: tx.hash(),
+                    tx_hash,
                     call: call(),
                     from,
                     reason: reason.to_string(),
@@ -368,11 +371,6 @@ impl EmbeddedChain {
             }
         };
         self.evm.commit(state);
-        // op-revm caches the last L1 cost for the next validation: clear it after reading,
-        // or the next transaction would be charged this one's L1 fee.
-        let l1_info = &mut self.evm.0.ctx.chain;
-        let l1_fee = l1_info.calculate_tx_l1_cost(&tx.raw, SPEC);
-        l1_info.clear_tx_l1_cost();
         block.gas_used += gas_used;
         block.tx_count += 1;
         let tip = tx
@@ -381,7 +379,7 @@ impl EmbeddedChain {
             .unwrap_or(0)
             .min(tx.envelope.max_fee_per_gas() - u128::from(block.base_fee));
         Ok(Receipt {
-            tx_hash: tx.hash(),
+            tx_hash,
             block_number: block.number,
             from,
             to: tx.to(),
@@ -391,6 +389,20 @@ impl EmbeddedChain {
             l1_fee: Some(l1_fee),
             logs,
         })
+    }
+
+    /// The OP-Stack L1 data fee of the encoded transaction `raw` in the open block, computed
+    /// once (FastLZ over the encoding): the block's L1 fee inputs are loaded as op-revm would
+    /// load them, and the fee is left in op-revm's per-transaction cache, where the next
+    /// `transact` reads it to charge the sender and pay the vault, and then clears it.
+    fn tx_l1_fee(&mut self, raw: &[u8]) -> Result<U256, ChainError> {
+        let ctx = &mut self.evm.0.ctx;
+        let number = ctx.block.number;
+        if ctx.chain.l2_block != Some(number) {
+            ctx.chain = L1BlockInfo::try_fetch(&mut ctx.journaled_state.database, number, SPEC)
+                .map_err(backend_error)?;
+        }
+        Ok(ctx.chain.calculate_tx_l1_cost(raw, SPEC))
     }
 
     /// Runs `req` as a transaction from `from` without keeping anything, for estimates.
@@ -539,8 +551,7 @@ impl Chain for EmbeddedChain {
         let mut block = self.open_block();
         let mut first_block = true;
         let mut gas_reserved = 0u64;
-        let results = senders::with_recovered_senders(&txs, |i, sender| {
-            let tx = &txs[i];
+        let results = senders::with_recovered_senders(txs, |tx, sender| {
             if gas_reserved > 0 && gas_reserved + tx.gas_limit() > self.config.block_gas_limit {
                 self.seal_block(block);
                 block = self.open_block();

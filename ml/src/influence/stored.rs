@@ -1,8 +1,8 @@
 //! The host matrix an [`InfluenceIndex`](super::InfluenceIndex) assembles its stored
 //! training gradients in, one block of columns at a time.
 //!
-//! Building an index over `n` records keeps `[n, K]` floats (320 MB for 312,000 records
-//! and `K = 256`). Joining per-chunk gradient tensors, then per-block preconditioned ones,
+//! Building an index over `n` records keeps `[n, K]` floats (320 MB for 290,000 records
+//! and `K = 276`). Joining per-chunk gradient tensors, then per-block preconditioned ones,
 //! then the projected whole with `Tensor::cat` held three or four such copies at once
 //! (1.3 GB per classifier in `scenarios/scale.toml`, measured with heaptrack). Here each
 //! step writes its columns into one row-major host buffer instead: the gradients chunk by

@@ -97,8 +97,20 @@ enum Backend {
     Anvil,
 }
 
+/// Lets a write to a closed pipe end the process quietly, as it does other Unix tools
+/// (`olsim bench | head`): Rust ignores `SIGPIPE`, so `println!` would panic there instead.
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread starts; no
+    // handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     olsim::alloc::keep_freed_memory();
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => return validate(&files),

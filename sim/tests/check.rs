@@ -252,3 +252,23 @@ fn bench_writes_ratio_json_check_can_read() {
     );
     assert_eq!(v["measurements"].as_array().unwrap().len(), 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = workdir("closed-pipe");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    // The reading end is closed before olsim writes its first line (`olsim ... | head -0`).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_olsim"))
+        .args(["validate", scenario.to_str().unwrap()])
+        .current_dir(&dir)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("olsim starts");
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}

@@ -37,30 +37,9 @@ const QUERIES: usize = 256;
 const BATCHES: [usize; 3] = [1, 32, 256];
 
 fn setup() -> Scenario<Ad> {
-    let device = Default::default();
-    let finetune = TrainConfig {
-        epochs: 8,
-        batch_size: 32,
-        learning_rate: 1e-2,
-        seed: SEED,
-    };
-    ScenarioSpec {
-        domain: Domain::Depin,
-        seed: SEED,
-        population: PopulationSpec::default(),
-        hidden: vec![32, 32],
-        pretrain: TrainConfig {
-            epochs: 2,
-            batch_size: 64,
-            ..finetune
-        },
-        lora: LoraConfig::new(2, 4.0),
-        finetune,
-        heldout: 0.2,
-        test_points: QUERIES,
-    }
-    .build::<Ad>(&device)
-    .unwrap()
+    ScenarioSpec::small(Domain::Depin, SEED, 8, QUERIES)
+        .build::<Ad>(&Default::default())
+        .unwrap()
 }
 
 fn configs() -> Vec<(&'static str, InfluenceConfig)> {

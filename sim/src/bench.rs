@@ -456,39 +456,18 @@ const ATTRIBUTED_OUTPUTS: usize = 2048;
 /// first (`attribute_outputs_total`) against scored one by one (`attribute_outputs`), on a
 /// DataInf index of a generated finance Datanet's rank-2 adapter.
 fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
-    use olsim_ml::data::{Domain, PopulationSpec};
+    use olsim_ml::data::Domain;
     use olsim_ml::groundtruth::ScenarioSpec;
     use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method};
-    use olsim_ml::model::{LoraConfig, TrainConfig};
     type Cpu = burn::backend::NdArray<f32>;
     let fail = |message: String| BenchError::Failed {
         bench: "attribution",
         message,
     };
     let device = Default::default();
-    let finetune = TrainConfig {
-        epochs: 4,
-        batch_size: 32,
-        learning_rate: 1e-2,
-        seed: SEED,
-    };
-    let scenario = ScenarioSpec {
-        domain: Domain::Finance,
-        seed: SEED,
-        population: PopulationSpec::default(),
-        hidden: vec![32, 32],
-        pretrain: TrainConfig {
-            epochs: 2,
-            batch_size: 64,
-            ..finetune
-        },
-        lora: LoraConfig::new(2, 4.0),
-        finetune,
-        heldout: 0.2,
-        test_points: 16,
-    }
-    .build::<burn::backend::Autodiff<Cpu>>(&device)
-    .map_err(|e| fail(e.to_string()))?;
+    let scenario = ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
+        .build::<burn::backend::Autodiff<Cpu>>(&device)
+        .map_err(|e| fail(e.to_string()))?;
     let index = InfluenceIndex::<Cpu>::build(
         &scenario.trace,
         &scenario.records,

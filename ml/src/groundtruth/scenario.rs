@@ -67,6 +67,34 @@ fn datanet(
 }
 
 impl ScenarioSpec {
+    /// A small scenario for benches: `domain`'s default population, a 32×32 base MLP
+    /// pre-trained for 2 epochs (batch 64), a rank-2 adapter (alpha 4) fine-tuned for
+    /// `finetune_epochs` epochs (batch 32, learning rate 0.01), 20% held out and
+    /// `test_points` clean test points.
+    pub fn small(domain: Domain, seed: u64, finetune_epochs: usize, test_points: usize) -> Self {
+        let finetune = TrainConfig {
+            epochs: finetune_epochs,
+            batch_size: 32,
+            learning_rate: 1e-2,
+            seed,
+        };
+        ScenarioSpec {
+            domain,
+            seed,
+            population: PopulationSpec::default(),
+            hidden: vec![32, 32],
+            pretrain: TrainConfig {
+                epochs: 2,
+                batch_size: 64,
+                ..finetune
+            },
+            lora: LoraConfig::new(2, 4.0),
+            finetune,
+            heldout: 0.2,
+            test_points,
+        }
+    }
+
     /// Generates the data, pre-trains the base and fine-tunes the adapter.
     pub fn build<B: AutodiffBackend>(
         &self,

@@ -341,12 +341,10 @@ impl<B: Backend> InfluenceIndex<B> {
                     .map(|c| (c.to_device::<B>(device), w))
                     .collect();
                 let mut stored = HostMatrix::zeros(n, cps.len() * k);
-                // The columns start at zero: their dots with the new values are zero.
-                let mut zero_dots = vec![0.0; n];
                 for (c, (dp, w)) in cps.iter().enumerate() {
                     let g = gradients(dp)?.into_tensor(device).mul_scalar(*w);
                     work += gradients_of_all + Kernels::elementwise(n * p, n * p, n * p);
-                    stored.replace_columns(c * k, project(g), &mut zero_dots)?;
+                    stored.replace_columns(c * k, project(g), None)?;
                     work += projection_work;
                 }
                 // Each checkpoint's query side is its stored block.
@@ -371,7 +369,7 @@ impl<B: Backend> InfluenceIndex<B> {
                         device,
                     )?;
                     work += k;
-                    g.replace_columns(b.offset, pre, &mut dots)?;
+                    g.replace_columns(b.offset, pre, Some(&mut dots))?;
                 }
                 let (stored, self_scores) = match query {
                     Some(query) => {
@@ -415,7 +413,9 @@ impl<B: Backend> InfluenceIndex<B> {
                 (vec![(final_params.clone(), 1.0)], stored, self_scores)
             }
         };
-        work += Kernels::elementwise(2 * n * k, n, n * k);
+        // The self-influences' row dots, over every stored column.
+        let stored_k = checkpoints.len() * k;
+        work += Kernels::elementwise(2 * n * stored_k, n, n * stored_k);
         let self_influence = self_scores.into_iter().map(|v| v as f32).collect();
         let train_t = stored.into_tensor(device).transpose();
 

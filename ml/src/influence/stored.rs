@@ -92,24 +92,26 @@ impl HostMatrix {
         tensor::<B>(block, [self.rows, width], device)
     }
 
-    /// Writes `block` `[rows, width]` over columns `offset..offset + width`, adding each
-    /// row's dot product of the old and new values there to `dots` (in `f64`).
+    /// Writes `block` `[rows, width]` over columns `offset..offset + width`; where `dots` is
+    /// given, adds each row's dot product of the old and new values there to it (in `f64`).
     pub(super) fn replace_columns<B: Backend>(
         &mut self,
         offset: usize,
         block: Tensor<B, 2>,
-        dots: &mut [f64],
+        mut dots: Option<&mut [f64]>,
     ) -> Result<(), InfluenceError> {
         let width = block.dims()[1];
         let block = to_host(block)?;
         let rows = self.data.chunks_exact_mut(self.cols.max(1));
-        for ((row, values), dot) in rows.zip(block.chunks_exact(width.max(1))).zip(dots) {
+        for (r, (row, values)) in rows.zip(block.chunks_exact(width.max(1))).enumerate() {
             let old = &mut row[offset..offset + width];
-            *dot += old
-                .iter()
-                .zip(values)
-                .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                .sum::<f64>();
+            if let Some(dots) = dots.as_deref_mut() {
+                dots[r] += old
+                    .iter()
+                    .zip(values)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum::<f64>();
+            }
             old.copy_from_slice(values);
         }
         Ok(())

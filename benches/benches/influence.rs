@@ -22,12 +22,11 @@ use std::time::Duration;
 
 use burn::backend::{Autodiff, NdArray};
 use criterion::{Criterion, Throughput};
-use olsim_ml::data::{Domain, PopulationSpec};
+use olsim_ml::data::Domain;
 use olsim_ml::groundtruth::{Scenario, ScenarioSpec};
 use olsim_ml::influence::{
     InfluenceConfig, InfluenceIndex, Method, ProjectionConfig, ProjectionKind,
 };
-use olsim_ml::model::{LoraConfig, TrainConfig};
 
 type Cpu = NdArray<f32>;
 type Ad = Autodiff<Cpu>;

@@ -369,5 +369,25 @@ fn language_model_outputs_are_attributed_by_span_matching_and_paid_on_chain() {
         "{:?}",
         r.models
     );
+    // 40 calls an epoch, 32 decoded: the rest is modelled, counted but not measured, so
+    // the measured seconds leave it out rather than show it as 0.
+    assert!(
+        r.compute
+            .iter()
+            .any(|c| c.source == "modelled (not decoded)")
+    );
+    let measured = &a.perf.measured_compute;
+    assert!(
+        measured
+            .iter()
+            .any(|m| m.stage == "serving" && m.models == "language models"),
+        "{measured:?}"
+    );
+    assert!(
+        measured
+            .iter()
+            .all(|m| m.device != "modelled (not decoded)" && m.seconds >= 0.0),
+        "{measured:?}"
+    );
     assert_eq!(run(&s).digest, a.digest);
 }

@@ -10,7 +10,7 @@ use olsim_ml::data::{
     Datanet, DatanetSpec, Domain, FeatureRecord, PopulationSpec, TextParams, build_population,
 };
 use olsim_ml::lm::{Lm, Tokenizer};
-use olsim_ml::model::cost::{Counted, DeviceProfile, Precision};
+use olsim_ml::model::cost::{Counted, DeviceProfile, Kernels, Precision};
 use olsim_ml::model::{Mlp, MlpConfig, StepCost, TrainConfig, train};
 use olsim_ml::serve::Response;
 
@@ -177,8 +177,9 @@ pub struct ComputeLine {
     pub device: String,
     /// Counted FLOPs, launches and bytes.
     pub counted: Counted,
-    /// Measured wall-clock seconds.
-    pub seconds: f64,
+    /// Measured wall-clock seconds; `None` for a line that was modelled, not run (the
+    /// language models' calls beyond the decoded ones).
+    pub seconds: Option<f64>,
 }
 
 impl Compute {
@@ -191,14 +192,33 @@ impl Compute {
         {
             Some(line) => {
                 line.counted += cost.kernels();
-                line.seconds += cost.wall_seconds;
+                line.seconds = line.seconds.map(|s| s + cost.wall_seconds);
             }
             None => self.lines.push(ComputeLine {
                 work,
                 models,
                 device: cost.device.clone(),
                 counted: cost.kernels().into(),
-                seconds: cost.wall_seconds,
+                seconds: Some(cost.wall_seconds),
+            }),
+        }
+    }
+
+    /// Adds `work` for `models` that was modelled rather than run, under `source` (how it
+    /// was modelled): counted, with no measured seconds.
+    pub fn add_modelled(&mut self, work: Work, models: ModelKind, source: &str, counted: Kernels) {
+        match self
+            .lines
+            .iter_mut()
+            .find(|l| l.work == work && l.models == models && l.device == source)
+        {
+            Some(line) => line.counted += counted,
+            None => self.lines.push(ComputeLine {
+                work,
+                models,
+                device: source.to_string(),
+                counted: counted.into(),
+                seconds: None,
             }),
         }
     }

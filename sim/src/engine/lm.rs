@@ -287,14 +287,11 @@ pub(super) fn serve_lm<B: AutodiffBackend>(
         .map(|&m| calls[m].saturating_sub(GENERATED_PER_EPOCH as u64))
         .sum();
     if skipped > 0 {
-        lab.compute.add(
+        lab.compute.add_modelled(
             Work::Serving,
             ModelKind::LanguageModel,
-            &StepCost::new(
-                "modelled (not decoded)",
-                0.0,
-                per_call.times(skipped as usize),
-            ),
+            "modelled (not decoded)",
+            per_call.times(skipped as usize),
         );
     }
     Ok(out.into_iter().collect())

@@ -23,8 +23,8 @@ use crate::metrics::fairness::{gini, lorenz, rank_correlation, rank_correlation_
 use crate::report::HONEST;
 use crate::report::{
     AttackResult, ChainResult, ComputeResult, ContributorResult, Economy, EpochResult, Fairness,
-    GrantTierResult, GroupResult, MeasuredCompute, ModelResult, PerfSection, Refusal, Report,
-    ResultSection, ScenarioInfo,
+    GrantTierResult, GroupResult, MeasuredCompute, MeasuredSeconds, ModelResult, PerfSection,
+    Refusal, Report, ResultSection, ScenarioInfo,
 };
 use crate::scenario::{AttackKind, ModelKind, Scenario, Tier};
 use olsim_ml::data::ContributorId;
@@ -175,19 +175,23 @@ pub(super) fn report<B: AutodiffBackend>(
             modelled_cost_usd: modelled.usd,
             bound: modelled.bound.to_string(),
         });
-        measured.push((
-            line.work.name().to_string(),
-            line.device.clone(),
-            line.seconds,
-        ));
+        let Some(seconds) = line.seconds else {
+            continue;
+        };
+        measured.push(MeasuredSeconds {
+            stage: line.work.name().to_string(),
+            models: models.to_string(),
+            device: line.device.clone(),
+            seconds,
+        });
         if is_gpu(&line.device) {
             on_gpu.push(MeasuredCompute {
                 stage: line.work.name().to_string(),
                 models: models.to_string(),
                 device: line.device.clone(),
-                measured_seconds: line.seconds,
+                measured_seconds: seconds,
                 modelled_seconds: modelled.seconds,
-                ratio: line.seconds / modelled.seconds,
+                ratio: seconds / modelled.seconds,
             });
         }
     }

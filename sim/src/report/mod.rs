@@ -529,6 +529,19 @@ pub struct ComputeResult {
     pub bound: String,
 }
 
+/// Measured seconds of one compute line that ran (on whatever device).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredSeconds {
+    /// `training`, `serving` or `attribution`.
+    pub stage: String,
+    /// `classifiers` or `language models`.
+    pub models: String,
+    /// The backend it ran on.
+    pub device: String,
+    /// Measured wall seconds, summed over the models (concurrent ones overlap).
+    pub seconds: f64,
+}
+
 /// Measured against modelled time of one compute line that ran on a GPU.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MeasuredCompute {
@@ -564,8 +577,9 @@ pub struct PerfSection {
     pub inferences_per_second: f64,
     /// Inferences attributed per second of attribution time.
     pub attributions_per_second: f64,
-    /// Measured seconds per compute stage on the device used.
-    pub measured_compute: Vec<(String, String, f64)>,
+    /// Measured seconds of each compute line that ran; lines that were modelled rather
+    /// than run (`modelled (not decoded)`) have none and are left out.
+    pub measured_compute: Vec<MeasuredSeconds>,
     /// Measured GPU seconds against the modelled ones, per compute line that ran on a GPU;
     /// `None` when none did, with the reason in `measured_reason`.
     pub measured: Option<Vec<MeasuredCompute>>,

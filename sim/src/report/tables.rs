@@ -540,10 +540,10 @@ pub fn all(report: &Report) -> Vec<Table> {
         ],
         vec!["threads".into(), p.threads.to_string()],
     ]);
-    perf_rows.extend(p.measured_compute.iter().map(|(stage, device, s)| {
+    perf_rows.extend(p.measured_compute.iter().map(|m| {
         vec![
-            format!("{stage} on {device}, measured (s)"),
-            format!("{s:.3}"),
+            format!("{} of {} on {}, measured (s)", m.stage, m.models, m.device),
+            format!("{:.3}", m.seconds),
         ]
     }));
     match (&p.measured, &p.measured_reason) {

@@ -12,6 +12,9 @@
 //! - `attribution`: every record's influence summed over a few thousand served outputs as
 //!   the engine does it (query gradients summed, one scoring product) against scoring each
 //!   output and summing the scores (the per-output path), on one DataInf index;
+//! - `attribution_recomputed`: the same summed attribution on a DataInf index that
+//!   recomputes its stored gradients when it scores (what a classifier too large to keep
+//!   them does) against the index that keeps them; their scores must be bit-identical;
 //! - `openlora`: OpenLoRA serving a seeded Zipf(1.0) stream over 1000 adapters in
 //!   heterogeneous batches (LRU device cache of a fifth of them, so misses upload) against
 //!   the same requests all for one adapter, on a small MLP classifier: the cost of many
@@ -53,10 +56,11 @@ use crate::scenario::Scenario;
 /// Format version of the bench JSON.
 pub const BENCH_VERSION: u32 = 1;
 /// Every bench, in the order they run.
-pub const BENCHES: [&str; 7] = [
+pub const BENCHES: [&str; 8] = [
     "chain",
     "chain_impersonated",
     "attribution",
+    "attribution_recomputed",
     "openlora",
     "suffix_build",
     "suffix_query",
@@ -154,6 +158,7 @@ pub fn run(names: &[String], repeats: u32) -> Result<BenchReport, BenchError> {
             "chain" => chain(repeats, Origin::Signed)?,
             "chain_impersonated" => chain(repeats, Origin::Impersonated)?,
             "attribution" => attribution(repeats)?,
+            "attribution_recomputed" => attribution_recomputed(repeats)?,
             "openlora" => openlora(repeats)?,
             "suffix_build" => suffix_build(repeats)?,
             "suffix_query" => suffix_query(repeats)?,
@@ -211,7 +216,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "target/olsim-runs/bench.json")]
     pub out: PathBuf,
     /// Only these benches (comma-separated: chain, chain_impersonated, attribution,
-    /// openlora, suffix_build, suffix_query, epoch).
+    /// attribution_recomputed, openlora, suffix_build, suffix_query, epoch).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Runs per side, kept at their best.
@@ -452,34 +457,48 @@ fn chain(repeats: u32, origin: Origin) -> Result<Measurement, BenchError> {
 /// Served outputs the `attribution` bench attributes.
 const ATTRIBUTED_OUTPUTS: usize = 2048;
 
-/// Every record's influence summed over [`ATTRIBUTED_OUTPUTS`] random served inputs, summed
-/// first (`attribute_outputs_total`) against scored one by one (`attribute_outputs`), on a
-/// DataInf index of a generated finance Datanet's rank-2 adapter.
-fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
+/// A DataInf index (storage `storage`) of a generated finance Datanet's rank-2 adapter and
+/// [`ATTRIBUTED_OUTPUTS`] random served inputs, for the attribution benches.
+fn attribution_fixture(
+    bench: &'static str,
+    storage: olsim_ml::influence::Storage,
+) -> Result<(AttributionIndex, Vec<Vec<f32>>), BenchError> {
     use olsim_ml::data::Domain;
     use olsim_ml::groundtruth::ScenarioSpec;
-    use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method};
-    type Cpu = burn::backend::NdArray<f32>;
+    use olsim_ml::influence::{InfluenceConfig, Method};
+    let fail = |message: String| BenchError::Failed { bench, message };
+    let device = Default::default();
+    let scenario = ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
+        .build::<burn::backend::Autodiff<BenchCpu>>(&device)
+        .map_err(|e| fail(e.to_string()))?;
+    let config = InfluenceConfig {
+        storage,
+        ..InfluenceConfig::new(Method::DATAINF)
+    };
+    let index = AttributionIndex::build(&scenario.trace, &scenario.records, &config, &device)
+        .map_err(|e| fail(e.to_string()))?;
+    let dim = scenario.records[0].features.len();
+    let mut rng = stream(SEED, "bench/attribution");
+    let inputs = (0..ATTRIBUTED_OUTPUTS)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    Ok((index, inputs))
+}
+
+/// The CPU backend of the attribution benches.
+type BenchCpu = burn::backend::NdArray<f32>;
+/// The index the attribution benches score with.
+type AttributionIndex = olsim_ml::influence::InfluenceIndex<BenchCpu>;
+
+/// Every record's influence summed over [`ATTRIBUTED_OUTPUTS`] random served inputs, summed
+/// first (`attribute_outputs_total`) against scored one by one (`attribute_outputs`), on a
+/// DataInf index of [`attribution_fixture`].
+fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
     let fail = |message: String| BenchError::Failed {
         bench: "attribution",
         message,
     };
-    let device = Default::default();
-    let scenario = ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
-        .build::<burn::backend::Autodiff<Cpu>>(&device)
-        .map_err(|e| fail(e.to_string()))?;
-    let index = InfluenceIndex::<Cpu>::build(
-        &scenario.trace,
-        &scenario.records,
-        &InfluenceConfig::new(Method::DATAINF),
-        &device,
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let dim = scenario.records[0].features.len();
-    let mut rng = stream(SEED, "bench/attribution");
-    let inputs: Vec<Vec<f32>> = (0..ATTRIBUTED_OUTPUTS)
-        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
-        .collect();
+    let (index, inputs) = attribution_fixture("attribution", olsim_ml::influence::Storage::Kept)?;
     let (mut summed, mut scored) = (Vec::new(), Vec::new());
     let times = best_of(
         repeats,
@@ -515,9 +534,49 @@ fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
         "attribution",
         format!(
             "{ATTRIBUTED_OUTPUTS} outputs over {} records, query gradients summed",
-            scenario.records.len()
+            summed.len()
         ),
         "the same outputs scored one by one".into(),
+        times,
+    ))
+}
+
+/// The summed attribution of [`attribution`] on an index that recomputes its stored
+/// gradients, against the same on one that keeps them.
+fn attribution_recomputed(repeats: u32) -> Result<Measurement, BenchError> {
+    use olsim_ml::influence::Storage;
+    let bench = "attribution_recomputed";
+    let fail = |message: String| BenchError::Failed { bench, message };
+    let (recomputed, inputs) = attribution_fixture(bench, Storage::Recomputed)?;
+    let (kept, _) = attribution_fixture(bench, Storage::Kept)?;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let total = |index: &AttributionIndex, out: &mut Vec<f64>| {
+        timed_ok(|| {
+            index
+                .attribute_outputs_total(&inputs)
+                .map(|t| *out = t.per_record)
+        })
+        .map_err(|e| fail(e.to_string()))
+    };
+    let times = best_of(
+        repeats,
+        &mut (),
+        |_| total(&recomputed, &mut a),
+        |_| total(&kept, &mut b).unwrap_or(Duration::MAX),
+    )?;
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    if a.is_empty() || bits(&a) != bits(&b) {
+        return Err(BenchError::Mismatch(
+            "attribution_recomputed bench: recomputed and kept gradients score differently".into(),
+        ));
+    }
+    Ok(measurement(
+        bench,
+        format!(
+            "{ATTRIBUTED_OUTPUTS} outputs over {} records, stored gradients recomputed",
+            a.len()
+        ),
+        "the same with the stored gradients kept".into(),
         times,
     ))
 }

@@ -1,6 +1,8 @@
-//! The influence index: training gradients computed once per adapter, preconditioned by
-//! the chosen method, optionally projected, and kept on the device, so attributing a
-//! batch of inferences is one matrix product.
+//! The influence index: training gradients preconditioned by the chosen method, optionally
+//! projected, and either computed once per adapter and kept on the device, so attributing
+//! a batch of inferences is one matrix product per slice of records, or recomputed a
+//! slice at a time whenever they are scored ([`Storage`]), which gives the same scores bit
+//! for bit in the memory of one slice.
 
 use std::time::Instant;
 
@@ -12,6 +14,7 @@ use super::exact::{
     Curvature, Damping, damped_inverse, damped_inverse_flops, gauss_newton, hessian,
 };
 use super::params::{DeviceParams, LoraParams, LoraShape, float_tensor};
+use super::precondition::{Preconditioner, fit_datainf};
 use super::projection::ProjectionConfig;
 use super::stored::{HostMatrix, to_host};
 use crate::data::{ContributorId, FeatureRecord};
@@ -80,22 +83,34 @@ pub struct InfluenceConfig {
     pub projection: Option<ProjectionConfig>,
     /// Examples per batched gradient pass and per scoring GEMM.
     pub batch_size: usize,
+    /// Whether the stored gradients are kept or recomputed when scored.
+    pub storage: Storage,
 }
 
 impl InfluenceConfig {
-    /// `method`, no projection, batches of 256.
+    /// `method`, no projection, batches of 256, stored gradients kept.
     pub fn new(method: Method) -> InfluenceConfig {
         InfluenceConfig {
             method,
             projection: None,
             batch_size: 256,
+            storage: Storage::Kept,
         }
     }
-}
 
-/// Stored gradients read back to the host at once by
-/// [`InfluenceIndex::grouped_scores`] (64 MB).
-const GROUPING_FLOATS_AT_ONCE: usize = 16 << 20;
+    /// Bytes of the `[n, K]` stored gradients an index of `n` records of `trace`'s adapter
+    /// would keep ([`Storage::Kept`]).
+    pub fn kept_bytes(&self, trace: &AdapterTrace, n: usize) -> usize {
+        let checkpoints = match self.method {
+            Method::TracIn => trace.checkpoints.len(),
+            _ => 1,
+        };
+        let width = self
+            .projection
+            .map_or(trace.final_params().dim(), |pc| pc.dim);
+        n * checkpoints * width * std::mem::size_of::<f32>()
+    }
+}
 
 /// The parameter snapshots of an adapter's training: one per epoch end (the last is the
 /// trained adapter), with the learning rate TracIn weights them by.
@@ -261,6 +276,30 @@ pub struct OutputTotals {
     pub cost: StepCost,
 }
 
+/// Where an index's stored gradients live. Both give bit-identical scores; they trade
+/// memory for time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Computed once by the build and kept on the device: `[n, K]` floats (320 MB for
+    /// 290,000 records and `K = 276`), and scoring reads them.
+    Kept,
+    /// Recomputed from the training records, a slice at a time, whenever they are scored:
+    /// no `[n, K]` matrix (the records' features are kept instead), at the price of a
+    /// gradient pass per scoring and three per DataInf build instead of one.
+    Recomputed,
+}
+
+/// Records whose stored gradients [`InfluenceIndex`] computes or reads at once, in units of
+/// `batch_size` (so a slice's gradient batches are the build's).
+const SLICE_BATCHES: usize = 64;
+
+/// The stored gradients: kept `[n, K]`, or the host training batch to recompute them from.
+#[derive(Clone, Debug)]
+enum StoredRows<B: Backend> {
+    Kept(Tensor<B, 2>),
+    Recomputed { x: Vec<f32>, onehot: Vec<f32> },
+}
+
 /// Stored training gradients of one adapter for one method (see the module docs).
 #[derive(Clone, Debug)]
 pub struct InfluenceIndex<B: Backend> {
@@ -269,8 +308,10 @@ pub struct InfluenceIndex<B: Backend> {
     checkpoints: Vec<(DeviceParams<B>, f64)>,
     /// Final parameters, for predicting the labels of inference outputs.
     final_params: DeviceParams<B>,
-    /// Preconditioned (and projected) training gradients, transposed: `[K, n]`.
-    train_t: Tensor<B, 2>,
+    /// What the training gradients are multiplied by before they are stored (one for
+    /// every checkpoint).
+    preconditioner: Preconditioner<B>,
+    rows: StoredRows<B>,
     projection: Option<Tensor<B, 2>>,
     /// `author_column[r]`: the index in `contributors` of record `r`'s author (a sparse
     /// membership matrix: a dense `[n, C]` one is too large at scale).
@@ -286,6 +327,111 @@ pub struct InfluenceIndex<B: Backend> {
     /// Self-influence of each training record, from the build.
     self_influence: Vec<f32>,
     device: B::Device,
+}
+
+/// The parts of an index that turn raw per-example gradients into stored and query-side
+/// rows, shared by the build and by recomputation.
+struct Rows<'a, B: Backend> {
+    checkpoints: &'a [(DeviceParams<B>, f64)],
+    preconditioner: &'a Preconditioner<B>,
+    projection: Option<&'a Tensor<B, 2>>,
+    shape: &'a LoraShape,
+    /// The training batch: features `[n, in]` and one-hot labels `[n, classes]`.
+    host: (&'a [f32], &'a [f32]),
+    /// Features, classes and LoRA parameters per record.
+    dims: (usize, usize, usize),
+    batch: usize,
+    device: &'a B::Device,
+}
+
+impl<B: Backend> Rows<'_, B> {
+    /// Raw per-example gradients `[m, P]` of records `first..first + m` at `dp`.
+    fn raw(
+        &self,
+        dp: &DeviceParams<B>,
+        first: usize,
+        m: usize,
+    ) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
+        let (dim, classes, p) = self.dims;
+        let (x, onehot) = self.host;
+        let host = (
+            &x[first * dim..(first + m) * dim],
+            &onehot[first * classes..(first + m) * classes],
+        );
+        let g = HostMatrix::gradients(dp, host, (m, p), self.batch, self.device)?;
+        let work = in_batches(m, self.batch, |b| self.shape.gradients(b));
+        Ok((g.into_tensor(self.device), work))
+    }
+
+    /// `g` `[m, P]` projected, where there is a projection, and scaled by `w`.
+    fn project(&self, g: Tensor<B, 2>, w: f64) -> (Tensor<B, 2>, Kernels) {
+        let [m, p] = g.dims();
+        let mut work = Kernels::default();
+        let g = match self.projection {
+            Some(r) => {
+                work += Kernels::matmul(m, p, r.dims()[1]);
+                g.matmul(r.clone())
+            }
+            None => g,
+        };
+        if w == 1.0 {
+            return (g, work);
+        }
+        let k = g.dims()[0] * g.dims()[1];
+        (g.mul_scalar(w), work + Kernels::elementwise(k, k, k))
+    }
+
+    /// Stored rows `[m, K]` of records `first..first + m` from their raw gradients at each
+    /// checkpoint (`raw[c]`, or computed when `None`), and with `self_scores` each row's
+    /// self-influence (its query-side rows dotted with its stored ones, in `f64`).
+    fn stored(
+        &self,
+        first: usize,
+        m: usize,
+        raw: Option<Tensor<B, 2>>,
+        self_scores: Option<&mut Vec<f64>>,
+    ) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
+        let mut work = Kernels::default();
+        let mut raw = raw;
+        let mut parts = Vec::with_capacity(self.checkpoints.len());
+        let mut dots = self_scores.as_ref().map(|_| vec![0.0f64; m]);
+        for (dp, w) in self.checkpoints {
+            let g = match raw.take() {
+                Some(g) => g,
+                None => {
+                    let (g, k) = self.raw(dp, first, m)?;
+                    work += k;
+                    g
+                }
+            };
+            if let Some(dots) = dots.as_mut() {
+                let (query, k) = self.project(g.clone(), *w);
+                work += k;
+                let (pre, k) = self.preconditioner.apply(g);
+                work += k;
+                let (stored, k) = self.project(pre, *w);
+                work += k;
+                let width = stored.dims()[1];
+                let row_dots = to_host((query * stored.clone()).sum_dim(1))?;
+                for (d, v) in dots.iter_mut().zip(row_dots) {
+                    *d += f64::from(v);
+                }
+                work += Kernels::elementwise(2 * m * width, m * width, m * width)
+                    + Kernels::elementwise(m * width, m, m * width);
+                parts.push(stored);
+            } else {
+                let (pre, k) = self.preconditioner.apply(g);
+                work += k;
+                let (stored, k) = self.project(pre, *w);
+                work += k;
+                parts.push(stored);
+            }
+        }
+        if let (Some(out), Some(dots)) = (self_scores, dots) {
+            out.extend(dots);
+        }
+        Ok((Tensor::cat(parts, 1), work))
+    }
 }
 
 impl<B: Backend> InfluenceIndex<B> {
@@ -309,78 +455,69 @@ impl<B: Backend> InfluenceIndex<B> {
         check_examples(records, dim, classes)?;
         let (x, onehot) = host_batch(records, classes);
         let projection = config.projection.map(|pc| pc.tensor::<B>(p, device));
-        let k = config.projection.map_or(p, |pc| pc.dim);
         let shape = params.shape();
         let batch = config.batch_size;
-        let gradients_of_all = in_batches(n, batch, |m| shape.gradients(m));
+        let slice = batch * SLICE_BATCHES;
+        let slices = (0..n).step_by(slice).map(|f| (f, slice.min(n - f)));
         let mut work = Kernels::default();
         let mut damping = None;
         let final_params = params.to_device::<B>(device);
-        let host = (&x[..], &onehot[..]);
-        let gradients =
-            |dp: &DeviceParams<B>| HostMatrix::gradients(dp, host, (n, p), batch, device);
-        // `[n, p]` to `[n, k]` by the projection, where there is one, and its kernels.
-        let project = |g: Tensor<B, 2>| match &projection {
-            Some(r) => g.matmul(r.clone()),
-            None => g,
-        };
-        let projection_work = match projection {
-            Some(_) => Kernels::matmul(n, p, k),
-            None => Kernels::default(),
-        };
-
-        // The stored gradients, and each training record's self-influence: its query-side
-        // gradient (the raw one, projected and weighted as queries are) dotted with its
-        // stored row, read off here rather than recomputing its gradient.
-        let (checkpoints, stored, self_scores) = match config.method {
+        let checkpoints: Vec<(DeviceParams<B>, f64)> = match config.method {
             Method::TracIn => {
                 let w = trace.learning_rate.sqrt();
-                let cps: Vec<(DeviceParams<B>, f64)> = trace
+                trace
                     .checkpoints
                     .iter()
                     .map(|c| (c.to_device::<B>(device), w))
-                    .collect();
-                let mut stored = HostMatrix::zeros(n, cps.len() * k);
-                for (c, (dp, w)) in cps.iter().enumerate() {
-                    let g = gradients(dp)?.into_tensor(device).mul_scalar(*w);
-                    work += gradients_of_all + Kernels::elementwise(n * p, n * p, n * p);
-                    stored.replace_columns(c * k, project(g), None)?;
-                    work += projection_work;
-                }
-                // Each checkpoint's query side is its stored block.
-                let self_scores = stored.row_dots(&stored);
-                (cps, stored, self_scores)
+                    .collect()
             }
-            Method::DataInf { damping_ratio } => {
-                // Each layer's block is preconditioned and written back over its columns.
-                let mut g = gradients(&final_params)?;
-                work += gradients_of_all;
-                let query = match projection {
-                    Some(_) => Some(HostMatrix::from_tensor(project(
-                        g.columns::<B>(0, p, device),
-                    ))?),
-                    None => None,
-                };
-                let mut dots = vec![0.0; n];
-                for b in params.blocks() {
-                    let (pre, k) = datainf_block(
-                        g.columns::<B>(b.offset, b.len, device),
-                        damping_ratio,
-                        device,
-                    )?;
-                    work += k;
-                    g.replace_columns(b.offset, pre, Some(&mut dots))?;
+            _ => vec![(final_params.clone(), 1.0)],
+        };
+        let mut rows = Rows {
+            checkpoints: &checkpoints,
+            preconditioner: &Preconditioner::Identity,
+            projection: projection.as_ref(),
+            shape: &shape,
+            host: (&x, &onehot),
+            dims: (dim, classes, p),
+            batch,
+            device,
+        };
+        // DataInf keeping its rows computes the raw gradients once and fits and
+        // preconditions from them; otherwise each pass computes the slice's own.
+        let keep = config.storage == Storage::Kept;
+        let raw = match (config.method, keep) {
+            (Method::DataInf { .. }, true) => {
+                work += in_batches(n, batch, |b| shape.gradients(b));
+                Some(HostMatrix::gradients(
+                    &final_params,
+                    (&x, &onehot),
+                    (n, p),
+                    batch,
+                    device,
+                )?)
+            }
+            _ => None,
+        };
+        let raw_rows =
+            |first: usize, m: usize| -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
+                match &raw {
+                    Some(g) => Ok((g.rows::<B>(first, m, device), Kernels::default())),
+                    None => rows.raw(&final_params, first, m),
                 }
-                let (stored, self_scores) = match query {
-                    Some(query) => {
-                        let stored = HostMatrix::from_tensor(project(g.into_tensor(device)))?;
-                        work += projection_work + projection_work;
-                        let dots = query.row_dots(&stored);
-                        (stored, dots)
-                    }
-                    None => (g, dots),
-                };
-                (vec![(final_params.clone(), 1.0)], stored, self_scores)
+            };
+        let preconditioner = match config.method {
+            Method::TracIn => Preconditioner::Identity,
+            Method::DataInf { damping_ratio } => {
+                let (pre, k) = fit_datainf(
+                    &params.blocks(),
+                    (n, slice),
+                    damping_ratio,
+                    device,
+                    raw_rows,
+                )?;
+                work += k;
+                pre
             }
             Method::Exact {
                 curvature,
@@ -403,21 +540,42 @@ impl<B: Backend> InfluenceIndex<B> {
                 damping = Some(d);
                 work.flops += damped_inverse_flops(p);
                 let inv: Vec<f32> = inv.into_iter().map(|v| v as f32).collect();
-                let g = gradients(&final_params)?.into_tensor(device);
-                work += gradients_of_all + Kernels::matmul(n, p, p);
-                let pre = g.clone().matmul(tensor::<B>(&inv, [p, p], device));
-                let query = HostMatrix::from_tensor(project(g))?;
-                let stored = HostMatrix::from_tensor(project(pre))?;
-                work += projection_work + projection_work;
-                let self_scores = query.row_dots(&stored);
-                (vec![(final_params.clone(), 1.0)], stored, self_scores)
+                Preconditioner::Dense(tensor::<B>(&inv, [p, p], device))
             }
         };
-        // The self-influences' row dots, over every stored column.
-        let stored_k = checkpoints.len() * k;
-        work += Kernels::elementwise(2 * n * stored_k, n, n * stored_k);
+        rows.preconditioner = &preconditioner;
+        // The stored rows, slice by slice, and each record's self-influence: its query-side
+        // gradient (the raw one, projected and weighted as queries are) dotted with its
+        // stored row, read off here rather than recomputing its gradient.
+        let width = checkpoints.len() * config.projection.map_or(p, |pc| pc.dim);
+        // Kept DataInf rows without a projection are written back over the raw gradients
+        // they are computed from (each slice is read before it is written).
+        let mut raw = raw;
+        let in_place = keep && width == p && raw.is_some();
+        let mut kept = match (keep, in_place) {
+            (false, _) => None,
+            (true, true) => raw.take(),
+            (true, false) => Some(HostMatrix::zeros(n, width)),
+        };
+        let mut self_scores = Vec::with_capacity(n);
+        for (first, m) in slices {
+            let g = match (&raw, &kept) {
+                (Some(g), _) => Some(g.rows::<B>(first, m, device)),
+                (None, Some(g)) if in_place => Some(g.rows::<B>(first, m, device)),
+                _ => None,
+            };
+            let (stored, k) = rows.stored(first, m, g, Some(&mut self_scores))?;
+            work += k;
+            if let Some(kept) = kept.as_mut() {
+                kept.write_rows(first, stored)?;
+            }
+        }
+        drop(raw);
         let self_influence = self_scores.into_iter().map(|v| v as f32).collect();
-        let train_t = stored.into_tensor(device).transpose();
+        let stored_rows = match kept {
+            Some(kept) => StoredRows::Kept(kept.into_tensor(device)),
+            None => StoredRows::Recomputed { x, onehot },
+        };
 
         let mut contributors: Vec<ContributorId> = records.iter().map(|r| r.author).collect();
         contributors.sort_unstable();
@@ -436,7 +594,8 @@ impl<B: Backend> InfluenceIndex<B> {
             config: *config,
             checkpoints,
             final_params,
-            train_t,
+            preconditioner,
+            rows: stored_rows,
             projection,
             author_column,
             contributors,
@@ -451,7 +610,6 @@ impl<B: Backend> InfluenceIndex<B> {
             device: device.clone(),
         })
     }
-
     /// Measured wall time and counted kernels of [`build`](Self::build): the training
     /// gradients, the preconditioner and the projection.
     pub fn precompute_cost(&self) -> &StepCost {
@@ -470,7 +628,56 @@ impl<B: Backend> InfluenceIndex<B> {
 
     /// Width `K` of the stored gradients (checkpoints × `P` or the projection dimension).
     pub fn stored_dim(&self) -> usize {
-        self.train_t.dims()[0]
+        self.checkpoints.len() * self.config.projection.map_or(self.lora_dim, |pc| pc.dim)
+    }
+
+    /// Where the stored gradients live.
+    pub fn storage(&self) -> Storage {
+        self.config.storage
+    }
+
+    /// Stored rows `[m, K]` of records `first..first + m`: read, or recomputed; with the
+    /// kernels recomputing them took.
+    fn stored_rows(
+        &self,
+        first: usize,
+        m: usize,
+    ) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
+        match &self.rows {
+            StoredRows::Kept(t) => Ok((t.clone().narrow(0, first, m), Kernels::default())),
+            StoredRows::Recomputed { x, onehot } => Rows {
+                checkpoints: &self.checkpoints,
+                preconditioner: &self.preconditioner,
+                projection: self.projection.as_ref(),
+                shape: &self.shape,
+                host: (x, onehot),
+                dims: (self.input_dim, self.classes, self.lora_dim),
+                batch: self.config.batch_size,
+                device: &self.device,
+            }
+            .stored(first, m, None, None),
+        }
+    }
+
+    /// Records whose stored rows are read or recomputed at once.
+    fn slice(&self) -> usize {
+        self.config.batch_size * SLICE_BATCHES
+    }
+
+    /// Every record's stored rows, `(first record, rows [m, K])`, `slice` records at a
+    /// time, with the kernels of recomputing them.
+    fn each_slice(
+        &self,
+        slice: usize,
+        mut visit: impl FnMut(usize, Tensor<B, 2>) -> Result<(), InfluenceError>,
+    ) -> Result<Kernels, InfluenceError> {
+        let mut work = Kernels::default();
+        for first in (0..self.records).step_by(slice) {
+            let (rows, k) = self.stored_rows(first, slice.min(self.records - first))?;
+            work += k;
+            visit(first, rows)?;
+        }
+        Ok(work)
     }
 
     /// Number of LoRA parameters `P`.
@@ -519,32 +726,46 @@ impl<B: Backend> InfluenceIndex<B> {
         }))
     }
 
-    /// Attributes the loss of each query at its given label to the training records: per
-    /// batch of `batch_size` queries, the query gradients and one `[m, K]·[K, n]` product;
-    /// each query's record scores are then summed per contributor on the host.
+    /// Attributes the loss of each query at its given label to the training records: the
+    /// query gradients (per batch of `batch_size`), then per slice of stored rows one
+    /// `[m, K]·[K, slice]` product; each query's record scores are then summed per
+    /// contributor on the host.
     pub fn attribute<E: Example>(&self, queries: &[E]) -> Result<Attribution, InfluenceError> {
         let start = Instant::now();
-        let (n, c) = (self.records, self.contributors.len());
-        let mut scores = Vec::with_capacity(queries.len() * n);
-        let mut by_contributor = Vec::with_capacity(queries.len() * c);
+        let (n, c, k) = (self.records, self.contributors.len(), self.stored_dim());
         let mut work = Kernels::default();
+        let mut parts = Vec::new();
         for batch in self.batches(queries)? {
-            let m = batch.x.dims()[0];
-            let (q, k) = self.query_matrix(&batch);
-            let s = q.matmul(self.train_t.clone());
-            // The product, then reading its scores back to the host (summed there).
-            work += k
-                + Kernels::matmul(m, self.stored_dim(), n)
-                + Kernels::elementwise(m * n, 0, m * n);
-            let batch_scores = to_host(s)?;
-            for row in batch_scores.chunks(n.max(1)) {
-                let mut per_c = vec![0.0f32; c];
-                for (score, &col) in row.iter().zip(&self.author_column) {
-                    per_c[col] += score;
+            let (q, gradients) = self.query_matrix(&batch);
+            work += gradients;
+            parts.push(q);
+        }
+        let m = queries.len();
+        let mut scores = vec![0.0f32; m * n];
+        if m > 0 {
+            let q = Tensor::cat(parts, 0);
+            let mut products = Kernels::default();
+            work += self.each_slice(self.slice(), |first, rows| {
+                let width = rows.dims()[0];
+                let s = to_host(q.clone().matmul(rows.transpose()))?;
+                for (query, row) in s.chunks_exact(width).enumerate() {
+                    scores[query * n + first..query * n + first + width].copy_from_slice(row);
                 }
-                by_contributor.extend(per_c);
+                // The product, then reading its scores back to the host.
+                products += Kernels::matmul(m, k, width) + Kernels::elementwise(m * width, 0, 0);
+                Ok(())
+            })?;
+            work += products;
+        }
+        // Summed per contributor on the host.
+        work += Kernels::elementwise(m * n, 0, m * n);
+        let mut by_contributor = Vec::with_capacity(m * c);
+        for row in scores.chunks(n.max(1)).take(m) {
+            let mut per_c = vec![0.0f32; c];
+            for (score, &col) in row.iter().zip(&self.author_column) {
+                per_c[col] += score;
             }
-            scores.extend(batch_scores);
+            by_contributor.extend(per_c);
         }
         Ok(Attribution {
             queries: queries.len(),
@@ -570,7 +791,7 @@ impl<B: Backend> InfluenceIndex<B> {
         weight: &[f64],
         groups: usize,
     ) -> Result<(Vec<f64>, StepCost), InfluenceError> {
-        let slice = (GROUPING_FLOATS_AT_ONCE / self.stored_dim().max(1)).max(1);
+        let slice = self.slice();
         self.grouped_scores_by_slices(queries, (group, weight, groups), slice)
     }
 
@@ -595,19 +816,18 @@ impl<B: Backend> InfluenceIndex<B> {
         // Σ weight·gradient per group, `[groups, K]`, reading the stored gradients back a
         // slice of records at a time.
         let mut summed = vec![0.0f64; k * groups];
-        for first in (0..n).step_by(slice) {
-            let m = slice.min(n - first);
-            let rows = to_host(self.train_t.clone().narrow(1, first, m).transpose())?;
-            for (r, row) in (first..).zip(rows.chunks_exact(k.max(1))) {
+        let recomputed = self.each_slice(slice, |first, rows| {
+            for (r, row) in (first..).zip(to_host(rows)?.chunks_exact(k.max(1))) {
                 let (g, w) = (group[r], weight[r]);
                 for (sum, &v) in summed[g * k..(g + 1) * k].iter_mut().zip(row) {
                     *sum += w * f64::from(v);
                 }
             }
-        }
+            Ok(())
+        })?;
         let summed: Vec<f32> = summed.into_iter().map(|v| v as f32).collect();
         let summed = tensor::<B>(&summed, [groups, k], &self.device).transpose();
-        let mut work = Kernels::elementwise(k * n, 0, k * n);
+        let mut work = recomputed + Kernels::elementwise(k * n, 0, k * n);
         let mut out = Vec::with_capacity(queries.len() * groups);
         for batch in self.batches(queries)? {
             let m = batch.x.dims()[0];
@@ -688,12 +908,24 @@ impl<B: Backend> InfluenceIndex<B> {
             work += gradients + Kernels::elementwise(m * k, k, m * k);
         }
         let sum: Vec<f32> = sum.into_iter().map(|v| v as f32).collect();
-        let scores = tensor::<B>(&sum, [1, k], &self.device).matmul(self.train_t.clone());
-        let n = self.records;
-        work += Kernels::matmul(1, k, n) + Kernels::elementwise(n, 0, 0);
+        let sum = tensor::<B>(&sum, [k, 1], &self.device);
+        let mut per_record = Vec::with_capacity(self.records);
+        let mut products = Kernels::default();
+        work += self.each_slice(self.slice(), |_, rows| {
+            let m = rows.dims()[0];
+            per_record.extend(
+                to_host(rows.matmul(sum.clone()))?
+                    .into_iter()
+                    .map(f64::from),
+            );
+            // The product, then reading its scores back.
+            products += Kernels::matmul(m, k, 1) + Kernels::elementwise(m, 0, 0);
+            Ok(())
+        })?;
+        work += products;
         Ok(OutputTotals {
             outputs: inputs.len(),
-            per_record: to_host(scores)?.into_iter().map(f64::from).collect(),
+            per_record,
             cost: StepCost::new(B::name(&self.device), start.elapsed().as_secs_f64(), work),
         })
     }
@@ -726,10 +958,11 @@ impl<B: Backend> InfluenceIndex<B> {
         for batch in self.batches(records)? {
             let m = batch.x.dims()[0];
             let (q, f) = self.query_matrix(&batch);
-            let g = self.train_t.clone().narrow(1, offset, m).transpose();
+            let (g, recomputed) = self.stored_rows(offset, m)?;
             let k = self.stored_dim();
             out.extend(to_host((q * g).sum_dim(1))?);
             work += f
+                + recomputed
                 + Kernels::elementwise(2 * m * k, m * k, m * k)
                 + Kernels::elementwise(m * k, m, m * k);
             offset += m;
@@ -767,48 +1000,4 @@ fn validate(config: &InfluenceConfig, n: usize) -> Result<(), InfluenceError> {
         )));
     }
     Ok(())
-}
-
-/// DataInf's preconditioning of one LoRA matrix's gradients `g` `[n, P_l]`: returns
-/// `g·Ĥ_l⁻¹` and its kernels (see [`Method::DataInf`]).
-fn datainf_block<B: Backend>(
-    g: Tensor<B, 2>,
-    damping_ratio: f64,
-    device: &B::Device,
-) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
-    let [n, pl] = g.dims();
-    let norms = g.clone().square().sum_dim(1); // [n, 1]
-    let mean_sq = to_host(norms.clone().mean_dim(0))?[0] as f64 / pl as f64;
-    let lambda = damping_ratio * mean_sq;
-    if !(lambda.is_finite() && lambda > 0.0) {
-        return Err(InfluenceError::Config(format!(
-            "DataInf damping λ = {lambda} is not positive: the gradients of a LoRA matrix are \
-             all zero (train the adapter first)"
-        )));
-    }
-    let c = norms.add_scalar(lambda).recip(); // [n, 1]
-    let weighted = g.clone() * c; // diag(c)·G
-    let mut eye = vec![0.0f32; pl * pl];
-    for i in 0..pl {
-        eye[i * pl + i] = 1.0;
-    }
-    let eye = tensor::<B>(&eye, [pl, pl], device);
-    let hinv =
-        (eye - g.clone().transpose().matmul(weighted).div_scalar(n as f64)).div_scalar(lambda);
-    let (np, pp) = (n * pl, pl * pl);
-    let e = Kernels::elementwise;
-    // square, row sums, their mean (read back), + λ, reciprocal, diag(c)·G, Gᵀ·(diag(c)·G),
-    // ÷ n, I − ·, ÷ λ, G·Ĥ⁻¹.
-    let work = e(np, np, np)
-        + e(np, n, np)
-        + e(n, 1, 0)
-        + e(n, n, n)
-        + e(n, n, 0)
-        + e(np + n, np, np)
-        + Kernels::matmul(pl, n, pl)
-        + e(pp, pp, pp)
-        + e(2 * pp, pp, pp)
-        + e(pp, pp, 0)
-        + Kernels::matmul(n, pl, pl);
-    Ok((g.matmul(hinv), work))
 }

@@ -13,7 +13,9 @@
 //! dot products; DataInf: layer-wise closed-form inverse of the damped Fisher; exact: the
 //! full damped Hessian, see [`exact`]), optionally projects them with a seeded
 //! Gaussian or Rademacher matrix ([`ProjectionConfig`], as TRAK and LoGra do) and keeps
-//! them on the device; attributing a batch of queries is then one matrix product.
+//! them on the device; attributing a batch of queries is then a matrix product per slice
+//! of records. An index too large to keep recomputes them a slice at a time whenever it
+//! scores ([`Storage::Recomputed`]), with bit-identical scores.
 //! [`Attribution`] aggregates the scores per record and per contributor (the record's
 //! `author`).
 //!
@@ -33,6 +35,7 @@
 pub mod exact;
 pub mod index;
 pub mod params;
+mod precondition;
 pub mod projection;
 mod stored;
 
@@ -41,8 +44,8 @@ pub(crate) mod tests;
 
 pub use exact::{Curvature, Damping};
 pub use index::{
-    AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, OutputTotals, train_traced,
-    train_traced_batched,
+    AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, OutputTotals, Storage,
+    train_traced, train_traced_batched,
 };
 pub use params::{AdapterParams, Block, DeviceParams, LayerParams, LoraParams};
 pub use projection::{ProjectionConfig, ProjectionKind};

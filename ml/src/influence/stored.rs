@@ -1,14 +1,13 @@
-//! The host matrix an [`InfluenceIndex`](super::InfluenceIndex) assembles its stored
-//! training gradients in, one block of columns at a time.
+//! The host matrix an [`InfluenceIndex`](super::InfluenceIndex) computes training
+//! gradients into and assembles its kept stored gradients in, a slice of rows at a time.
 //!
 //! Building an index over `n` records keeps `[n, K]` floats (320 MB for 290,000 records
 //! and `K = 276`). Joining per-chunk gradient tensors, then per-block preconditioned ones,
 //! then the projected whole with `Tensor::cat` held three or four such copies at once
-//! (1.3 GB per classifier in `scenarios/scale.toml`, measured with heaptrack). Here each
-//! step writes its columns into one row-major host buffer instead: the gradients chunk by
-//! chunk, and a preconditioned block back over the columns it was read from, so a build
-//! holds the matrix once plus one block. The values are the same: only where they are
-//! copied to changes.
+//! (1.3 GB per classifier in `scenarios/scale.toml`, measured with heaptrack). Here the
+//! gradients are written chunk by chunk into one row-major host buffer, and each slice's
+//! preconditioned rows back over the rows they were read from, so a build holds the matrix
+//! once plus one slice.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -59,16 +58,6 @@ impl HostMatrix {
         })
     }
 
-    /// `t` `[rows, cols]`, read back to the host.
-    pub(super) fn from_tensor<B: Backend>(t: Tensor<B, 2>) -> Result<HostMatrix, InfluenceError> {
-        let [rows, cols] = t.dims();
-        Ok(HostMatrix {
-            data: to_host(t)?,
-            rows,
-            cols,
-        })
-    }
-
     /// A zero matrix `[rows, cols]`.
     pub(super) fn zeros(rows: usize, cols: usize) -> HostMatrix {
         HostMatrix {
@@ -78,58 +67,27 @@ impl HostMatrix {
         }
     }
 
-    /// Columns `offset..offset + width` as a `[rows, width]` tensor on `device`.
-    pub(super) fn columns<B: Backend>(
+    /// Rows `first..first + m` as a `[m, cols]` tensor on `device`.
+    pub(super) fn rows<B: Backend>(
         &self,
-        offset: usize,
-        width: usize,
+        first: usize,
+        m: usize,
         device: &B::Device,
     ) -> Tensor<B, 2> {
-        let mut block = Vec::with_capacity(self.rows * width);
-        for row in self.data.chunks_exact(self.cols.max(1)) {
-            block.extend_from_slice(&row[offset..offset + width]);
-        }
-        tensor::<B>(block, [self.rows, width], device)
+        let data = self.data[first * self.cols..(first + m) * self.cols].to_vec();
+        tensor::<B>(data, [m, self.cols], device)
     }
 
-    /// Writes `block` `[rows, width]` over columns `offset..offset + width`; where `dots` is
-    /// given, adds each row's dot product of the old and new values there to it (in `f64`).
-    pub(super) fn replace_columns<B: Backend>(
+    /// Writes `block` `[m, cols]` over rows `first..first + m`.
+    pub(super) fn write_rows<B: Backend>(
         &mut self,
-        offset: usize,
+        first: usize,
         block: Tensor<B, 2>,
-        mut dots: Option<&mut [f64]>,
     ) -> Result<(), InfluenceError> {
-        let width = block.dims()[1];
-        let block = to_host(block)?;
-        let rows = self.data.chunks_exact_mut(self.cols.max(1));
-        for (r, (row, values)) in rows.zip(block.chunks_exact(width.max(1))).enumerate() {
-            let old = &mut row[offset..offset + width];
-            if let Some(dots) = dots.as_deref_mut() {
-                dots[r] += old
-                    .iter()
-                    .zip(values)
-                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                    .sum::<f64>();
-            }
-            old.copy_from_slice(values);
-        }
+        let m = block.dims()[0];
+        let values = to_host(block)?;
+        self.data[first * self.cols..(first + m) * self.cols].copy_from_slice(&values);
         Ok(())
-    }
-
-    /// Each row's dot product with the same row of `other` (same shape), in `f64`.
-    pub(super) fn row_dots(&self, other: &HostMatrix) -> Vec<f64> {
-        let cols = self.cols.max(1);
-        self.data
-            .chunks_exact(cols)
-            .zip(other.data.chunks_exact(cols))
-            .map(|(a, b)| {
-                a.iter()
-                    .zip(b)
-                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                    .sum()
-            })
-            .collect()
     }
 
     /// The whole matrix as a tensor on `device`.

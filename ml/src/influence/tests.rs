@@ -269,6 +269,7 @@ fn same_seed_gives_bit_identical_scores() {
             }),
             batch_size: 64,
             method,
+            storage: Storage::Kept,
         };
         let index =
             InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
@@ -449,6 +450,68 @@ fn self_influence_read_off_the_build_equals_the_recomputed_one() {
                 (a - b).abs() <= 1e-4 * scale,
                 "{} record {r}: {a} recomputed vs {b} read off",
                 config.method.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn recomputed_stored_gradients_score_bit_identically_to_kept_ones() {
+    let s = scenario();
+    let n = s.records.len();
+    let inputs: Vec<Vec<f32>> = s.test.iter().map(|e| e.0.clone()).collect();
+    let group: Vec<usize> = (0..n).map(|r| r % 5).collect();
+    let weight: Vec<f64> = (0..n).map(|r| 1.0 + (r % 3) as f64).collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let bits64 = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let projection = ProjectionConfig {
+        dim: 24,
+        kind: ProjectionKind::Rademacher,
+        seed: 9,
+    };
+    for method in [Method::TracIn, Method::DATAINF, Method::EXACT_GN] {
+        // Slices of 64·3 and 64·2 records: several per index, the last one short.
+        for (projection, batch_size) in [(None, 3), (Some(projection), 2)] {
+            let build = |storage| {
+                let config = InfluenceConfig {
+                    method,
+                    projection,
+                    batch_size,
+                    storage,
+                };
+                InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
+                    .unwrap()
+            };
+            let (kept, recomputed) = (build(Storage::Kept), build(Storage::Recomputed));
+            assert!(n > 2 * batch_size * 64, "{n} records: one slice");
+            assert_eq!(recomputed.storage(), Storage::Recomputed);
+            let what = format!("{} {projection:?}", method.name());
+            let (a, b) = (
+                kept.attribute(&s.test).unwrap(),
+                recomputed.attribute(&s.test).unwrap(),
+            );
+            assert_eq!(bits(&a.scores), bits(&b.scores), "{what}");
+            assert_eq!(bits(&a.by_contributor), bits(&b.by_contributor), "{what}");
+            let (a, b) = (
+                kept.attribute_outputs_total(&inputs).unwrap(),
+                recomputed.attribute_outputs_total(&inputs).unwrap(),
+            );
+            assert_eq!(bits64(&a.per_record), bits64(&b.per_record), "{what}");
+            // Scoring recomputes every stored row: a gradient pass the kept index skips.
+            assert!(b.cost.flops > a.cost.flops, "{what}");
+            let grouped = |i: &InfluenceIndex<Cpu>| {
+                bits64(&i.grouped_scores(&s.test, &group, &weight, 5).unwrap().0)
+            };
+            assert_eq!(grouped(&kept), grouped(&recomputed), "{what}");
+            assert_eq!(
+                bits(kept.training_self_influence()),
+                bits(recomputed.training_self_influence()),
+                "{what}"
+            );
+            assert_eq!(
+                bits(&kept.self_influence(&s.records).unwrap().0),
+                bits(&recomputed.self_influence(&s.records).unwrap().0),
+                "{what}"
             );
         }
     }

@@ -10,7 +10,7 @@ use burn::module::AutodiffModule;
 use olsim_ml::data::ContributorId;
 use olsim_ml::data::FeatureRecord;
 use olsim_ml::data::rng::stream;
-use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced_batched};
+use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, Storage, train_traced_batched};
 use olsim_ml::lm::LmAdapterWeights;
 use olsim_ml::model::{
     AdapterJob, LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values,
@@ -343,6 +343,13 @@ pub(super) struct ClassifierJob {
     pub records: Vec<FeatureRecord>,
 }
 
+/// The largest influence index a classifier keeps its stored gradients in (1 GiB: a
+/// gradient row of 4-byte floats per training record, 320 MB in `scenarios/scale.toml`).
+/// A larger one recomputes them whenever it scores ([`Storage::Recomputed`]): the same
+/// scores bit for bit, for three gradient passes per build instead of one and one per
+/// scoring, in the memory of a slice of records instead of all of them.
+pub const KEPT_INDEX_BYTES: usize = 1 << 30;
+
 /// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
 /// multi-LoRA trainer (bit-identical to one at a time; the engine passes one classifier per
 /// call, as batching does not pay on the CPU), then builds each one's influence
@@ -384,13 +391,12 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
     jobs.into_par_iter()
         .zip(trained)
         .map(|(job, (model, report, trace))| {
-            let index = InfluenceIndex::<Infer<B>>::build(
-                &trace,
-                &job.records,
-                &InfluenceConfig::new(method),
-                device,
-            )
-            .map_err(|e| fail(job.model)(e.into()))?;
+            let mut config = InfluenceConfig::new(method);
+            if config.kept_bytes(&trace, job.records.len()) > KEPT_INDEX_BYTES {
+                config.storage = Storage::Recomputed;
+            }
+            let index = InfluenceIndex::<Infer<B>>::build(&trace, &job.records, &config, device)
+                .map_err(|e| fail(job.model)(e.into()))?;
             let precompute = index.precompute_cost().clone();
             let trained = TrainedClassifier {
                 model,

@@ -12,6 +12,10 @@
 //! - `influence_precompute/<method>`: building the index (training gradients, the
 //!   method's preconditioner, projection).
 //!
+//! Methods: TracIn, DataInf (also projected to 64, and `datainf_recomputed`, whose stored
+//! gradients are recomputed at every scoring instead of kept: the cost of an index too
+//! large to keep), exact with Gauss-Newton and with the Hessian.
+//!
 //! After criterion's figures a summary table prints, per method: stored width K,
 //! precompute seconds and counted GFLOP, and per-inference microseconds at batch 1, 32
 //! and 256 (one timed run each, after a warm-up) with the achieved GFLOP/s.
@@ -25,7 +29,7 @@ use criterion::{Criterion, Throughput};
 use olsim_ml::data::Domain;
 use olsim_ml::groundtruth::{Scenario, ScenarioSpec};
 use olsim_ml::influence::{
-    InfluenceConfig, InfluenceIndex, Method, ProjectionConfig, ProjectionKind,
+    InfluenceConfig, InfluenceIndex, Method, ProjectionConfig, ProjectionKind, Storage,
 };
 
 type Cpu = NdArray<f32>;
@@ -54,6 +58,13 @@ fn configs() -> Vec<(&'static str, InfluenceConfig)> {
         ("tracin", InfluenceConfig::new(Method::TracIn)),
         ("datainf", InfluenceConfig::new(Method::DATAINF)),
         ("datainf_proj64", projected),
+        (
+            "datainf_recomputed",
+            InfluenceConfig {
+                storage: Storage::Recomputed,
+                ..InfluenceConfig::new(Method::DATAINF)
+            },
+        ),
         ("exact_gn", InfluenceConfig::new(Method::EXACT_GN)),
         ("exact_hessian", InfluenceConfig::new(Method::EXACT)),
     ]

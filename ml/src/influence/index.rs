@@ -289,6 +289,13 @@ pub enum Storage {
     Recomputed,
 }
 
+/// The largest stored-gradient matrix olsim's engine keeps (1 GiB: a row of 4-byte floats
+/// per training record, 320 MB per classifier in `scenarios/scale.toml`). A larger index
+/// recomputes its rows whenever it scores ([`Storage::Recomputed`]): the same scores bit
+/// for bit, for three gradient passes per build instead of one and one more per scoring,
+/// in the memory of a slice of records instead of all of them.
+pub const KEPT_INDEX_BYTES: usize = 1 << 30;
+
 /// Records whose stored gradients [`InfluenceIndex`] computes or reads at once, in units of
 /// `batch_size` (so a slice's gradient batches are the build's).
 const SLICE_BATCHES: usize = 64;

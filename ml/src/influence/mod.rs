@@ -44,8 +44,8 @@ pub(crate) mod tests;
 
 pub use exact::{Curvature, Damping};
 pub use index::{
-    AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, Method, OutputTotals, Storage,
-    train_traced, train_traced_batched,
+    AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, KEPT_INDEX_BYTES, Method,
+    OutputTotals, Storage, train_traced, train_traced_batched,
 };
 pub use params::{AdapterParams, Block, DeviceParams, LayerParams, LoraParams};
 pub use projection::{ProjectionConfig, ProjectionKind};

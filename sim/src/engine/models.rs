@@ -10,7 +10,9 @@ use burn::module::AutodiffModule;
 use olsim_ml::data::ContributorId;
 use olsim_ml::data::FeatureRecord;
 use olsim_ml::data::rng::stream;
-use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, Storage, train_traced_batched};
+use olsim_ml::influence::{
+    InfluenceConfig, InfluenceIndex, KEPT_INDEX_BYTES, Method, Storage, train_traced_batched,
+};
 use olsim_ml::lm::LmAdapterWeights;
 use olsim_ml::model::{
     AdapterJob, LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values,
@@ -342,13 +344,6 @@ pub(super) struct ClassifierJob {
     /// The training records.
     pub records: Vec<FeatureRecord>,
 }
-
-/// The largest influence index a classifier keeps its stored gradients in (1 GiB: a
-/// gradient row of 4-byte floats per training record, 320 MB in `scenarios/scale.toml`).
-/// A larger one recomputes them whenever it scores ([`Storage::Recomputed`]): the same
-/// scores bit for bit, for three gradient passes per build instead of one and one per
-/// scoring, in the memory of a slice of records instead of all of them.
-pub const KEPT_INDEX_BYTES: usize = 1 << 30;
 
 /// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
 /// multi-LoRA trainer (bit-identical to one at a time; the engine passes one classifier per

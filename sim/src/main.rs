@@ -143,12 +143,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints `ok <file>: <summary>` or every error of each file; fails if any file has one.
+/// Prints `ok <file>: <summary>` and the run's estimated size, or every error of each
+/// file; fails if any file has one.
 fn validate(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
         match Scenario::load(file) {
-            Ok(s) => println!("ok {}: {}", file.display(), s.summary()),
+            Ok(s) => {
+                println!("ok {}: {}", file.display(), s.summary());
+                let footprint = olsim::scenario::size::Footprint::of(&s);
+                println!(
+                    "   {}",
+                    footprint.describe(olsim::scenario::size::machine_memory())
+                );
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("{e}");

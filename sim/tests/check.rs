@@ -253,6 +253,27 @@ fn bench_writes_ratio_json_check_can_read() {
     assert_eq!(v["measurements"].as_array().unwrap().len(), 1);
 }
 
+#[test]
+fn validate_prints_the_runs_estimated_size() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_olsim"))
+        .args(["validate", scenario.to_str().unwrap()])
+        .output()
+        .expect("olsim starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("ok ") && lines[0].contains("`smoke`"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("estimated peak memory 0.5 GiB of this machine's")
+            && lines[1].contains("roughly 64 transactions"),
+        "{stdout}"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_closed_pipe_ends_the_output_quietly_not_with_a_panic() {

@@ -245,6 +245,20 @@ impl Footprint {
         self.terms.iter().map(|t| t.transactions).sum()
     }
 
+    /// One line for a person: the estimated peak memory (against `memory`, this machine's,
+    /// where known) and transactions.
+    pub fn describe(&self, memory: Option<f64>) -> String {
+        let machine = memory.map_or(String::new(), |m| {
+            format!(" of this machine's {:.1} GiB", m / GIB)
+        });
+        format!(
+            "estimated peak memory {:.1} GiB{machine} (errs high), roughly {} transactions \
+             (docs/scenarios.md, \"Size limits\")",
+            self.memory_bytes() / GIB,
+            count(self.transactions())
+        )
+    }
+
     /// The problems of a run this size on a machine with `memory` bytes: `(path, message)`
     /// at the field that contributes most to what is exceeded.
     pub fn problems(&self, memory: Option<f64>) -> Vec<(String, String)> {
@@ -348,6 +362,11 @@ mod tests {
         assert!((9.0e6..1.1e7).contains(&txs), "{txs} transactions");
         assert!(f.problems(Some(24.0 * GIB)).is_empty());
         assert!(!f.problems(Some(12.0 * GIB)).is_empty());
+        assert_eq!(
+            f.describe(Some(24.0 * GIB)),
+            "estimated peak memory 17.7 GiB of this machine's 24.0 GiB (errs high), roughly \
+             9387120 transactions (docs/scenarios.md, \"Size limits\")"
+        );
     }
 
     #[test]

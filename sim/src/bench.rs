@@ -81,10 +81,7 @@ const SMOKE: &str = include_str!("../../scenarios/smoke.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// An unknown bench name was asked for.
-    #[error(
-        "unknown bench `{0}`; the benches are: chain, chain_impersonated, attribution, \
-         openlora, suffix_build, suffix_query, epoch"
-    )]
+    #[error("unknown bench `{0}`; the benches are: {all}", all = BENCHES.join(", "))]
     Unknown(String),
     /// The chain workload failed.
     #[error("chain bench: {0}")]
@@ -457,38 +454,44 @@ fn chain(repeats: u32, origin: Origin) -> Result<Measurement, BenchError> {
 /// Served outputs the `attribution` bench attributes.
 const ATTRIBUTED_OUTPUTS: usize = 2048;
 
-/// A DataInf index (storage `storage`) of a generated finance Datanet's rank-2 adapter and
-/// [`ATTRIBUTED_OUTPUTS`] random served inputs, for the attribution benches.
+/// DataInf indexes (one per storage in `storages`) of a generated finance Datanet's rank-2
+/// adapter, trained once, and [`ATTRIBUTED_OUTPUTS`] random served inputs, for the
+/// attribution benches.
 fn attribution_fixture(
     bench: &'static str,
-    storage: olsim_ml::influence::Storage,
-) -> Result<(AttributionIndex, Vec<Vec<f32>>), BenchError> {
+    storages: &[olsim_ml::influence::Storage],
+) -> Result<(Vec<AttributionIndex>, Vec<Vec<f32>>), BenchError> {
     use olsim_ml::data::Domain;
     use olsim_ml::groundtruth::ScenarioSpec;
     use olsim_ml::influence::{InfluenceConfig, Method};
     let fail = |message: String| BenchError::Failed { bench, message };
     let device = Default::default();
     let scenario = ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
-        .build::<burn::backend::Autodiff<BenchCpu>>(&device)
+        .build::<burn::backend::Autodiff<Cpu>>(&device)
         .map_err(|e| fail(e.to_string()))?;
-    let config = InfluenceConfig {
-        storage,
-        ..InfluenceConfig::new(Method::DATAINF)
-    };
-    let index = AttributionIndex::build(&scenario.trace, &scenario.records, &config, &device)
-        .map_err(|e| fail(e.to_string()))?;
+    let indexes = storages
+        .iter()
+        .map(|&storage| {
+            let config = InfluenceConfig {
+                storage,
+                ..InfluenceConfig::new(Method::DATAINF)
+            };
+            AttributionIndex::build(&scenario.trace, &scenario.records, &config, &device)
+                .map_err(|e| fail(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
     let dim = scenario.records[0].features.len();
     let mut rng = stream(SEED, "bench/attribution");
     let inputs = (0..ATTRIBUTED_OUTPUTS)
         .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
         .collect();
-    Ok((index, inputs))
+    Ok((indexes, inputs))
 }
 
-/// The CPU backend of the attribution benches.
-type BenchCpu = burn::backend::NdArray<f32>;
+/// The CPU backend the model benches run on.
+type Cpu = burn::backend::NdArray<f32>;
 /// The index the attribution benches score with.
-type AttributionIndex = olsim_ml::influence::InfluenceIndex<BenchCpu>;
+type AttributionIndex = olsim_ml::influence::InfluenceIndex<Cpu>;
 
 /// Every record's influence summed over [`ATTRIBUTED_OUTPUTS`] random served inputs, summed
 /// first (`attribute_outputs_total`) against scored one by one (`attribute_outputs`), on a
@@ -498,7 +501,9 @@ fn attribution(repeats: u32) -> Result<Measurement, BenchError> {
         bench: "attribution",
         message,
     };
-    let (index, inputs) = attribution_fixture("attribution", olsim_ml::influence::Storage::Kept)?;
+    let (indexes, inputs) =
+        attribution_fixture("attribution", &[olsim_ml::influence::Storage::Kept])?;
+    let index = &indexes[0];
     let (mut summed, mut scored) = (Vec::new(), Vec::new());
     let times = best_of(
         repeats,
@@ -547,8 +552,8 @@ fn attribution_recomputed(repeats: u32) -> Result<Measurement, BenchError> {
     use olsim_ml::influence::Storage;
     let bench = "attribution_recomputed";
     let fail = |message: String| BenchError::Failed { bench, message };
-    let (recomputed, inputs) = attribution_fixture(bench, Storage::Recomputed)?;
-    let (kept, _) = attribution_fixture(bench, Storage::Kept)?;
+    let (indexes, inputs) = attribution_fixture(bench, &[Storage::Recomputed, Storage::Kept])?;
+    let (recomputed, kept) = (&indexes[0], &indexes[1]);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let total = |index: &AttributionIndex, out: &mut Vec<f64>| {
         timed_ok(|| {
@@ -558,12 +563,21 @@ fn attribution_recomputed(repeats: u32) -> Result<Measurement, BenchError> {
         })
         .map_err(|e| fail(e.to_string()))
     };
+    let mut failed = None;
     let times = best_of(
         repeats,
         &mut (),
-        |_| total(&recomputed, &mut a),
-        |_| total(&kept, &mut b).unwrap_or(Duration::MAX),
+        |_| total(recomputed, &mut a),
+        |_| {
+            total(kept, &mut b).unwrap_or_else(|e| {
+                failed = Some(e);
+                Duration::MAX
+            })
+        },
     )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     if a.is_empty() || bits(&a) != bits(&b) {
         return Err(BenchError::Mismatch(
@@ -599,7 +613,6 @@ fn openlora(repeats: u32) -> Result<Measurement, BenchError> {
         AdapterId, AdapterStore, MlpServe, ServeMode, ServeModel, Server, ServerConfig,
         ZipfPopularity, feature_vectors,
     };
-    type Cpu = burn::backend::NdArray<f32>;
     let fail = |message: String| BenchError::Failed {
         bench: "openlora",
         message,

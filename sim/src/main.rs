@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use olsim::engine::{self, Run, RunOptions};
 use olsim::report::{self, Report};
+use olsim::scenario::size::{Footprint, machine_memory};
 use olsim::scenario::{DeviceKind, RunOverrides, Scenario};
 use olsim::{frames, output};
 use olsim_chain::embedded::{BASE_FEE_VAULT, L1_FEE_VAULT, SEQUENCER_FEE_VAULT};
@@ -151,11 +152,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
         match Scenario::load(file) {
             Ok(s) => {
                 println!("ok {}: {}", file.display(), s.summary());
-                let footprint = olsim::scenario::size::Footprint::of(&s);
-                println!(
-                    "   {}",
-                    footprint.describe(olsim::scenario::size::machine_memory())
-                );
+                println!("   {}", Footprint::of(&s).describe(machine_memory()));
             }
             Err(e) => {
                 failed = true;

@@ -98,17 +98,29 @@ impl InfluenceConfig {
         }
     }
 
-    /// Bytes of the `[n, K]` stored gradients an index of `n` records of `trace`'s adapter
-    /// would keep ([`Storage::Kept`]).
-    pub fn kept_bytes(&self, trace: &AdapterTrace, n: usize) -> usize {
+    /// Width `K` of the stored gradients for `checkpoints` checkpoints of `p` LoRA
+    /// parameters: `checkpoints × P`, or `checkpoints ×` the projection dimension.
+    fn stored_width(&self, checkpoints: usize, p: usize) -> usize {
+        checkpoints * self.projection.map_or(p, |pc| pc.dim)
+    }
+
+    /// This configuration with the storage olsim's engine gives an index of `n` records of
+    /// `trace`'s adapter: its stored gradients kept up to [`KEPT_INDEX_BYTES`] of them,
+    /// recomputed beyond.
+    pub fn with_storage_for(self, trace: &AdapterTrace, n: usize) -> InfluenceConfig {
         let checkpoints = match self.method {
             Method::TracIn => trace.checkpoints.len(),
             _ => 1,
         };
-        let width = self
-            .projection
-            .map_or(trace.final_params().dim(), |pc| pc.dim);
-        n * checkpoints * width * std::mem::size_of::<f32>()
+        let kept_bytes = n
+            * self.stored_width(checkpoints, trace.final_params().dim())
+            * std::mem::size_of::<f32>();
+        let storage = if kept_bytes > KEPT_INDEX_BYTES {
+            Storage::Recomputed
+        } else {
+            Storage::Kept
+        };
+        InfluenceConfig { storage, ..self }
     }
 }
 
@@ -300,6 +312,14 @@ pub const KEPT_INDEX_BYTES: usize = 1 << 30;
 /// `batch_size` (so a slice's gradient batches are the build's).
 const SLICE_BATCHES: usize = 64;
 
+/// `(first, m)` of each slice of `n` records, `slice` records at a time (the last one
+/// shorter).
+pub(super) fn slices(n: usize, slice: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(slice.max(1))
+        .map(move |f| (f, slice.min(n - f)))
+}
+
 /// The stored gradients: kept `[n, K]`, or the host training batch to recompute them from.
 #[derive(Clone, Debug)]
 enum StoredRows<B: Backend> {
@@ -411,28 +431,23 @@ impl<B: Backend> Rows<'_, B> {
                     g
                 }
             };
-            if let Some(dots) = dots.as_mut() {
-                let (query, k) = self.project(g.clone(), *w);
-                work += k;
-                let (pre, k) = self.preconditioner.apply(g);
-                work += k;
-                let (stored, k) = self.project(pre, *w);
-                work += k;
+            // The query side (only for the self-influences) before `g` is preconditioned.
+            let query = dots.is_some().then(|| self.project(g.clone(), *w));
+            let (pre, k) = self.preconditioner.apply(g);
+            work += k;
+            let (stored, k) = self.project(pre, *w);
+            work += k;
+            if let (Some(dots), Some((query, k))) = (dots.as_mut(), query) {
                 let width = stored.dims()[1];
                 let row_dots = to_host((query * stored.clone()).sum_dim(1))?;
                 for (d, v) in dots.iter_mut().zip(row_dots) {
                     *d += f64::from(v);
                 }
-                work += Kernels::elementwise(2 * m * width, m * width, m * width)
+                work += k
+                    + Kernels::elementwise(2 * m * width, m * width, m * width)
                     + Kernels::elementwise(m * width, m, m * width);
-                parts.push(stored);
-            } else {
-                let (pre, k) = self.preconditioner.apply(g);
-                work += k;
-                let (stored, k) = self.project(pre, *w);
-                work += k;
-                parts.push(stored);
             }
+            parts.push(stored);
         }
         if let (Some(out), Some(dots)) = (self_scores, dots) {
             out.extend(dots);
@@ -465,7 +480,6 @@ impl<B: Backend> InfluenceIndex<B> {
         let shape = params.shape();
         let batch = config.batch_size;
         let slice = batch * SLICE_BATCHES;
-        let slices = (0..n).step_by(slice).map(|f| (f, slice.min(n - f)));
         let mut work = Kernels::default();
         let mut damping = None;
         let final_params = params.to_device::<B>(device);
@@ -554,7 +568,7 @@ impl<B: Backend> InfluenceIndex<B> {
         // The stored rows, slice by slice, and each record's self-influence: its query-side
         // gradient (the raw one, projected and weighted as queries are) dotted with its
         // stored row, read off here rather than recomputing its gradient.
-        let width = checkpoints.len() * config.projection.map_or(p, |pc| pc.dim);
+        let width = config.stored_width(checkpoints.len(), p);
         // Kept DataInf rows without a projection are written back over the raw gradients
         // they are computed from (each slice is read before it is written).
         let mut raw = raw;
@@ -565,7 +579,7 @@ impl<B: Backend> InfluenceIndex<B> {
             (true, false) => Some(HostMatrix::zeros(n, width)),
         };
         let mut self_scores = Vec::with_capacity(n);
-        for (first, m) in slices {
+        for (first, m) in slices(n, slice) {
             let g = match (&raw, &kept) {
                 (Some(g), _) => Some(g.rows::<B>(first, m, device)),
                 (None, Some(g)) if in_place => Some(g.rows::<B>(first, m, device)),
@@ -617,6 +631,7 @@ impl<B: Backend> InfluenceIndex<B> {
             device: device.clone(),
         })
     }
+
     /// Measured wall time and counted kernels of [`build`](Self::build): the training
     /// gradients, the preconditioner and the projection.
     pub fn precompute_cost(&self) -> &StepCost {
@@ -635,7 +650,8 @@ impl<B: Backend> InfluenceIndex<B> {
 
     /// Width `K` of the stored gradients (checkpoints × `P` or the projection dimension).
     pub fn stored_dim(&self) -> usize {
-        self.checkpoints.len() * self.config.projection.map_or(self.lora_dim, |pc| pc.dim)
+        self.config
+            .stored_width(self.checkpoints.len(), self.lora_dim)
     }
 
     /// Where the stored gradients live.
@@ -679,8 +695,8 @@ impl<B: Backend> InfluenceIndex<B> {
         mut visit: impl FnMut(usize, Tensor<B, 2>) -> Result<(), InfluenceError>,
     ) -> Result<Kernels, InfluenceError> {
         let mut work = Kernels::default();
-        for first in (0..self.records).step_by(slice) {
-            let (rows, k) = self.stored_rows(first, slice.min(self.records - first))?;
+        for (first, m) in slices(self.records, slice) {
+            let (rows, k) = self.stored_rows(first, m)?;
             work += k;
             visit(first, rows)?;
         }

@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::InfluenceError;
+use super::index::slices;
 use super::params::{Block, float_tensor};
 use super::stored::to_host;
 use crate::model::cost::Kernels;
@@ -68,16 +69,11 @@ pub(super) fn fit_datainf<B: Backend>(
     mut rows: impl FnMut(usize, usize) -> Result<(Tensor<B, 2>, Kernels), InfluenceError>,
 ) -> Result<(Preconditioner<B>, Kernels), InfluenceError> {
     let mut work = Kernels::default();
-    let slices = || {
-        (0..n)
-            .step_by(slice.max(1))
-            .map(move |f| (f, slice.min(n - f)))
-    };
     let norms =
         |g: &Tensor<B, 2>, b: &Block| g.clone().narrow(1, b.offset, b.len).square().sum_dim(1);
     // Pass 1: each matrix's summed squared gradient entries.
     let mut squares = vec![0.0f64; blocks.len()];
-    for (first, m) in slices() {
+    for (first, m) in slices(n, slice) {
         let (g, k) = rows(first, m)?;
         work += k;
         for (total, b) in squares.iter_mut().zip(blocks) {
@@ -101,7 +97,7 @@ pub(super) fn fit_datainf<B: Backend>(
     }
     // Pass 2: per matrix, Σ_i c_i·g_i g_iᵀ with c_i = 1 / (λ_l + ‖g_i‖²).
     let mut sums: Vec<Vec<f64>> = blocks.iter().map(|b| vec![0.0; b.len * b.len]).collect();
-    for (first, m) in slices() {
+    for (first, m) in slices(n, slice) {
         let (g, k) = rows(first, m)?;
         work += k;
         for ((sum, b), lambda) in sums.iter_mut().zip(blocks).zip(&lambdas) {

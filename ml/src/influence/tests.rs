@@ -81,6 +81,14 @@ pub(crate) fn index(method: Method) -> InfluenceIndex<Cpu> {
     .unwrap()
 }
 
+/// `method` with its gradients projected to `dim` by a `kind` matrix of seed `seed`.
+fn projected(method: Method, dim: usize, kind: ProjectionKind, seed: u64) -> InfluenceConfig {
+    InfluenceConfig {
+        projection: Some(ProjectionConfig { dim, kind, seed }),
+        ..InfluenceConfig::new(method)
+    }
+}
+
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|x| f64::from(*x)).collect()
 }
@@ -238,10 +246,7 @@ fn projection_preserves_scores_approximately() {
     let full = index(Method::DATAINF).attribute(&s.test).unwrap();
     for kind in [ProjectionKind::Gaussian, ProjectionKind::Rademacher] {
         for (dim, floor) in [(64, 0.8), (16, 0.6)] {
-            let config = InfluenceConfig {
-                projection: Some(ProjectionConfig { dim, kind, seed: 3 }),
-                ..InfluenceConfig::new(Method::DATAINF)
-            };
+            let config = projected(Method::DATAINF, dim, kind, 3);
             let index =
                 InfluenceIndex::<Cpu>::build(&s.trace, &s.records, &config, &Default::default())
                     .unwrap();
@@ -363,19 +368,11 @@ fn output_totals_equal_the_summed_scores_of_every_output() {
 #[test]
 fn grouped_scores_equal_the_weighted_sums_of_each_groups_scores() {
     let s = scenario();
-    let projected = InfluenceConfig {
-        projection: Some(ProjectionConfig {
-            dim: 24,
-            kind: ProjectionKind::Rademacher,
-            seed: 3,
-        }),
-        ..InfluenceConfig::new(Method::TracIn)
-    };
     let configs = [
         InfluenceConfig::new(Method::TracIn),
         InfluenceConfig::new(Method::DATAINF),
         InfluenceConfig::new(Method::EXACT_GN),
-        projected,
+        projected(Method::TracIn, 24, ProjectionKind::Rademacher, 3),
     ];
     let n = s.records.len();
     // Three groups, interleaved, with unequal weights; group 3 has no record.
@@ -420,21 +417,14 @@ fn grouped_scores_equal_the_weighted_sums_of_each_groups_scores() {
 #[test]
 fn self_influence_read_off_the_build_equals_the_recomputed_one() {
     let s = scenario();
-    let projected = |method| InfluenceConfig {
-        projection: Some(ProjectionConfig {
-            dim: 24,
-            kind: ProjectionKind::Gaussian,
-            seed: 5,
-        }),
-        ..InfluenceConfig::new(method)
-    };
+    let gaussian = |method| projected(method, 24, ProjectionKind::Gaussian, 5);
     let configs = [
         InfluenceConfig::new(Method::TracIn),
         InfluenceConfig::new(Method::DATAINF),
         InfluenceConfig::new(Method::EXACT_GN),
-        projected(Method::TracIn),
-        projected(Method::DATAINF),
-        projected(Method::EXACT_GN),
+        gaussian(Method::TracIn),
+        gaussian(Method::DATAINF),
+        gaussian(Method::EXACT_GN),
     ];
     for config in configs {
         let index =
@@ -518,6 +508,27 @@ fn recomputed_stored_gradients_score_bit_identically_to_kept_ones() {
 }
 
 #[test]
+fn an_index_recomputes_its_rows_only_beyond_the_kept_size() {
+    let s = scenario();
+    let p = s.trace.final_params().dim();
+    let rows_kept = KEPT_INDEX_BYTES / (4 * p);
+    let storage = |config: InfluenceConfig, n| config.with_storage_for(&s.trace, n).storage;
+    let datainf = InfluenceConfig::new(Method::DATAINF);
+    assert_eq!(storage(datainf, rows_kept), Storage::Kept);
+    assert_eq!(storage(datainf, rows_kept + 1), Storage::Recomputed);
+    // TracIn keeps a row per checkpoint; a projection keeps fewer columns.
+    let checkpoints = s.trace.checkpoints.len();
+    assert!(checkpoints > 1);
+    let tracin = InfluenceConfig::new(Method::TracIn);
+    assert_eq!(
+        storage(tracin, rows_kept / checkpoints + 1),
+        Storage::Recomputed
+    );
+    let narrow = projected(Method::DATAINF, 8, ProjectionKind::Gaussian, 1);
+    assert_eq!(storage(narrow, rows_kept + 1), Storage::Kept);
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let s = scenario();
     let device = Default::default();
@@ -529,14 +540,7 @@ fn bad_input_is_a_clear_error() {
         ..InfluenceConfig::new(Method::TracIn)
     };
     assert!(matches!(bad(zero_batch), InfluenceError::Config(_)));
-    let zero_proj = InfluenceConfig {
-        projection: Some(ProjectionConfig {
-            dim: 0,
-            kind: ProjectionKind::Gaussian,
-            seed: 1,
-        }),
-        ..InfluenceConfig::new(Method::TracIn)
-    };
+    let zero_proj = projected(Method::TracIn, 0, ProjectionKind::Gaussian, 1);
     assert!(matches!(bad(zero_proj), InfluenceError::Config(_)));
     let no_damping = InfluenceConfig::new(Method::DataInf { damping_ratio: 0.0 });
     assert!(bad(no_damping).to_string().contains("damping"));

@@ -185,42 +185,43 @@ pub struct ComputeLine {
 impl Compute {
     /// Adds one step's cost to `work` for `models` on the step's device.
     pub fn add(&mut self, work: Work, models: ModelKind, cost: &StepCost) {
-        match self
-            .lines
-            .iter_mut()
-            .find(|l| l.work == work && l.models == models && l.device == cost.device)
-        {
-            Some(line) => {
-                line.counted += cost.kernels();
-                line.seconds = line.seconds.map(|s| s + cost.wall_seconds);
-            }
-            None => self.lines.push(ComputeLine {
-                work,
-                models,
-                device: cost.device.clone(),
-                counted: cost.kernels().into(),
-                seconds: Some(cost.wall_seconds),
-            }),
-        }
+        let line = self.line(work, models, &cost.device, Some(0.0));
+        line.counted += cost.kernels();
+        line.seconds = line.seconds.map(|s| s + cost.wall_seconds);
     }
 
     /// Adds `work` for `models` that was modelled rather than run, under `source` (how it
     /// was modelled): counted, with no measured seconds.
     pub fn add_modelled(&mut self, work: Work, models: ModelKind, source: &str, counted: Kernels) {
-        match self
+        self.line(work, models, source, None).counted += counted;
+    }
+
+    /// The line of `work` for `models` on `device`, first added (with `seconds`) if new.
+    fn line(
+        &mut self,
+        work: Work,
+        models: ModelKind,
+        device: &str,
+        seconds: Option<f64>,
+    ) -> &mut ComputeLine {
+        let at = match self
             .lines
-            .iter_mut()
-            .find(|l| l.work == work && l.models == models && l.device == source)
+            .iter()
+            .position(|l| l.work == work && l.models == models && l.device == device)
         {
-            Some(line) => line.counted += counted,
-            None => self.lines.push(ComputeLine {
-                work,
-                models,
-                device: source.to_string(),
-                counted: counted.into(),
-                seconds: None,
-            }),
-        }
+            Some(at) => at,
+            None => {
+                self.lines.push(ComputeLine {
+                    work,
+                    models,
+                    device: device.to_string(),
+                    counted: Counted::default(),
+                    seconds,
+                });
+                self.lines.len() - 1
+            }
+        };
+        &mut self.lines[at]
     }
 
     /// Adds one served batch of `models` to the serving line and splits its modelled cost

@@ -10,9 +10,7 @@ use burn::module::AutodiffModule;
 use olsim_ml::data::ContributorId;
 use olsim_ml::data::FeatureRecord;
 use olsim_ml::data::rng::stream;
-use olsim_ml::influence::{
-    InfluenceConfig, InfluenceIndex, KEPT_INDEX_BYTES, Method, Storage, train_traced_batched,
-};
+use olsim_ml::influence::{InfluenceConfig, InfluenceIndex, Method, train_traced_batched};
 use olsim_ml::lm::LmAdapterWeights;
 use olsim_ml::model::{
     AdapterJob, LoraConfig, LoraMlp, Mlp, MlpConfig, StepCost, TrainConfig, parameter_values,
@@ -386,10 +384,7 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
     jobs.into_par_iter()
         .zip(trained)
         .map(|(job, (model, report, trace))| {
-            let mut config = InfluenceConfig::new(method);
-            if config.kept_bytes(&trace, job.records.len()) > KEPT_INDEX_BYTES {
-                config.storage = Storage::Recomputed;
-            }
+            let config = InfluenceConfig::new(method).with_storage_for(&trace, job.records.len());
             let index = InfluenceIndex::<Infer<B>>::build(&trace, &job.records, &config, device)
                 .map_err(|e| fail(job.model)(e.into()))?;
             let precompute = index.precompute_cost().clone();

@@ -178,22 +178,23 @@ pub(super) fn report<B: AutodiffBackend>(
         let Some(seconds) = line.seconds else {
             continue;
         };
-        measured.push(MeasuredSeconds {
+        let ran = MeasuredSeconds {
             stage: line.work.name().to_string(),
             models: models.to_string(),
             device: line.device.clone(),
             seconds,
-        });
+        };
         if is_gpu(&line.device) {
             on_gpu.push(MeasuredCompute {
-                stage: line.work.name().to_string(),
-                models: models.to_string(),
-                device: line.device.clone(),
+                stage: ran.stage.clone(),
+                models: ran.models.clone(),
+                device: ran.device.clone(),
                 measured_seconds: seconds,
                 modelled_seconds: modelled.seconds,
                 ratio: seconds / modelled.seconds,
             });
         }
+        measured.push(ran);
     }
     let device = format!(
         "{} ({})",

@@ -524,7 +524,7 @@ pub fn all(report: &Report) -> Vec<Table> {
     let mut perf_rows: Vec<Vec<String>> = p
         .stages
         .iter()
-        .map(|(stage, s)| vec![format!("{stage} (s)"), format!("{s:.3}")])
+        .map(|(stage, s)| vec![format!("{stage} (s)"), ratio(*s)])
         .collect();
     perf_rows.extend([
         vec!["total (s)".into(), format!("{:.3}", p.total_seconds)],
@@ -543,7 +543,7 @@ pub fn all(report: &Report) -> Vec<Table> {
     perf_rows.extend(p.measured_compute.iter().map(|m| {
         vec![
             format!("{} of {} on {}, measured (s)", m.stage, m.models, m.device),
-            format!("{:.3}", m.seconds),
+            ratio(m.seconds),
         ]
     }));
     match (&p.measured, &p.measured_reason) {

@@ -345,28 +345,32 @@ mod tests {
         Scenario::load(&path).expect("a shipped scenario loads")
     }
 
+    /// The footprint of shipped scenario `name`, checked to estimate between `gb` GB of
+    /// memory and `txs` transactions and to fit the 24 GiB reference machine.
+    fn estimated(name: &str, gb: std::ops::Range<f64>, txs: std::ops::Range<f64>) -> Footprint {
+        let f = Footprint::of(&shipped(name));
+        let (bytes, transactions) = (f.memory_bytes(), f.transactions());
+        assert!(gb.contains(&(bytes / 1e9)), "{name}: {bytes} bytes");
+        assert!(
+            txs.contains(&transactions),
+            "{name}: {transactions} transactions"
+        );
+        assert!(f.problems(Some(24.0 * GIB)).is_empty());
+        f
+    }
+
     #[test]
     fn the_scale_run_fits_a_ci_machine_and_its_estimate_is_near_its_measured_peak() {
-        let f = Footprint::of(&shipped("scale.toml"));
-        let gb = f.memory_bytes() / 1e9;
         // Measured: 2.7 GB peak (5.4 GB before the influence index kept its gradients once),
         // 994,389 transactions (README, "Scale"); the estimate errs high.
-        assert!((2.7..5.4).contains(&gb), "{gb} GB");
-        let txs = f.transactions();
-        assert!((0.5e6..3e6).contains(&txs), "{txs} transactions");
-        assert!(f.problems(Some(24.0 * GIB)).is_empty());
+        estimated("scale.toml", 2.7..5.4, 0.5e6..3e6);
     }
 
     #[test]
     fn ten_times_the_scale_run_fits_the_reference_machine_and_errs_high() {
-        let f = Footprint::of(&shipped("scale-10x.toml"));
-        let gb = f.memory_bytes() / 1e9;
         // Measured: 14.1 GB peak, 9,737,705 transactions (README, "Scale"); the transaction
         // estimate is within a few percent (9.39 million).
-        assert!((14.1..20.0).contains(&gb), "{gb} GB");
-        let txs = f.transactions();
-        assert!((9.0e6..1.1e7).contains(&txs), "{txs} transactions");
-        assert!(f.problems(Some(24.0 * GIB)).is_empty());
+        let f = estimated("scale-10x.toml", 14.1..20.0, 9.0e6..1.1e7);
         assert!(!f.problems(Some(12.0 * GIB)).is_empty());
         assert_eq!(
             f.describe(Some(24.0 * GIB)),

@@ -221,10 +221,21 @@ fn sync<B: Backend>(device: &B::Device) -> Result<(), InfluenceError> {
     B::sync(device).map_err(|e| InfluenceError::Tensor(format!("device sync: {e:?}")))
 }
 
-/// A batch of examples on the device: features `[n, in]`, one-hot labels `[n, classes]`.
-struct Batch<B: Backend> {
-    x: Tensor<B, 2>,
-    onehot: Tensor<B, 2>,
+/// The column blocks `parts` (one per checkpoint) side by side; a single block as it is
+/// (burn's CPU backend copies even a one-tensor join, slowly).
+fn join_columns<B: Backend>(mut parts: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+    match parts.len() {
+        1 => parts.pop().expect("one part"),
+        _ => Tensor::cat(parts, 1),
+    }
+}
+
+/// A batch of `m` examples on the host: features `[m, in]`, one-hot labels `[m, classes]`,
+/// row-major.
+struct Batch {
+    x: Vec<f32>,
+    onehot: Vec<f32>,
+    m: usize,
 }
 
 /// Attribution of a batch of queries to the indexed training records.
@@ -372,13 +383,14 @@ struct Rows<'a, B: Backend> {
 }
 
 impl<B: Backend> Rows<'_, B> {
-    /// Raw per-example gradients `[m, P]` of records `first..first + m` at `dp`.
+    /// Raw per-example gradients `[m, P]` (host, row-major) of records `first..first + m`
+    /// at `dp`.
     fn raw(
         &self,
         dp: &DeviceParams<B>,
         first: usize,
         m: usize,
-    ) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
+    ) -> Result<(Vec<f32>, Kernels), InfluenceError> {
         let (dim, classes, p) = self.dims;
         let (x, onehot) = self.host;
         let host = (
@@ -387,7 +399,7 @@ impl<B: Backend> Rows<'_, B> {
         );
         let g = HostMatrix::gradients(dp, host, (m, p), self.batch, self.device)?;
         let work = in_batches(m, self.batch, |b| self.shape.gradients(b));
-        Ok((g.into_tensor(self.device), work))
+        Ok((g.into_values(), work))
     }
 
     /// `g` `[m, P]` projected, where there is a projection, and scaled by `w`.
@@ -409,13 +421,14 @@ impl<B: Backend> Rows<'_, B> {
     }
 
     /// Stored rows `[m, K]` of records `first..first + m` from their raw gradients at each
-    /// checkpoint (`raw[c]`, or computed when `None`), and with `self_scores` each row's
-    /// self-influence (its query-side rows dotted with its stored ones, in `f64`).
+    /// checkpoint (`raw`, host rows of the only checkpoint, or computed when `None`), and
+    /// with `self_scores` each row's self-influence (its query-side rows dotted with its
+    /// stored ones, in `f64`).
     fn stored(
         &self,
         first: usize,
         m: usize,
-        raw: Option<Tensor<B, 2>>,
+        raw: Option<Vec<f32>>,
         self_scores: Option<&mut Vec<f64>>,
     ) -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
         let mut work = Kernels::default();
@@ -432,8 +445,14 @@ impl<B: Backend> Rows<'_, B> {
                 }
             };
             // The query side (only for the self-influences) before `g` is preconditioned.
-            let query = dots.is_some().then(|| self.project(g.clone(), *w));
-            let (pre, k) = self.preconditioner.apply(g);
+            let p = self.dims.2;
+            let query = dots.is_some().then(|| {
+                self.project(
+                    float_tensor::<B, 2, f32>(g.clone(), [m, p], self.device),
+                    *w,
+                )
+            });
+            let (pre, k) = self.preconditioner.apply(g, (m, p), self.device);
             work += k;
             let (stored, k) = self.project(pre, *w);
             work += k;
@@ -452,7 +471,7 @@ impl<B: Backend> Rows<'_, B> {
         if let (Some(out), Some(dots)) = (self_scores, dots) {
             out.extend(dots);
         }
-        Ok((Tensor::cat(parts, 1), work))
+        Ok((join_columns(parts), work))
     }
 }
 
@@ -520,23 +539,16 @@ impl<B: Backend> InfluenceIndex<B> {
             }
             _ => None,
         };
-        let raw_rows =
-            |first: usize, m: usize| -> Result<(Tensor<B, 2>, Kernels), InfluenceError> {
-                match &raw {
-                    Some(g) => Ok((g.rows::<B>(first, m, device), Kernels::default())),
-                    None => rows.raw(&final_params, first, m),
-                }
-            };
+        let raw_rows = |first: usize, m: usize| -> Result<(Vec<f32>, Kernels), InfluenceError> {
+            match &raw {
+                Some(g) => Ok((g.rows(first, m).to_vec(), Kernels::default())),
+                None => rows.raw(&final_params, first, m),
+            }
+        };
         let preconditioner = match config.method {
             Method::TracIn => Preconditioner::Identity,
             Method::DataInf { damping_ratio } => {
-                let (pre, k) = fit_datainf(
-                    &params.blocks(),
-                    (n, slice),
-                    damping_ratio,
-                    device,
-                    raw_rows,
-                )?;
+                let (pre, k) = fit_datainf(&params.blocks(), (n, slice), damping_ratio, raw_rows)?;
                 work += k;
                 pre
             }
@@ -581,8 +593,8 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut self_scores = Vec::with_capacity(n);
         for (first, m) in slices(n, slice) {
             let g = match (&raw, &kept) {
-                (Some(g), _) => Some(g.rows::<B>(first, m, device)),
-                (None, Some(g)) if in_place => Some(g.rows::<B>(first, m, device)),
+                (Some(g), _) => Some(g.rows(first, m).to_vec()),
+                (None, Some(g)) if in_place => Some(g.rows(first, m).to_vec()),
                 _ => None,
             };
             let (stored, k) = rows.stored(first, m, g, Some(&mut self_scores))?;
@@ -714,12 +726,12 @@ impl<B: Backend> InfluenceIndex<B> {
     }
 
     /// Query-side gradients `[m, K]` of a batch, and their kernels.
-    fn query_matrix(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Kernels) {
-        let m = batch.x.dims()[0];
+    fn query_matrix(&self, batch: &Batch) -> (Tensor<B, 2>, Kernels) {
+        let m = batch.m;
         let mut work = Kernels::default();
         let mut parts = Vec::with_capacity(self.checkpoints.len());
         for (dp, w) in &self.checkpoints {
-            let mut g = dp.per_example_gradients(batch.x.clone(), batch.onehot.clone());
+            let mut g = dp.gradients((&batch.x, &batch.onehot), &self.device);
             work += self.shape.gradients(m);
             if let Some(r) = &self.projection {
                 g = g.matmul(r.clone());
@@ -732,19 +744,20 @@ impl<B: Backend> InfluenceIndex<B> {
             }
             parts.push(g);
         }
-        (Tensor::cat(parts, 1), work)
+        (join_columns(parts), work)
     }
 
     fn batches<'a, E: Example>(
         &'a self,
         data: &'a [E],
-    ) -> Result<impl Iterator<Item = Batch<B>> + 'a, InfluenceError> {
+    ) -> Result<impl Iterator<Item = Batch> + 'a, InfluenceError> {
         check_examples(data, self.input_dim, self.classes)?;
         Ok(data.chunks(self.config.batch_size).map(|chunk| {
-            let (x, y) = host_batch(chunk, self.classes);
+            let (x, onehot) = host_batch(chunk, self.classes);
             Batch {
-                x: tensor::<B>(&x, [chunk.len(), self.input_dim], &self.device),
-                onehot: tensor::<B>(&y, [chunk.len(), self.classes], &self.device),
+                x,
+                onehot,
+                m: chunk.len(),
             }
         }))
     }
@@ -853,7 +866,7 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut work = recomputed + Kernels::elementwise(k * n, 0, k * n);
         let mut out = Vec::with_capacity(queries.len() * groups);
         for batch in self.batches(queries)? {
-            let m = batch.x.dims()[0];
+            let m = batch.m;
             let (q, gradients) = self.query_matrix(&batch);
             let s = q.matmul(summed.clone());
             work += gradients
@@ -876,7 +889,11 @@ impl<B: Backend> InfluenceIndex<B> {
         {
             let pred = self
                 .final_params
-                .logits(batch.x)
+                .logits(tensor::<B>(
+                    &batch.x,
+                    [batch.m, self.input_dim],
+                    &self.device,
+                ))
                 .argmax(1)
                 .into_data()
                 .convert::<i64>()
@@ -922,7 +939,7 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut sum = vec![0.0f64; k];
         let mut work = self.labelling_work(inputs.len());
         for batch in self.batches(&labeled)? {
-            let m = batch.x.dims()[0];
+            let m = batch.m;
             let (q, gradients) = self.query_matrix(&batch);
             for (total, v) in sum.iter_mut().zip(to_host(q.sum_dim(0))?) {
                 *total += f64::from(v);
@@ -979,7 +996,7 @@ impl<B: Backend> InfluenceIndex<B> {
         let mut work = Kernels::default();
         let mut offset = 0;
         for batch in self.batches(records)? {
-            let m = batch.x.dims()[0];
+            let m = batch.m;
             let (q, f) = self.query_matrix(&batch);
             let (g, recomputed) = self.stored_rows(offset, m)?;
             let k = self.stored_dim();

@@ -34,6 +34,7 @@
 
 pub mod exact;
 pub mod index;
+mod kernel;
 pub mod params;
 mod precondition;
 pub mod projection;

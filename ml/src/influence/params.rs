@@ -11,7 +11,13 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Element, Tensor, TensorData};
 
+use std::any::TypeId;
+
+use burn::backend::NdArray;
+
 use super::InfluenceError;
+use super::kernel::HostKernel;
+use super::stored::to_host;
 use crate::model::LoraMlp;
 use crate::model::cost::{Kernels, mlp_backward, mlp_forward, softmax_cross_entropy};
 
@@ -249,6 +255,7 @@ impl LoraParams {
                 })
                 .collect(),
             classes: self.classes(),
+            kernel: uses_host_kernel::<B>().then(|| HostKernel::new(self)),
         }
     }
 
@@ -306,6 +313,14 @@ pub struct DeviceLayer<B: Backend> {
 pub struct DeviceParams<B: Backend> {
     layers: Vec<DeviceLayer<B>>,
     classes: usize,
+    /// The same weights for the fused host kernel, on burn's CPU backend only.
+    kernel: Option<HostKernel>,
+}
+
+/// Whether `B` is burn's CPU backend in `f32`, where the per-example gradients of the
+/// indexes come from the fused host kernel ([`super::kernel`]) instead of tensor operations.
+fn uses_host_kernel<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<NdArray<f32>>()
 }
 
 /// What the forward pass keeps for the backward pass.
@@ -371,6 +386,56 @@ impl<B: Backend> DeviceParams<B> {
             let ([n, a], [_, b]) = (d.dims(), v.dims());
             (d.reshape([n, a, 1]) * v.reshape([n, 1, b])).reshape([n, a * b])
         })
+    }
+
+    /// Per-example gradients `[m, P]` of host rows `x` `[m, in]` at one-hot `onehot` `[m,
+    /// classes]` into `out` (row-major): the fused host kernel on burn's CPU backend,
+    /// [`per_example_gradients`](Self::per_example_gradients) on the device elsewhere.
+    /// Every gradient an index stores, recomputes or scores with comes from here.
+    pub(super) fn gradients_into(
+        &self,
+        (x, onehot): (&[f32], &[f32]),
+        out: &mut [f32],
+        device: &B::Device,
+    ) -> Result<(), InfluenceError> {
+        if let Some(kernel) = &self.kernel {
+            kernel.gradients_into(x, onehot, out);
+            return Ok(());
+        }
+        out.copy_from_slice(&to_host(self.uploaded_gradients((x, onehot), device))?);
+        Ok(())
+    }
+
+    /// [`gradients_into`](Self::gradients_into) as a tensor `[m, P]` on the device (no
+    /// host round trip off the CPU backend).
+    pub(super) fn gradients(
+        &self,
+        (x, onehot): (&[f32], &[f32]),
+        device: &B::Device,
+    ) -> Tensor<B, 2> {
+        match &self.kernel {
+            Some(kernel) => {
+                let (m, p) = (onehot.len() / self.classes, kernel.dim());
+                let mut out = vec![0.0f32; m * p];
+                kernel.gradients_into(x, onehot, &mut out);
+                float_tensor::<B, 2, f32>(out, [m, p], device)
+            }
+            None => self.uploaded_gradients((x, onehot), device),
+        }
+    }
+
+    /// [`per_example_gradients`](Self::per_example_gradients) of host rows uploaded to
+    /// `device`.
+    fn uploaded_gradients(
+        &self,
+        (x, onehot): (&[f32], &[f32]),
+        device: &B::Device,
+    ) -> Tensor<B, 2> {
+        let m = onehot.len() / self.classes;
+        self.per_example_gradients(
+            float_tensor::<B, 2, f32>(x.to_vec(), [m, x.len() / m.max(1)], device),
+            float_tensor::<B, 2, f32>(onehot.to_vec(), [m, self.classes], device),
+        )
     }
 
     /// The mean over the batch of [`per_example_gradients`](Self::per_example_gradients),

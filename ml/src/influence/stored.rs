@@ -40,15 +40,14 @@ impl HostMatrix {
             .enumerate()
             .try_for_each(|(i, rows)| {
                 let (s, m) = (i * batch, rows.len() / p);
-                let g = dp.per_example_gradients(
-                    tensor::<B>(x[s * dim..(s + m) * dim].to_vec(), [m, dim], device),
-                    tensor::<B>(
-                        onehot[s * classes..(s + m) * classes].to_vec(),
-                        [m, classes],
-                        device,
+                dp.gradients_into(
+                    (
+                        &x[s * dim..(s + m) * dim],
+                        &onehot[s * classes..(s + m) * classes],
                     ),
-                );
-                rows.copy_from_slice(&to_host(g)?);
+                    rows,
+                    device,
+                )?;
                 Ok::<(), InfluenceError>(())
             })?;
         Ok(HostMatrix {
@@ -67,15 +66,14 @@ impl HostMatrix {
         }
     }
 
-    /// Rows `first..first + m` as a `[m, cols]` tensor on `device`.
-    pub(super) fn rows<B: Backend>(
-        &self,
-        first: usize,
-        m: usize,
-        device: &B::Device,
-    ) -> Tensor<B, 2> {
-        let data = self.data[first * self.cols..(first + m) * self.cols].to_vec();
-        tensor::<B>(data, [m, self.cols], device)
+    /// Rows `first..first + m`, `[m, cols]` row-major.
+    pub(super) fn rows(&self, first: usize, m: usize) -> &[f32] {
+        &self.data[first * self.cols..(first + m) * self.cols]
+    }
+
+    /// The values, `[rows, cols]` row-major.
+    pub(super) fn into_values(self) -> Vec<f32> {
+        self.data
     }
 
     /// Writes `block` `[m, cols]` over rows `first..first + m`.

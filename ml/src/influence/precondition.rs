@@ -42,7 +42,7 @@ impl<B: Backend> Preconditioner<B> {
     /// the rows and joining the products back than multiplying (`perf record`).
     pub(super) fn apply(
         &self,
-        mut g: Vec<f32>,
+        g: Vec<f32>,
         (m, p): (usize, usize),
         device: &B::Device,
     ) -> (Tensor<B, 2>, Kernels) {
@@ -57,25 +57,20 @@ impl<B: Backend> Preconditioner<B> {
             ),
             Preconditioner::Blocks(blocks) => {
                 let mut work = Kernels::default();
-                let mut scratch = Vec::new();
+                let mut out = vec![0.0f32; m * p];
                 for (offset, h) in blocks {
                     let pl = h.len;
                     work += Kernels::matmul(m, pl, pl);
-                    scratch.resize(pl, 0.0);
-                    for row in g.chunks_exact_mut(p) {
-                        let gl = &mut row[*offset..offset + pl];
-                        scratch.fill(0.0);
-                        for (&gi, hi) in gl.iter().zip(h.values.chunks_exact(pl)) {
-                            for (y, &v) in scratch.iter_mut().zip(hi) {
-                                *y += gi * v;
-                            }
-                        }
-                        gl.copy_from_slice(&scratch);
-                    }
+                    gemm(
+                        Strided::rows(&g[*offset..], p),
+                        Strided::rows(&h.values, pl),
+                        (m, pl, pl),
+                        (&mut out[*offset..], p),
+                    );
                 }
                 // The blocks' products, then joining them.
                 (
-                    float_tensor::<B, 2, f32>(g, [m, p], device),
+                    float_tensor::<B, 2, f32>(out, [m, p], device),
                     work + Kernels::elementwise(m * p, m * p, 0),
                 )
             }
@@ -128,24 +123,30 @@ pub(super) fn fit_datainf<B: Backend>(
     }
     // Pass 2: per matrix, Σ_i c_i·g_i g_iᵀ with c_i = 1 / (λ_l + ‖g_i‖²).
     let mut sums: Vec<Vec<f64>> = blocks.iter().map(|b| vec![0.0; b.len * b.len]).collect();
-    let mut gram = Vec::new();
+    let (mut scaled, mut gram) = (Vec::new(), Vec::new());
     for (first, m) in slices(n, slice) {
         let (g, k) = rows(first, m)?;
         work += k;
         for ((sum, b), lambda) in sums.iter_mut().zip(blocks).zip(&lambdas) {
             let pl = b.len;
-            gram.clear();
-            gram.resize(pl * pl, 0.0f32);
+            // diag(c)·G_l `[m, P_l]`, then (diag(c)·G_l)ᵀ·G_l.
+            scaled.clear();
             for row in g.chunks_exact(p) {
                 let gl = &row[b.offset..b.offset + pl];
                 let c = (1.0 / (*lambda + f64::from(square(gl)))) as f32;
-                for (&gi, out) in gl.iter().zip(gram.chunks_exact_mut(pl)) {
-                    let a = c * gi;
-                    for (o, &gj) in out.iter_mut().zip(gl) {
-                        *o += a * gj;
-                    }
-                }
+                scaled.extend(gl.iter().map(|v| c * v));
             }
+            gram.resize(pl * pl, 0.0f32);
+            gemm(
+                Strided {
+                    values: &scaled,
+                    row: 1,
+                    column: pl,
+                },
+                Strided::rows(&g[b.offset..], p),
+                (pl, m, pl),
+                (&mut gram, pl),
+            );
             for (s, &v) in sum.iter_mut().zip(&gram) {
                 *s += f64::from(v);
             }
@@ -177,4 +178,144 @@ pub(super) fn fit_datainf<B: Backend>(
         })
         .collect();
     Ok((Preconditioner::Blocks(inverses), work))
+}
+
+/// A matrix read from `values` with element `(i, j)` at `i·row + j·column`.
+struct Strided<'a> {
+    values: &'a [f32],
+    row: usize,
+    column: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// Row-major rows `stride` apart.
+    fn rows(values: &'a [f32], stride: usize) -> Strided<'a> {
+        Strided {
+            values,
+            row: stride,
+            column: 1,
+        }
+    }
+
+    /// Whether every element of an `[r, c]` matrix lies inside `values`.
+    fn holds(&self, r: usize, c: usize) -> bool {
+        r == 0 || c == 0 || (r - 1) * self.row + (c - 1) * self.column < self.values.len()
+    }
+}
+
+/// `C ← A·B` for `A` `[m, k]` and `B` `[k, n]` read strided, and `C` `[m, n]` written
+/// row-major with rows `stride` apart into `c` (its other entries untouched), by
+/// matrixmultiply's blocked kernel (the one burn's CPU backend multiplies with).
+fn gemm(
+    a: Strided,
+    b: Strided,
+    (m, k, n): (usize, usize, usize),
+    (c, stride): (&mut [f32], usize),
+) {
+    assert!(
+        a.holds(m, k) && b.holds(k, n),
+        "gemm operands out of bounds"
+    );
+    assert!(
+        stride >= n && (m == 0 || n == 0 || (m - 1) * stride + n <= c.len()),
+        "gemm output out of bounds"
+    );
+    // SAFETY: the asserts keep every element read of A and B and written of C inside
+    // their slices, and C's rows (`stride >= n` apart) do not overlap; `c` is borrowed
+    // mutably, so it aliases neither operand.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.values.as_ptr(),
+            a.row as isize,
+            a.column as isize,
+            b.values.as_ptr(),
+            b.row as isize,
+            b.column as isize,
+            0.0,
+            c.as_mut_ptr(),
+            stride as isize,
+            1,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+    use crate::influence::stored::to_host;
+
+    /// Seeded values in `[-1, 1)`.
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn blocks_multiply_each_rows_slice_by_its_matrix_and_the_fit_matches_its_formula() {
+        let (m, lens) = (9, [3usize, 5]);
+        let p: usize = lens.iter().sum();
+        let blocks: Vec<Block> = lens
+            .iter()
+            .scan(0, |offset, &len| {
+                let b = Block {
+                    layer: 0,
+                    is_b: *offset > 0,
+                    offset: *offset,
+                    len,
+                };
+                *offset += len;
+                Some(b)
+            })
+            .collect();
+        let g = values(m * p, 1);
+        let (pre, _) = fit_datainf::<NdArray<f32>>(&blocks, (m, 4), 0.1, |first, k| {
+            Ok((g[first * p..(first + k) * p].to_vec(), Kernels::default()))
+        })
+        .unwrap();
+        let Preconditioner::Blocks(fitted) = &pre else {
+            panic!("DataInf fits blocks")
+        };
+        for ((offset, h), b) in fitted.iter().zip(&blocks) {
+            assert_eq!((*offset, h.len), (b.offset, b.len));
+            // (I − Σ_i g_i g_iᵀ / (λ + ‖g_i‖²) / n) / λ, λ = 0.1 · mean squared entry.
+            let rows: Vec<&[f32]> = g
+                .chunks(p)
+                .map(|r| &r[b.offset..b.offset + b.len])
+                .collect();
+            let sq = |r: &[f32]| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            let lambda = 0.1 * rows.iter().map(|r| sq(r)).sum::<f64>() / (m * b.len) as f64;
+            for i in 0..b.len {
+                for j in 0..b.len {
+                    let sum: f64 = rows
+                        .iter()
+                        .map(|r| f64::from(r[i]) * f64::from(r[j]) / (lambda + sq(r)))
+                        .sum();
+                    let eye = if i == j { 1.0 } else { 0.0 };
+                    let expected = (eye - sum / m as f64) / lambda;
+                    let got = f64::from(h.values[i * b.len + j]);
+                    assert!((got - expected).abs() <= 1e-4 * expected.abs().max(1.0));
+                }
+            }
+        }
+        let (applied, _) = pre.apply(g.clone(), (m, p), &Default::default());
+        let applied = to_host(applied).unwrap();
+        for (r, row) in g.chunks(p).enumerate() {
+            for (offset, h) in fitted {
+                for j in 0..h.len {
+                    let expected: f32 = (0..h.len)
+                        .map(|i| row[offset + i] * h.values[i * h.len + j])
+                        .sum();
+                    let got = applied[r * p + offset + j];
+                    assert!((got - expected).abs() <= 1e-4 * expected.abs().max(1.0));
+                }
+            }
+        }
+    }
 }

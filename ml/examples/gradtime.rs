@@ -7,6 +7,10 @@ use olsim_ml::model::{LoraConfig, LoraMlp, MlpConfig};
 use std::time::Instant;
 type Cpu = NdArray<f32>;
 fn main() {
+    if std::env::var("KERNEL").is_ok() {
+        kernel_only();
+        return;
+    }
     let dev = Default::default();
     let base = MlpConfig::binary(8, &[32, 32])
         .init::<Cpu>(1, &dev)
@@ -56,5 +60,30 @@ fn main() {
         "total {:.2} s (sum {})",
         t.elapsed().as_secs_f64(),
         tot.per_record.iter().sum::<f64>()
+    );
+}
+#[allow(dead_code)]
+fn kernel_only() {
+    use olsim_ml::influence::HostKernel;
+    let dev = burn::backend::ndarray::NdArrayDevice::Cpu;
+    let base = MlpConfig::binary(8, &[32, 32])
+        .init::<Cpu>(1, &dev)
+        .unwrap();
+    let model = LoraMlp::new(base, &LoraConfig::new(2, 4.0), 3).unwrap();
+    let params = LoraParams::from_model(&model).unwrap();
+    let k = HostKernel::new(&params);
+    let n = 300_000;
+    let x: Vec<f32> = (0..n * 8)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let oh: Vec<f32> = (0..n * 2)
+        .map(|i| if (i / 2 + i) % 2 == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let mut out = vec![0.0f32; n * k.dim()];
+    let t = Instant::now();
+    k.gradients_into(&x, &oh, &mut out);
+    println!(
+        "kernel: {:.3} us/record",
+        t.elapsed().as_secs_f64() / n as f64 * 1e6
     );
 }

@@ -15,6 +15,9 @@
 //! - `attribution_recomputed`: the same summed attribution on a DataInf index that
 //!   recomputes its stored gradients when it scores (what a classifier too large to keep
 //!   them does) against the index that keeps them; their scores must be bit-identical;
+//! - `influence_gradients`: the per-example LoRA gradients an index stores, of a slice of
+//!   records by the fused host kernel the CPU backend uses, against the same gradients by
+//!   burn tensor operations (they must agree to rounding);
 //! - `openlora`: OpenLoRA serving a seeded Zipf(1.0) stream over 1000 adapters in
 //!   heterogeneous batches (LRU device cache of a fifth of them, so misses upload) against
 //!   the same requests all for one adapter, on a small MLP classifier: the cost of many
@@ -56,11 +59,12 @@ use crate::scenario::Scenario;
 /// Format version of the bench JSON.
 pub const BENCH_VERSION: u32 = 1;
 /// Every bench, in the order they run.
-pub const BENCHES: [&str; 8] = [
+pub const BENCHES: [&str; 9] = [
     "chain",
     "chain_impersonated",
     "attribution",
     "attribution_recomputed",
+    "influence_gradients",
     "openlora",
     "suffix_build",
     "suffix_query",
@@ -156,6 +160,7 @@ pub fn run(names: &[String], repeats: u32) -> Result<BenchReport, BenchError> {
             "chain_impersonated" => chain(repeats, Origin::Impersonated)?,
             "attribution" => attribution(repeats)?,
             "attribution_recomputed" => attribution_recomputed(repeats)?,
+            "influence_gradients" => influence_gradients(repeats)?,
             "openlora" => openlora(repeats)?,
             "suffix_build" => suffix_build(repeats)?,
             "suffix_query" => suffix_query(repeats)?,
@@ -213,7 +218,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "target/olsim-runs/bench.json")]
     pub out: PathBuf,
     /// Only these benches (comma-separated: chain, chain_impersonated, attribution,
-    /// attribution_recomputed, openlora, suffix_build, suffix_query, epoch).
+    /// attribution_recomputed, influence_gradients, openlora, suffix_build, suffix_query,
+    /// epoch).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Runs per side, kept at their best.
@@ -461,14 +467,10 @@ fn attribution_fixture(
     bench: &'static str,
     storages: &[olsim_ml::influence::Storage],
 ) -> Result<(Vec<AttributionIndex>, Vec<Vec<f32>>), BenchError> {
-    use olsim_ml::data::Domain;
-    use olsim_ml::groundtruth::ScenarioSpec;
     use olsim_ml::influence::{InfluenceConfig, Method};
     let fail = |message: String| BenchError::Failed { bench, message };
     let device = Default::default();
-    let scenario = ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
-        .build::<burn::backend::Autodiff<Cpu>>(&device)
-        .map_err(|e| fail(e.to_string()))?;
+    let scenario = trained_adapter(bench)?;
     let indexes = storages
         .iter()
         .map(|&storage| {
@@ -486,6 +488,104 @@ fn attribution_fixture(
         .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
         .collect();
     Ok((indexes, inputs))
+}
+
+/// A generated finance Datanet's rank-2 adapter and its training records, trained once (the
+/// influence benches' model).
+fn trained_adapter(
+    bench: &'static str,
+) -> Result<olsim_ml::groundtruth::Scenario<burn::backend::Autodiff<Cpu>>, BenchError> {
+    use olsim_ml::data::Domain;
+    use olsim_ml::groundtruth::ScenarioSpec;
+    ScenarioSpec::small(Domain::Finance, SEED, 4, 16)
+        .build::<burn::backend::Autodiff<Cpu>>(&Default::default())
+        .map_err(|e| BenchError::Failed {
+            bench,
+            message: e.to_string(),
+        })
+}
+
+/// Records whose gradients the `influence_gradients` bench computes: one slice of an index
+/// at the engine's batch of 512.
+const GRADIENT_RECORDS: usize = 32_768;
+
+/// Examples per gradient batch in `influence_gradients` (the engine's classifier batch).
+const GRADIENT_BATCH: usize = 512;
+
+/// Per-example LoRA gradients of [`GRADIENT_RECORDS`] records (the trained adapter's
+/// records, cycled) by the fused host kernel, against burn tensor operations, both a batch
+/// of [`GRADIENT_BATCH`] at a time on one thread.
+fn influence_gradients(repeats: u32) -> Result<Measurement, BenchError> {
+    use burn::tensor::{Tensor, TensorData};
+    use olsim_ml::influence::HostKernel;
+    let bench = "influence_gradients";
+    let scenario = trained_adapter(bench)?;
+    let params = scenario.trace.final_params();
+    let (dim, classes) = (params.input_dim(), params.classes());
+    let mut x = Vec::with_capacity(GRADIENT_RECORDS * dim);
+    let mut onehot = vec![0.0f32; GRADIENT_RECORDS * classes];
+    for (i, r) in scenario
+        .records
+        .iter()
+        .cycle()
+        .take(GRADIENT_RECORDS)
+        .enumerate()
+    {
+        x.extend_from_slice(&r.features);
+        onehot[i * classes + usize::from(r.label)] = 1.0;
+    }
+    let kernel = HostKernel::new(params);
+    let p = kernel.dim();
+    let device = Default::default();
+    let tensors = params.to_device::<Cpu>(&device);
+    let (mut fused, mut ops) = (vec![0.0f32; GRADIENT_RECORDS * p], Vec::new());
+    let batches = || {
+        x.chunks(GRADIENT_BATCH * dim)
+            .zip(onehot.chunks(GRADIENT_BATCH * classes))
+    };
+    let times = best_of(
+        repeats,
+        &mut (),
+        |_| {
+            Ok(timed(|| {
+                for ((x, y), out) in batches().zip(fused.chunks_mut(GRADIENT_BATCH * p)) {
+                    kernel.gradients_into(x, y, out);
+                }
+            }))
+        },
+        |_| {
+            timed(|| {
+                ops.clear();
+                for (x, y) in batches() {
+                    let m = y.len() / classes;
+                    let g = tensors.per_example_gradients(
+                        Tensor::from_data(TensorData::new(x.to_vec(), [m, dim]), &device),
+                        Tensor::from_data(TensorData::new(y.to_vec(), [m, classes]), &device),
+                    );
+                    ops.extend(g.into_data().to_vec::<f32>().unwrap_or_default());
+                }
+            })
+        },
+    )?;
+    let scale = ops.iter().fold(1e-6f32, |a, v| a.max(v.abs()));
+    if ops.len() != fused.len()
+        || fused
+            .iter()
+            .zip(&ops)
+            .any(|(a, b)| (a - b).abs() > 1e-4 * scale)
+    {
+        return Err(BenchError::Mismatch(
+            "influence_gradients bench: the host kernel and the tensor operations disagree".into(),
+        ));
+    }
+    Ok(measurement(
+        bench,
+        format!(
+            "per-example gradients of {GRADIENT_RECORDS} records ({p} LoRA parameters), fused host kernel"
+        ),
+        "the same by burn tensor operations".into(),
+        times,
+    ))
 }
 
 /// The CPU backend the model benches run on.

@@ -34,7 +34,7 @@
 
 pub mod exact;
 pub mod index;
-mod kernel;
+pub mod kernel;
 pub mod params;
 mod precondition;
 pub mod projection;
@@ -48,6 +48,7 @@ pub use index::{
     AdapterTrace, Attribution, InfluenceConfig, InfluenceIndex, KEPT_INDEX_BYTES, Method,
     OutputTotals, Storage, train_traced, train_traced_batched,
 };
+pub use kernel::HostKernel;
 pub use params::{AdapterParams, Block, DeviceParams, LayerParams, LoraParams};
 pub use projection::{ProjectionConfig, ProjectionKind};
 

@@ -105,7 +105,7 @@ fn no_good_contributor_slashed_as_harmful(report: &Report) {
     assert_eq!(report.result.fairness.slash_rule, "validation");
 }
 
-/// Ten times the full-size run: too slow to run here (25 minutes), and on a machine of less
+/// Ten times the full-size run: too slow to run here (about 15 minutes), and on a machine of less
 /// memory than its estimate (about 18 GiB; it peaked at 14.1 GB on the 2-vCPU reference
 /// machine, which has 24) validation refuses it for that alone, naming the estimate.
 #[test]

@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod groundtruth;
 pub mod influence;
+mod lanes;
 pub mod lm;
 pub mod model;
 pub mod serve;

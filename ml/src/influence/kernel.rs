@@ -16,6 +16,7 @@
 //! and recomputes, so its kept and recomputed scores stay bit-identical.
 
 use super::params::LoraParams;
+use crate::lanes::dot;
 
 /// One layer's weights on the host in `f32`.
 #[derive(Clone, Debug)]
@@ -181,10 +182,10 @@ impl HostKernel {
             if let Some(ad) = &l.adapter {
                 let u = &mut s.down[i];
                 for (uk, a) in u.iter_mut().zip(ad.a.chunks_exact(l.d_in)) {
-                    *uk = dot(a, h);
+                    *uk = dot::<8>(a, h);
                 }
                 for (zo, b) in z.iter_mut().zip(ad.b.chunks_exact(ad.rank)) {
-                    *zo += dot(b, u) * ad.scale;
+                    *zo += dot::<8>(b, u) * ad.scale;
                 }
             }
             if i < last {
@@ -233,7 +234,7 @@ impl HostKernel {
                 let (r, u) = (ad.rank, &s.down[i]);
                 let bt = &mut s.bt_delta[..r];
                 for (t, b) in bt.iter_mut().zip(ad.b_t.chunks_exact(l.d_out)) {
-                    *t = dot(delta, b) * ad.scale;
+                    *t = dot::<8>(delta, b) * ad.scale;
                 }
                 let (grad_a, rest) = row[ad.offset..].split_at_mut(r * l.d_in);
                 for (g, &t) in grad_a.chunks_exact_mut(l.d_in).zip(bt.iter()) {
@@ -262,25 +263,6 @@ impl HostKernel {
             }
         }
     }
-}
-
-/// `a · b` summed in eight interleaved partial sums (so it vectorises), then those in order.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for ((l, &xi), &yi) in lanes.iter_mut().zip(x).zip(y) {
-            *l += xi * yi;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// `m` `[rows, cols]` row-major, transposed.

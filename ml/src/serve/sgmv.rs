@@ -19,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 
 use super::cache::DeviceAdapter;
+use crate::lanes::dot;
 
 /// The backend whose tensors live in host memory.
 type Cpu = NdArray<f32>;
@@ -64,7 +65,7 @@ pub(super) fn delta<B: Backend>(
         let ys = out[first * d_out..last * d_out].chunks_exact_mut(d_out);
         for (xr, yr) in xs.zip(ys) {
             for (hk, ak) in h.iter_mut().zip(a.chunks_exact(d_in)) {
-                *hk = dot(xr, ak);
+                *hk = dot::<16>(xr, ak);
             }
             for (&hk, bk) in h.iter().zip(b_t.chunks_exact(d_out)) {
                 for (y, b) in yr.iter_mut().zip(bk) {
@@ -76,23 +77,4 @@ pub(super) fn delta<B: Backend>(
     let out = Tensor::<Cpu, 2>::from_data(TensorData::new(out, [m, d_out]), &Default::default());
     let out: Box<dyn Any> = Box::new(out);
     out.downcast::<Tensor<B, 2>>().ok().map(|t| *t)
-}
-
-/// `Σ a[i]·b[i]` in a fixed order (16 partial sums, then the tail), so it vectorises.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = [0.0f32; LANES];
-    for (xa, xb) in ca.zip(cb) {
-        for ((s, x), y) in acc.iter_mut().zip(xa).zip(xb) {
-            *s += x * y;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

@@ -35,22 +35,42 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 
 /// Ranks from 1, ties sharing their mean rank.
 pub fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    ranks_of_copies(v, &ascending(v), |_| 1).0
+}
+
+/// The indices of `v` ordered by ascending value (`total_cmp`).
+pub fn ascending(v: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    order
+}
+
+/// [`ranks`] of a multiset holding `copies(i)` copies of each `v[i]` (a bootstrap
+/// resample), read off `order` ([`ascending`]`(v)`) in linear time instead of sorting the
+/// multiset: a run of equal values held `c` times after `seen` smaller ones shares rank
+/// `seen + (c + 1) / 2`. Returns each `v[i]`'s rank and how many distinct values are held.
+pub fn ranks_of_copies(
+    v: &[f64],
+    order: &[usize],
+    copies: impl Fn(usize) -> u32,
+) -> (Vec<f64>, usize) {
     let mut out = vec![0.0; v.len()];
-    let mut s = 0;
-    while s < idx.len() {
+    let (mut seen, mut s, mut distinct) = (0u64, 0, 0);
+    while s < order.len() {
         let mut e = s + 1;
-        while e < idx.len() && v[idx[e]] == v[idx[s]] {
+        while e < order.len() && v[order[e]] == v[order[s]] {
             e += 1;
         }
-        let mean = (s + e + 1) as f64 / 2.0;
-        for &i in &idx[s..e] {
+        let c: u64 = order[s..e].iter().map(|&i| u64::from(copies(i))).sum();
+        let mean = seen as f64 + (c as f64 + 1.0) / 2.0;
+        for &i in &order[s..e] {
             out[i] = mean;
         }
+        seen += c;
+        distinct += usize::from(c > 0);
         s = e;
     }
-    out
+    (out, distinct)
 }
 
 /// Spearman rank correlation (Pearson on tie-averaged ranks).

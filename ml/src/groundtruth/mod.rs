@@ -27,7 +27,9 @@ pub mod shapley;
 mod tests;
 
 pub use banzhaf::{BanzhafConfig, BanzhafValues, data_banzhaf};
-pub use fidelity::{LdsConfig, LdsReport, auc, lds, pearson, ranks, spearman};
+pub use fidelity::{
+    LdsConfig, LdsReport, ascending, auc, lds, pearson, ranks, ranks_of_copies, spearman,
+};
 pub use retrain::{Evaluation, Retrainer, ValueMetric};
 pub use scenario::{Scenario, ScenarioSpec};
 pub use shapley::{ContributorValues, TmcConfig, leave_one_out, tmc_shapley};

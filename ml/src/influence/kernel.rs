@@ -51,6 +51,8 @@ pub struct HostKernel {
     classes: usize,
     /// Number of LoRA parameters `P` (the width of a gradient row).
     dim: usize,
+    /// The first layer with an adapter, where back-propagation stops.
+    first_adapted: usize,
 }
 
 /// Per-thread buffers of one example's forward and backward pass.
@@ -69,7 +71,7 @@ impl HostKernel {
     pub fn new(params: &LoraParams) -> HostKernel {
         let f32s = |v: &[f64]| v.iter().map(|&w| w as f32).collect::<Vec<f32>>();
         let mut offset = 0;
-        let layers = params
+        let layers: Vec<HostLayer> = params
             .layers
             .iter()
             .map(|l| HostLayer {
@@ -92,10 +94,15 @@ impl HostKernel {
                 }),
             })
             .collect();
+        let first_adapted = layers
+            .iter()
+            .position(|l| l.adapter.is_some())
+            .expect("LoraParams::from_model guarantees an adapter");
         HostKernel {
             layers,
             classes: params.classes(),
             dim: offset,
+            first_adapted,
         }
     }
 
@@ -210,11 +217,7 @@ impl HostKernel {
         for (d, &t) in delta.iter_mut().zip(y) {
             *d = *d / total - t;
         }
-        let first = self
-            .layers
-            .iter()
-            .position(|l| l.adapter.is_some())
-            .expect("LoraParams::from_model guarantees an adapter");
+        let first = self.first_adapted;
         for i in (first..self.layers.len()).rev() {
             let l = &self.layers[i];
             let input = &s.activations[i];

@@ -41,9 +41,10 @@ pub(super) struct HostBlock {
 
 impl<B: Backend> Preconditioner<B> {
     /// `g·M` of host rows `g` (`[m, P]`, row-major) as a tensor on `device`, and its
-    /// kernels. DataInf's blocks multiply on the host, row by row: as one matrix product
-    /// per block, burn's CPU backend spent more time copying each block's columns out of
-    /// the rows and joining the products back than multiplying (`perf record`).
+    /// kernels. DataInf's blocks multiply on the host, straight from each block's columns
+    /// of the rows (a strided GEMM per block and chunk of rows): through burn's CPU backend
+    /// copying each block's columns out of the rows and joining the products back took
+    /// longer than multiplying (`perf record`).
     pub(super) fn apply(
         &self,
         g: Vec<f32>,

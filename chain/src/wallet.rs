@@ -87,9 +87,28 @@ impl Wallet {
 
     /// Signs `req` with the next nonce, which it then consumes.
     pub fn sign(&mut self, chain_id: u64, req: TxRequest) -> SignedTx {
+        let tx = self.take_nonce(chain_id, req);
+        self.seal(tx, Origin::Signed)
+    }
+
+    /// `req` as an unsigned transaction on chain `chain_id` with the next nonce, which it
+    /// consumes: [`sign`](Self::sign) and [`impersonate`](Self::impersonate) in two steps,
+    /// so that a batch can take its nonces in order and then be [`seal`](Self::seal)ed in
+    /// parallel (sealing needs only `&self`, and is the costly part).
+    pub fn take_nonce(&mut self, chain_id: u64, req: TxRequest) -> TxEip1559 {
         let tx = req.into_eip1559(chain_id, self.next_nonce);
         self.next_nonce += 1;
-        self.signed(tx)
+        tx
+    }
+
+    /// `tx` (from [`take_nonce`](Self::take_nonce)) as this wallet sends it: signed, or
+    /// impersonated as [`impersonate`](Self::impersonate) describes. A pure function of the
+    /// key and `tx`, so it gives the same bytes on any thread.
+    pub fn seal(&self, tx: TxEip1559, origin: Origin) -> SignedTx {
+        match origin {
+            Origin::Signed => self.signed(tx),
+            Origin::Impersonated => self.impersonated(tx),
+        }
     }
 
     /// `tx` signed with this wallet's key.
@@ -117,8 +136,12 @@ impl Wallet {
     /// exactly what the signed transaction pays. Either way the run's results are those of
     /// the signed path.
     pub fn impersonate(&mut self, chain_id: u64, req: TxRequest) -> SignedTx {
-        let tx = req.into_eip1559(chain_id, self.next_nonce);
-        self.next_nonce += 1;
+        let tx = self.take_nonce(chain_id, req);
+        self.seal(tx, Origin::Impersonated)
+    }
+
+    /// `tx` impersonated as [`impersonate`](Self::impersonate) describes.
+    fn impersonated(&self, tx: TxEip1559) -> SignedTx {
         let stand_in = SignedTx::impersonated(tx.clone(), self.address());
         match l1_fee_may_depend_on_signature(&stand_in.raw) {
             false => stand_in,

@@ -7,8 +7,13 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::Address;
 use olsim_chain::{Origin, SignedTx, TxRequest, Wallet};
+use rayon::prelude::*;
 
 use crate::scenario::AttackKind;
+
+/// Fewest keys one rayon task derives or signs with: each takes tens of microseconds, so
+/// smaller tasks cost more in scheduling than they save.
+const KEY_CHUNK: usize = 64;
 
 /// Index of an agent in the [`Actors`] registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,24 +82,51 @@ impl Actors {
         }
     }
 
-    /// Agent `id`'s transaction `req` with its next nonce: signed by its wallet, or
-    /// impersonated under `run.impersonate`.
-    pub fn transaction(&mut self, id: AgentId, chain_id: u64, req: TxRequest) -> SignedTx {
+    /// Each agent's transaction `req`, in order, with its next nonce: signed by its wallet,
+    /// or impersonated under `run.impersonate`. Nonces are taken in order, then the
+    /// transactions are sealed on the rayon pool (signing is the costly part; each
+    /// signature is a pure function of the key and transaction, so the bytes do not depend
+    /// on the thread count).
+    pub fn transactions(
+        &mut self,
+        chain_id: u64,
+        reqs: impl IntoIterator<Item = (AgentId, TxRequest)>,
+    ) -> Vec<SignedTx> {
+        let unsigned: Vec<_> = reqs
+            .into_iter()
+            .map(|(id, req)| (id, self.get_mut(id).wallet.take_nonce(chain_id, req)))
+            .collect();
         let origin = self.origin;
-        let wallet = &mut self.get_mut(id).wallet;
-        match origin {
-            Origin::Signed => wallet.sign(chain_id, req),
-            Origin::Impersonated => wallet.impersonate(chain_id, req),
-        }
+        unsigned
+            .into_par_iter()
+            .with_min_len(KEY_CHUNK)
+            .map(|(id, tx)| self.get(id).wallet.seal(tx, origin))
+            .collect()
     }
 
     /// Adds the agent `name` with `role` and returns its id.
     pub fn add(&mut self, name: String, role: Role) -> AgentId {
-        let wallet = Wallet::derive(self.seed, &name);
-        let id = AgentId(self.agents.len() as u32);
-        self.by_address.insert(wallet.address(), id);
-        self.agents.push(Agent { name, role, wallet });
-        id
+        self.add_all(vec![(name, role)])[0]
+    }
+
+    /// Adds each agent `(name, role)` in order and returns their ids. Their keys are
+    /// derived on the rayon pool (a public key costs tens of microseconds, and a scale run
+    /// adds about 100,000 agents at once); each is a pure function of `(seed, name)`.
+    pub fn add_all(&mut self, agents: Vec<(String, Role)>) -> Vec<AgentId> {
+        let seed = self.seed;
+        let wallets: Vec<Wallet> = agents
+            .par_iter()
+            .with_min_len(KEY_CHUNK)
+            .map(|(name, _)| Wallet::derive(seed, name))
+            .collect();
+        let mut ids = Vec::with_capacity(agents.len());
+        for ((name, role), wallet) in agents.into_iter().zip(wallets) {
+            let id = AgentId(self.agents.len() as u32);
+            self.by_address.insert(wallet.address(), id);
+            self.agents.push(Agent { name, role, wallet });
+            ids.push(id);
+        }
+        ids
     }
 
     /// The agent `id`.

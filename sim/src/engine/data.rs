@@ -84,7 +84,8 @@ impl Identity {
                 .min()
                 .unwrap_or(0)
         };
-        let mut out = Vec::with_capacity(truth.contributors.len());
+        let mut arrivals = Vec::with_capacity(truth.contributors.len());
+        let mut agents = Vec::with_capacity(truth.contributors.len());
         for spec in &truth.contributors {
             let (attack, epoch, group) = match (
                 generated.attack_of(spec.id),
@@ -103,17 +104,22 @@ impl Identity {
                 (None, Some(kind)) => (Some(kind), start_of(kind), None),
             };
             let role = attack.map_or(Role::Contributor, Role::Attacker);
-            let agent = actors.add(generated_contributor_name(&config.name, spec.id), role);
-            out.push(Identity {
+            agents.push((generated_contributor_name(&config.name, spec.id), role));
+            arrivals.push((attack, epoch, group));
+        }
+        let ids = actors.add_all(agents);
+        Ok(ids
+            .into_iter()
+            .zip(arrivals)
+            .map(|(agent, (attack, epoch, group))| Identity {
                 agent,
                 attack,
                 epoch,
                 // Attackers post what the first group posts.
                 stake: stakes[group.unwrap_or(0)],
                 group,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// One honest identity per author named in file Datanet `data` (by its

@@ -99,14 +99,14 @@ pub(super) fn train_due<B: AutodiffBackend>(
             Job::Lm(m) => models[*m].trained = None,
         }
     }
-    let (seed, device, world) = (lab.seed, &lab.device, lab.lm.as_ref());
+    let (seed, device, world, memo) = (lab.seed, &lab.device, lab.lm.as_ref(), &*lab.memo);
     let shared: &[ModelState<B>] = models;
     let done = jobs
         .into_par_iter()
         .map(|job| match job {
             Job::Classifiers(base, jobs) => {
                 let members: Vec<usize> = jobs.iter().map(|j| j.model).collect();
-                let trained = train_classifiers(&base, method, shared, jobs, device)?;
+                let trained = train_classifiers(&base, method, shared, jobs, device, memo)?;
                 Ok(members
                     .into_iter()
                     .zip(trained)
@@ -122,7 +122,7 @@ pub(super) fn train_due<B: AutodiffBackend>(
             }
             Job::Lm(m) => {
                 let world = world.expect("built before the jobs");
-                let (trained, cost) = train_lm(world, seed, device, &shared[m], datanets)?;
+                let (trained, cost) = train_lm(world, seed, device, &shared[m], datanets, memo)?;
                 Ok(vec![Done {
                     model: m,
                     trained: Trained::Lm(Box::new(trained)),

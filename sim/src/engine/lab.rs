@@ -4,6 +4,7 @@
 //! work on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::data::{
@@ -14,6 +15,7 @@ use olsim_ml::model::cost::{Counted, DeviceProfile, Kernels, Precision};
 use olsim_ml::model::{Mlp, MlpConfig, StepCost, TrainConfig, train};
 use olsim_ml::serve::Response;
 
+use super::memo::TrainingMemo;
 use super::{EngineError, MlError, Timers, Work};
 use crate::scenario::ModelKind;
 
@@ -35,11 +37,14 @@ pub struct Lab<B: AutodiffBackend> {
     pub served: u64,
     /// Served outputs attributed so far.
     pub attributed: u64,
+    /// Fine-tunes already done in this run or the run it is a counterfactual of.
+    pub memo: Arc<TrainingMemo<B>>,
 }
 
 impl<B: AutodiffBackend> Lab<B> {
-    /// A lab on `device` for a run of seed `seed`, with nothing trained yet.
-    pub fn new(device: B::Device, seed: u64) -> Self {
+    /// A lab on `device` for a run of seed `seed`, with nothing trained yet, that takes
+    /// fine-tunes done before from `memo` and keeps its own there.
+    pub fn new(device: B::Device, seed: u64, memo: Arc<TrainingMemo<B>>) -> Self {
         Self {
             device,
             seed,
@@ -49,6 +54,7 @@ impl<B: AutodiffBackend> Lab<B> {
             timers: Timers::default(),
             served: 0,
             attributed: 0,
+            memo,
         }
     }
 }

@@ -21,6 +21,7 @@ use rand::RngExt;
 use super::data::DatanetState;
 use super::epoch::Weights;
 use super::lab::{Infer, Lab, LmWorld};
+use super::memo::{KeyBytes, TrainingMemo};
 use super::models::{ModelState, Trained, TrainedLm, openlora_server};
 use super::{EngineError, MlError, Work};
 use crate::scenario::{ModelKind, Task};
@@ -135,14 +136,16 @@ pub(super) fn has_documents<B: AutodiffBackend>(
 
 /// Fine-tunes language model `model` over `world`'s base on its Datanets' accepted
 /// documents (a sample of them past [`FINETUNE_SAMPLE`]) and indexes them for span
-/// attribution; with the fine-tuning's cost. Only reads shared state, so models train
-/// concurrently. The model must have documents ([`has_documents`]).
+/// attribution; with the fine-tuning's cost. A fine-tune whose inputs `memo` has seen is
+/// taken from it. Only reads shared state, so models train concurrently. The model must
+/// have documents ([`has_documents`]).
 pub(super) fn train_lm<B: AutodiffBackend>(
     world: &LmWorld<B>,
     seed: u64,
     device: &B::Device,
     model: &ModelState<B>,
     datanets: &[DatanetState],
+    memo: &TrainingMemo<B>,
 ) -> Result<(TrainedLm, StepCost), EngineError> {
     let fail = |source: MlError| EngineError::Model {
         model: model.name.clone(),
@@ -185,15 +188,21 @@ pub(super) fn train_lm<B: AutodiffBackend>(
         }
         framed.truncate(FINETUNE_SAMPLE);
     }
-    let tuned = finetune::<B>(
-        &world.base,
-        &framed,
-        &model.lora,
-        &model.training,
-        model.training.seed,
-        device,
-    )
-    .map_err(|e| fail(e.into()))?;
+    let mut key = KeyBytes::new::<B>("lm", device, &model.lora, &model.training);
+    key.weights(&world.base);
+    key.documents(&framed);
+    let tuned = memo
+        .lm(key.finish(), || {
+            finetune::<B>(
+                &world.base,
+                &framed,
+                &model.lora,
+                &model.training,
+                model.training.seed,
+                device,
+            )
+        })
+        .map_err(|e| fail(e.into()))?;
     let index = index.build().map_err(|e| fail(e.into()))?;
     let trained = TrainedLm {
         adapter: tuned.adapter,

@@ -32,6 +32,7 @@ mod governance;
 mod grants;
 mod lab;
 mod lm;
+mod memo;
 mod models;
 mod net;
 mod pipeline;
@@ -43,6 +44,7 @@ mod slashing;
 mod truth;
 mod txs;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use alloy_primitives::U256;
@@ -50,6 +52,8 @@ use olsim_chain::{AnvilChain, AnvilConfig, Chain, ChainError, EmbeddedChain, Emb
 
 use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::device::{BackendTask, Device, DeviceError};
+
+use self::memo::TrainingMemo;
 
 use crate::report::Report;
 use crate::scenario::{ChainBackend, DeviceKind, Scenario};
@@ -165,20 +169,22 @@ pub fn run_on<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Run, EngineError> {
+    // Fine-tunes of the run are kept for its counterfactual runs (see `memo`).
+    let memo = Arc::new(TrainingMemo::default());
     let Run {
         mut report,
         transactions,
-    } = simulate::<B>(scenario, options, device, true)?;
+    } = simulate::<B>(scenario, options, device, true, &memo)?;
     let quiet = RunOptions::default();
     let counterfactuals = Instant::now();
     let mut ran_counterfactual = false;
     if let Some(single) = counterfactual::sybils_as_one(scenario) {
-        let single = simulate::<B>(&single, &quiet, device, false)?.report;
+        let single = simulate::<B>(&single, &quiet, device, false, &memo)?.report;
         counterfactual::add_split_gain(&mut report.result, &single.result);
         ran_counterfactual = true;
     }
     if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
-        let withheld = simulate::<B>(&withheld, &quiet, device, false)?.report;
+        let withheld = simulate::<B>(&withheld, &quiet, device, false, &memo)?.report;
         counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
         ran_counterfactual = true;
     }
@@ -201,12 +207,13 @@ pub fn run_on<B: AutodiffBackend>(
 
 /// One run of `scenario` to its report (claims not yet checked) and transactions, judged
 /// against retraining ground truth where `retrain_truth` and the run allow it, else the
-/// generator's.
+/// generator's; fine-tunes come from `memo` where their inputs were trained before.
 fn simulate<B: AutodiffBackend>(
     scenario: &Scenario,
     options: &RunOptions,
     device: &B::Device,
     retrain_truth: bool,
+    memo: &Arc<TrainingMemo<B>>,
 ) -> Result<Run, EngineError> {
     let started = Instant::now();
     let bar = progress_bar(options.progress, scenario.run.epochs);
@@ -217,7 +224,7 @@ fn simulate<B: AutodiffBackend>(
             &EmbeddedConfig::default(),
         ))?),
     };
-    let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone())?;
+    let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone(), memo.clone())?;
     bar.set_message("");
     for epoch in 0..scenario.run.epochs {
         pipeline::run_epoch(&mut sim, epoch)?;

@@ -26,6 +26,7 @@ use super::actors::{Actors, AgentId, Role};
 use super::data::DatanetState;
 use super::epoch::Weights;
 use super::lab::{Infer, Lab};
+use super::memo::{KeyBytes, TracedAdapter, TrainingMemo};
 use super::{EngineError, MlError, Work, open};
 use crate::scenario::{ClassifierAttribution, ModelKind, Scenario, Tier};
 
@@ -345,15 +346,17 @@ pub(super) struct ClassifierJob {
 
 /// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
 /// multi-LoRA trainer (bit-identical to one at a time; the engine passes one classifier per
-/// call, as batching does not pay on the CPU), then builds each one's influence
-/// index (in parallel); per job, in order, the trained classifier with its training and
-/// index-precompute costs. Only reads shared state.
+/// call, as batching does not pay on the CPU), taking from `memo` those whose inputs were
+/// trained before, then builds each one's influence index (in parallel); per job, in
+/// order, the trained classifier with its training and index-precompute costs. Only
+/// reads shared state.
 pub(super) fn train_classifiers<B: AutodiffBackend>(
     base: &Mlp<B>,
     method: ClassifierAttribution,
     models: &[ModelState<B>],
     jobs: Vec<ClassifierJob>,
     device: &B::Device,
+    memo: &TrainingMemo<B>,
 ) -> Result<Vec<(TrainedClassifier<B>, StepCost, StepCost)>, EngineError> {
     let fail = |m: usize| {
         move |source: MlError| EngineError::Model {
@@ -366,21 +369,41 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
         ClassifierAttribution::Tracin => Method::TracIn,
         ClassifierAttribution::Exact => Method::EXACT,
     };
-    let adapters = jobs
+    let keys: Vec<B256> = jobs
         .iter()
         .map(|job| {
             let model = &models[job.model];
-            let lora = LoraMlp::new(base.clone(), &model.lora, model.training.seed)
-                .map_err(|e| fail(job.model)(e.into()))?;
-            Ok(AdapterJob {
-                model: lora,
-                data: &job.records[..],
-                config: model.training.clone(),
-            })
+            let mut key = KeyBytes::new::<B>("classifier", device, &model.lora, &model.training);
+            key.weights(base);
+            key.records(&job.records);
+            key.finish()
         })
-        .collect::<Result<Vec<_>, EngineError>>()?;
-    let trained =
-        train_traced_batched(adapters, device).map_err(|e| fail(jobs[0].model)(e.into()))?;
+        .collect();
+    let mut trained: Vec<Option<TracedAdapter<B>>> =
+        keys.iter().map(|key| memo.classifier(key)).collect();
+    let untrained: Vec<usize> = (0..jobs.len()).filter(|&j| trained[j].is_none()).collect();
+    if let Some(&first) = untrained.first() {
+        let adapters = untrained
+            .iter()
+            .map(|&j| {
+                let (job, model) = (&jobs[j], &models[jobs[j].model]);
+                let lora = LoraMlp::new(base.clone(), &model.lora, model.training.seed)
+                    .map_err(|e| fail(job.model)(e.into()))?;
+                Ok(AdapterJob {
+                    model: lora,
+                    data: &job.records[..],
+                    config: model.training.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let fresh = train_traced_batched(adapters, device)
+            .map_err(|e| fail(jobs[first].model)(e.into()))?;
+        for (&j, adapter) in untrained.iter().zip(fresh) {
+            memo.keep_classifier(keys[j], &adapter);
+            trained[j] = Some(adapter);
+        }
+    }
+    let trained: Vec<TracedAdapter<B>> = trained.into_iter().flatten().collect();
     jobs.into_par_iter()
         .zip(trained)
         .map(|(job, (model, report, trace))| {

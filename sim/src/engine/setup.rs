@@ -3,6 +3,7 @@
 //! scenario's data files).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use alloy_primitives::{Address, U256};
 use burn::tensor::backend::AutodiffBackend;
@@ -16,6 +17,7 @@ use super::attacks::{self, Cast};
 use super::books::Books;
 use super::data::{DatanetState, Identity, Reviewer};
 use super::lab::Lab;
+use super::memo::TrainingMemo;
 use super::net::Net;
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, Work, economy, models, open};
@@ -29,11 +31,13 @@ const TOKEN_GAS: u64 = 80_000;
 /// ETH each agent gets for gas: plenty for a long run at OP-Stack fees.
 const GAS_ETH: u128 = 1_000_000_000_000_000_000;
 
-/// Creates the agents, funds them, deploys the protocol and sets up the Datanets.
+/// Creates the agents, funds them, deploys the protocol and sets up the Datanets; models
+/// fine-tune through `memo`.
 pub(super) fn setup<B: AutodiffBackend>(
     scenario: Scenario,
     mut chain: Box<dyn Chain>,
     device: B::Device,
+    memo: Arc<TrainingMemo<B>>,
 ) -> Result<Sim<B>, EngineError> {
     let start = std::time::Instant::now();
     let seed = scenario.run.seed;
@@ -114,14 +118,16 @@ pub(super) fn setup<B: AutodiffBackend>(
         owners: &mut owners,
     })?;
     let models = models::ModelState::<B>::all(&scenario, &datanets, &mut actors, &owners)?;
-    let users: Vec<AgentId> = (0..scenario.inference.users)
-        .map(|i| actors.add(format!("user-{i}"), Role::User))
-        .collect();
+    let users: Vec<AgentId> = actors.add_all(
+        (0..scenario.inference.users)
+            .map(|i| (format!("user-{i}"), Role::User))
+            .collect(),
+    );
     let mut stakers = Vec::new();
     for (g, group) in scenario.stakers.iter().enumerate() {
-        for i in 0..group.count {
-            stakers.push((g, actors.add(format!("{}-{i}", group.name), Role::Staker)));
-        }
+        let names = (0..group.count).map(|i| (format!("{}-{i}", group.name), Role::Staker));
+        let ids = actors.add_all(names.collect());
+        stakers.extend(ids.into_iter().map(|id| (g, id)));
     }
 
     // ETH for gas: one deposit to the admin, then a batch of transfers of GAS_ETH to
@@ -169,7 +175,7 @@ pub(super) fn setup<B: AutodiffBackend>(
     };
     let mut sim = Sim {
         net,
-        lab: Lab::new(device, seed),
+        lab: Lab::new(device, seed, memo),
         committee,
         users,
         stakers,

@@ -246,23 +246,18 @@ fn send_chunk<C: Chain + ?Sized>(
 ) -> Result<Vec<Option<Receipt>>, ChainError> {
     let max_fee = 2 * u128::from(chain.next_base_fee()?) + PRIORITY_FEE;
     let chain_id = chain.chain_id();
-    let txs = actions
-        .iter()
-        .map(|a| {
-            actors.transaction(
-                a.agent,
-                chain_id,
-                TxRequest {
-                    to: Some(a.to),
-                    data: a.data.clone(),
-                    value: a.value,
-                    gas_limit: a.gas,
-                    max_fee_per_gas: max_fee,
-                    max_priority_fee_per_gas: PRIORITY_FEE,
-                },
-            )
-        })
-        .collect();
+    let requests = actions.iter().map(|a| {
+        let req = TxRequest {
+            to: Some(a.to),
+            data: a.data.clone(),
+            value: a.value,
+            gas_limit: a.gas,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: PRIORITY_FEE,
+        };
+        (a.agent, req)
+    });
+    let txs = actors.transactions(chain_id, requests);
     let outcomes = chain.send_batch(txs);
     let mut resync = BTreeSet::new();
     let mut receipts = Vec::with_capacity(outcomes.len());

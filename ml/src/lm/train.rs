@@ -81,11 +81,12 @@ fn batch_nll<B: Backend>(
     }
     let count = weight.iter().filter(|&&w| w > 0.0).count();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(input, [rows, len]), device);
-    let target = Tensor::<B, 2, Int>::from_data(TensorData::new(target, [rows * len, 1]), device);
+    let target = Tensor::<B, 3, Int>::from_data(TensorData::new(target, [rows, len, 1]), device);
     let weight = Tensor::<B, 1>::from_data(TensorData::new(weight, [rows * len]), device);
-    let vocab = model.config().vocab;
-    let logp = log_softmax(model.forward(input).reshape([rows * len, vocab]), 1);
-    let picked = logp.gather(1, target).reshape([rows * len]);
+    // Over the vocabulary axis of the `[rows, len, vocab]` logits as they come: flattening
+    // them first copies the whole tensor on burn's CPU backend, and its gradient again.
+    let logp = log_softmax(model.forward(input), 2);
+    let picked = logp.gather(2, target).reshape([rows * len]);
     ((picked * weight).sum().neg(), count)
 }
 

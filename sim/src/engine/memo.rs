@@ -173,8 +173,8 @@ mod tests {
 
     type B = Autodiff<NdArray<f32>>;
 
-    /// A classifier Datanet with sybils and a text Datanet with copycats, so that each
-    /// counterfactual changes one model's data and leaves the other's alone.
+    /// A classifier Datanet with sybils and a text Datanet with copycats: each
+    /// counterfactual can reach at most one model's data and leaves the other's alone.
     const SCENARIO: &str = r#"
 [run]
 name = "memo"

@@ -24,13 +24,17 @@ use olsim_ml::influence::AdapterTrace;
 use olsim_ml::lm::FineTuned;
 use olsim_ml::model::{LoraConfig, LoraMlp, TrainConfig, TrainReport};
 
+use crate::report::FineTuneCounts;
+
 /// A trained classifier adapter as the influence index needs it.
 pub(super) type TracedAdapter<B> = (LoraMlp<B>, TrainReport, AdapterTrace);
 
-/// Fine-tuning results by the keccak of their inputs (see the module docs).
+/// Fine-tuning results by the keccak of their inputs (see the module docs), with how many
+/// fine-tunes were trained and how many taken from here.
 pub(super) struct TrainingMemo<B: AutodiffBackend> {
     classifiers: Mutex<HashMap<B256, TracedAdapter<B>>>,
     lms: Mutex<HashMap<B256, FineTuned>>,
+    counts: Mutex<FineTuneCounts>,
 }
 
 impl<B: AutodiffBackend> Default for TrainingMemo<B> {
@@ -38,19 +42,20 @@ impl<B: AutodiffBackend> Default for TrainingMemo<B> {
         Self {
             classifiers: Mutex::default(),
             lms: Mutex::default(),
+            counts: Mutex::default(),
         }
     }
 }
 
 impl<B: AutodiffBackend> TrainingMemo<B> {
-    /// The classifier adapter trained under `key`, if one was.
+    /// The classifier adapter trained under `key`, if one was (counted as reused).
     pub fn classifier(&self, key: &B256) -> Option<TracedAdapter<B>> {
-        lock(&self.classifiers).get(key).cloned()
+        self.take(&self.classifiers, key)
     }
 
-    /// Keeps the classifier adapter trained under `key`.
+    /// Keeps the classifier adapter just trained under `key` (counted as trained).
     pub fn keep_classifier(&self, key: B256, trained: &TracedAdapter<B>) {
-        lock(&self.classifiers).insert(key, trained.clone());
+        self.keep(&self.classifiers, key, trained);
     }
 
     /// The language-model fine-tune under `key`, or `train`'s, kept for next time. The
@@ -60,12 +65,32 @@ impl<B: AutodiffBackend> TrainingMemo<B> {
         key: B256,
         train: impl FnOnce() -> Result<FineTuned, E>,
     ) -> Result<FineTuned, E> {
-        if let Some(tuned) = lock(&self.lms).get(&key) {
-            return Ok(tuned.clone());
+        if let Some(tuned) = self.take(&self.lms, &key) {
+            return Ok(tuned);
         }
         let tuned = train()?;
-        lock(&self.lms).insert(key, tuned.clone());
+        self.keep(&self.lms, key, &tuned);
         Ok(tuned)
+    }
+
+    /// Fine-tunes trained and reused so far, of both kinds.
+    pub fn counts(&self) -> FineTuneCounts {
+        *lock(&self.counts)
+    }
+
+    /// The entry of `map` under `key`, counted as reused where there is one.
+    fn take<T: Clone>(&self, map: &Mutex<HashMap<B256, T>>, key: &B256) -> Option<T> {
+        let found = lock(map).get(key).cloned();
+        if found.is_some() {
+            lock(&self.counts).reused += 1;
+        }
+        found
+    }
+
+    /// Keeps `trained` in `map` under `key`, counted as trained.
+    fn keep<T: Clone>(&self, map: &Mutex<HashMap<B256, T>>, key: B256, trained: &T) {
+        lock(map).insert(key, trained.clone());
+        lock(&self.counts).trained += 1;
     }
 }
 
@@ -242,13 +267,6 @@ datanet = "notes"
 count = 1
 "#;
 
-    impl<B: AutodiffBackend> TrainingMemo<B> {
-        /// Fine-tunes kept, of both kinds.
-        fn len(&self) -> usize {
-            lock(&self.classifiers).len() + lock(&self.lms).len()
-        }
-    }
-
     /// Each counterfactual run, given the fine-tunes of the run proper, takes those whose
     /// inputs it shares and still reports exactly what it reports on its own; where its
     /// change reaches a model's training data (here, sybils as one identity have their
@@ -265,20 +283,23 @@ count = 1
             let changed = changed.expect("the scenario has both attacks");
             let own = Arc::new(TrainingMemo::<B>::default());
             let alone = simulate::<B>(&changed, &quiet, &device, false, &own).expect("alone");
-            let before = shared.len();
+            let before = shared.counts();
             let after_run =
                 simulate::<B>(&changed, &quiet, &device, false, &shared).expect("after the run");
             assert_eq!(
                 digest_of(&after_run.report.result),
                 digest_of(&alone.report.result)
             );
-            let trained_anew = shared.len() - before;
+            let (after, alone) = (shared.counts(), own.counts());
+            let trained = after.trained - before.trained;
+            let reused = after.reused - before.reused;
+            // As many fine-tunes as alone, more of them reused.
+            assert_eq!(trained + reused, alone.trained + alone.reused);
             assert!(
-                trained_anew < own.len(),
-                "{trained_anew} of {} fine-tunes trained anew: the memo was never used",
-                own.len()
+                reused > alone.reused,
+                "{reused} reused, as many as alone: the run's fine-tunes were never used"
             );
-            anew.push(trained_anew);
+            anew.push(trained);
         }
         assert!(
             anew.iter().any(|&n| n > 0),

@@ -196,6 +196,7 @@ pub fn run_on<B: AutodiffBackend>(
             .push(("counterfactual runs".to_string(), seconds));
         report.perf.total_seconds += seconds;
     }
+    report.perf.fine_tunes = Some(memo.counts());
     // The counterfactuals' figures are part of the result the digest covers.
     report.digest = crate::report::digest_of(&report.result);
     report.claims = crate::claims::check(&scenario.expect, &report.result);

@@ -226,6 +226,7 @@ pub(super) fn report<B: AutodiffBackend>(
         measured: (!on_gpu.is_empty()).then_some(on_gpu),
         measured_reason,
         threads: rayon::current_num_threads(),
+        fine_tunes: Some(lab.memo.counts()),
     };
     let sc = &sim.scenario.run;
     let info = ScenarioInfo {

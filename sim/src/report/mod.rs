@@ -588,4 +588,18 @@ pub struct PerfSection {
     /// Worker threads of the rayon pool the run's parallel work ran in (the global pool
     /// unless the caller installed a smaller one), not the machine's cores.
     pub threads: usize,
+    /// Fine-tunes of the run and its counterfactual runs: trained, and taken from an
+    /// earlier one with the same inputs (docs/metrics.md, "Replication robustness").
+    /// `None` only in a report written before these were counted.
+    #[serde(default)]
+    pub fine_tunes: Option<FineTuneCounts>,
+}
+
+/// How many fine-tunes were trained and how many reused (see [`PerfSection::fine_tunes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FineTuneCounts {
+    /// Fine-tunes trained.
+    pub trained: u64,
+    /// Fine-tunes taken from an earlier one with the same inputs, bit for bit.
+    pub reused: u64,
 }

@@ -539,6 +539,13 @@ pub fn all(report: &Report) -> Vec<Table> {
             format!("{:.0}", p.attributions_per_second),
         ],
         vec!["threads".into(), p.threads.to_string()],
+        vec![
+            "fine-tunes trained / reused (counterfactual runs included)".into(),
+            p.fine_tunes.map_or_else(
+                || "not recorded (a report written before they were counted)".into(),
+                |f| format!("{} / {}", f.trained, f.reused),
+            ),
+        ],
     ]);
     perf_rows.extend(p.measured_compute.iter().map(|m| {
         vec![

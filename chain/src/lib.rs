@@ -19,6 +19,7 @@ pub mod error;
 pub mod merkle;
 pub mod protocol;
 pub mod senders;
+pub mod signatures;
 pub mod wallet;
 pub mod workload;
 
@@ -27,4 +28,5 @@ pub use api::{BlockInfo, CallRequest, Chain, Origin, Receipt, SignedTx, Snapshot
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::ChainError;
 pub use protocol::{Deployment, Ledger, ProtocolParams, Roles};
+pub use signatures::{SignatureCounts, SignatureMemo};
 pub use wallet::{TxRequest, Wallet};

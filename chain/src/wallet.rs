@@ -14,6 +14,7 @@ use op_revm::estimate_tx_compressed_size;
 use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
 
 use crate::api::{Origin, SignedTx};
+use crate::signatures::SignatureMemo;
 
 /// What a wallet fills into a transaction besides the nonce and chain id.
 #[derive(Clone, Debug, Default)]
@@ -88,7 +89,7 @@ impl Wallet {
     /// Signs `req` with the next nonce, which it then consumes.
     pub fn sign(&mut self, chain_id: u64, req: TxRequest) -> SignedTx {
         let tx = self.take_nonce(chain_id, req);
-        self.seal(tx, Origin::Signed)
+        self.seal(tx, Origin::Signed, None)
     }
 
     /// `req` as an unsigned transaction on chain `chain_id` with the next nonce, which it
@@ -103,25 +104,36 @@ impl Wallet {
 
     /// `tx` (from [`take_nonce`](Self::take_nonce)) as this wallet sends it: signed, or
     /// impersonated as [`impersonate`](Self::impersonate) describes. A pure function of the
-    /// key and `tx`, so it gives the same bytes on any thread.
-    pub fn seal(&self, tx: TxEip1559, origin: Origin) -> SignedTx {
+    /// key and `tx`, so it gives the same bytes on any thread. A signature it must make is
+    /// taken from `memo` where this wallet made it before, and kept there otherwise.
+    pub fn seal(&self, tx: TxEip1559, origin: Origin, memo: Option<&SignatureMemo>) -> SignedTx {
         match origin {
-            Origin::Signed => self.signed(tx),
-            Origin::Impersonated => self.impersonated(tx),
+            Origin::Signed => self.signed(tx, memo),
+            Origin::Impersonated => self.impersonated(tx, memo),
         }
     }
 
-    /// `tx` signed with this wallet's key.
-    fn signed(&self, tx: TxEip1559) -> SignedTx {
-        let hash = Message::from_digest(tx.signature_hash().0);
-        let (recovery, bytes) = SECP256K1
-            .sign_ecdsa_recoverable(&hash, &self.key)
-            .serialize_compact();
-        let signature = Signature::from_bytes_and_parity(&bytes, i32::from(recovery) & 1 == 1);
-        SignedTx::new(
+    /// `tx` signed with this wallet's key (or by it before, as `memo` keeps).
+    fn signed(&self, tx: TxEip1559, memo: Option<&SignatureMemo>) -> SignedTx {
+        let hash = tx.signature_hash();
+        let remembered = memo.and_then(|memo| memo.get(self.address, hash));
+        let signature = remembered.unwrap_or_else(|| {
+            let (recovery, bytes) = SECP256K1
+                .sign_ecdsa_recoverable(&Message::from_digest(hash.0), &self.key)
+                .serialize_compact();
+            Signature::from_bytes_and_parity(&bytes, i32::from(recovery) & 1 == 1)
+        });
+        let signed = SignedTx::new(
             TxEnvelope::Eip1559(tx.into_signed(signature)),
             self.address(),
-        )
+        );
+        if let (Some(memo), None) = (memo, remembered) {
+            // Kept only where an impersonated run signs too (see `impersonate`): the runs
+            // that take signatures from a memo are impersonated counterfactual runs.
+            let keep = l1_fee_may_depend_on_signature(&signed.raw);
+            memo.made(self.address, hash, signature, keep);
+        }
+        signed
     }
 
     /// The transaction [`sign`](Self::sign) would make, with the next nonce, sent as this
@@ -137,17 +149,17 @@ impl Wallet {
     /// the signed path.
     pub fn impersonate(&mut self, chain_id: u64, req: TxRequest) -> SignedTx {
         let tx = self.take_nonce(chain_id, req);
-        self.seal(tx, Origin::Impersonated)
+        self.seal(tx, Origin::Impersonated, None)
     }
 
     /// `tx` impersonated as [`impersonate`](Self::impersonate) describes.
-    fn impersonated(&self, tx: TxEip1559) -> SignedTx {
+    fn impersonated(&self, tx: TxEip1559, memo: Option<&SignatureMemo>) -> SignedTx {
         let stand_in = SignedTx::impersonated(tx.clone(), self.address());
         match l1_fee_may_depend_on_signature(&stand_in.raw) {
             false => stand_in,
             true => SignedTx {
                 origin: Origin::Impersonated,
-                ..self.signed(tx)
+                ..self.signed(tx, memo)
             },
         }
     }

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use alloy_primitives::Address;
-use olsim_chain::{Origin, SignedTx, TxRequest, Wallet};
+use olsim_chain::{Origin, SignatureMemo, SignedTx, TxRequest, Wallet};
 use rayon::prelude::*;
 
 use crate::scenario::AttackKind;
@@ -66,17 +68,20 @@ pub struct Agent {
 pub struct Actors {
     seed: u64,
     origin: Origin,
+    signatures: Option<Arc<SignatureMemo>>,
     agents: Vec<Agent>,
     by_address: BTreeMap<Address, AgentId>,
 }
 
 impl Actors {
     /// An empty registry whose keys derive from `seed`, whose agents' transactions are
-    /// signed or impersonated as `origin` says (`run.impersonate`).
-    pub fn new(seed: u64, origin: Origin) -> Self {
+    /// signed or impersonated as `origin` says (`run.impersonate`), taking signatures made
+    /// before from `signatures` (and keeping theirs there).
+    pub fn new(seed: u64, origin: Origin, signatures: Option<Arc<SignatureMemo>>) -> Self {
         Self {
             seed,
             origin,
+            signatures,
             agents: Vec::new(),
             by_address: BTreeMap::new(),
         }
@@ -96,11 +101,11 @@ impl Actors {
             .into_iter()
             .map(|(id, req)| (id, self.get_mut(id).wallet.take_nonce(chain_id, req)))
             .collect();
-        let origin = self.origin;
+        let (origin, memo) = (self.origin, self.signatures.as_deref());
         unsigned
             .into_par_iter()
             .with_min_len(KEY_CHUNK)
-            .map(|(id, tx)| self.get(id).wallet.seal(tx, origin))
+            .map(|(id, tx)| self.get(id).wallet.seal(tx, origin, memo))
             .collect()
     }
 

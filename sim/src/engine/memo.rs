@@ -1,4 +1,6 @@
-//! Fine-tuning results shared by a run and its counterfactual runs.
+//! Work shared by a run and its counterfactual runs: fine-tuning results
+//! ([`TrainingMemo`]) and signatures ([`SignatureMemo`], see `olsim_chain::signatures`),
+//! gathered in [`RunMemos`].
 //!
 //! A counterfactual run ([`super::counterfactual`]) repeats the whole run with one attack
 //! changed, so most of its models see exactly the data they saw in the run proper: the
@@ -13,18 +15,28 @@
 //! counterfactuals.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use alloy_primitives::{B256, keccak256};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use olsim_chain::SignatureMemo;
 use olsim_ml::data::FeatureRecord;
 use olsim_ml::influence::AdapterTrace;
 use olsim_ml::lm::FineTuned;
 use olsim_ml::model::{LoraConfig, LoraMlp, TrainConfig, TrainReport};
 
 use crate::report::FineTuneCounts;
+
+/// What a run shares with its counterfactual runs.
+pub(super) struct RunMemos<B: AutodiffBackend> {
+    /// Fine-tunes, by their inputs.
+    pub training: Arc<TrainingMemo<B>>,
+    /// Signatures, by signer and transaction; `None` where no counterfactual run follows
+    /// (keeping them would only take memory).
+    pub signatures: Option<Arc<SignatureMemo>>,
+}
 
 /// A trained classifier adapter as the influence index needs it.
 pub(super) type TracedAdapter<B> = (LoraMlp<B>, TrainReport, AdapterTrace);
@@ -186,7 +198,6 @@ impl<B: Backend> ModuleVisitor<B> for Weights<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use burn::backend::{Autodiff, NdArray};
 
@@ -267,30 +278,35 @@ datanet = "notes"
 count = 1
 "#;
 
-    /// Each counterfactual run, given the fine-tunes of the run proper, takes those whose
-    /// inputs it shares and still reports exactly what it reports on its own; where its
-    /// change reaches a model's training data (here, sybils as one identity have their
-    /// data reviewed as one contribution), that model trains anew.
+    /// Each counterfactual run, given the fine-tunes and signatures of the run proper,
+    /// takes those whose inputs it shares and still reports exactly what it reports on its
+    /// own; where its change reaches a model's training data (here, sybils as one identity
+    /// have their data reviewed as one contribution), that model trains anew.
     #[test]
-    fn a_counterfactual_with_the_runs_fine_tunes_reports_what_it_reports_alone() {
+    fn a_counterfactual_with_the_runs_memos_reports_what_it_reports_alone() {
         let scenario = Scenario::parse("memo.toml", SCENARIO).expect("valid scenario");
         let device = Default::default();
         let quiet = RunOptions::default();
-        let shared = Arc::new(TrainingMemo::<B>::default());
+        let memos = || RunMemos {
+            training: Arc::new(TrainingMemo::<B>::default()),
+            signatures: Some(Arc::new(SignatureMemo::default())),
+        };
+        let signatures = |m: &RunMemos<B>| m.signatures.as_ref().expect("kept").counts();
+        let shared = memos();
         simulate::<B>(&scenario, &quiet, &device, false, &shared).expect("the run");
-        let mut anew = Vec::new();
+        let (mut anew, mut taken_from_run) = (Vec::new(), Vec::new());
         for changed in [sybils_as_one(&scenario), copycats_withheld(&scenario)] {
             let changed = changed.expect("the scenario has both attacks");
-            let own = Arc::new(TrainingMemo::<B>::default());
+            let own = memos();
             let alone = simulate::<B>(&changed, &quiet, &device, false, &own).expect("alone");
-            let before = shared.counts();
+            let (before, signed_before) = (shared.training.counts(), signatures(&shared));
             let after_run =
                 simulate::<B>(&changed, &quiet, &device, false, &shared).expect("after the run");
             assert_eq!(
                 digest_of(&after_run.report.result),
                 digest_of(&alone.report.result)
             );
-            let (after, alone) = (shared.counts(), own.counts());
+            let (after, alone) = (shared.training.counts(), own.training.counts());
             let trained = after.trained - before.trained;
             let reused = after.reused - before.reused;
             // As many fine-tunes as alone, more of them reused.
@@ -300,10 +316,23 @@ count = 1
                 "{reused} reused, as many as alone: the run's fine-tunes were never used"
             );
             anew.push(trained);
+            // As many signatures as alone.
+            let (signed_after, signed_alone) = (signatures(&shared), signatures(&own));
+            let made = signed_after.made - signed_before.made;
+            let taken = signed_after.reused - signed_before.reused;
+            assert_eq!(made + taken, signed_alone.made + signed_alone.reused);
+            taken_from_run.push(taken.saturating_sub(signed_alone.reused));
         }
         assert!(
             anew.iter().any(|&n| n > 0),
             "no change reached a model: {anew:?}"
+        );
+        // Sybils as one change the agents funded at setup, and with them every block's
+        // base fee and so every later fee cap: nothing signed matches. Withheld copycats
+        // are still funded, so the run's early transactions match.
+        assert!(
+            taken_from_run.iter().any(|&n| n > 0),
+            "no signature of the run was reused: {taken_from_run:?}"
         );
     }
 }

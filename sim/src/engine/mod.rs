@@ -48,12 +48,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use alloy_primitives::U256;
-use olsim_chain::{AnvilChain, AnvilConfig, Chain, ChainError, EmbeddedChain, EmbeddedConfig};
+use olsim_chain::{
+    AnvilChain, AnvilConfig, Chain, ChainError, EmbeddedChain, EmbeddedConfig, SignatureMemo,
+};
 
 use burn::tensor::backend::AutodiffBackend;
 use olsim_ml::device::{BackendTask, Device, DeviceError};
 
-use self::memo::TrainingMemo;
+use self::memo::{RunMemos, TrainingMemo};
 
 use crate::report::Report;
 use crate::scenario::{ChainBackend, DeviceKind, Scenario};
@@ -169,22 +171,29 @@ pub fn run_on<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> Result<Run, EngineError> {
-    // Fine-tunes of the run are kept for its counterfactual runs (see `memo`).
-    let memo = Arc::new(TrainingMemo::default());
+    let single = counterfactual::sybils_as_one(scenario);
+    let withheld = counterfactual::copycats_withheld(scenario);
+    // Fine-tunes and signatures of the run are kept for its counterfactual runs (see
+    // `memo`); signatures only where one follows.
+    let memos = RunMemos {
+        training: Arc::new(TrainingMemo::default()),
+        signatures: (single.is_some() || withheld.is_some())
+            .then(|| Arc::new(SignatureMemo::default())),
+    };
     let Run {
         mut report,
         transactions,
-    } = simulate::<B>(scenario, options, device, true, &memo)?;
+    } = simulate::<B>(scenario, options, device, true, &memos)?;
     let quiet = RunOptions::default();
     let counterfactuals = Instant::now();
     let mut ran_counterfactual = false;
-    if let Some(single) = counterfactual::sybils_as_one(scenario) {
-        let single = simulate::<B>(&single, &quiet, device, false, &memo)?.report;
+    if let Some(single) = single {
+        let single = simulate::<B>(&single, &quiet, device, false, &memos)?.report;
         counterfactual::add_split_gain(&mut report.result, &single.result);
         ran_counterfactual = true;
     }
-    if let Some(withheld) = counterfactual::copycats_withheld(scenario) {
-        let withheld = simulate::<B>(&withheld, &quiet, device, false, &memo)?.report;
+    if let Some(withheld) = withheld {
+        let withheld = simulate::<B>(&withheld, &quiet, device, false, &memos)?.report;
         counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
         ran_counterfactual = true;
     }
@@ -196,7 +205,8 @@ pub fn run_on<B: AutodiffBackend>(
             .push(("counterfactual runs".to_string(), seconds));
         report.perf.total_seconds += seconds;
     }
-    report.perf.fine_tunes = Some(memo.counts());
+    report.perf.fine_tunes = Some(memos.training.counts());
+    report.perf.signatures = memos.signatures.as_ref().map(|s| s.counts());
     // The counterfactuals' figures are part of the result the digest covers.
     report.digest = crate::report::digest_of(&report.result);
     report.claims = crate::claims::check(&scenario.expect, &report.result);
@@ -208,13 +218,13 @@ pub fn run_on<B: AutodiffBackend>(
 
 /// One run of `scenario` to its report (claims not yet checked) and transactions, judged
 /// against retraining ground truth where `retrain_truth` and the run allow it, else the
-/// generator's; fine-tunes come from `memo` where their inputs were trained before.
+/// generator's; fine-tunes and signatures come from `memos` where they were made before.
 fn simulate<B: AutodiffBackend>(
     scenario: &Scenario,
     options: &RunOptions,
     device: &B::Device,
     retrain_truth: bool,
-    memo: &Arc<TrainingMemo<B>>,
+    memos: &RunMemos<B>,
 ) -> Result<Run, EngineError> {
     let started = Instant::now();
     let bar = progress_bar(options.progress, scenario.run.epochs);
@@ -225,7 +235,7 @@ fn simulate<B: AutodiffBackend>(
             &EmbeddedConfig::default(),
         ))?),
     };
-    let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone(), memo.clone())?;
+    let mut sim = setup::setup::<B>(scenario.clone(), chain, device.clone(), memos)?;
     bar.set_message("");
     for epoch in 0..scenario.run.epochs {
         pipeline::run_epoch(&mut sim, epoch)?;

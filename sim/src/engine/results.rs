@@ -227,6 +227,8 @@ pub(super) fn report<B: AutodiffBackend>(
         measured_reason,
         threads: rayon::current_num_threads(),
         fine_tunes: Some(lab.memo.counts()),
+        // Set by `run_on`, which knows whether counterfactual runs follow.
+        signatures: None,
     };
     let sc = &sim.scenario.run;
     let info = ScenarioInfo {

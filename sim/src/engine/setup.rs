@@ -3,7 +3,6 @@
 //! scenario's data files).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use alloy_primitives::{Address, U256};
 use burn::tensor::backend::AutodiffBackend;
@@ -17,7 +16,7 @@ use super::attacks::{self, Cast};
 use super::books::Books;
 use super::data::{DatanetState, Identity, Reviewer};
 use super::lab::Lab;
-use super::memo::TrainingMemo;
+use super::memo::RunMemos;
 use super::net::Net;
 use super::txs::{Action, TxLog, send};
 use super::{EngineError, Sim, Timers, Work, economy, models, open};
@@ -32,12 +31,12 @@ const TOKEN_GAS: u64 = 80_000;
 const GAS_ETH: u128 = 1_000_000_000_000_000_000;
 
 /// Creates the agents, funds them, deploys the protocol and sets up the Datanets; models
-/// fine-tune through `memo`.
+/// fine-tune and agents sign through `memos`.
 pub(super) fn setup<B: AutodiffBackend>(
     scenario: Scenario,
     mut chain: Box<dyn Chain>,
     device: B::Device,
-    memo: Arc<TrainingMemo<B>>,
+    memos: &RunMemos<B>,
 ) -> Result<Sim<B>, EngineError> {
     let start = std::time::Instant::now();
     let seed = scenario.run.seed;
@@ -51,7 +50,7 @@ pub(super) fn setup<B: AutodiffBackend>(
         true => Origin::Impersonated,
         false => Origin::Signed,
     };
-    let mut actors = Actors::new(seed, origin);
+    let mut actors = Actors::new(seed, origin, memos.signatures.clone());
     let admin = actors.add("admin".into(), Role::Admin);
     let attributor = actors.add("attributor".into(), Role::Attributor);
     let guardian = actors.add("guardian".into(), Role::Guardian);
@@ -175,7 +174,7 @@ pub(super) fn setup<B: AutodiffBackend>(
     };
     let mut sim = Sim {
         net,
-        lab: Lab::new(device, seed, memo),
+        lab: Lab::new(device, seed, memos.training.clone()),
         committee,
         users,
         stakers,

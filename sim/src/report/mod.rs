@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod tables;
 
 use alloy_primitives::keccak256;
+use olsim_chain::SignatureCounts;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report format; bumped whenever a field changes meaning or disappears.
@@ -593,6 +594,12 @@ pub struct PerfSection {
     /// `None` only in a report written before these were counted.
     #[serde(default)]
     pub fine_tunes: Option<FineTuneCounts>,
+    /// Transaction signatures of the run and its counterfactual runs: made, and taken from
+    /// the same transaction signed before (docs/metrics.md, "Replication robustness").
+    /// `None` where no counterfactual run follows the run (none are kept then), and in a
+    /// report written before these were counted.
+    #[serde(default)]
+    pub signatures: Option<SignatureCounts>,
 }
 
 /// How many fine-tunes were trained and how many reused (see [`PerfSection::fine_tunes`]).

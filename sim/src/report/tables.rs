@@ -546,6 +546,13 @@ pub fn all(report: &Report) -> Vec<Table> {
                 |f| format!("{} / {}", f.trained, f.reused),
             ),
         ],
+        vec![
+            "signatures made / reused (counterfactual runs included)".into(),
+            p.signatures.map_or_else(
+                || "not kept (no counterfactual run, or a report from before they were)".into(),
+                |s| format!("{} / {}", s.made, s.reused),
+            ),
+        ],
     ]);
     perf_rows.extend(p.measured_compute.iter().map(|m| {
         vec![

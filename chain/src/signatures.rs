@@ -14,8 +14,10 @@ use std::sync::Mutex;
 use alloy_primitives::{Address, B256, Signature};
 
 /// Most signatures a memo keeps (about 150 bytes each with the map's overhead, so at most
-/// about 300 MB): past it, signatures are still made and counted but no longer kept.
-const MAX_KEPT: usize = 2_000_000;
+/// about 150 MB): past it, signatures are still made and counted but no longer kept. The
+/// earliest are the ones worth keeping: a counterfactual run matches the run only until its
+/// change first alters a block (see docs/metrics.md, "Replication robustness").
+const MAX_KEPT: usize = 1_000_000;
 
 /// Signatures by signer address and signing hash, with how many were made and how many
 /// taken from here. Shared across threads (sealing runs on the rayon pool).

@@ -105,16 +105,24 @@ impl Wallet {
     /// `tx` (from [`take_nonce`](Self::take_nonce)) as this wallet sends it: signed, or
     /// impersonated as [`impersonate`](Self::impersonate) describes. A pure function of the
     /// key and `tx`, so it gives the same bytes on any thread. A signature it must make is
-    /// taken from `memo` where this wallet made it before, and kept there otherwise.
+    /// taken from `memo` where this wallet made it before; otherwise it is kept there if an
+    /// impersonated run would sign the transaction too (the runs that read a memo are
+    /// impersonated counterfactual runs).
     pub fn seal(&self, tx: TxEip1559, origin: Origin, memo: Option<&SignatureMemo>) -> SignedTx {
         match origin {
-            Origin::Signed => self.signed(tx, memo),
+            Origin::Signed => self.signed(tx, memo, l1_fee_may_depend_on_signature),
             Origin::Impersonated => self.impersonated(tx, memo),
         }
     }
 
-    /// `tx` signed with this wallet's key (or by it before, as `memo` keeps).
-    fn signed(&self, tx: TxEip1559, memo: Option<&SignatureMemo>) -> SignedTx {
+    /// `tx` signed with this wallet's key (or by it before, as `memo` keeps). A new
+    /// signature is kept in `memo` where `worth_keeping` says of the signed encoding.
+    fn signed(
+        &self,
+        tx: TxEip1559,
+        memo: Option<&SignatureMemo>,
+        worth_keeping: impl FnOnce(&[u8]) -> bool,
+    ) -> SignedTx {
         let hash = tx.signature_hash();
         let remembered = memo.and_then(|memo| memo.get(self.address, hash));
         let signature = remembered.unwrap_or_else(|| {
@@ -123,15 +131,9 @@ impl Wallet {
                 .serialize_compact();
             Signature::from_bytes_and_parity(&bytes, i32::from(recovery) & 1 == 1)
         });
-        let signed = SignedTx::new(
-            TxEnvelope::Eip1559(tx.into_signed(signature)),
-            self.address(),
-        );
+        let signed = SignedTx::new(TxEnvelope::Eip1559(tx.into_signed(signature)), self.address);
         if let (Some(memo), None) = (memo, remembered) {
-            // Kept only where an impersonated run signs too (see `impersonate`): the runs
-            // that take signatures from a memo are impersonated counterfactual runs.
-            let keep = l1_fee_may_depend_on_signature(&signed.raw);
-            memo.made(self.address, hash, signature, keep);
+            memo.made(self.address, hash, signature, worth_keeping(&signed.raw));
         }
         signed
     }
@@ -157,9 +159,11 @@ impl Wallet {
         let stand_in = SignedTx::impersonated(tx.clone(), self.address());
         match l1_fee_may_depend_on_signature(&stand_in.raw) {
             false => stand_in,
+            // The runs that take signatures from a memo are impersonated counterfactual
+            // runs, and these are the only signatures they make: keep every one.
             true => SignedTx {
                 origin: Origin::Impersonated,
-                ..self.signed(tx, memo)
+                ..self.signed(tx, memo, |_| true)
             },
         }
     }

@@ -4,7 +4,6 @@
 //! order of transactions) never depends on a hash map.
 
 use std::collections::BTreeMap;
-
 use std::sync::Arc;
 
 use alloy_primitives::Address;

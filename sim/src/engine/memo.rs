@@ -10,9 +10,9 @@
 //! already trained is taken from here instead of trained again: the same adapter, trace
 //! and report, bit for bit, in a fraction of the time. The key is a keccak of every
 //! input's bytes, never of a name or a version number, so a change to any input trains
-//! anew. Entries are small (adapters and their per-epoch snapshots, not the influence
-//! indexes, which each run builds itself) and live as long as the run and its
-//! counterfactuals.
+//! anew. Fine-tune entries are small (adapters and their per-epoch snapshots, not the
+//! influence indexes, which each run builds itself); signatures are capped (see
+//! `olsim_chain::signatures`). Both live as long as the run and its counterfactuals.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -198,7 +198,6 @@ impl<B: Backend> ModuleVisitor<B> for Weights<'_> {
 
 #[cfg(test)]
 mod tests {
-
     use burn::backend::{Autodiff, NdArray};
 
     use super::super::counterfactual::{copycats_withheld, sybils_as_one};

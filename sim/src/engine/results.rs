@@ -226,8 +226,8 @@ pub(super) fn report<B: AutodiffBackend>(
         measured: (!on_gpu.is_empty()).then_some(on_gpu),
         measured_reason,
         threads: rayon::current_num_threads(),
-        fine_tunes: Some(lab.memo.counts()),
-        // Set by `run_on`, which knows whether counterfactual runs follow.
+        // Set by `run_on`, which counts the run with its counterfactual runs.
+        fine_tunes: None,
         signatures: None,
     };
     let sc = &sim.scenario.run;

@@ -374,8 +374,11 @@ fn quick_train() -> TrainConfig {
     }
 }
 
+/// Pre-training and fine-tuning give the same weights bit for bit run after run, and in
+/// rayon pools of 1 and 2 threads (each batch's gradient is summed over a fixed split of
+/// its rows, computed concurrently where a thread is free).
 #[test]
-fn training_is_bit_identical_run_after_run() {
+fn training_is_bit_identical_run_after_run_and_across_thread_counts() {
     let device = Default::default();
     let (_, tok, docs) = small_corpus();
     let config = tiny(tok.len());
@@ -398,10 +401,22 @@ fn training_is_bit_identical_run_after_run() {
         let ft = finetune::<Ad>(&p.model, &docs, &lora, &quick_train(), 3, &device).unwrap();
         (bits(&parameter_values(&p.model)), ft.adapter)
     };
+    let in_pool = |threads: usize, name: &str| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(name))
+    };
     let (w1, a1) = run("det-a");
     let (w2, a2) = run("det-b");
     assert_eq!(w1, w2);
     assert_eq!(a1, a2);
+    for threads in [1, 2] {
+        let (w, a) = in_pool(threads, &format!("det-{threads}-threads"));
+        assert_eq!(w, w1, "pre-trained weights differ in a pool of {threads}");
+        assert_eq!(a, a1, "the adapter differs in a pool of {threads}");
+    }
     assert_eq!(a1.matrices.len(), 6);
 }
 

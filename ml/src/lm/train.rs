@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{B256, keccak256};
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -90,6 +90,85 @@ fn batch_nll<B: Backend>(
     ((picked * weight).sum().neg(), count)
 }
 
+/// Parts a batch's rows are split into for the gradient: each part's gradient is computed
+/// on its own (concurrently where the rayon pool has a free thread) and the parts' are
+/// summed in order. The split is fixed, not the thread count's, so the sum, and every
+/// trained weight, is the same on one thread or many.
+const GRADIENT_PARTS: usize = 2;
+
+/// The summed negative log-likelihood of `batch` (as `f64`), its number of real targets,
+/// and the gradient of its mean over those targets, computed in [`GRADIENT_PARTS`] parts
+/// of consecutive rows.
+fn batch_gradients<B: AutodiffBackend>(
+    model: &Lm<B>,
+    batch: &[&Window],
+    device: &B::Device,
+) -> Result<(f64, usize, GradientsParams), LmError> {
+    let count = batch
+        .iter()
+        .map(|w| w.target.len().min(w.input.len()))
+        .sum::<usize>();
+    let part = |rows: &[&Window], model: &Lm<B>| {
+        let (nll, _) = batch_nll(model, rows, device);
+        let value = scalar(nll.clone())?;
+        let grads = nll.div_scalar(count as f32).backward();
+        Ok::<_, LmError>((value, GradientsParams::from_grads(grads, model)))
+    };
+    let rows = batch.len().div_ceil(GRADIENT_PARTS);
+    let (first, rest) = batch.split_at(rows.min(batch.len()));
+    if rest.is_empty() {
+        let (nll, grads) = part(first, model)?;
+        return Ok((nll, count, grads));
+    }
+    // The second part runs on its own copy of the trainable parameters, so its autodiff
+    // graph shares no node with the first's and the two backward passes do not contend.
+    let copy = own_graph(model.clone());
+    let (a, b) = rayon::join(|| part(first, model), || part(rest, &copy));
+    let ((nll_a, mut grads_a), (nll_b, mut grads_b)) = (a?, b?);
+    let mut sum = GradientSum {
+        parts: (&mut grads_a, &mut grads_b),
+        total: GradientsParams::new(),
+    };
+    model.visit(&mut sum);
+    Ok((nll_a + nll_b, count, sum.total))
+}
+
+/// `model` with each parameter that takes gradients detached from its autodiff node and
+/// made a fresh leaf (same values, same parameter ids).
+fn own_graph<B: AutodiffBackend>(model: Lm<B>) -> Lm<B> {
+    struct Fresh;
+    impl<B: AutodiffBackend> ModuleMapper<B> for Fresh {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            let tensor = match tensor.is_require_grad() {
+                true => tensor.detach().require_grad(),
+                false => tensor,
+            };
+            Param::from_mapped_value(id, tensor, mapper)
+        }
+    }
+    model.map(&mut Fresh)
+}
+
+/// Adds two parts' gradients parameter by parameter, first part first.
+struct GradientSum<'a> {
+    parts: (&'a mut GradientsParams, &'a mut GradientsParams),
+    total: GradientsParams,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradientSum<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let first = self.parts.0.remove::<B::InnerBackend, D>(param.id);
+        let second = self.parts.1.remove::<B::InnerBackend, D>(param.id);
+        let sum = match (first, second) {
+            (Some(a), Some(b)) => a + b,
+            (Some(g), None) | (None, Some(g)) => g,
+            (None, None) => return,
+        };
+        self.total.register::<B::InnerBackend, D>(param.id, sum);
+    }
+}
+
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> Result<f64, LmError> {
     let v = t
         .into_data()
@@ -139,13 +218,11 @@ fn train_windows<B: AutodiffBackend>(
         let (mut sum, mut tokens) = (0.0f64, 0usize);
         for chunk in order.chunks(config.batch_size) {
             let batch: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
-            let (nll, count) = batch_nll(&model, &batch, device);
-            let loss = nll.div_scalar(count as f32);
-            sum += scalar(loss.clone())? * count as f64;
+            let (nll, count, grads) = batch_gradients(&model, &batch, device)?;
+            sum += nll;
             tokens += count;
             let len = batch.iter().map(|w| w.input.len()).max().unwrap_or(0);
             work += train_step_kernels(&lm, batch.len(), len, &shapes, trainable);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
             steps += 1;
         }
@@ -278,7 +355,8 @@ fn cache_key(
     tokenizer: &Tokenizer,
     docs: &[Vec<u32>],
 ) -> B256 {
-    let mut bytes = b"olsim/lm/pretrain/v1".to_vec();
+    // v2: gradients summed over parts of each batch (`GRADIENT_PARTS`).
+    let mut bytes = b"olsim/lm/pretrain/v2".to_vec();
     bytes.extend_from_slice(&seed.to_le_bytes());
     bytes.extend_from_slice(&serde_json::to_vec(config).expect("config serialises"));
     bytes.extend_from_slice(format!("{train:?}").as_bytes());
@@ -426,6 +504,68 @@ pub fn finetune<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Ad = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+
+    /// Every parameter's gradient in `grads`, in `model`'s parameter order.
+    fn gradient_values(model: &Lm<Ad>, grads: &GradientsParams) -> Vec<Vec<f32>> {
+        struct Values<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+        impl ModuleVisitor<Ad> for Values<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Ad, D>>) {
+                let grad = self.0.get::<burn::backend::NdArray<f32>, D>(param.id);
+                let grad = grad.expect("every parameter of a full model takes a gradient");
+                self.1.push(grad.into_data().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut values = Values(grads, Vec::new());
+        model.visit(&mut values);
+        values.1
+    }
+
+    #[test]
+    fn a_batch_gradient_in_parts_is_the_whole_batch_gradient() {
+        let device = Default::default();
+        let config = LmConfig {
+            vocab: 40,
+            d_model: 16,
+            layers: 1,
+            heads: 2,
+            d_ff: 32,
+            context: 8,
+        };
+        let model = config.init::<Ad>(5, &device).unwrap();
+        // Windows of different lengths, so the two parts pad to different lengths.
+        let docs: Vec<Vec<u32>> = vec![
+            (1..12).collect(),
+            vec![3, 9, 27, 5],
+            (10..30).rev().collect(),
+            vec![7, 8],
+            (4..11).collect(),
+        ];
+        let windows = windows(&docs, config.context);
+        let batch: Vec<&Window> = windows.iter().collect();
+        assert!(batch.len() >= 2 * GRADIENT_PARTS);
+
+        let (whole_nll, whole_count) = batch_nll(&model, &batch, &device);
+        let whole_value = scalar(whole_nll.clone()).unwrap();
+        let whole = whole_nll.div_scalar(whole_count as f32).backward();
+        let whole = gradient_values(&model, &GradientsParams::from_grads(whole, &model));
+        let (nll, count, parts) = batch_gradients(&model, &batch, &device).unwrap();
+        let parts = gradient_values(&model, &parts);
+
+        assert_eq!(count, whole_count);
+        assert!((nll - whole_value).abs() <= 1e-5 * whole_value.abs());
+        assert_eq!(parts.len(), whole.len());
+        let mut largest = 0.0f32;
+        for (p, w) in parts.iter().zip(&whole) {
+            assert_eq!(p.len(), w.len());
+            for (a, b) in p.iter().zip(w) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} against {b}");
+                largest = largest.max(b.abs());
+            }
+        }
+        assert!(largest > 1e-3, "the gradient is all but zero: {largest}");
+    }
 
     #[test]
     fn windows_cover_every_pair_once_and_respect_context() {

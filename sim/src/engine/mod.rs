@@ -185,25 +185,29 @@ pub fn run_on<B: AutodiffBackend>(
         transactions,
     } = simulate::<B>(scenario, options, device, true, &memos)?;
     let quiet = RunOptions::default();
-    let counterfactuals = Instant::now();
-    let mut ran_counterfactual = false;
-    if let Some(single) = single {
-        let single = simulate::<B>(&single, &quiet, device, false, &memos)?.report;
-        counterfactual::add_split_gain(&mut report.result, &single.result);
-        ran_counterfactual = true;
-    }
-    if let Some(withheld) = withheld {
-        let withheld = simulate::<B>(&withheld, &quiet, device, false, &memos)?.report;
-        counterfactual::add_copy_loss(scenario, &mut report.result, &withheld.result)?;
-        ran_counterfactual = true;
-    }
-    if ran_counterfactual {
-        let seconds = counterfactuals.elapsed().as_secs_f64();
+    // Each counterfactual run's wall time is a stage of its own (they follow the run).
+    let mut run_changed = |name: &str, changed: &Scenario| {
+        let started = Instant::now();
+        let run = simulate::<B>(changed, &quiet, device, false, &memos);
+        let seconds = started.elapsed().as_secs_f64();
         report
             .perf
             .stages
-            .push(("counterfactual runs".to_string(), seconds));
+            .push((format!("counterfactual run: {name}"), seconds));
         report.perf.total_seconds += seconds;
+        run.map(|run| run.report.result)
+    };
+    let single = single
+        .map(|single| run_changed("sybils as one", &single))
+        .transpose()?;
+    let withheld = withheld
+        .map(|withheld| run_changed("copycats withheld", &withheld))
+        .transpose()?;
+    if let Some(single) = &single {
+        counterfactual::add_split_gain(&mut report.result, single);
+    }
+    if let Some(withheld) = &withheld {
+        counterfactual::add_copy_loss(scenario, &mut report.result, withheld)?;
     }
     report.perf.fine_tunes = Some(memos.training.counts());
     report.perf.signatures = memos.signatures.as_ref().map(|s| s.counts());

@@ -566,7 +566,7 @@ pub struct PerfSection {
     /// Seconds per kind of work, in first-use order; they do not overlap and sum to
     /// `total_seconds`: `chain` counts every transaction batch (those sent during setup
     /// too), `setup` the rest of setup, `other` what no other kind counted, and
-    /// `counterfactual runs` the whole runs some attacks add (docs/metrics.md, "perf").
+    /// `counterfactual run: ...` each whole run some attacks add (docs/metrics.md, "perf").
     pub stages: Vec<(String, f64)>,
     /// Total wall seconds.
     pub total_seconds: f64,

@@ -172,8 +172,18 @@ fn fairness() {
         sybil.split_gain.is_some_and(|g| g <= 1.0),
         "replication robust: {sybil:?}"
     );
-    // The split gain comes from a second run; the digest covers it.
+    // The split gain comes from a second run; the digest covers it, and its wall time is a
+    // stage of its own, adding up with the others to the total.
     assert_eq!(report.digest, olsim::report::digest_of(r));
+    let stages = &report.perf.stages;
+    assert!(
+        stages
+            .iter()
+            .any(|(name, s)| name == "counterfactual run: sybils as one" && *s > 0.0),
+        "{stages:?}"
+    );
+    let sum: f64 = stages.iter().map(|(_, s)| s).sum();
+    assert!((sum - report.perf.total_seconds).abs() < 1e-6, "{stages:?}");
     let md = olsim::report::markdown::render(&report);
     assert!(md.contains("| clean | 20 |"), "{md}");
     no_good_contributor_slashed_as_harmful(&report);

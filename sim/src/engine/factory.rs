@@ -14,8 +14,8 @@ use super::epoch::{Attributed, Weights};
 use super::lab::Lab;
 use super::lm::{attribute_lm, has_documents, lm_world, serve_lm, train_lm};
 use super::models::{
-    ClassifierJob, ModelState, Served, Trained, attribute, serve_classifiers, train_classifiers,
-    training_records,
+    ClassifierJob, ModelState, Served, Trained, attribute, fine_tune_key, serve_classifiers,
+    train_classifiers, training_records,
 };
 use super::{EngineError, Work};
 use crate::scenario::{ClassifierAttribution, ModelKind};
@@ -44,7 +44,7 @@ pub(super) fn train_due<B: AutodiffBackend>(
         return Ok(Vec::new());
     }
     let start = std::time::Instant::now();
-    let mut groups: BTreeMap<String, (Mlp<B>, Vec<ClassifierJob>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (Mlp<B>, Vec<ClassifierJob<B>>)> = BTreeMap::new();
     let mut lms = Vec::new();
     for &m in &due {
         let model = &models[m];
@@ -55,13 +55,19 @@ pub(super) fn train_due<B: AutodiffBackend>(
                     continue;
                 }
                 let base = lab.base.get(lab.seed, mlp, &lab.device)?;
-                let key = format!("{mlp:?}/{:?}", model.lora);
+                let group = format!("{mlp:?}/{:?}", model.lora);
                 let job = ClassifierJob {
                     model: m,
+                    key: fine_tune_key(&base, model, &records, &lab.device),
                     sources,
                     records,
+                    index: None,
                 };
-                groups.entry(key).or_insert((base, Vec::new())).1.push(job);
+                groups
+                    .entry(group)
+                    .or_insert((base, Vec::new()))
+                    .1
+                    .push(job);
             }
             (ModelKind::Classifier, None) => unreachable!("classifiers have an MLP config"),
             (ModelKind::LanguageModel, _) => {
@@ -88,12 +94,18 @@ pub(super) fn train_due<B: AutodiffBackend>(
     jobs.extend(lms.into_iter().map(Job::Lm));
     // A retrained model's old adapter and attribution index (a gradient row per training
     // record) are replaced below: free them before the new ones are built, not after, so
-    // the two never take memory at once. Training reads neither.
-    for job in &jobs {
+    // the two never take memory at once. Training reads neither. An old classifier whose
+    // inputs were the new one's (no data arrived or left since) hands its index on: the
+    // new one's would be the same, bit for bit.
+    for job in &mut jobs {
         match job {
             Job::Classifiers(_, members) => {
                 for member in members {
-                    models[member.model].trained = None;
+                    if let Some(Trained::Classifier(old)) = models[member.model].trained.take()
+                        && old.key == member.key
+                    {
+                        member.index = Some(old.index);
+                    }
                 }
             }
             Job::Lm(m) => models[*m].trained = None,
@@ -150,7 +162,7 @@ pub(super) fn train_due<B: AutodiffBackend>(
 /// Training work that runs on its own: classifiers over one shared base (the engine makes
 /// one job per classifier, see [`train_due`]), or one language model.
 enum Job<B: AutodiffBackend> {
-    Classifiers(Mlp<B>, Vec<ClassifierJob>),
+    Classifiers(Mlp<B>, Vec<ClassifierJob<B>>),
     Lm(usize),
 }
 

@@ -27,7 +27,7 @@ use olsim_ml::influence::AdapterTrace;
 use olsim_ml::lm::FineTuned;
 use olsim_ml::model::{LoraConfig, LoraMlp, TrainConfig, TrainReport};
 
-use crate::report::FineTuneCounts;
+use crate::report::{FineTuneCounts, IndexCounts};
 
 /// What a run shares with its counterfactual runs.
 pub(super) struct RunMemos<B: AutodiffBackend> {
@@ -42,11 +42,13 @@ pub(super) struct RunMemos<B: AutodiffBackend> {
 pub(super) type TracedAdapter<B> = (LoraMlp<B>, TrainReport, AdapterTrace);
 
 /// Fine-tuning results by the keccak of their inputs (see the module docs), with how many
-/// fine-tunes were trained and how many taken from here.
+/// fine-tunes were trained and how many taken from here, and how many influence indexes
+/// were built and how many handed on.
 pub(super) struct TrainingMemo<B: AutodiffBackend> {
     classifiers: Mutex<HashMap<B256, TracedAdapter<B>>>,
     lms: Mutex<HashMap<B256, FineTuned>>,
     counts: Mutex<FineTuneCounts>,
+    indexes: Mutex<IndexCounts>,
 }
 
 impl<B: AutodiffBackend> Default for TrainingMemo<B> {
@@ -55,6 +57,7 @@ impl<B: AutodiffBackend> Default for TrainingMemo<B> {
             classifiers: Mutex::default(),
             lms: Mutex::default(),
             counts: Mutex::default(),
+            indexes: Mutex::default(),
         }
     }
 }
@@ -88,6 +91,21 @@ impl<B: AutodiffBackend> TrainingMemo<B> {
     /// Fine-tunes trained and reused so far, of both kinds.
     pub fn counts(&self) -> FineTuneCounts {
         *lock(&self.counts)
+    }
+
+    /// Counts a classifier influence index: built, or handed on from the adapter it
+    /// replaces (`reused`).
+    pub fn count_index(&self, reused: bool) {
+        let mut counts = lock(&self.indexes);
+        match reused {
+            true => counts.reused += 1,
+            false => counts.built += 1,
+        }
+    }
+
+    /// Influence indexes built and handed on so far.
+    pub fn index_counts(&self) -> IndexCounts {
+        *lock(&self.indexes)
     }
 
     /// The entry of `map` under `key`, counted as reused where there is one.
@@ -293,6 +311,10 @@ count = 1
         let signatures = |m: &RunMemos<B>| m.signatures.as_ref().expect("kept").counts();
         let shared = memos();
         simulate::<B>(&scenario, &quiet, &device, false, &shared).expect("the run");
+        // Every contributor arrives in epoch 0: the classifier's retrainings in epochs 1 and
+        // 2 see its first training's data, and hand on its index.
+        let indexes = shared.training.index_counts();
+        assert_eq!((indexes.built, indexes.reused), (1, 2), "{indexes:?}");
         let (mut anew, mut taken_from_run) = (Vec::new(), Vec::new());
         for changed in [sybils_as_one(&scenario), copycats_withheld(&scenario)] {
             let changed = changed.expect("the scenario has both attacks");

@@ -210,6 +210,7 @@ pub fn run_on<B: AutodiffBackend>(
         counterfactual::add_copy_loss(scenario, &mut report.result, withheld)?;
     }
     report.perf.fine_tunes = Some(memos.training.counts());
+    report.perf.influence_indexes = Some(memos.training.index_counts());
     report.perf.signatures = memos.signatures.as_ref().map(|s| s.counts());
     // The counterfactuals' figures are part of the result the digest covers.
     report.digest = crate::report::digest_of(&report.result);

@@ -200,6 +200,9 @@ pub struct TrainedClassifier<B: AutodiffBackend> {
     pub sources: Vec<(usize, u32)>,
     /// Stored training gradients for attribution.
     pub index: InfluenceIndex<Infer<B>>,
+    /// The keccak of the fine-tune's inputs ([`fine_tune_key`]): a retraining with the same
+    /// key trains this adapter again, and builds this index again.
+    pub key: B256,
 }
 
 /// A trained language-model adapter and the suffix index of its training documents.
@@ -334,14 +337,33 @@ pub(super) fn training_records<B: AutodiffBackend>(
 }
 
 /// A classifier to fine-tune: its index among the models, its training records and their
-/// sources ([`training_records`]).
-pub(super) struct ClassifierJob {
+/// sources ([`training_records`]), the key of its inputs, and the influence index of the
+/// adapter it replaces where that adapter had the same key (so the same index).
+pub(super) struct ClassifierJob<B: AutodiffBackend> {
     /// Index of the model.
     pub model: usize,
     /// `(datanet index, record id)` of each training record.
     pub sources: Vec<(usize, u32)>,
     /// The training records.
     pub records: Vec<FeatureRecord>,
+    /// [`fine_tune_key`] of this fine-tune.
+    pub key: B256,
+    /// The index of the replaced adapter, where its key is `key`.
+    pub index: Option<InfluenceIndex<Infer<B>>>,
+}
+
+/// The keccak of every input of fine-tuning classifier `model` over `base` on `records`
+/// (see [`super::memo`]).
+pub(super) fn fine_tune_key<B: AutodiffBackend>(
+    base: &Mlp<B>,
+    model: &ModelState<B>,
+    records: &[FeatureRecord],
+    device: &B::Device,
+) -> B256 {
+    let mut key = KeyBytes::new::<B>("classifier", device, &model.lora, &model.training);
+    key.weights(base);
+    key.records(records);
+    key.finish()
 }
 
 /// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
@@ -354,7 +376,7 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
     base: &Mlp<B>,
     method: ClassifierAttribution,
     models: &[ModelState<B>],
-    jobs: Vec<ClassifierJob>,
+    jobs: Vec<ClassifierJob<B>>,
     device: &B::Device,
     memo: &TrainingMemo<B>,
 ) -> Result<Vec<(TrainedClassifier<B>, StepCost, StepCost)>, EngineError> {
@@ -369,16 +391,7 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
         ClassifierAttribution::Tracin => Method::TracIn,
         ClassifierAttribution::Exact => Method::EXACT,
     };
-    let keys: Vec<B256> = jobs
-        .iter()
-        .map(|job| {
-            let model = &models[job.model];
-            let mut key = KeyBytes::new::<B>("classifier", device, &model.lora, &model.training);
-            key.weights(base);
-            key.records(&job.records);
-            key.finish()
-        })
-        .collect();
+    let keys: Vec<B256> = jobs.iter().map(|job| job.key).collect();
     let mut trained: Vec<Option<TracedAdapter<B>>> =
         keys.iter().map(|key| memo.classifier(key)).collect();
     let untrained: Vec<usize> = (0..jobs.len()).filter(|&j| trained[j].is_none()).collect();
@@ -407,14 +420,24 @@ pub(super) fn train_classifiers<B: AutodiffBackend>(
     jobs.into_par_iter()
         .zip(trained)
         .map(|(job, (model, report, trace))| {
-            let config = InfluenceConfig::new(method).with_storage_for(&trace, job.records.len());
-            let index = InfluenceIndex::<Infer<B>>::build(&trace, &job.records, &config, device)
-                .map_err(|e| fail(job.model)(e.into()))?;
+            // The replaced adapter's index where its inputs were these (its build's cost is
+            // counted again, as a memo hit counts its training's).
+            memo.count_index(job.index.is_some());
+            let index = match job.index {
+                Some(index) => index,
+                None => {
+                    let config =
+                        InfluenceConfig::new(method).with_storage_for(&trace, job.records.len());
+                    InfluenceIndex::<Infer<B>>::build(&trace, &job.records, &config, device)
+                        .map_err(|e| fail(job.model)(e.into()))?
+                }
+            };
             let precompute = index.precompute_cost().clone();
             let trained = TrainedClassifier {
                 model,
                 sources: job.sources,
                 index,
+                key: job.key,
             };
             Ok((trained, report.total, precompute))
         })

@@ -228,6 +228,7 @@ pub(super) fn report<B: AutodiffBackend>(
         threads: rayon::current_num_threads(),
         // Set by `run_on`, which counts the run with its counterfactual runs.
         fine_tunes: None,
+        influence_indexes: None,
         signatures: None,
     };
     let sc = &sim.scenario.run;

@@ -594,12 +594,27 @@ pub struct PerfSection {
     /// `None` only in a report written before these were counted.
     #[serde(default)]
     pub fine_tunes: Option<FineTuneCounts>,
+    /// Classifier influence indexes of the run and its counterfactual runs: built, and
+    /// handed on from the adapter a retraining replaced where its inputs were the same
+    /// (docs/metrics.md, "perf"). `None` only in a report written before these were counted.
+    #[serde(default)]
+    pub influence_indexes: Option<IndexCounts>,
     /// Transaction signatures of the run and its counterfactual runs: made, and taken from
     /// the same transaction signed before (docs/metrics.md, "Replication robustness").
     /// `None` where no counterfactual run follows the run (none are kept then), and in a
     /// report written before these were counted.
     #[serde(default)]
     pub signatures: Option<SignatureCounts>,
+}
+
+/// How many classifier influence indexes were built and how many handed on from the
+/// adapter a retraining replaced (see [`PerfSection::influence_indexes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexCounts {
+    /// Indexes built.
+    pub built: u64,
+    /// Indexes handed on from a replaced adapter with the same inputs, bit for bit.
+    pub reused: u64,
 }
 
 /// How many fine-tunes were trained and how many reused (see [`PerfSection::fine_tunes`]).

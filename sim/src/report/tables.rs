@@ -547,6 +547,13 @@ pub fn all(report: &Report) -> Vec<Table> {
             ),
         ],
         vec![
+            "influence indexes built / handed on (counterfactual runs included)".into(),
+            p.influence_indexes.map_or_else(
+                || "not recorded (a report written before they were counted)".into(),
+                |i| format!("{} / {}", i.built, i.reused),
+            ),
+        ],
+        vec![
             "signatures made / reused (counterfactual runs included)".into(),
             p.signatures.map_or_else(
                 || "not kept (no counterfactual run, or a report from before they were)".into(),

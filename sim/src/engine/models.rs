@@ -369,9 +369,9 @@ pub(super) fn fine_tune_key<B: AutodiffBackend>(
 /// Fine-tunes classifiers over one shared `base` with one LoRA shape with the batched
 /// multi-LoRA trainer (bit-identical to one at a time; the engine passes one classifier per
 /// call, as batching does not pay on the CPU), taking from `memo` those whose inputs were
-/// trained before, then builds each one's influence index (in parallel); per job, in
-/// order, the trained classifier with its training and index-precompute costs. Only
-/// reads shared state.
+/// trained before, then builds each one's influence index (in parallel) where the job does
+/// not hand one on; per job, in order, the trained classifier with its training and
+/// index-precompute costs. Only reads shared state.
 pub(super) fn train_classifiers<B: AutodiffBackend>(
     base: &Mlp<B>,
     method: ClassifierAttribution,

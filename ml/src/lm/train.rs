@@ -104,10 +104,8 @@ fn batch_gradients<B: AutodiffBackend>(
     batch: &[&Window],
     device: &B::Device,
 ) -> Result<(f64, usize, GradientsParams), LmError> {
-    let count = batch
-        .iter()
-        .map(|w| w.target.len().min(w.input.len()))
-        .sum::<usize>();
+    // Every target of every window is real (a window's input and target have one length).
+    let count = batch.iter().map(|w| w.target.len()).sum::<usize>();
     let part = |rows: &[&Window], model: &Lm<B>| {
         let (nll, _) = batch_nll(model, rows, device);
         let value = scalar(nll.clone())?;
@@ -133,24 +131,20 @@ fn batch_gradients<B: AutodiffBackend>(
     Ok((nll_a + nll_b, count, sum.total))
 }
 
-/// `model` with each parameter that takes gradients detached from its autodiff node and
-/// made a fresh leaf (same values, same parameter ids).
+/// `model` with every parameter detached from its autodiff node: same values, same
+/// parameter ids, and (burn's `detach` keeps `require_grad`) each trainable one a fresh leaf.
 fn own_graph<B: AutodiffBackend>(model: Lm<B>) -> Lm<B> {
-    struct Fresh;
-    impl<B: AutodiffBackend> ModuleMapper<B> for Fresh {
+    struct Detach;
+    impl<B: AutodiffBackend> ModuleMapper<B> for Detach {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
-            let tensor = match tensor.is_require_grad() {
-                true => tensor.detach().require_grad(),
-                false => tensor,
-            };
-            Param::from_mapped_value(id, tensor, mapper)
+            param.map(|tensor| tensor.detach())
         }
     }
-    model.map(&mut Fresh)
+    model.map(&mut Detach)
 }
 
-/// Adds two parts' gradients parameter by parameter, first part first.
+/// Adds two parts' gradients parameter by parameter, first part first. Both parts train the
+/// same parameters, so a gradient in one part only is a bug, not a case to sum around.
 struct GradientSum<'a> {
     parts: (&'a mut GradientsParams, &'a mut GradientsParams),
     total: GradientsParams,
@@ -160,12 +154,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradientSum<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let first = self.parts.0.remove::<B::InnerBackend, D>(param.id);
         let second = self.parts.1.remove::<B::InnerBackend, D>(param.id);
-        let sum = match (first, second) {
-            (Some(a), Some(b)) => a + b,
-            (Some(g), None) | (None, Some(g)) => g,
-            (None, None) => return,
-        };
-        self.total.register::<B::InnerBackend, D>(param.id, sum);
+        match (first, second) {
+            (Some(a), Some(b)) => self.total.register::<B::InnerBackend, D>(param.id, a + b),
+            (None, None) => {}
+            _ => panic!("parameter {} took a gradient in one part only", param.id),
+        }
     }
 }
 
@@ -507,14 +500,15 @@ mod tests {
 
     type Ad = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 
-    /// Every parameter's gradient in `grads`, in `model`'s parameter order.
-    fn gradient_values(model: &Lm<Ad>, grads: &GradientsParams) -> Vec<Vec<f32>> {
-        struct Values<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+    /// Every parameter's gradient in `grads` (`None` for a frozen one), in `model`'s
+    /// parameter order.
+    fn gradient_values(model: &Lm<Ad>, grads: &GradientsParams) -> Vec<Option<Vec<f32>>> {
+        struct Values<'a>(&'a GradientsParams, Vec<Option<Vec<f32>>>);
         impl ModuleVisitor<Ad> for Values<'_> {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Ad, D>>) {
                 let grad = self.0.get::<burn::backend::NdArray<f32>, D>(param.id);
-                let grad = grad.expect("every parameter of a full model takes a gradient");
-                self.1.push(grad.into_data().to_vec::<f32>().unwrap());
+                self.1
+                    .push(grad.map(|g| g.into_data().to_vec::<f32>().unwrap()));
             }
         }
         let mut values = Values(grads, Vec::new());
@@ -522,6 +516,8 @@ mod tests {
         values.1
     }
 
+    /// For a fully trained model and for a LoRA one (frozen base): the same parameters
+    /// take gradients in parts as in one pass, with the same values to rounding.
     #[test]
     fn a_batch_gradient_in_parts_is_the_whole_batch_gradient() {
         let device = Default::default();
@@ -533,7 +529,6 @@ mod tests {
             d_ff: 32,
             context: 8,
         };
-        let model = config.init::<Ad>(5, &device).unwrap();
         // Windows of different lengths, so the two parts pad to different lengths.
         let docs: Vec<Vec<u32>> = vec![
             (1..12).collect(),
@@ -545,26 +540,42 @@ mod tests {
         let windows = windows(&docs, config.context);
         let batch: Vec<&Window> = windows.iter().collect();
         assert!(batch.len() >= 2 * GRADIENT_PARTS);
+        let full = config.init::<Ad>(5, &device).unwrap();
+        let lora = LoraConfig {
+            targets: super::super::lora_targets(config.layers, &[super::super::Proj::Q]),
+            ..LoraConfig::new(2, 4.0)
+        };
+        let adapted = full.clone().with_lora(&lora, 3).unwrap();
+        for (model, all_trained) in [(full, true), (adapted, false)] {
+            let (whole_nll, whole_count) = batch_nll(&model, &batch, &device);
+            let whole_value = scalar(whole_nll.clone()).unwrap();
+            let whole = whole_nll.div_scalar(whole_count as f32).backward();
+            let whole = gradient_values(&model, &GradientsParams::from_grads(whole, &model));
+            let (nll, count, parts) = batch_gradients(&model, &batch, &device).unwrap();
+            let parts = gradient_values(&model, &parts);
 
-        let (whole_nll, whole_count) = batch_nll(&model, &batch, &device);
-        let whole_value = scalar(whole_nll.clone()).unwrap();
-        let whole = whole_nll.div_scalar(whole_count as f32).backward();
-        let whole = gradient_values(&model, &GradientsParams::from_grads(whole, &model));
-        let (nll, count, parts) = batch_gradients(&model, &batch, &device).unwrap();
-        let parts = gradient_values(&model, &parts);
-
-        assert_eq!(count, whole_count);
-        assert!((nll - whole_value).abs() <= 1e-5 * whole_value.abs());
-        assert_eq!(parts.len(), whole.len());
-        let mut largest = 0.0f32;
-        for (p, w) in parts.iter().zip(&whole) {
-            assert_eq!(p.len(), w.len());
-            for (a, b) in p.iter().zip(w) {
-                assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} against {b}");
-                largest = largest.max(b.abs());
+            assert_eq!(count, whole_count);
+            assert!((nll - whole_value).abs() <= 1e-5 * whole_value.abs());
+            let taking = whole.iter().filter(|g| g.is_some()).count();
+            match all_trained {
+                true => assert_eq!(taking, whole.len()),
+                false => assert!(
+                    0 < taking && taking < whole.len(),
+                    "{taking} of {}",
+                    whole.len()
+                ),
             }
+            assert_eq!(parts.len(), whole.len());
+            let mut largest = 0.0f32;
+            for (p, w) in parts.iter().zip(&whole) {
+                assert_eq!(p.is_some(), w.is_some(), "a gradient taken one way only");
+                for (a, b) in p.iter().flatten().zip(w.iter().flatten()) {
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} against {b}");
+                    largest = largest.max(b.abs());
+                }
+            }
+            assert!(largest > 1e-3, "the gradient is all but zero: {largest}");
         }
-        assert!(largest > 1e-3, "the gradient is all but zero: {largest}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub(super) fn train_due<B: AutodiffBackend>(
         return Ok(Vec::new());
     }
     let start = std::time::Instant::now();
-    let mut groups: BTreeMap<String, (Mlp<B>, Vec<ClassifierJob<B>>)> = BTreeMap::new();
+    let mut classifiers = Vec::new();
     let mut lms = Vec::new();
     for &m in &due {
         let model = &models[m];
@@ -55,19 +55,13 @@ pub(super) fn train_due<B: AutodiffBackend>(
                     continue;
                 }
                 let base = lab.base.get(lab.seed, mlp, &lab.device)?;
-                let group = format!("{mlp:?}/{:?}", model.lora);
-                let job = ClassifierJob {
-                    model: m,
-                    key: fine_tune_key(&base, model, &records, &lab.device),
+                classifiers.push((
+                    format!("{mlp:?}/{:?}", model.lora),
+                    base,
+                    m,
                     sources,
                     records,
-                    index: None,
-                };
-                groups
-                    .entry(group)
-                    .or_insert((base, Vec::new()))
-                    .1
-                    .push(job);
+                ));
             }
             (ModelKind::Classifier, None) => unreachable!("classifiers have an MLP config"),
             (ModelKind::LanguageModel, _) => {
@@ -77,6 +71,30 @@ pub(super) fn train_due<B: AutodiffBackend>(
                 }
             }
         }
+    }
+    // A fine-tune's key hashes every one of its training records: on the rayon pool.
+    let (shared, device): (&[ModelState<B>], _) = (models, &lab.device);
+    let classifiers: Vec<_> = classifiers
+        .into_par_iter()
+        .map(|(group, base, m, sources, records)| {
+            let key = fine_tune_key(&base, &shared[m], &records, device);
+            let job = ClassifierJob {
+                model: m,
+                key,
+                sources,
+                records,
+                index: None,
+            };
+            (group, base, job)
+        })
+        .collect();
+    let mut groups: BTreeMap<String, (Mlp<B>, Vec<ClassifierJob<B>>)> = BTreeMap::new();
+    for (group, base, job) in classifiers {
+        groups
+            .entry(group)
+            .or_insert((base, Vec::new()))
+            .1
+            .push(job);
     }
     // One job per classifier: on the CPU a batched multi-LoRA run is slower than training
     // its adapters one by one (`benches/multi_lora`: 0.94x at 10 adapters, 0.52x at 100),

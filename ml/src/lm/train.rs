@@ -113,7 +113,7 @@ fn batch_gradients<B: AutodiffBackend>(
         Ok::<_, LmError>((value, GradientsParams::from_grads(grads, model)))
     };
     let rows = batch.len().div_ceil(GRADIENT_PARTS);
-    let (first, rest) = batch.split_at(rows.min(batch.len()));
+    let (first, rest) = batch.split_at(rows);
     if rest.is_empty() {
         let (nll, grads) = part(first, model)?;
         return Ok((nll, count, grads));
